@@ -1,0 +1,30 @@
+# mlops: PGXS build.  `make && make install`, then `make installcheck` against
+# a running server (tests/run_all.sh does all of it on a throwaway cluster).
+
+EXTENSION   = mlops
+EXTVERSION  = 0.1.0
+
+MODULE_big  = mlops
+OBJS        = extension/mlops.o extension/tracking.o
+DATA        = $(wildcard extension/mlops--*.sql)
+PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
+
+# one pg_regress file per concept, run in this order
+REGRESS      = tracking
+REGRESS_OPTS = --inputdir=. --load-extension=mlops
+
+PG_CONFIG ?= pg_config
+PKG_CONFIG ?= pkg-config
+
+DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags jansson openblas)
+DEP_LIBS   := $(shell $(PKG_CONFIG) --libs jansson openblas)
+
+PG_CPPFLAGS = -I$(srcdir)/extension $(DEP_CFLAGS)
+# -Wno-unused-parameter: PostgreSQL's own inline functions and PG_FUNCTION_ARGS trip it
+PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
+SHLIB_LINK  = $(DEP_LIBS)
+
+EXTRA_CLEAN = results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

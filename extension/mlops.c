@@ -1,0 +1,77 @@
+/*
+ * mlops.c
+ *	  Module entry point: the module magic, the mlops.* settings and the build
+ *	  report.  Each concept (tracking, registry, scoring, ...) lives in its own
+ *	  file; this one only holds what belongs to the library as a whole.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+#include <jansson.h>
+
+#include "fmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+
+#include "compat.h"
+#include "mlops.h"
+
+PG_MODULE_MAGIC;
+
+int			mlops_max_artifact_kb = 64 * 1024;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * Parallelism inside the database comes from parallel query, one backend
+	 * per worker.  A BLAS thread pool per backend would oversubscribe the
+	 * cores and fight the planner's own choice of workers.
+	 */
+	openblas_set_num_threads(1);
+
+	DefineCustomIntVariable("mlops.max_artifact_size",
+							"Largest artifact that mlops.log_artifact accepts.",
+							"Artifacts are stored in the database; this keeps a single "
+							"upload from bloating it by accident.",
+							&mlops_max_artifact_kb,
+							64 * 1024,
+							1,
+							1024 * 1024,	/* 1 GB, the bytea limit */
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("mlops");
+}
+
+PG_FUNCTION_INFO_V1(mlops_build_info);
+
+/*
+ * What this library was built against and runs with: first thing to look at
+ * in a bug report.
+ */
+Datum
+mlops_build_info(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"mlops\": \"%s\", \"postgresql\": %d, ",
+					 MLOPS_VERSION, PG_VERSION_NUM);
+	appendStringInfoString(&buf, "\"jansson\": \"" JANSSON_VERSION "\", ");
+	appendStringInfoString(&buf, "\"openblas\": ");
+	escape_json(&buf, openblas_get_config());
+	appendStringInfo(&buf, ", \"openblas_threads\": %d}",
+					 openblas_get_num_threads());
+
+	/*
+	 * jansson's json_object() collides with the SQL function of that name in
+	 * fmgrprotos.h, so files that include jansson.h reach PostgreSQL's own
+	 * functions by OID instead of through utils/builtins.h.
+	 */
+	PG_RETURN_DATUM(OidFunctionCall1(F_JSONB_IN, CStringGetDatum(buf.data)));
+}
