@@ -1,0 +1,230 @@
+-- The bundled end-to-end example: customer churn, walked through mlops.
+--
+-- Every issue extends this script until it covers the whole lifecycle.  Today:
+--   1. generate a synthetic churn data set, deterministically, in SQL;
+--   2. track an experiment: a majority-class baseline, a hand-written rule,
+--      and logistic regressions trained by batch gradient descent in SQL,
+--      each logging params, a loss curve, holdout metrics and its inputs;
+--   3. compare the runs with one SELECT.
+--
+-- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
+\set ON_ERROR_STOP 1
+\pset footer off
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS mlops;
+
+-------------------------------------------------------------------------------
+-- 1. Data: 20,000 customers.  u(id, salt) is a uniform number in [0, 1) taken
+--    from md5, so the data is identical on every machine and every plan.
+-------------------------------------------------------------------------------
+DROP SCHEMA IF EXISTS churn CASCADE;
+CREATE SCHEMA churn;
+
+CREATE FUNCTION churn.u(id int, salt text) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN ('x' || substr(md5(id || ':' || salt), 1, 8))::bit(32)::bigint / 4294967296.0;
+
+CREATE TABLE churn.customers AS
+WITH base AS (
+    SELECT id AS customer_id,
+           1 + floor(churn.u(id, 'tenure') * 72)::int AS tenure_months,
+           CASE WHEN churn.u(id, 'contract') < 0.55 THEN 'month-to-month'
+                WHEN churn.u(id, 'contract') < 0.80 THEN 'one-year' ELSE 'two-year' END AS contract_type,
+           CASE WHEN churn.u(id, 'internet') < 0.45 THEN 'fiber'
+                WHEN churn.u(id, 'internet') < 0.80 THEN 'dsl' ELSE 'none' END AS internet_service,
+           CASE WHEN churn.u(id, 'payment') < 0.35 THEN 'electronic-check'
+                WHEN churn.u(id, 'payment') < 0.60 THEN 'mailed-check'
+                WHEN churn.u(id, 'payment') < 0.80 THEN 'bank-transfer' ELSE 'credit-card' END AS payment_method,
+           floor(-ln(1 - churn.u(id, 'calls')) * 1.5)::int AS support_calls
+      FROM generate_series(1, 20000) AS id
+), priced AS (
+    SELECT b.*,
+           round((20 + CASE internet_service WHEN 'fiber' THEN 55 WHEN 'dsl' THEN 30 ELSE 0 END
+                  + 25 * churn.u(customer_id, 'charges'))::numeric, 2)::float8 AS monthly_charges
+      FROM base b
+)
+SELECT p.*,
+       churn.u(customer_id, 'churn') < 1 / (1 + exp(-(
+             -1.6
+             + 1.3 * (contract_type = 'month-to-month')::int
+             - 0.6 * (contract_type = 'two-year')::int
+             - 0.035 * tenure_months
+             + 0.015 * (monthly_charges - 60)
+             + 0.30 * support_calls
+             + 0.45 * (internet_service = 'fiber')::int
+             + 0.50 * (payment_method = 'electronic-check')::int))) AS churned
+  FROM priced p;
+ALTER TABLE churn.customers ADD PRIMARY KEY (customer_id);
+
+-- Model inputs, standardised on the training split (customer_id % 5 <> 0);
+-- the other fifth is the holdout.
+CREATE VIEW churn.features AS
+WITH s AS (
+    SELECT avg(tenure_months) AS mt, stddev(tenure_months) AS st,
+           avg(monthly_charges) AS mc, stddev(monthly_charges) AS sc,
+           avg(support_calls) AS ms, stddev(support_calls) AS ss
+      FROM churn.customers WHERE customer_id % 5 <> 0
+)
+SELECT c.customer_id, c.customer_id % 5 = 0 AS holdout, c.churned::int AS label,
+       ARRAY[(c.tenure_months - s.mt) / s.st,
+             (c.monthly_charges - s.mc) / s.sc,
+             (c.support_calls - s.ms) / s.ss,
+             (c.contract_type = 'month-to-month')::int,
+             (c.contract_type = 'two-year')::int,
+             (c.internet_service = 'fiber')::int,
+             (c.payment_method = 'electronic-check')::int]::float8[] AS x
+  FROM churn.customers c, s;
+
+CREATE VIEW churn.training_set AS SELECT * FROM churn.features WHERE NOT holdout;
+CREATE VIEW churn.holdout_set AS SELECT * FROM churn.features WHERE holdout;
+
+\echo 'The data set:'
+SELECT count(*) AS customers, round(avg(churned::int), 3) AS churn_rate,
+       round(avg(monthly_charges)::numeric, 2) AS avg_monthly_charges
+  FROM churn.customers;
+
+\o /dev/null
+-------------------------------------------------------------------------------
+-- Evaluation helpers: metrics of a score column against the label.
+-------------------------------------------------------------------------------
+-- AUC by the rank-sum (Mann-Whitney) formula, with ties given average ranks.
+CREATE FUNCTION churn.evaluate(scores regclass) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    result jsonb;
+BEGIN
+    EXECUTE format($q$
+        WITH r AS (SELECT label, p, rank() OVER (ORDER BY p) AS lo,
+                          count(*) OVER (PARTITION BY p) AS ties FROM %s),
+             a AS (SELECT sum(label) AS pos, count(*) - sum(label) AS neg,
+                          sum(CASE WHEN label = 1 THEN lo + (ties - 1) / 2.0 END) AS rank_sum,
+                          sum((p >= 0.5)::int * label) AS tp, sum((p >= 0.5)::int) AS predicted,
+                          avg(((p >= 0.5)::int = label)::int) AS accuracy,
+                          avg(-(label * ln(greatest(p, 1e-15)) + (1 - label) * ln(greatest(1 - p, 1e-15)))) AS logloss
+                     FROM r)
+        SELECT jsonb_build_object(
+                 'auc', round(((rank_sum - pos * (pos + 1) / 2.0) / (pos * neg))::numeric, 4),
+                 'accuracy', round(accuracy::numeric, 4),
+                 'precision', CASE WHEN predicted > 0 THEN round(tp::numeric / predicted, 4) ELSE 0 END,
+                 'recall', round(tp::numeric / pos, 4),
+                 'logloss', round(logloss::numeric, 4))
+          FROM a $q$, scores) INTO result;
+    RETURN result;
+END $$;
+
+-------------------------------------------------------------------------------
+-- 2. Tracking
+-------------------------------------------------------------------------------
+SELECT mlops.set_experiment('churn') AS experiment_id \gset
+SELECT mlops.set_experiment_tag('churn', 'dataset', 'synthetic churn, 20k customers');
+
+-- Run 1: predict the training churn rate for everyone.
+SELECT mlops.start_run('churn', 'majority-baseline', '{"family": "baseline"}') AS run \gset
+SELECT mlops.log_input(:run, 'churn.training_set', 'training');
+SELECT mlops.log_input(:run, 'churn.holdout_set', 'holdout');
+CREATE TEMP TABLE scored AS
+SELECT h.label, (SELECT avg(label) FROM churn.training_set)::float8 AS p FROM churn.holdout_set h;
+SELECT mlops.log_metrics(:run, churn.evaluate('scored'));
+SELECT mlops.end_run(:run);
+
+-- Run 2: a rule an analyst would write first.
+SELECT mlops.start_run('churn', 'rule-month-to-month', '{"family": "rule"}') AS run \gset
+SELECT mlops.log_params(:run, '{"rule": "month-to-month and support_calls >= 2"}');
+SELECT mlops.log_input(:run, 'churn.holdout_set', 'holdout');
+DROP TABLE scored;
+CREATE TEMP TABLE scored AS
+SELECT h.label, CASE WHEN h.x[4] = 1 AND c.support_calls >= 2 THEN 0.8 WHEN h.x[4] = 1 THEN 0.45 ELSE 0.1 END::float8 AS p
+  FROM churn.holdout_set h JOIN churn.customers c USING (customer_id);
+SELECT mlops.log_metrics(:run, churn.evaluate('scored'));
+SELECT mlops.end_run(:run);
+
+-- Runs 3-5: logistic regression by full-batch gradient descent, one SQL
+-- aggregate per epoch, logging the training log loss at every step.  The
+-- learning rate is the param being compared.
+CREATE FUNCTION churn.train_logreg(run_id bigint, learning_rate float8, epochs int)
+RETURNS float8[] LANGUAGE plpgsql AS $$
+DECLARE
+    w float8[] := array_fill(0::float8, ARRAY[8]);   -- w[1] is the intercept
+    g float8[];
+    loss float8;
+BEGIN
+    PERFORM mlops.log_params(run_id, jsonb_build_object(
+        'model', 'logistic_regression', 'solver', 'batch_gradient_descent',
+        'learning_rate', learning_rate, 'epochs', epochs, 'features', 7));
+    FOR epoch IN 1..epochs LOOP
+        WITH p AS (
+            SELECT t.label, t.x,
+                   1 / (1 + exp(-(w[1] + w[2]*t.x[1] + w[3]*t.x[2] + w[4]*t.x[3] + w[5]*t.x[4]
+                                  + w[6]*t.x[5] + w[7]*t.x[6] + w[8]*t.x[7]))) AS p
+              FROM churn.training_set t)
+        SELECT ARRAY[avg(p - label), avg((p - label) * x[1]), avg((p - label) * x[2]),
+                     avg((p - label) * x[3]), avg((p - label) * x[4]), avg((p - label) * x[5]),
+                     avg((p - label) * x[6]), avg((p - label) * x[7])],
+               avg(-(label * ln(greatest(p, 1e-15)) + (1 - label) * ln(greatest(1 - p, 1e-15))))
+          INTO g, loss FROM p;
+        PERFORM mlops.log_metric(run_id, 'train_logloss', loss, epoch);
+        FOR i IN 1..8 LOOP
+            w[i] := w[i] - learning_rate * g[i];
+        END LOOP;
+    END LOOP;
+    RETURN w;
+END $$;
+
+CREATE TABLE churn.models (run_id bigint PRIMARY KEY, weights float8[] NOT NULL);
+
+DO $$
+DECLARE
+    lr float8;
+    run bigint;
+    w float8[];
+BEGIN
+    FOREACH lr IN ARRAY ARRAY[0.05, 0.3, 1.0] LOOP
+        run := mlops.start_run('churn', 'logreg-lr-' || lr, '{"family": "logistic_regression"}');
+        PERFORM mlops.log_input(run, 'churn.training_set', 'training');
+        PERFORM mlops.log_input(run, 'churn.holdout_set', 'holdout');
+        w := churn.train_logreg(run, lr, 40);
+        INSERT INTO churn.models VALUES (run, w);
+        DROP TABLE IF EXISTS scored;
+        CREATE TEMP TABLE scored AS
+        SELECT h.label, 1 / (1 + exp(-(w[1] + w[2]*h.x[1] + w[3]*h.x[2] + w[4]*h.x[3] + w[5]*h.x[4]
+                                        + w[6]*h.x[5] + w[7]*h.x[6] + w[8]*h.x[7]))) AS p
+          FROM churn.holdout_set h;
+        PERFORM mlops.log_metrics(run, churn.evaluate('scored'), 40);
+        PERFORM mlops.log_artifact(run, 'model/weights.json',
+                                   convert_to(jsonb_build_object('intercept', w[1], 'coef', w[2:8])::text, 'UTF8'),
+                                   'application/json');
+        PERFORM mlops.end_run(run);
+    END LOOP;
+END $$;
+
+\o
+-------------------------------------------------------------------------------
+-- 3. Compare the runs: one SELECT on the runs view.
+-------------------------------------------------------------------------------
+\echo
+\echo 'Runs of experiment "churn", best holdout AUC first:'
+SELECT run_name,
+       params->>'learning_rate' AS lr,
+       (metrics->>'auc')::numeric AS auc,
+       (metrics->>'accuracy')::numeric AS accuracy,
+       (metrics->>'recall')::numeric AS recall,
+       (metrics->>'logloss')::numeric AS holdout_logloss,
+       round((metrics->>'train_logloss')::numeric, 4) AS final_train_logloss
+  FROM mlops.runs_overview
+ WHERE experiment_name = 'churn'
+ ORDER BY (metrics->>'auc')::float8 DESC, run_id;
+
+\echo 'Training curve of the best logistic regression (every 10th epoch):'
+SELECT h.step AS epoch, round(h.value::numeric, 4) AS train_logloss
+  FROM mlops.metric_history_overview h
+ WHERE h.run_id = (SELECT run_id FROM mlops.runs_overview
+                    WHERE experiment_name = 'churn' AND params ? 'learning_rate'
+                    ORDER BY (metrics->>'auc')::float8 DESC LIMIT 1)
+   AND h.key = 'train_logloss' AND h.step % 10 = 0
+ ORDER BY h.step;
+
+\echo 'Lineage: which data each run read (same digest = same rows):'
+SELECT r.run_name, i.context, i.row_count, left(i.digest, 16) AS digest
+  FROM mlops.run_inputs i JOIN mlops.runs r USING (run_id)
+ WHERE r.experiment_id = :experiment_id
+ ORDER BY i.run_id, i.context;
