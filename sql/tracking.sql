@@ -271,6 +271,10 @@ UPDATE mlops.params SET value = 'tampered' WHERE run_id = 1;
 SELECT mlops.delete_experiment('churn');
 SELECT mlops.log_input(:writer_run, 'churn_train');        -- cannot read the table
 RESET ROLE;
+GRANT SELECT ON churn_train TO mlops_writer;
+SET ROLE mlops_writer;
+SELECT mlops.log_input(:writer_run, 'churn_train') AS writer_input;  -- now it can: input 5
+RESET ROLE;
 SET ROLE mlops_admin;
 SELECT mlops.delete_experiment('churn') AS churn_id;
 RESET ROLE;
