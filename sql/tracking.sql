@@ -220,6 +220,15 @@ SELECT run_id, (metrics->>'auc')::float8 AS auc
 SELECT run_id, params->'C' AS c FROM mlops.runs_overview WHERE params->'C' > '1.5' ORDER BY 1;
 SELECT run_name, key, step, value FROM mlops.metric_history_overview
  WHERE run_id = 1 AND key = 'loss' ORDER BY step, logged_at;
+-- the per-run documents behind the view agree with the key/value tables
+SELECT count(*) AS disagreeing_documents
+  FROM mlops.run_documents d
+ WHERE d.params IS DISTINCT FROM coalesce((SELECT jsonb_object_agg(p.key, mlops._param_jsonb(p.value))
+                                             FROM mlops.params p WHERE p.run_id = d.run_id), '{}')
+    OR d.tags IS DISTINCT FROM coalesce((SELECT jsonb_object_agg(t.key, t.value)
+                                           FROM mlops.run_tags t WHERE t.run_id = d.run_id), '{}');
+-- a containment query can use the GIN index on params
+SELECT run_id FROM mlops.runs_overview WHERE params @> '{"penalty": "l1"}';
 SELECT (mlops.get_run(1)).run_name, (mlops.get_run(1)).metrics->'auc' AS auc;
 SELECT mlops.get_run(999);
 

@@ -12,13 +12,13 @@
 # logs to a fresh RUNNING run (and a fresh run_id in the plain table).
 #
 # Knobs (environment): ROUNDS (5), SINGLE_TX (transactions per single-row
-# round, 10000), BATCH_TX (batches per batch round, 100), PGBENCH_MODE
+# round, 30000), BATCH_TX (batches per batch round, 300), PGBENCH_MODE
 # (pgbench query mode, prepared).
 source "$(dirname "$0")/../lib/common.sh"
 
 ROUNDS=${ROUNDS:-5}
-SINGLE_TX=${SINGLE_TX:-10000}
-BATCH_TX=${BATCH_TX:-100}
+SINGLE_TX=${SINGLE_TX:-30000}
+BATCH_TX=${BATCH_TX:-300}
 PGBENCH_MODE=${PGBENCH_MODE:-prepared}
 BATCH_POINTS=1000
 BATCH_KEYS=10
@@ -38,7 +38,7 @@ WORK=$(mktemp -d /tmp/mlops-bench.XXXXXX)
 trap 'cluster_stop; rm -rf "$WORK"' EXIT
 
 log "preparing tables and ${BATCH_POINTS}-point batch documents"
-psql_q <<SQL
+psql_q >/dev/null <<SQL
 -- Same columns and index as mlops.metric_history; no latest table.
 CREATE TABLE bench_plain (
     run_id    bigint NOT NULL,
