@@ -5,7 +5,8 @@ EXTENSION   = mlops
 EXTVERSION  = 0.1.0
 
 MODULE_big  = mlops
-OBJS        = extension/mlops.o extension/tracking.o
+OBJS        = extension/mlops.o extension/tracking.o extension/model.o extension/model_json.o \
+              extension/cache.o extension/score.o
 DATA        = $(wildcard extension/mlops--*.sql)
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <cblas.h>
 #include <jansson.h>
 
@@ -33,6 +34,13 @@ _PG_init(void)
 	 */
 	openblas_set_num_threads(1);
 
+	/*
+	 * jansson allocates in the current memory context: an error raised
+	 * while a document is being parsed or walked then frees it with the
+	 * context, instead of leaking malloc'd memory for the backend's life.
+	 */
+	json_set_alloc_funcs(mlops_json_malloc, mlops_json_free);
+
 	DefineCustomIntVariable("mlops.max_artifact_size",
 							"Largest artifact that mlops.log_artifact accepts.",
 							"Artifacts are stored in the database; this keeps a single "
@@ -45,7 +53,32 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("mlops.model_cache_size",
+							"Memory for loaded models, per backend.",
+							"Models are compiled once and kept loaded by each backend that "
+							"scores with them; past this size the least recently used go.",
+							&mlops_model_cache_kb,
+							256 * 1024,
+							1024,
+							INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, model_cache_size_changed, NULL);
+
 	MarkGUCPrefixReserved("mlops");
+}
+
+void *
+mlops_json_malloc(size_t size)
+{
+	return palloc(size);
+}
+
+void
+mlops_json_free(void *ptr)
+{
+	if (ptr)
+		pfree(ptr);
 }
 
 PG_FUNCTION_INFO_V1(mlops_build_info);

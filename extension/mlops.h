@@ -9,7 +9,22 @@
 
 #define MLOPS_VERSION "0.1.0"
 
-/* GUCs, defined in mlops.c */
+/* GUCs, defined in mlops.c and cache.c */
 extern int	mlops_max_artifact_kb;
+extern int	mlops_model_cache_kb;
+
+/* cache.c */
+struct Model;
+extern uint64 model_cache_epoch;
+extern const struct Model *model_cache_find(int64 version_id, const uint8 *checksum);
+extern const struct Model *model_cache_add(const bytea *compiled);
+extern void model_cache_stats(int64 *entries, int64 *bytes, int64 *hits, int64 *misses,
+							  int64 *evictions);
+extern void model_cache_reset(void);
+extern void model_cache_size_changed(int newval, void *extra);
+
+/* mlops.c: jansson allocates through these, so that errors free its memory */
+extern void *mlops_json_malloc(size_t size);
+extern void mlops_json_free(void *ptr);
 
 #endif							/* MLOPS_H */

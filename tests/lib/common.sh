@@ -14,12 +14,14 @@ PG_MAJOR=${PG_MAJOR:-15}
 PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
 export PATH="$PGBIN:$PATH"
 
-# Debian packages the product and its tests need.  python3-* are the test
-# oracles only; nothing in the extension uses Python.
+# Debian packages the product, its tests and benchmarks need.  python3-* and
+# plpython3 are test oracles and benchmark baselines only: nothing in the
+# extension uses Python.
 MLOPS_PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-$PG_MAJOR-cron"
     libopenblas-dev libjansson-dev pkg-config make gcc
-    python3 python3-numpy python3-scipy python3-sklearn python3-xgboost
+    python3 python3-numpy python3-scipy python3-sklearn python3-xgboost python3-psycopg2
+    "postgresql-plpython3-$PG_MAJOR"
 )
 
 log() { printf '==> %s\n' "$*" >&2; }

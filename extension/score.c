@@ -1,0 +1,626 @@
+/*
+ * score.c
+ *	  The SQL scoring functions: predict / predict_proba / predict_class by
+ *	  model reference, and score / score_proba / score_class on a compiled
+ *	  model passed as an argument; each on float8[] features (signature
+ *	  order) or jsonb features (by name).
+ *
+ *	  Per call site, fn_extra keeps the model reference last resolved and the
+ *	  loaded model it led to.  fn_extra lives for one execution of a
+ *	  statement, so an alias is resolved once per statement and a moved alias
+ *	  is seen by the next statement, with no reload step anywhere.
+ *
+ *	  The hot path for a cached model and a float8[] without NULLs is: compare
+ *	  the reference bytes, read the array in place, encode, evaluate.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+
+#include "mlops.h"
+#include "model.h"
+
+typedef enum ScoreOutput
+{
+	OUT_VALUE,					/* predict: float8 */
+	OUT_PROBA,					/* predict_proba: float8[] */
+	OUT_CLASS					/* predict_class: text */
+} ScoreOutput;
+
+typedef struct ScoreState
+{
+	/* the reference (text) or compiled datum (bytea) last seen */
+	char	   *ref;
+	int			ref_len;
+	Datum		compiled_datum;
+	int64		version_id;
+	uint8		checksum[32];
+	char	   *label;			/* for errors: model "churn@champion" (version 3) */
+
+	const Model *model;
+	uint64		epoch;			/* model_cache_epoch when model was looked up */
+
+	/* work buffers, sized for the model */
+	int			buf_inputs;
+	int			buf_encoded;
+	double	   *in;
+	double	   *enc;
+	double	   *out;
+	double	   *scratch;
+} ScoreState;
+
+static SPIPlanPtr resolve_plan = NULL;
+static SPIPlanPtr fetch_plan = NULL;
+
+static ScoreState *
+score_state(FunctionCallInfo fcinfo)
+{
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+	return (ScoreState *) fcinfo->flinfo->fn_extra;
+}
+
+static void
+size_buffers(FunctionCallInfo fcinfo, ScoreState *st)
+{
+	const Model *m = st->model;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+
+	if (st->buf_inputs < m->hdr->n_inputs || st->buf_encoded < m->hdr->n_encoded ||
+		st->out == NULL || st->scratch == NULL)
+	{
+		int			n_out = Max(m->hdr->n_outputs, 2);
+
+		st->buf_inputs = m->hdr->n_inputs;
+		st->buf_encoded = m->hdr->n_encoded;
+		st->in = MemoryContextAlloc(cxt, sizeof(double) * st->buf_inputs);
+		st->enc = MemoryContextAlloc(cxt, sizeof(double) * st->buf_encoded);
+		st->out = MemoryContextAlloc(cxt, sizeof(double) * MODEL_MAX_OUTPUTS);
+		st->scratch = MemoryContextAlloc(cxt, sizeof(double) * Max(m->scratch_len, 1));
+		(void) n_out;
+	}
+	else if (m->scratch_len > 0)
+		st->scratch = MemoryContextAlloc(cxt, sizeof(double) * m->scratch_len);
+}
+
+/*
+ * Resolve a model reference through mlops._resolve_model() and find (or
+ * fetch and load) the compiled model.  Runs SPI only on a new reference or
+ * after an eviction.
+ */
+static void
+resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
+{
+	MemoryContext fcxt = fcinfo->flinfo->fn_mcxt;
+	char	   *ref_str = VARDATA_ANY(ref);
+	int			ref_len = VARSIZE_ANY_EXHDR(ref);
+	bool		same_ref = st->ref != NULL && st->ref_len == ref_len &&
+		memcmp(st->ref, ref_str, ref_len) == 0;
+
+	if (same_ref && st->model != NULL && st->epoch == model_cache_epoch)
+		return;
+
+	if (!same_ref)
+	{
+		Datum		arg = PointerGetDatum(ref);
+		bool		isnull;
+		char	   *checksum_hex;
+
+		SPI_connect();
+		if (resolve_plan == NULL)
+		{
+			Oid			argtypes[1] = {TEXTOID};
+
+			resolve_plan = SPI_prepare("SELECT version_id, sha256, label FROM mlops._resolve_model($1)",
+									   1, argtypes);
+			if (resolve_plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(resolve_plan);
+		}
+		if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "mlops._resolve_model returned no row");
+		st->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
+			hex_decode(checksum_hex, 64, (char *) st->checksum) != 32)
+			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", st->version_id);
+		st->label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		SPI_finish();
+
+		st->ref = MemoryContextAlloc(fcxt, ref_len);
+		memcpy(st->ref, ref_str, ref_len);
+		st->ref_len = ref_len;
+	}
+
+	st->model = model_cache_find(st->version_id, st->checksum);
+	if (st->model == NULL)
+	{
+		Datum		arg = Int64GetDatum(st->version_id);
+		bool		isnull;
+		Datum		compiled;
+
+		SPI_connect();
+		if (fetch_plan == NULL)
+		{
+			Oid			argtypes[1] = {INT8OID};
+
+			fetch_plan = SPI_prepare("SELECT compiled FROM mlops.model_versions WHERE version_id = $1",
+									 1, argtypes);
+			if (fetch_plan == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(fetch_plan);
+		}
+		if (SPI_execute_plan(fetch_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("model version " INT64_FORMAT " does not exist", st->version_id)));
+		compiled = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		st->model = model_cache_add((bytea *) PG_DETOAST_DATUM(compiled));
+		SPI_finish();
+	}
+	st->epoch = model_cache_epoch;
+	size_buffers(fcinfo, st);
+}
+
+/*
+ * A compiled model passed as an argument.  The same datum usually arrives on
+ * every row (a constant, or a column of a one-row join), so the pointer is
+ * compared first; otherwise only the header is detoasted to find the cache
+ * key, and the whole datum only on a cache miss.
+ */
+static void
+use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
+{
+	bytea	   *head;
+	ModelHeader hdr;
+
+	if (st->model != NULL && st->epoch == model_cache_epoch && compiled == st->compiled_datum)
+		return;
+
+	head = DatumGetByteaPSlice(compiled, 0, sizeof(ModelHeader));
+	if (VARSIZE_ANY_EXHDR(head) < sizeof(ModelHeader))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model: %u bytes is too short for a compiled model",
+						(unsigned) VARSIZE_ANY_EXHDR(head)),
+				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
+	memcpy(&hdr, VARDATA_ANY(head), sizeof(ModelHeader));
+
+	st->model = model_cache_find(hdr.version_id, hdr.checksum);
+	if (st->model == NULL)
+		st->model = model_cache_add(DatumGetByteaPP(compiled));
+	st->compiled_datum = compiled;
+	st->version_id = st->model->hdr->version_id;
+	st->epoch = model_cache_epoch;
+	if (st->label == NULL || st->version_id != hdr.version_id)
+		st->label = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
+										st->version_id > 0
+										? psprintf("compiled model (version id " INT64_FORMAT ")", st->version_id)
+										: "compiled model");
+	size_buffers(fcinfo, st);
+}
+
+static void
+signature_error(ScoreState *st, int sqlstate, const char *msg) pg_attribute_noreturn();
+
+static void
+signature_error(ScoreState *st, int sqlstate, const char *msg)
+{
+	ereport(ERROR,
+			(errcode(sqlstate),
+			 errmsg("%s", msg),
+			 errdetail("%s expects %d features: %s.", st->label, st->model->hdr->n_inputs,
+					   model_signature_text(st->model))));
+}
+
+/* float8[] in signature order; NULL and NaN elements are missing. */
+static void
+read_array(ScoreState *st, ArrayType *arr)
+{
+	const Model *m = st->model;
+	int			n = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+	/* ARR_DATA_PTR() spelled out: the macro trips -Wsign-compare */
+	const double *data = (const double *) ((char *) arr +
+										   (ARR_HASNULL(arr) ? arr->dataoffset
+											: (int32) ARR_OVERHEAD_NONULLS(ARR_NDIM(arr))));
+	const bits8 *nulls = ARR_NULLBITMAP(arr);
+
+	if (ARR_NDIM(arr) > 1)
+		signature_error(st, ERRCODE_ARRAY_SUBSCRIPT_ERROR,
+						psprintf("features must be a one-dimensional array, not %d-dimensional", ARR_NDIM(arr)));
+	if (n != m->hdr->n_inputs)
+		signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+						psprintf("wrong number of features for %s: got %d, expected %d",
+								 st->label, n, m->hdr->n_inputs));
+	if (nulls == NULL)
+		memcpy(st->in, data, sizeof(double) * n);
+	else
+		for (int i = 0; i < n; i++)
+			st->in[i] = (nulls[i / 8] & (1 << (i % 8))) ? *data++ : NAN;
+}
+
+static double
+numeric_to_double(Numeric num)
+{
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(num)));
+}
+
+/* jsonb object {"feature": value}; absent keys and nulls are missing. */
+static void
+read_jsonb(ScoreState *st, Jsonb *jb)
+{
+	const Model *m = st->model;
+	int			found = 0;
+
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+						"features must be a JSON object of feature names and values");
+
+	for (int i = 0; i < m->hdr->n_inputs; i++)
+	{
+		const char *name = model_string(m, m->feature_name[i]);
+		JsonbValue	vbuf;
+		JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, name, strlen(name), &vbuf);
+
+		st->in[i] = NAN;
+		if (v == NULL)
+			continue;
+		found++;
+		if (m->feature_kind[i] == FEATURE_NUMERIC)
+		{
+			if (v->type == jbvNumeric)
+				st->in[i] = numeric_to_double(v->val.numeric);
+			else if (v->type == jbvBool)
+				st->in[i] = v->val.boolean ? 1.0 : 0.0;
+			else if (v->type != jbvNull)
+				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("feature \"%s\" of %s is numeric, but got a %s",
+										 name, st->label, v->type == jbvString ? "string" : "JSON container"));
+		}
+		else
+		{
+			const char *s;
+			int			len;
+			int			idx;
+
+			if (v->type == jbvNull)
+				continue;
+			if (v->type == jbvString)
+			{
+				s = v->val.string.val;
+				len = v->val.string.len;
+			}
+			else if (v->type == jbvNumeric)
+			{
+				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+				len = strlen(s);
+			}
+			else if (v->type == jbvBool)
+			{
+				s = v->val.boolean ? "true" : "false";
+				len = strlen(s);
+			}
+			else
+				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
+										 name, st->label));
+			idx = model_find_category(m, i, s, len);
+			if (idx < 0 && !m->feature_unknown_ignore[i])
+				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
+										 Min(len, 100), s, name, st->label));
+			st->in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
+		}
+	}
+
+	if ((uint32) found < JsonContainerSize(&jb->root))
+	{
+		/* some key is not a feature: find it for the message */
+		JsonbIterator *it = JsonbIteratorInit(&jb->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY && model_find_feature(m, v.val.string.val, v.val.string.len) < 0)
+				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("unknown feature \"%.*s\" for %s",
+										 Min(v.val.string.len, 100), v.val.string.val, st->label));
+		}
+	}
+}
+
+/*
+ * Imputation, one-hot encoding, scaling: st->in (one value per input, NaN
+ * for missing; a category index for categorical inputs) to st->enc.
+ */
+static void
+encode(ScoreState *st, bool from_jsonb)
+{
+	const Model *m = st->model;
+	bool		trees = m->hdr->family == FAMILY_TREES;
+	double	   *enc = st->enc;
+
+	if (!m->any_categorical && m->scale_center == NULL)
+	{
+		/* the common case: numbers only */
+		for (int i = 0; i < m->hdr->n_inputs; i++)
+		{
+			double		v = st->in[i];
+
+			if (isnan(v))
+			{
+				if (m->impute_set[i])
+					v = m->impute_value[i];
+				else if (!trees)
+					signature_error(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
+									psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
+											 model_string(m, m->feature_name[i]), st->label));
+			}
+			enc[i] = v;
+		}
+		return;
+	}
+
+	for (int i = 0; i < m->hdr->n_inputs; i++)
+	{
+		double		v = st->in[i];
+		int			first = m->encoded_first[i];
+
+		if (isnan(v))
+		{
+			if (m->impute_set[i])
+				v = m->impute_value[i];
+			else if (!trees)
+				signature_error(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
+								psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
+										 model_string(m, m->feature_name[i]), st->label));
+		}
+		if (m->feature_kind[i] == FEATURE_NUMERIC)
+			enc[first] = v;
+		else
+		{
+			int			ncat = m->feature_ncat[i];
+
+			if (isnan(v))
+			{
+				/* missing, for a tree: every indicator is missing */
+				for (int j = 0; j < ncat; j++)
+					enc[first + j] = NAN;
+				continue;
+			}
+			if (!from_jsonb && (v != floor(v) || v < 0 || v >= ncat))
+			{
+				if (!m->feature_unknown_ignore[i])
+					signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("feature \"%s\" is categorical: expected a category index from 0 to %d, got %g",
+											 model_string(m, m->feature_name[i]), ncat - 1, v));
+				v = -1;
+			}
+			for (int j = 0; j < ncat; j++)
+				enc[first + j] = (j == (int) v) ? 1.0 : 0.0;
+		}
+	}
+	if (m->scale_center)
+		for (int j = 0; j < m->hdr->n_encoded; j++)
+			enc[j] = (enc[j] - m->scale_center[j]) / m->scale_factor[j];
+}
+
+static Datum
+finish(FunctionCallInfo fcinfo, ScoreState *st, ScoreOutput kind)
+{
+	const Model *m = st->model;
+	const ModelHeader *h = m->hdr;
+	double	   *out = st->out;
+	int			n_proba = h->task == TASK_BINARY && h->n_outputs == 1 ? 2 : h->n_outputs;
+
+	model_eval(m, st->enc, out, st->scratch);
+
+	if (h->task == TASK_BINARY && h->n_outputs == 1)
+	{
+		/* one logistic output: the probability of classes[1] */
+		out[1] = out[0];
+		out[0] = 1.0 - out[1];
+	}
+
+	switch (kind)
+	{
+		case OUT_VALUE:
+			if (h->task == TASK_REGRESSION)
+				PG_RETURN_FLOAT8(out[0]);
+			if (h->task == TASK_BINARY)
+				PG_RETURN_FLOAT8(out[1]);
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("%s is a multiclass model: there is no single prediction value", st->label),
+					 errhint("Use predict_proba() for the class probabilities or predict_class() for the label.")));
+			break;
+		case OUT_PROBA:
+			{
+				Datum	   *elems;
+
+				if (h->task == TASK_REGRESSION)
+					ereport(ERROR,
+							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+							 errmsg("%s is a regression model: it has no class probabilities", st->label),
+							 errhint("Use predict().")));
+				elems = palloc(sizeof(Datum) * n_proba);
+				for (int i = 0; i < n_proba; i++)
+					elems[i] = Float8GetDatum(out[i]);
+				PG_RETURN_ARRAYTYPE_P(construct_array(elems, n_proba, FLOAT8OID, sizeof(float8),
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			}
+		case OUT_CLASS:
+			{
+				int			best = 0;
+
+				if (h->task == TASK_REGRESSION)
+					ereport(ERROR,
+							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+							 errmsg("%s is a regression model: it has no classes", st->label),
+							 errhint("Use predict().")));
+				/* the first of equal maxima wins, as numpy's argmax */
+				for (int i = 1; i < n_proba; i++)
+					if (out[i] > out[best])
+						best = i;
+				PG_RETURN_TEXT_P(cstring_to_text(model_string(m, m->class_name[best])));
+			}
+	}
+	pg_unreachable();
+}
+
+static Datum
+predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, bool jsonb_features)
+{
+	ScoreState *st = score_state(fcinfo);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model must not be NULL")));
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();		/* no features, no prediction: a NULL row stays NULL */
+
+	if (by_reference)
+		resolve_reference(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	else
+		use_compiled(fcinfo, st, PG_GETARG_DATUM(0));
+
+	if (jsonb_features)
+		read_jsonb(st, PG_GETARG_JSONB_P(1));
+	else
+		read_array(st, PG_GETARG_ARRAYTYPE_P(1));
+	encode(st, jsonb_features);
+	return finish(fcinfo, st, kind);
+}
+
+#define SCORE_FUNCTION(sqlname, kind, byref, json) \
+PG_FUNCTION_INFO_V1(sqlname); \
+Datum sqlname(PG_FUNCTION_ARGS) { return predict_common(fcinfo, kind, byref, json); }
+
+SCORE_FUNCTION(mlops_predict_array, OUT_VALUE, true, false)
+SCORE_FUNCTION(mlops_predict_proba_array, OUT_PROBA, true, false)
+SCORE_FUNCTION(mlops_predict_class_array, OUT_CLASS, true, false)
+SCORE_FUNCTION(mlops_predict_jsonb, OUT_VALUE, true, true)
+SCORE_FUNCTION(mlops_predict_proba_jsonb, OUT_PROBA, true, true)
+SCORE_FUNCTION(mlops_predict_class_jsonb, OUT_CLASS, true, true)
+SCORE_FUNCTION(mlops_score_array, OUT_VALUE, false, false)
+SCORE_FUNCTION(mlops_score_proba_array, OUT_PROBA, false, false)
+SCORE_FUNCTION(mlops_score_class_array, OUT_CLASS, false, false)
+SCORE_FUNCTION(mlops_score_jsonb, OUT_VALUE, false, true)
+SCORE_FUNCTION(mlops_score_proba_jsonb, OUT_PROBA, false, true)
+SCORE_FUNCTION(mlops_score_class_jsonb, OUT_CLASS, false, true)
+
+PG_FUNCTION_INFO_V1(mlops_model_cache_stats);
+
+Datum
+mlops_model_cache_stats(PG_FUNCTION_ARGS)
+{
+	int64		entries,
+				bytes,
+				hits,
+				misses,
+				evictions;
+	char	   *json;
+
+	model_cache_stats(&entries, &bytes, &hits, &misses, &evictions);
+	json = psprintf("{\"entries\": " INT64_FORMAT ", \"bytes\": " INT64_FORMAT ", \"limit_bytes\": " INT64_FORMAT
+					", \"hits\": " INT64_FORMAT ", \"misses\": " INT64_FORMAT ", \"evictions\": " INT64_FORMAT "}",
+					entries, bytes, (int64) mlops_model_cache_kb * 1024, hits, misses, evictions);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+PG_FUNCTION_INFO_V1(mlops_model_cache_reset);
+
+Datum
+mlops_model_cache_reset(PG_FUNCTION_ARGS)
+{
+	model_cache_reset();
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mlops_compile_model);
+
+/*
+ * _compile_model(artifact text, version_id bigint) returns bytea: used by
+ * the registry (which passes the new version's id) and by compile_model().
+ */
+Datum
+mlops_compile_model(PG_FUNCTION_ARGS)
+{
+	text	   *artifact;
+	int64		version_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	Datum		digest;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model artifact must not be NULL")));
+	artifact = PG_GETARG_TEXT_PP(0);
+	digest = DirectFunctionCall1(sha256_bytea, PointerGetDatum(artifact));
+	PG_RETURN_BYTEA_P(model_compile_json(VARDATA_ANY(artifact), VARSIZE_ANY_EXHDR(artifact), version_id,
+										 (const uint8 *) VARDATA_ANY(DatumGetByteaPP(digest))));
+}
+
+PG_FUNCTION_INFO_V1(mlops_model_info);
+
+/* model_info(compiled bytea) returns jsonb: what a compiled model is. */
+Datum
+mlops_model_info(PG_FUNCTION_ARGS)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops model info", ALLOCSET_DEFAULT_SIZES);
+	Model	   *m = model_load(PG_GETARG_BYTEA_PP(0), cxt);
+	const ModelHeader *h = m->hdr;
+	StringInfoData buf;
+	char		hex[65];
+	Datum		result;
+
+	hex_encode((const char *) h->checksum, 32, hex);
+	hex[64] = '\0';
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"task\": \"%s\", \"family\": \"%s\", \"version_id\": " INT64_FORMAT
+					 ", \"sha256\": \"%s\", \"n_features\": %d, \"n_encoded\": %d, \"n_outputs\": %d",
+					 model_task_name(h->task), model_family_name(h->family), h->version_id, hex,
+					 h->n_inputs, h->n_encoded, h->n_outputs);
+	if (h->family == FAMILY_TREES)
+		appendStringInfo(&buf, ", \"n_trees\": %d, \"n_nodes\": %d", h->n_trees, h->n_nodes);
+	if (h->family == FAMILY_MLP)
+		appendStringInfo(&buf, ", \"n_layers\": %d", h->n_layers);
+	appendStringInfo(&buf, ", \"compiled_bytes\": %u, \"features\": [", h->total_size);
+	for (int i = 0; i < h->n_inputs; i++)
+	{
+		if (i)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, "{\"name\": ");
+		escape_json(&buf, model_string(m, m->feature_name[i]));
+		appendStringInfo(&buf, ", \"type\": \"%s\"}",
+						 m->feature_kind[i] == FEATURE_NUMERIC ? "numeric" : "categorical");
+	}
+	appendStringInfoString(&buf, "]");
+	if (h->n_classes > 0)
+	{
+		appendStringInfoString(&buf, ", \"classes\": [");
+		for (int i = 0; i < h->n_classes; i++)
+		{
+			if (i)
+				appendStringInfoString(&buf, ", ");
+			escape_json(&buf, model_string(m, m->class_name[i]));
+		}
+		appendStringInfoString(&buf, "]");
+	}
+	appendStringInfoString(&buf, "}");
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	MemoryContextDelete(cxt);
+	PG_RETURN_DATUM(result);
+}
