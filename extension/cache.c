@@ -111,10 +111,11 @@ model_cache_find(int64 version_id, const uint8 *checksum)
 
 /*
  * Load a compiled model and cache it under the key in its header.  The
- * caller has already missed in model_cache_find().
+ * caller has already missed in model_cache_find().  A model that cannot be
+ * cached is allocated under owner_cxt, which must outlive the caller's use.
  */
 const Model *
-model_cache_add(const bytea *compiled)
+model_cache_add(const bytea *compiled, MemoryContext owner_cxt)
 {
 	MemoryContext cxt;
 	Model	   *model;
@@ -144,7 +145,17 @@ model_cache_add(const bytea *compiled)
 	e = hash_search(cache, &key, HASH_ENTER, &found);
 	if (found)
 	{
-		/* the same bytes arrived twice in one call path: keep the first */
+		/*
+		 * Another compiled form under a cached key: valid (it loaded), but
+		 * not what the key stands for.  It serves this caller only, and is
+		 * freed with the caller's memory.
+		 */
+		if (e->model->hdr->total_size != model->hdr->total_size ||
+			memcmp(e->model->hdr, model->hdr, model->hdr->total_size) != 0)
+		{
+			MemoryContextSetParent(cxt, owner_cxt);
+			return model;
+		}
 		MemoryContextDelete(cxt);
 		dlist_move_head(&lru, &e->lru);
 		return e->model;

@@ -17,7 +17,7 @@ extern int	mlops_model_cache_kb;
 struct Model;
 extern uint64 model_cache_epoch;
 extern const struct Model *model_cache_find(int64 version_id, const uint8 *checksum);
-extern const struct Model *model_cache_add(const bytea *compiled);
+extern const struct Model *model_cache_add(const bytea *compiled, MemoryContext owner_cxt);
 extern void model_cache_stats(int64 *entries, int64 *bytes, int64 *hits, int64 *misses,
 							  int64 *evictions);
 extern void model_cache_reset(void);

@@ -27,6 +27,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "access/detoast.h"
 
 #include "mlops.h"
 #include "model.h"
@@ -166,7 +167,7 @@ resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("model version " INT64_FORMAT " does not exist", st->version_id)));
 		compiled = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		st->model = model_cache_add((bytea *) PG_DETOAST_DATUM(compiled));
+		st->model = model_cache_add((bytea *) PG_DETOAST_DATUM(compiled), fcxt);
 		SPI_finish();
 	}
 	st->epoch = model_cache_epoch;
@@ -197,9 +198,14 @@ use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
 				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
 	memcpy(&hdr, VARDATA_ANY(head), sizeof(ModelHeader));
 
+	/*
+	 * The cache trusts (version id, artifact checksum): the compiled form is
+	 * a function of the two.  A datum whose size differs from the cached
+	 * model's cannot be that model, so it is loaded (and checked) on its own.
+	 */
 	st->model = model_cache_find(hdr.version_id, hdr.checksum);
-	if (st->model == NULL)
-		st->model = model_cache_add(DatumGetByteaPP(compiled));
+	if (st->model == NULL || st->model->hdr->total_size != toast_raw_datum_size(compiled) - VARHDRSZ)
+		st->model = model_cache_add(DatumGetByteaPP(compiled), fcinfo->flinfo->fn_mcxt);
 	st->compiled_datum = compiled;
 	st->version_id = st->model->hdr->version_id;
 	st->epoch = model_cache_epoch;

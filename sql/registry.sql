@@ -1,0 +1,154 @@
+-- Model registry: versions, references, aliases, stages, the audit trail,
+-- lineage to runs, roles.  The models are y = 2x, y = 3x and y = x + 100, so
+-- which version answered is plain from the prediction at x = 2 (4, 6, 102).
+\set SHOW_CONTEXT never
+\set double '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}], "model": {"type": "linear", "coef": [2], "link": "identity"}}'
+\set triple '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}], "model": {"type": "linear", "coef": [3], "link": "identity"}}'
+\set shift '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}], "model": {"type": "linear", "coef": [1], "intercept": 100, "link": "identity"}}'
+
+-------------------------------------------------------------------------------
+-- Registering versions
+-------------------------------------------------------------------------------
+SELECT mlops.register_model_version('price', :'double', description => 'doubles');   -- creates the model
+SELECT mlops.register_model_version('price', :'triple');
+SELECT name, owner, last_version FROM mlops.registered_models;
+SELECT model_name, version, stage, aliases, task, family, n_features, signature,
+       sha256 = encode(sha256(convert_to(:'double', 'UTF8')), 'hex') AS sha256_of_artifact
+  FROM mlops.model_versions_overview WHERE version = 1;
+
+-- a malformed artifact is refused and nothing is stored, not even a new model
+SELECT mlops.register_model_version('price', '{"format": "mlops.model/v1", "task": "regression"}');
+SELECT mlops.register_model_version('price', :'double' || 'x');
+SELECT mlops.register_model_version('fresh', '{"format": "mlops.model/v1"}');
+SELECT (SELECT count(*) FROM mlops.model_versions) AS versions,
+       (SELECT last_version FROM mlops.registered_models WHERE name = 'price') AS last_version,
+       (SELECT count(*) FROM mlops.registered_models WHERE name = 'fresh') AS fresh_models;
+-- hostile and bad names
+SELECT mlops.register_model_version('price; DROP TABLE mlops.runs', :'double');
+SELECT mlops.register_model_version('pri"ce', :'double');
+SELECT mlops.register_model_version(repeat('m', 251), :'double');
+SELECT mlops.register_model_version(NULL, :'double');
+SELECT mlops.register_model_version('price', NULL);
+SELECT mlops.register_model_version('price', :'double', run_id => 12345);
+SELECT mlops.create_registered_model('price');
+
+-------------------------------------------------------------------------------
+-- References
+-------------------------------------------------------------------------------
+SELECT mlops.predict('price:1', ARRAY[2]) AS "v1: 4",
+       mlops.predict('price:2', ARRAY[2]) AS "v2: 6",
+       mlops.predict('price@latest', ARRAY[2]) AS "latest: 6",
+       mlops.predict('models:/price/1', ARRAY[2]) AS "uri: 4",
+       mlops.predict('price:1', '{"x": 2}'::jsonb) AS "jsonb: 4";
+SELECT mlops.predict('price', ARRAY[2]);            -- no champion, no Production version
+SELECT mlops.predict('price:9', ARRAY[2]);
+SELECT mlops.predict('price@champion', ARRAY[2]);
+SELECT mlops.predict('nope', ARRAY[2]);
+SELECT mlops.predict('price@@x', ARRAY[2]);
+SELECT mlops.predict('models:/price/Gold', ARRAY[2]);
+SELECT mlops.predict('x''; DROP TABLE mlops.model_versions; --', ARRAY[2]);
+SELECT mlops.predict(NULL, ARRAY[2]);
+SELECT count(*) AS versions_still_there FROM mlops.model_versions;
+
+-------------------------------------------------------------------------------
+-- Aliases: one statement resolves once; the next statement sees a move
+-------------------------------------------------------------------------------
+SELECT mlops.set_model_alias('price', 'champion', 1);
+SELECT mlops.predict('price', ARRAY[2]) AS "default is champion: 4", mlops.predict('price@champion', ARRAY[2]) AS "4";
+SELECT mlops.set_model_alias('price', 'champion', 2);
+SELECT mlops.predict('price@champion', ARRAY[2]) AS "moved: 6";
+SELECT mlops.set_model_alias('price', 'challenger', 1);
+CREATE TEMP TABLE seen (step int, prediction float8);
+DO $$
+BEGIN
+    INSERT INTO seen SELECT 1, mlops.predict('price@champion', ARRAY[2]);
+    PERFORM mlops.set_model_alias('price', 'champion', 1);
+    INSERT INTO seen SELECT 2, mlops.predict('price@champion', ARRAY[2]);
+    PERFORM mlops.set_model_alias('price', 'champion', 2);
+    INSERT INTO seen SELECT 3, mlops.predict('price@champion', ARRAY[2]);
+END $$;
+SELECT * FROM seen ORDER BY step;                    -- 6, 4, 6
+-- every row of one statement uses the version resolved at its start
+SELECT count(DISTINCT mlops.predict('price@champion', ARRAY[2])) AS versions_in_one_statement
+  FROM generate_series(1, 1000);
+SELECT mlops.set_model_alias('price', 'latest', 1);   -- reserved
+SELECT mlops.set_model_alias('price', 'v2', 1);       -- reserved
+SELECT mlops.set_model_alias('price', 'best one', 1);
+SELECT mlops.set_model_alias('price', 'champion', 7);
+SELECT mlops.delete_model_alias('price', 'nope');
+SELECT model_name, version, aliases FROM mlops.model_versions_overview ORDER BY version;
+
+-------------------------------------------------------------------------------
+-- Stages
+-------------------------------------------------------------------------------
+SELECT mlops.register_model_version('price', :'shift');                        -- version 3
+SELECT mlops.transition_model_stage('price', 1, 'Production');
+SELECT mlops.transition_model_stage('price', 3, 'Staging');
+SELECT mlops.delete_model_alias('price', 'champion');
+SELECT mlops.predict('price', ARRAY[2]) AS "no champion: Production v1: 4";
+SELECT mlops.transition_model_stage('price', 2, 'Production');                 -- archives v1
+SELECT version, stage FROM mlops.model_versions ORDER BY version;
+SELECT mlops.predict('price', ARRAY[2]) AS "Production v2: 6",
+       mlops.predict('models:/price/Staging', ARRAY[2]) AS "Staging v3: 102";
+SELECT mlops.transition_model_stage('price', 3, 'Production', archive_existing => false);
+SELECT version, stage FROM mlops.model_versions ORDER BY version;
+SELECT mlops.predict('price', ARRAY[2]) AS "highest Production version, v3: 102";
+SELECT mlops.transition_model_stage('price', 3, 'Live');
+
+-------------------------------------------------------------------------------
+-- Deleting: aliased versions are protected; numbers are never reused
+-------------------------------------------------------------------------------
+SELECT mlops.delete_model_version('price', 1);                                 -- challenger uses it
+SELECT mlops.delete_model_version('price', 3);
+SELECT mlops.register_model_version('price', :'shift') AS "4, not 3";
+SELECT mlops.predict('price:3', ARRAY[2]);
+
+-- the audit trail: who moved what, from where to where
+SELECT event, version, alias, from_value, to_value, actor
+  FROM mlops.registry_events WHERE model_name = 'price' AND event <> 'version_registered'
+ ORDER BY event_id;
+
+-------------------------------------------------------------------------------
+-- Lineage: a version registered from a run's artifact
+-------------------------------------------------------------------------------
+SELECT mlops.set_experiment('pricing') AS exp \gset
+SELECT mlops.start_run('pricing', 'fit') AS run \gset
+SELECT mlops.log_artifact(:run, 'model/model.json', convert_to(:'triple', 'UTF8'), 'application/json') IS NOT NULL AS logged;
+SELECT mlops.register_model_version_from_run('price', :run, 'model/model.json') AS version \gset
+SELECT version, run_id = :run AS from_run, experiment_id = :exp AS in_experiment,
+       sha256 = (SELECT sha256 FROM mlops.artifacts WHERE run_id = :run) AS same_bytes
+  FROM mlops.model_versions_overview WHERE model_name = 'price' AND version = :version;
+SELECT mlops.register_model_version_from_run('price', :run, 'model/missing.json');
+
+-------------------------------------------------------------------------------
+-- The compiled form: score() equals predict(), and carries its version
+-------------------------------------------------------------------------------
+SELECT mlops.score(mlops.compiled_model('price:2'), ARRAY[2]) AS "6",
+       (mlops.model_info(mlops.compiled_model('price:2')) ->> 'version_id')::bigint =
+       (SELECT version_id FROM mlops.model_versions WHERE version = 2) AS carries_version_id;
+SELECT g AS x, mlops.predict('price:2', ARRAY[g]) = mlops.score(c.compiled, ARRAY[g]) AS same
+  FROM generate_series(1, 3) g, (SELECT mlops.compiled_model('price:2') AS compiled) c;
+SELECT (mlops.get_model_version('price:2')).stage;
+SELECT (mlops.model_cache_stats() ->> 'entries')::int > 0 AS cached;
+
+-------------------------------------------------------------------------------
+-- Roles: the reader scores, the writer registers, only the admin moves
+-- aliases and stages
+-------------------------------------------------------------------------------
+SET ROLE mlops_reader;
+SELECT mlops.predict('price:2', ARRAY[2]) AS reader_scores;
+SELECT mlops.register_model_version('price', :'double');
+SELECT mlops.set_model_alias('price', 'champion', 2);
+RESET ROLE;
+SET ROLE mlops_writer;
+SELECT mlops.register_model_version('price', :'double') AS writer_registers;
+SELECT mlops.transition_model_stage('price', 1, 'Production');
+SELECT mlops.set_model_alias('price', 'champion', 1);
+SELECT mlops.delete_model_version('price', 1);
+UPDATE mlops.model_versions SET stage = 'Production';
+RESET ROLE;
+SET ROLE mlops_admin;
+SELECT mlops.set_model_alias('price', 'champion', 1);
+SELECT mlops.transition_model_stage('price', 1, 'Production');
+RESET ROLE;
+SELECT event, version, alias, actor FROM mlops.registry_events ORDER BY event_id DESC LIMIT 3;

@@ -1,0 +1,283 @@
+-- Scoring: every model family on inputs whose outputs are worked out by hand
+-- in the comments, through mlops.score() on compiled models (no registry)
+-- and through both input forms (float8[] and jsonb); then every kind of bad
+-- input and bad model.
+\set SHOW_CONTEXT never
+SET extra_float_digits = 0;
+
+CREATE TEMP TABLE artifacts (name text PRIMARY KEY, doc text NOT NULL);
+CREATE TEMP VIEW m AS SELECT name, mlops.compile_model(doc) AS compiled FROM artifacts;
+
+-------------------------------------------------------------------------------
+-- Linear regression: 0.5 + 1.5 a - 2 b, with b imputed as 2 when missing
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('linreg', '{
+  "format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric", "impute": 2}],
+  "model": {"type": "linear", "coef": [1.5, -2], "intercept": 0.5, "link": "identity"}}');
+SELECT mlops.score(compiled, ARRAY[2, 1]) AS "1.5",            -- 3 - 2 + 0.5
+       mlops.score(compiled, ARRAY[2, NULL]) AS "-0.5",        -- b imputed: 3 - 4 + 0.5
+       mlops.score(compiled, ARRAY[2, 'NaN'::float8]) AS "-0.5 too",   -- NaN is missing too
+       mlops.score(compiled, '{"a": 2, "b": 1}'::jsonb) AS "1.5 by name",
+       mlops.score(compiled, '{"a": 2}'::jsonb) AS "-0.5 absent key",
+       mlops.score(compiled, NULL::float8[]) AS "NULL row"
+  FROM m WHERE name = 'linreg';
+SELECT mlops.model_info(compiled) - 'sha256' AS info FROM m WHERE name = 'linreg';
+
+-- Poisson regression: exp(0.1 x)
+INSERT INTO artifacts VALUES ('poisson', '{
+  "format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [0.1], "link": "exp"}}');
+SELECT round(mlops.score(compiled, ARRAY[10])::numeric, 12) AS "e = 2.718281828459"
+  FROM m WHERE name = 'poisson';
+
+-------------------------------------------------------------------------------
+-- Logistic regression, binary: p = sigmoid(a - b).  At a = ln 3, b = 0:
+-- p = 3/4.  Class "yes" when p > 0.5 (a tie goes to the first class).
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('logreg', '{
+  "format": "mlops.model/v1", "task": "binary", "classes": ["no", "yes"],
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [[1, -1]], "intercept": [0], "link": "logistic"}}');
+SELECT round(mlops.score(compiled, ARRAY[ln(3), 0])::numeric, 12) AS "0.75",
+       (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.score_proba(compiled, ARRAY[ln(3), 0])) p) AS "{0.25,0.75}",
+       mlops.score_class(compiled, ARRAY[ln(3), 0]) AS yes,
+       mlops.score_class(compiled, ARRAY[1, 1]) AS "no (p = 0.5)",
+       mlops.score(compiled, ARRAY[-700, 0]) AS "tiny, not 0",
+       mlops.score(compiled, ARRAY[800, 0]) AS "1"
+  FROM m WHERE name = 'logreg';
+
+-------------------------------------------------------------------------------
+-- Multinomial: softmax(a, b, 0).  At a = ln 2, b = ln 3: exp gives 2, 3, 1,
+-- so the probabilities are 1/3, 1/2, 1/6 and the class is "b".
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('softmax', '{
+  "format": "mlops.model/v1", "task": "multiclass", "classes": ["a", "b", "c"],
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [[1, 0], [0, 1], [0, 0]], "intercept": [0, 0, 0], "link": "softmax"}}');
+SELECT (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.score_proba(compiled, ARRAY[ln(2), ln(3)])) p)
+         AS "{1/3, 1/2, 1/6}",
+       mlops.score_class(compiled, ARRAY[ln(2), ln(3)]) AS b
+  FROM m WHERE name = 'softmax';
+SELECT mlops.score(compiled, ARRAY[1, 2]) FROM m WHERE name = 'softmax';   -- no single value
+
+-------------------------------------------------------------------------------
+-- Multilayer perceptron: h = relu([x, -x]), out = h1 + 2 h2 + 0.5.
+-- x = 3: h = (3, 0), out = 3.5.  x = -2: h = (0, 2), out = 4.5.
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('mlp', '{
+  "format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "mlp", "hidden_activation": "relu", "output_activation": "identity",
+            "layers": [{"weights": [[1, -1]], "bias": [0, 0]},
+                       {"weights": [[1], [2]], "bias": [0.5]}]}}');
+SELECT mlops.score(compiled, ARRAY[3]) AS "3.5", mlops.score(compiled, ARRAY[-2]) AS "4.5"
+  FROM m WHERE name = 'mlp';
+
+-- tanh hidden layer and softmax output: hidden tanh(0) = 0, so the output is
+-- softmax(bias) = softmax(0, ln 3) = (1/4, 3/4)
+INSERT INTO artifacts VALUES ('mlp3', '{
+  "format": "mlops.model/v1", "task": "multiclass", "classes": [0, 1],
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "mlp", "hidden_activation": "tanh", "output_activation": "softmax",
+            "layers": [{"weights": [[1, 1, 1]], "bias": [0, 0, 0]},
+                       {"weights": [[5, 5], [1, 1], [2, 2]], "bias": [0, 1.0986122886681098]}]}}');
+SELECT (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.score_proba(compiled, ARRAY[0])) p) AS "{0.25,0.75}",
+       mlops.score_class(compiled, ARRAY[0]) AS "1"
+  FROM m WHERE name = 'mlp3';
+
+-------------------------------------------------------------------------------
+-- Trees.  One regression tree:
+--   node 0: a <= 0.5 ? node 1 : node 2        (missing a: right)
+--   node 1: leaf 10
+--   node 2: b <= 2 ? node 3 : node 4          (missing b: left)
+--   node 3: leaf 20,  node 4: leaf 30
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('tree', '{
+  "format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity",
+            "trees": [{"feature": [0, 0, 1, 0, 0], "threshold": [0.5, 0, 2, 0, 0],
+                       "left": [1, -1, 3, -1, -1], "right": [2, -1, 4, -1, -1],
+                       "default_left": [false, true, true, true, true],
+                       "value": [0, 10, 0, 20, 30]}]}}');
+SELECT mlops.score(compiled, ARRAY[0.5, 9]) AS "10 (<= goes left)",
+       mlops.score(compiled, ARRAY[0.6, 2]) AS "20",
+       mlops.score(compiled, ARRAY[0.6, 3]) AS "30",
+       mlops.score(compiled, ARRAY[NULL, 3]) AS "30 (a missing: right)",
+       mlops.score(compiled, ARRAY[0.6, NULL]) AS "20 (b missing: left)",
+       mlops.score(compiled, '{"a": null, "b": null}'::jsonb) AS "20"
+  FROM m WHERE name = 'tree';
+
+-- The same tree with XGBoost's strict split: 0.5 < 0.5 is false, so right.
+INSERT INTO artifacts
+SELECT 'tree_lt', replace(doc, '"link": "identity",', '"link": "identity", "split": "<",') FROM artifacts WHERE name = 'tree';
+SELECT mlops.score(compiled, ARRAY[0.5, 9]) AS "30" FROM m WHERE name = 'tree_lt';
+
+-- float32 inputs, as scikit-learn and XGBoost compare them: float32(0.1) is
+-- 0.100000001490116..., above the float64 threshold 0.1, so right; in
+-- float64, 0.1 <= 0.1 goes left.
+INSERT INTO artifacts VALUES ('stump32', '{
+  "format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "input_precision": "float32",
+            "trees": [{"feature": [0, 0, 0], "threshold": [0.1, 0, 0], "left": [1, -1, -1],
+                       "right": [2, -1, -1], "value": [0, -1, 1]}]}}');
+INSERT INTO artifacts
+SELECT 'stump64', replace(doc, '"input_precision": "float32",', '') FROM artifacts WHERE name = 'stump32';
+SELECT (SELECT mlops.score(compiled, ARRAY[0.1]) FROM m WHERE name = 'stump32') AS "float32: 1",
+       (SELECT mlops.score(compiled, ARRAY[0.1]) FROM m WHERE name = 'stump64') AS "float64: -1";
+
+-- Gradient boosting, binary: sigmoid(base 0.5 + tree1 + tree2).
+-- x = 1: 0.5 + 0.25 + 0.25 = 1 -> 0.731058578630; x = 3: 0.5 - 0.25 - 1.25 = -1 -> 0.268941421370
+INSERT INTO artifacts VALUES ('gbm', '{
+  "format": "mlops.model/v1", "task": "binary", "classes": ["stay", "churn"],
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "trees", "link": "logistic", "aggregation": "sum", "base_score": 0.5,
+            "trees": [{"feature": [0, 0, 0], "threshold": [2, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1], "value": [0, 0.25, -0.25]},
+                      {"feature": [0, 0, 0], "threshold": [2.5, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1], "value": [0, 0.25, -1.25]}]}}');
+SELECT round(mlops.score(compiled, ARRAY[1])::numeric, 12) AS "0.731058578630",
+       round(mlops.score(compiled, ARRAY[3])::numeric, 12) AS "0.268941421370",
+       mlops.score_class(compiled, ARRAY[3]) AS stay
+  FROM m WHERE name = 'gbm';
+
+-- Random forest, binary, averaging leaf class distributions (two outputs):
+-- x = 1: ((0.8, 0.2) + (0.6, 0.4)) / 2 = (0.7, 0.3); x = 5: ((0.1, 0.9) + (0.6, 0.4)) / 2 = (0.35, 0.65)
+INSERT INTO artifacts VALUES ('forest', '{
+  "format": "mlops.model/v1", "task": "binary", "classes": ["stay", "churn"],
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "aggregation": "average", "n_outputs": 2,
+            "trees": [{"feature": [0, 0, 0], "threshold": [3, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1],
+                       "value": [[0, 0], [0.8, 0.2], [0.1, 0.9]]},
+                      {"feature": [0], "threshold": [0], "left": [-1], "right": [-1], "value": [[0.6, 0.4]]}]}}');
+SELECT (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.score_proba(compiled, ARRAY[1])) p) AS "{0.7,0.3}",
+       round(mlops.score(compiled, ARRAY[5])::numeric, 12) AS "0.65",
+       mlops.score_class(compiled, ARRAY[5]) AS churn
+  FROM m WHERE name = 'forest';
+
+-- Multiclass boosting: one scalar tree per class, softmax.  Every leaf 0
+-- except class 2's tree, which adds ln 2 when x > 0: (1, 1, 2) / 4.
+INSERT INTO artifacts VALUES ('gbm3', '{
+  "format": "mlops.model/v1", "task": "multiclass", "classes": ["a", "b", "c"],
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "trees", "link": "softmax",
+            "trees": [{"output": 0, "feature": [0], "threshold": [0], "left": [-1], "right": [-1], "value": [0]},
+                      {"output": 1, "feature": [0], "threshold": [0], "left": [-1], "right": [-1], "value": [0]},
+                      {"output": 2, "feature": [0, 0, 0], "threshold": [0, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1],
+                       "value": [0, 0, 0.6931471805599453]}]}}');
+SELECT (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.score_proba(compiled, ARRAY[1])) p) AS "{0.25,0.25,0.5}",
+       mlops.score_class(compiled, ARRAY[1]) AS c,
+       mlops.score_class(compiled, ARRAY[-1]) AS "a (three-way tie)"
+  FROM m WHERE name = 'gbm3';
+
+-------------------------------------------------------------------------------
+-- Preprocessing: categorical one-hot in place, imputation, scaling.
+-- Encoded columns: [tenure, contract=m2m, contract=1y, contract=2y, calls];
+-- scaler centers tenure at 10 (scale 5) and calls at 1 (scale 2).
+-- tenure 20, contract "2y", calls 5: (2, 0, 0, 1, 2) . (1, 0.5, 0, -1, 0.25) + 0.1 = 1.6
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('pipeline', '{
+  "format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "tenure", "type": "numeric", "impute": 10},
+               {"name": "contract", "type": "categorical", "categories": ["m2m", "1y", "2y"], "impute": "1y"},
+               {"name": "calls", "type": "numeric"}],
+  "scaler": {"center": [10, 0, 0, 0, 1], "scale": [5, 1, 1, 1, 2]},
+  "model": {"type": "linear", "coef": [1, 0.5, 0, -1, 0.25], "intercept": 0.1, "link": "identity"}}');
+SELECT mlops.score(compiled, '{"tenure": 20, "contract": "2y", "calls": 5}'::jsonb) AS "1.6",
+       mlops.score(compiled, ARRAY[20, 2, 5]) AS "1.6 (category index 2)",
+       -- tenure and contract missing: imputed 10 and "1y": (0, 0, 1, 0, 2) -> 0.5 + 0.1
+       mlops.score(compiled, '{"calls": 5}'::jsonb) AS "0.6",
+       mlops.score(compiled, '{"tenure": 10, "contract": "m2m", "calls": 1}'::jsonb) AS "0.6 (m2m)"
+  FROM m WHERE name = 'pipeline';
+-- with "unknown": "ignore", an unseen category encodes as all zeros
+INSERT INTO artifacts
+SELECT 'pipeline_ignore', replace(doc, '"impute": "1y"}', '"impute": "1y", "unknown": "ignore"}') FROM artifacts WHERE name = 'pipeline';
+SELECT mlops.score(compiled, '{"tenure": 10, "contract": "5y", "calls": 1}'::jsonb) AS "0.1"
+  FROM m WHERE name = 'pipeline_ignore';
+
+-------------------------------------------------------------------------------
+-- Bad inputs: clear errors naming the model and its signature
+-------------------------------------------------------------------------------
+SELECT mlops.score(compiled, ARRAY[1, 2, 3]) FROM m WHERE name = 'linreg';      -- wrong count
+SELECT mlops.score(compiled, ARRAY[]::float8[]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, ARRAY[[1, 2], [3, 4]]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, ARRAY[NULL, 1]) FROM m WHERE name = 'linreg';      -- no imputation for a
+SELECT mlops.score(compiled, '{"a": 1, "c": 2}'::jsonb) FROM m WHERE name = 'linreg';  -- unknown name
+SELECT mlops.score(compiled, '{"a": "one"}'::jsonb) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '[1, 2]'::jsonb) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"contract": "5y"}'::jsonb) FROM m WHERE name = 'pipeline';
+SELECT mlops.score(compiled, ARRAY[1, 3, 1]) FROM m WHERE name = 'pipeline';    -- index out of range
+SELECT mlops.score_proba(compiled, ARRAY[1, 2]) FROM m WHERE name = 'linreg';
+SELECT mlops.score_class(compiled, ARRAY[1, 2]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(NULL::bytea, ARRAY[1, 2]);
+
+-------------------------------------------------------------------------------
+-- Bad models: refused with the JSON path of the problem
+-------------------------------------------------------------------------------
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression"');   -- truncated
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "task": "binary"}');
+SELECT mlops.compile_model('{"format": "mlops.model/v2"}');
+SELECT mlops.compile_model('[]');
+SELECT mlops.compile_model(NULL);
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [],
+  "model": {"type": "linear", "coef": [], "link": "identity"}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regresion", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1], "link": "identity"}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1], "link": "identity", "bias": 2}}');             -- unknown field
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1, 2], "link": "identity"}}');                     -- wrong length
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": ["1"], "link": "identity"}}');                      -- wrong type
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1e999], "link": "identity"}}');                    -- oversized number
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "a", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1, 1], "link": "identity"}}');                     -- duplicate name
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "binary", "classes": ["x", "y", "z"],
+  "features": [{"name": "a", "type": "numeric"}], "model": {"type": "linear", "coef": [1], "link": "logistic"}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "multiclass", "classes": ["x", "y", "z"],
+  "features": [{"name": "a", "type": "numeric"}], "model": {"type": "linear", "coef": [[1], [2]], "link": "softmax"}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "mlp", "output_activation": "identity",
+            "layers": [{"weights": [[1, 1]], "bias": [0, 0]}, {"weights": [[1], [1], [1]], "bias": [0]}]}}');
+-- trees: child out of range, a cycle, a feature beyond the signature, a leaf with a right child
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "trees": [{"feature": [0, 0, 0], "threshold": [1, 0, 0],
+            "left": [1, -1, -1], "right": [7, -1, -1], "value": [0, 1, 2]}]}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "trees": [{"feature": [0, 0, 0], "threshold": [1, 1, 0],
+            "left": [1, 0, -1], "right": [2, 2, -1], "value": [0, 1, 2]}]}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "trees": [{"feature": [3, 0, 0], "threshold": [1, 0, 0],
+            "left": [1, -1, -1], "right": [2, -1, -1], "value": [0, 1, 2]}]}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "trees": [{"feature": [0, 0, 0], "threshold": [1, 0, 0],
+            "left": [1, -1, -1], "right": [2, 0, -1], "value": [0, 1, 2]}]}}');
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+  "model": {"type": "trees", "link": "identity", "trees": [{"feature": [0, 0], "threshold": [1, 0, 0],
+            "left": [1, -1, -1], "right": [2, -1, -1], "value": [0, 1, 2]}]}}');
+
+-- A compiled model that is not one: random bytes, a truncated one, a
+-- corrupted child index.  Each is refused; the backend stays up.  (The cache
+-- is emptied first: it serves a cached model for a datum with the same
+-- version id, checksum and size without reading the datum again.)
+SELECT mlops.model_cache_reset();
+SELECT mlops.score('\x00112233'::bytea, ARRAY[1]);
+SELECT mlops.score(decode(repeat('ab', 400), 'hex'), ARRAY[1]);
+SELECT mlops.score(substr(compiled, 1, 200), ARRAY[1, 2]) FROM m WHERE name = 'tree';
+-- Corrupt a valid compiled tree in place.  Sections are a 16-byte header
+-- (tag, element size, count, 0) and their elements; on this little-endian
+-- machine node_right (tag 24) of the 5-node tree starts with node 0's right
+-- child, 2, and node_left (tag 23) holds node 2's left child, 3, at element 2.
+CREATE TEMP TABLE tree_bytes AS
+SELECT compiled,
+       position('\x18000000040000000500000000000000'::bytea IN compiled) + 16 AS right_at,
+       position('\x17000000040000000500000000000000'::bytea IN compiled) + 16 AS left_at
+  FROM m WHERE name = 'tree';
+SELECT right_at > 16 AND left_at > 16 AS sections_found FROM tree_bytes;
+SELECT mlops.score(overlay(compiled PLACING '\xe8030000'::bytea FROM right_at FOR 4), ARRAY[1, 2])
+  FROM tree_bytes;                                        -- node 0's right child -> 1000
+SELECT mlops.score(overlay(compiled PLACING '\x00000000'::bytea FROM left_at + 8 FOR 4), ARRAY[1, 2])
+  FROM tree_bytes;                                        -- node 2's left child -> 0: a cycle
+SELECT mlops.score(overlay(compiled PLACING '\x01000000'::bytea FROM left_at + 8 FOR 4), ARRAY[1, 2])
+  FROM tree_bytes;                                        -- node 2's left child -> its sibling
+SELECT 1 AS still_up;
