@@ -7,6 +7,11 @@
 --      each logging params, a loss curve, holdout metrics and its inputs;
 --   3. compare the runs with one SELECT.
 --
+--   4. register the best model in the model registry, in mlops' JSON format,
+--      with its preprocessing (scaling, one-hot encoding of the categorical
+--      columns), point the champion alias at it, and score every customer
+--      in SQL by name from the raw columns, with no Python anywhere.
+--
 -- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
 \set ON_ERROR_STOP 1
 \pset footer off
@@ -58,13 +63,13 @@ ALTER TABLE churn.customers ADD PRIMARY KEY (customer_id);
 
 -- Model inputs, standardised on the training split (customer_id % 5 <> 0);
 -- the other fifth is the holdout.
+CREATE VIEW churn.scaling AS
+SELECT avg(tenure_months)::float8 AS mt, stddev(tenure_months)::float8 AS st,
+       avg(monthly_charges) AS mc, stddev(monthly_charges) AS sc,
+       avg(support_calls)::float8 AS ms, stddev(support_calls)::float8 AS ss
+  FROM churn.customers WHERE customer_id % 5 <> 0;
+
 CREATE VIEW churn.features AS
-WITH s AS (
-    SELECT avg(tenure_months) AS mt, stddev(tenure_months) AS st,
-           avg(monthly_charges) AS mc, stddev(monthly_charges) AS sc,
-           avg(support_calls) AS ms, stddev(support_calls) AS ss
-      FROM churn.customers WHERE customer_id % 5 <> 0
-)
 SELECT c.customer_id, c.customer_id % 5 = 0 AS holdout, c.churned::int AS label,
        ARRAY[(c.tenure_months - s.mt) / s.st,
              (c.monthly_charges - s.mc) / s.sc,
@@ -73,7 +78,7 @@ SELECT c.customer_id, c.customer_id % 5 = 0 AS holdout, c.churned::int AS label,
              (c.contract_type = 'two-year')::int,
              (c.internet_service = 'fiber')::int,
              (c.payment_method = 'electronic-check')::int]::float8[] AS x
-  FROM churn.customers c, s;
+  FROM churn.customers c, churn.scaling s;
 
 CREATE VIEW churn.training_set AS SELECT * FROM churn.features WHERE NOT holdout;
 CREATE VIEW churn.holdout_set AS SELECT * FROM churn.features WHERE holdout;
@@ -172,6 +177,38 @@ END $$;
 
 CREATE TABLE churn.models (run_id bigint PRIMARY KEY, weights float8[] NOT NULL);
 
+-- The model in mlops' JSON format (README, "Model format"), with its
+-- preprocessing, so that it scores raw customer rows.  Encoded columns: the
+-- 3 numeric features (scaled), then one indicator per category of
+-- contract_type, internet_service and payment_method; the categories the
+-- model did not use get weight 0.
+CREATE FUNCTION churn.model_artifact(w float8[]) RETURNS text
+LANGUAGE sql STABLE
+RETURN (SELECT jsonb_build_object(
+    'format', 'mlops.model/v1',
+    'task', 'binary',
+    'classes', jsonb_build_array('stay', 'churn'),
+    'features', jsonb_build_array(
+        jsonb_build_object('name', 'tenure_months', 'type', 'numeric'),
+        jsonb_build_object('name', 'monthly_charges', 'type', 'numeric'),
+        jsonb_build_object('name', 'support_calls', 'type', 'numeric', 'impute', 0),
+        jsonb_build_object('name', 'contract_type', 'type', 'categorical',
+                           'categories', jsonb_build_array('month-to-month', 'one-year', 'two-year')),
+        jsonb_build_object('name', 'internet_service', 'type', 'categorical',
+                           'categories', jsonb_build_array('fiber', 'dsl', 'none')),
+        jsonb_build_object('name', 'payment_method', 'type', 'categorical', 'unknown', 'ignore',
+                           'categories', jsonb_build_array('electronic-check', 'mailed-check',
+                                                           'bank-transfer', 'credit-card'))),
+    'scaler', jsonb_build_object(
+        'center', jsonb_build_array(s.mt, s.mc, s.ms, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        'scale',  jsonb_build_array(s.st, s.sc, s.ss, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)),
+    'model', jsonb_build_object(
+        'type', 'linear', 'link', 'logistic', 'intercept', jsonb_build_array(w[1]),
+        'coef', jsonb_build_array(jsonb_build_array(w[2], w[3], w[4], w[5], 0,
+                                                    w[6], w[7], 0, 0, w[8], 0, 0, 0)))
+    )::text FROM churn.scaling s);
+
+
 DO $$
 DECLARE
     lr float8;
@@ -192,6 +229,8 @@ BEGIN
         PERFORM mlops.log_metrics(run, churn.evaluate('scored'), 40);
         PERFORM mlops.log_artifact(run, 'model/weights.json',
                                    convert_to(jsonb_build_object('intercept', w[1], 'coef', w[2:8])::text, 'UTF8'),
+                                   'application/json');
+        PERFORM mlops.log_artifact(run, 'model/mlops-model.json', convert_to(churn.model_artifact(w), 'UTF8'),
                                    'application/json');
         PERFORM mlops.end_run(run);
     END LOOP;
@@ -228,3 +267,47 @@ SELECT r.run_name, i.context, i.row_count, left(i.digest, 16) AS digest
   FROM mlops.run_inputs i JOIN mlops.runs r USING (run_id)
  WHERE r.experiment_id = :experiment_id
  ORDER BY i.run_id, i.context;
+
+-------------------------------------------------------------------------------
+-- 4. Registry and scoring: the best logistic regression's artifact (logged by
+--    its run, see churn.model_artifact) becomes the next version of model
+--    "churn", the champion, in Production.
+-------------------------------------------------------------------------------
+\o /dev/null
+SELECT run_id AS best_run FROM mlops.runs_overview
+ WHERE experiment_name = 'churn' AND params ? 'learning_rate'
+ ORDER BY (metrics->>'auc')::float8 DESC, run_id DESC LIMIT 1 \gset
+
+SELECT mlops.register_model_version_from_run('churn', :best_run, 'model/mlops-model.json',
+                                             'logistic regression, best holdout AUC') AS version \gset
+SELECT mlops.set_model_alias('churn', 'champion', :version);
+SELECT mlops.transition_model_stage('churn', :version, 'Production');
+\o
+
+\echo 'The registry:'
+SELECT model_name, version, stage, aliases, task, family, n_features, left(sha256, 16) AS sha256,
+       (SELECT run_name FROM mlops.runs r WHERE r.run_id = v.run_id) AS from_run
+  FROM mlops.model_versions_overview v WHERE model_name = 'churn' ORDER BY version DESC LIMIT 3;
+
+\echo 'Native scoring from raw columns, by name: the champion agrees with the SQL formula it was exported from:'
+WITH scored AS (
+    SELECT f.customer_id, f.holdout, f.label,
+           mlops.predict('churn@champion', to_jsonb(c) - 'customer_id' - 'churned') AS p,
+           1 / (1 + exp(-(m.weights[1] + m.weights[2]*f.x[1] + m.weights[3]*f.x[2] + m.weights[4]*f.x[3]
+                          + m.weights[5]*f.x[4] + m.weights[6]*f.x[5] + m.weights[7]*f.x[6]
+                          + m.weights[8]*f.x[7]))) AS p_sql
+      FROM churn.customers c JOIN churn.features f USING (customer_id), churn.models m
+     WHERE m.run_id = :best_run)
+SELECT count(*) AS customers_scored,
+       max(abs(p - p_sql)) < 1e-12 AS agrees,
+       round(avg(p)::numeric, 4) AS mean_churn_probability,
+       round(avg(label)::numeric, 4) AS actual_churn_rate
+  FROM scored;
+
+\echo 'Customers most at risk (the champion through predict and predict_class):'
+SELECT customer_id, contract_type, tenure_months, support_calls,
+       round(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned')::numeric, 3) AS churn_probability,
+       mlops.predict_class('churn@champion', to_jsonb(c) - 'customer_id' - 'churned') AS predicted
+  FROM churn.customers c
+ ORDER BY mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned') DESC, customer_id
+ LIMIT 5;

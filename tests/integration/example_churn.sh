@@ -5,8 +5,9 @@ source "$(dirname "$0")/../lib/testdb.sh"
 example="$(dirname "$0")/../example/churn.sql"
 
 psql -X -v ON_ERROR_STOP=1 -q -f "$example" >/dev/null
-psql -X -v ON_ERROR_STOP=1 -q -f "$example" >/tmp/churn_example_$$.out
-cat /tmp/churn_example_$$.out; rm -f /tmp/churn_example_$$.out
+out=$(psql -X -v ON_ERROR_STOP=1 -q -f "$example")
+echo "$out"
+echo "$out" | grep -Eq "^ +20000 \| t " || fail "native scoring does not agree with the SQL formula"
 
 # The data set is deterministic: 20,000 customers, the same churn count every time.
 [ "$(q -c "SELECT count(*) FROM churn.customers")" = 20000 ] || fail "customer count"
@@ -33,4 +34,17 @@ q -c "SELECT (SELECT max((metrics->>'auc')::float8) FROM mlops.runs_overview WHE
 # Lineage: every run that read the holdout saw the same rows.
 [ "$(q -c "SELECT count(DISTINCT digest) FROM mlops.run_inputs WHERE context = 'holdout'")" = 1 ] \
     || fail "holdout digests differ"
+# Registry: one version per pass, the champion is the latest and in Production
+# (the first was archived when the second was promoted),
+# it was registered from the best run's artifact, and native scoring agrees
+# with the SQL formula on every customer (the example prints "agrees").
+[ "$(q -c "SELECT string_agg(version || ':' || stage || ':' || array_to_string(aliases, ','), ' ' ORDER BY version)
+            FROM mlops.model_versions_overview WHERE model_name = 'churn'")" = "1:Archived: 2:Production:champion" ] \
+    || fail "registry state after two passes"
+[ "$(q -c "SELECT count(*) FROM mlops.model_versions v JOIN mlops.artifacts a
+            ON a.run_id = v.run_id AND a.path = 'model/mlops-model.json' AND a.sha256 = v.sha256")" = 2 ] \
+    || fail "versions do not trace back to their runs' artifacts"
+q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned')
+                    - mlops.score((SELECT mlops.compiled_model('churn:2')), to_jsonb(c) - 'customer_id' - 'churned')))
+        FROM churn.customers c" | grep -qx 0 || fail "predict and score disagree"
 echo "example ok"
