@@ -581,8 +581,10 @@ serialize(Compiler *c)
 		appendBinaryStringInfo(&out, zeros, (8 - s->data.len % 8) % 8);
 		n_sections++;
 	}
-	((ModelHeader *) (out.data + VARHDRSZ))->n_sections = n_sections;
-	((ModelHeader *) (out.data + VARHDRSZ))->total_size = out.len - VARHDRSZ;
+	/* the header sits at an unaligned offset: copy it in, do not poke it */
+	c->hdr.n_sections = n_sections;
+	c->hdr.total_size = out.len - VARHDRSZ;
+	memcpy(out.data + VARHDRSZ, &c->hdr, sizeof(ModelHeader));
 	SET_VARSIZE(out.data, out.len);
 	return (bytea *) out.data;
 }

@@ -55,6 +55,8 @@ typedef struct ScoreState
 	/* work buffers, sized for the model */
 	int			buf_inputs;
 	int			buf_encoded;
+	int			buf_outputs;
+	int			buf_scratch;
 	double	   *in;
 	double	   *enc;
 	double	   *out;
@@ -72,27 +74,34 @@ score_state(FunctionCallInfo fcinfo)
 	return (ScoreState *) fcinfo->flinfo->fn_extra;
 }
 
+/* Grow the work buffers to what the current model needs; never shrink. */
 static void
 size_buffers(FunctionCallInfo fcinfo, ScoreState *st)
 {
 	const Model *m = st->model;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
-	if (st->buf_inputs < m->hdr->n_inputs || st->buf_encoded < m->hdr->n_encoded ||
-		st->out == NULL || st->scratch == NULL)
+	if (st->buf_inputs < m->hdr->n_inputs)
 	{
-		int			n_out = Max(m->hdr->n_outputs, 2);
-
 		st->buf_inputs = m->hdr->n_inputs;
-		st->buf_encoded = m->hdr->n_encoded;
 		st->in = MemoryContextAlloc(cxt, sizeof(double) * st->buf_inputs);
-		st->enc = MemoryContextAlloc(cxt, sizeof(double) * st->buf_encoded);
-		st->out = MemoryContextAlloc(cxt, sizeof(double) * MODEL_MAX_OUTPUTS);
-		st->scratch = MemoryContextAlloc(cxt, sizeof(double) * Max(m->scratch_len, 1));
-		(void) n_out;
 	}
-	else if (m->scratch_len > 0)
-		st->scratch = MemoryContextAlloc(cxt, sizeof(double) * m->scratch_len);
+	if (st->buf_encoded < m->hdr->n_encoded)
+	{
+		st->buf_encoded = m->hdr->n_encoded;
+		st->enc = MemoryContextAlloc(cxt, sizeof(double) * st->buf_encoded);
+	}
+	/* two at least: a binary model's one output becomes two probabilities */
+	if (st->buf_outputs < Max(m->hdr->n_outputs, 2))
+	{
+		st->buf_outputs = Max(m->hdr->n_outputs, 2);
+		st->out = MemoryContextAlloc(cxt, sizeof(double) * st->buf_outputs);
+	}
+	if (st->buf_scratch < Max(m->scratch_len, 1))
+	{
+		st->buf_scratch = Max(m->scratch_len, 1);
+		st->scratch = MemoryContextAlloc(cxt, sizeof(double) * st->buf_scratch);
+	}
 }
 
 /*
