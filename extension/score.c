@@ -44,7 +44,9 @@ typedef struct ScoreState
 	/* the reference (text) or compiled datum (bytea) last seen */
 	char	   *ref;
 	int			ref_len;
-	Datum		compiled_datum;
+	bool		model_arg_constant; /* the compiled model argument is a Const or Param */
+	bool		have_toast_ptr; /* the last compiled model came out of line ... */
+	struct varatt_external toast_ptr;	/* ... from here */
 	int64		version_id;
 	uint8		checksum[32];
 	char	   *label;			/* for errors: model "churn@champion" (version 3) */
@@ -184,46 +186,81 @@ resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
 }
 
 /*
- * A compiled model passed as an argument.  The same datum usually arrives on
- * every row (a constant, or a column of a one-row join), so the pointer is
- * compared first; otherwise only the header is detoasted to find the cache
- * key, and the whole datum only on a cache miss.
+ * Read the header of a compiled model datum, detoasting only its first bytes
+ * when it is stored out of line or compressed.  Also returns the size of the
+ * whole compiled form.
  */
 static void
-use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
+read_compiled_header(Datum compiled, ModelHeader *hdr, Size *total)
 {
-	bytea	   *head;
-	ModelHeader hdr;
+	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
+	bytea	   *head = (bytea *) v;
 
-	if (st->model != NULL && st->epoch == model_cache_epoch && compiled == st->compiled_datum)
-		return;
-
-	head = DatumGetByteaPSlice(compiled, 0, sizeof(ModelHeader));
+	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
+	{
+		head = DatumGetByteaPSlice(compiled, 0, sizeof(ModelHeader));
+		*total = toast_raw_datum_size(compiled) - VARHDRSZ;
+	}
+	else
+		*total = VARSIZE_ANY_EXHDR(v);
 	if (VARSIZE_ANY_EXHDR(head) < sizeof(ModelHeader))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid model: %u bytes is too short for a compiled model",
 						(unsigned) VARSIZE_ANY_EXHDR(head)),
 				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
-	memcpy(&hdr, VARDATA_ANY(head), sizeof(ModelHeader));
+	memcpy(hdr, VARDATA_ANY(head), sizeof(ModelHeader));
+}
 
-	/*
-	 * The cache trusts (version id, artifact checksum): the compiled form is
-	 * a function of the two.  A datum whose size differs from the cached
-	 * model's cannot be that model, so it is loaded (and checked) on its own.
-	 */
-	st->model = model_cache_find(hdr.version_id, hdr.checksum);
-	if (st->model == NULL || st->model->hdr->total_size != toast_raw_datum_size(compiled) - VARHDRSZ)
-		st->model = model_cache_add(DatumGetByteaPP(compiled), fcinfo->flinfo->fn_mcxt);
-	st->compiled_datum = compiled;
-	st->version_id = st->model->hdr->version_id;
-	st->epoch = model_cache_epoch;
-	if (st->label == NULL || st->version_id != hdr.version_id)
+/*
+ * A compiled model passed as an argument.  When the argument cannot change
+ * during the statement (a constant or a query parameter), the model found on
+ * the first row serves every row.  When it is stored out of line (as
+ * compiled_model() returns it), the toast pointer names the stored value, so
+ * an unchanged toast pointer means an unchanged model.  Otherwise each row's
+ * header is read in place and compared with the model in hand: the key is
+ * (version id, artifact checksum), of which the compiled form is a function,
+ * plus its size.  The whole datum is read only on a cache miss.
+ */
+static void
+use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
+	bool		have = st->model != NULL && st->epoch == model_cache_epoch;
+	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(v);
+	struct varatt_external toast_ptr;
+	ModelHeader hdr;
+	Size		total;
+
+	if (have && st->model_arg_constant)
+		return;
+	if (ondisk)
+	{
+		VARATT_EXTERNAL_GET_POINTER(toast_ptr, v);
+		if (have && st->have_toast_ptr && memcmp(&toast_ptr, &st->toast_ptr, sizeof(toast_ptr)) == 0)
+			return;
+	}
+
+	read_compiled_header(compiled, &hdr, &total);
+	if (!(have && st->version_id == hdr.version_id && memcmp(st->checksum, hdr.checksum, 32) == 0 &&
+		  st->model->hdr->total_size == total))
+	{
+		st->model = model_cache_find(hdr.version_id, hdr.checksum);
+		if (st->model == NULL || st->model->hdr->total_size != total)
+			st->model = model_cache_add(DatumGetByteaPP(compiled), fcinfo->flinfo->fn_mcxt);
+		st->version_id = hdr.version_id;
+		memcpy(st->checksum, hdr.checksum, 32);
+		st->epoch = model_cache_epoch;
+		st->model_arg_constant = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
 		st->label = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
-										st->version_id > 0
-										? psprintf("compiled model (version id " INT64_FORMAT ")", st->version_id)
+										hdr.version_id > 0
+										? psprintf("compiled model (version id " INT64_FORMAT ")", hdr.version_id)
 										: "compiled model");
-	size_buffers(fcinfo, st);
+		size_buffers(fcinfo, st);
+	}
+	st->have_toast_ptr = ondisk;
+	if (ondisk)
+		st->toast_ptr = toast_ptr;
 }
 
 static void

@@ -128,6 +128,11 @@ SELECT mlops.score(mlops.compiled_model('price:2'), ARRAY[2]) AS "6",
        (SELECT version_id FROM mlops.model_versions WHERE version = 2) AS carries_version_id;
 SELECT g AS x, mlops.predict('price:2', ARRAY[g]) = mlops.score(c.compiled, ARRAY[g]) AS same
   FROM generate_series(1, 3) g, (SELECT mlops.compiled_model('price:2') AS compiled) c;
+-- a different compiled model on every row is never mistaken for the last one
+SELECT v.ref, mlops.score(mlops.compiled_model(v.ref), ARRAY[2]) AS via_score,
+       mlops.predict(v.ref, ARRAY[2]) AS via_predict
+  FROM (VALUES (1, 'price:1'), (2, 'price:2'), (3, 'price:1'), (4, 'price:4'), (5, 'price:2')) v(i, ref)
+ ORDER BY v.i;
 SELECT (mlops.get_model_version('price:2')).stage;
 SELECT (mlops.model_cache_stats() ->> 'entries')::int > 0 AS cached;
 

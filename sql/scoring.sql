@@ -193,6 +193,11 @@ SELECT 'pipeline_ignore', replace(doc, '"impute": "1y"}', '"impute": "1y", "unkn
 SELECT mlops.score(compiled, '{"tenure": 10, "contract": "5y", "calls": 1}'::jsonb) AS "0.1"
   FROM m WHERE name = 'pipeline_ignore';
 
+-- models compiled row by row, alternating: each row gets its own
+-- (linreg at (2, 1): 1.5; logreg: sigmoid(1) = 0.731058578630)
+SELECT m.name, round(mlops.score(m.compiled, ARRAY[2, 1])::numeric, 12) AS score
+  FROM generate_series(1, 2) g, m WHERE m.name IN ('linreg', 'logreg') ORDER BY g, m.name;
+
 -------------------------------------------------------------------------------
 -- Bad inputs: clear errors naming the model and its signature
 -------------------------------------------------------------------------------
