@@ -608,6 +608,7 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 	json_t	   *v;
 	json_t	   *model;
 	bytea	   *compiled;
+	MemoryContext check_cxt;
 
 	memset(&c, 0, sizeof(c));
 	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
@@ -692,6 +693,8 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 	json_decref(doc);
 
 	/* the loader's checks are the semantic ones: run them now */
-	pfree(model_load(compiled, CurrentMemoryContext));
+	check_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops model check", ALLOCSET_DEFAULT_SIZES);
+	(void) model_load(compiled, check_cxt);
+	MemoryContextDelete(check_cxt);
 	return compiled;
 }

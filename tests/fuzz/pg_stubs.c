@@ -203,6 +203,21 @@ appendStringInfo(StringInfo str, const char *fmt,...)
 	pfree(s);
 }
 
+/* memory contexts: one arena for all, emptied by stub_reset() */
+MemoryContext
+AllocSetContextCreateInternal(MemoryContext parent, const char *name,
+							  Size minContextSize, Size initBlockSize, Size maxBlockSize)
+{
+	static char dummy;
+
+	return (MemoryContext) &dummy;
+}
+
+void
+MemoryContextDelete(MemoryContext context)
+{
+}
+
 /* ereport(): remember nothing, jump back to the harness at errfinish */
 bool
 errstart(int elevel, const char *domain)
