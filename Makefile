@@ -29,3 +29,7 @@ EXTRA_CLEAN = results regression.diffs regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Every object depends on every header: there are few of both, and a stale
+# object built against an old struct layout is a crash.
+$(OBJS): $(wildcard extension/*.h)

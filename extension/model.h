@@ -137,6 +137,20 @@ typedef struct ModelHeader
 #define TREE_FLOAT32	0x02	/* compare the float32 rounding of x, as both libraries do */
 #define TREE_AVERAGE	0x04	/* divide the sum of tree outputs by the number of trees */
 
+/*
+ * The evaluation layout of a tree node, built at load time: a tree walk is a
+ * chain of dependent loads, so everything one step needs sits in 16 bytes,
+ * and the two children of a node are neighbours, so that the step is
+ * "child = left + (go right)", with no branch to mispredict.
+ */
+typedef struct FastNode
+{
+	double		threshold;
+	int32		feature;		/* -1 for a leaf */
+	int32		left;			/* internal: index of the left child (right is left + 1);
+								 * leaf: index of its value in leaf_value */
+} FastNode;
+
 /* A loaded model: the compiled bytes, aligned, with typed pointers into them. */
 typedef struct Model
 {
@@ -180,6 +194,8 @@ typedef struct Model
 	const double *base_score;
 
 	/* derived at load time */
+	FastNode   *fast_nodes;		/* trees in evaluation layout, roots first */
+	int32	   *fast_root;		/* per tree: index of its root in fast_nodes */
 	bool		any_categorical;
 	int32	   *encoded_first;	/* per input: its first encoded column */
 	int32		scratch_len;	/* doubles of scratch that model_eval needs */
