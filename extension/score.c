@@ -55,6 +55,7 @@ typedef struct ScoreState
 	uint64		epoch;			/* model_cache_epoch when model was looked up */
 
 	/* work buffers, sized for the model */
+	const double *x;			/* this row's inputs: st->in, or the array itself */
 	int			buf_inputs;
 	int			buf_encoded;
 	int			buf_outputs;
@@ -296,10 +297,13 @@ read_array(ScoreState *st, ArrayType *arr)
 						psprintf("wrong number of features for %s: got %d, expected %d",
 								 st->label, n, m->hdr->n_inputs));
 	if (nulls == NULL)
-		memcpy(st->in, data, sizeof(double) * n);
+		st->x = data;			/* read in place: no copy on the hot path */
 	else
+	{
 		for (int i = 0; i < n; i++)
 			st->in[i] = (nulls[i / 8] & (1 << (i % 8))) ? *data++ : NAN;
+		st->x = st->in;
+	}
 }
 
 static double
@@ -315,6 +319,7 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 	const Model *m = st->model;
 	int			found = 0;
 
+	st->x = st->in;
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						"features must be a JSON object of feature names and values");
@@ -355,7 +360,16 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 			}
 			else if (v->type == jbvNumeric)
 			{
-				s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+				/*
+				 * Numeric categories are integers in the artifact; 2.0 is the
+				 * category 2, as it is to scikit-learn.
+				 */
+				double		d = numeric_to_double(v->val.numeric);
+
+				if (d == floor(d) && fabs(d) < 1e15)
+					s = psprintf(INT64_FORMAT, (int64) d);
+				else
+					s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 				len = strlen(s);
 			}
 			else if (v->type == jbvBool)
@@ -394,7 +408,7 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 }
 
 /*
- * Imputation, one-hot encoding, scaling: st->in (one value per input, NaN
+ * Imputation, one-hot encoding, scaling: st->x (one value per input, NaN
  * for missing; a category index for categorical inputs) to st->enc.
  */
 static void
@@ -409,7 +423,7 @@ encode(ScoreState *st, bool from_jsonb)
 		/* the common case: numbers only */
 		for (int i = 0; i < m->hdr->n_inputs; i++)
 		{
-			double		v = st->in[i];
+			double		v = st->x[i];
 
 			if (isnan(v))
 			{
@@ -427,7 +441,7 @@ encode(ScoreState *st, bool from_jsonb)
 
 	for (int i = 0; i < m->hdr->n_inputs; i++)
 	{
-		double		v = st->in[i];
+		double		v = st->x[i];
 		int			first = m->encoded_first[i];
 
 		if (isnan(v))

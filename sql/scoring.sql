@@ -187,6 +187,15 @@ SELECT mlops.score(compiled, '{"tenure": 20, "contract": "2y", "calls": 5}'::jso
        mlops.score(compiled, '{"calls": 5}'::jsonb) AS "0.6",
        mlops.score(compiled, '{"tenure": 10, "contract": "m2m", "calls": 1}'::jsonb) AS "0.6 (m2m)"
   FROM m WHERE name = 'pipeline';
+-- integer categories: a jsonb 2 or 2.0 is the category 2
+INSERT INTO artifacts VALUES ('intcat', '{
+  "format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "grade", "type": "categorical", "categories": [1, 2, 3]}],
+  "model": {"type": "linear", "coef": [10, 20, 30], "link": "identity"}}');
+SELECT mlops.score(compiled, '{"grade": 2}'::jsonb) AS "20", mlops.score(compiled, '{"grade": 2.0}'::jsonb) AS "20 too",
+       mlops.score(compiled, '{"grade": "3"}'::jsonb) AS "30"
+  FROM m WHERE name = 'intcat';
+SELECT mlops.score(compiled, '{"grade": 2.5}'::jsonb) FROM m WHERE name = 'intcat';
 -- with "unknown": "ignore", an unseen category encodes as all zeros
 INSERT INTO artifacts
 SELECT 'pipeline_ignore', replace(doc, '"impute": "1y"}', '"impute": "1y", "unknown": "ignore"}') FROM artifacts WHERE name = 'pipeline';
