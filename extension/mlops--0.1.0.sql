@@ -1559,7 +1559,7 @@ BEGIN
      WHERE m.model_id = mid RETURNING m.last_version INTO ver;
     INSERT INTO mlops.model_versions (version_id, model_id, version, run_id, format, artifact, sha256, compiled,
                                       task, family, signature, classes, description, created_by)
-    VALUES (vid, mid, ver, run_id, 'mlops.model/v1', artifact, info ->> 'sha256', compiled,
+    VALUES (vid, mid, ver, run_id, info ->> 'format', artifact, info ->> 'sha256', compiled,
             info ->> 'task', info ->> 'family', info -> 'features', info -> 'classes', description,
             mlops._invoking_user());
     PERFORM mlops._registry_event(mid, model, ver, 'version_registered', to_value => info ->> 'sha256');
@@ -1711,7 +1711,7 @@ CREATE VIEW mlops.model_versions_overview AS
 SELECT v.version_id, m.name AS model_name, v.version, v.stage,
        coalesce((SELECT array_agg(a.alias ORDER BY a.alias) FROM mlops.model_aliases a
                   WHERE a.version_id = v.version_id), '{}') AS aliases,
-       v.task, v.family, jsonb_array_length(v.signature) AS n_features, v.signature, v.classes,
+       v.task, v.family, v.format, jsonb_array_length(v.signature) AS n_features, v.signature, v.classes,
        v.sha256, octet_length(v.compiled) AS compiled_bytes, v.run_id, r.experiment_id,
        v.description, v.created_by, v.created_at
   FROM mlops.model_versions v

@@ -416,8 +416,8 @@ model_load(const bytea *compiled, MemoryContext cxt)
 				invalid("classes: a regression model has no classes");
 			if (h->n_outputs != 1)
 				invalid("model: a regression model has one output, this one has %d", h->n_outputs);
-			if (h->link != LINK_IDENTITY && h->link != LINK_EXP)
-				invalid("model.link: a regression model's link is \"identity\" or \"exp\"");
+			if (h->link != LINK_IDENTITY && h->link != LINK_EXP && h->link != LINK_LOGISTIC)
+				invalid("model.link: a regression model's link is \"identity\", \"exp\" or \"logistic\"");
 			break;
 		case TASK_BINARY:
 			if (h->n_classes != 2)
@@ -499,8 +499,10 @@ model_load(const bytea *compiled, MemoryContext cxt)
 
 				if (h->n_trees < 1 || h->n_trees > MODEL_MAX_TREES)
 					invalid("model.trees: %d trees (1 to %d are supported)", h->n_trees, MODEL_MAX_TREES);
-				if (h->tree_flags & ~(TREE_SPLIT_LT | TREE_FLOAT32 | TREE_AVERAGE))
+				if (h->tree_flags & ~(TREE_SPLIT_LT | TREE_FLOAT32 | TREE_AVERAGE | TREE_SUM_FLOAT32))
 					invalid("model: unknown tree flags");
+				if ((h->tree_flags & TREE_SUM_FLOAT32) && (h->tree_flags & TREE_AVERAGE))
+					invalid("model: float32 sums are for boosting, not averaging");
 				check_count(m->tree_first_node, cnt[SEC_TREE_FIRST_NODE], h->n_trees, SEC_TREE_FIRST_NODE);
 				check_count(m->tree_node_count, cnt[SEC_TREE_NODE_COUNT], h->n_trees, SEC_TREE_NODE_COUNT);
 				check_count(m->tree_output, cnt[SEC_TREE_OUTPUT], h->n_trees, SEC_TREE_OUTPUT);
@@ -606,6 +608,17 @@ apply_link(int32 link, double *v, int n)
 	}
 }
 
+/* add a leaf to the outputs; in float32 for TREE_SUM_FLOAT32 (sum32) */
+static inline void
+add_values(double *out, int output, const double *v, int n_out, bool sum32)
+{
+	if (output >= 0)
+		out[output] = sum32 ? (double) (float) (out[output] + v[0]) : out[output] + v[0];
+	else
+		for (int k = 0; k < n_out; k++)
+			out[k] = sum32 ? (double) (float) (out[k] + v[k]) : out[k] + v[k];
+}
+
 /*
  * The general walk, on the compiled arrays: used for rows with missing
  * values, which follow each node's default branch.
@@ -641,11 +654,7 @@ eval_trees_missing(const Model *m, const double *x, double *out)
 			node = first + (go_left ? m->node_left[node] : m->node_right[node]);
 		}
 		leaf = m->leaf_value + m->node_value_first[node];
-		if (m->tree_output[t] >= 0)
-			out[m->tree_output[t]] += leaf[0];
-		else
-			for (int k = 0; k < n_out; k++)
-				out[k] += leaf[k];
+		add_values(out, m->tree_output[t], leaf, n_out, (h->tree_flags & TREE_SUM_FLOAT32) != 0);
 	}
 }
 
@@ -655,15 +664,9 @@ eval_trees_missing(const Model *m, const double *x, double *out)
 											 : ((x)[(nodes)[node].feature] > (nodes)[node].threshold)))
 
 static inline void
-add_leaf(const Model *m, int t, const FastNode *leaf, double *out, int n_out)
+add_leaf(const Model *m, int t, const FastNode *leaf, double *out, int n_out, bool sum32)
 {
-	const double *v = m->leaf_value + leaf->left;
-
-	if (m->tree_output[t] >= 0)
-		out[m->tree_output[t]] += v[0];
-	else
-		for (int k = 0; k < n_out; k++)
-			out[k] += v[k];
+	add_values(out, m->tree_output[t], m->leaf_value + leaf->left, n_out, sum32);
 }
 
 /*
@@ -672,7 +675,7 @@ add_leaf(const Model *m, int t, const FastNode *leaf, double *out, int n_out)
  * tree order, so the sum is the same as one tree at a time.
  */
 static void
-eval_trees_complete(const Model *m, const double *x, double *out, bool split_lt)
+eval_trees_complete(const Model *m, const double *x, double *out, bool split_lt, bool sum32)
 {
 	const FastNode *nodes = m->fast_nodes;
 	int			n_trees = m->hdr->n_trees;
@@ -713,10 +716,10 @@ eval_trees_complete(const Model *m, const double *x, double *out, bool split_lt)
 			if (!more)
 				break;
 		}
-		add_leaf(m, t, &nodes[a], out, n_out);
-		add_leaf(m, t + 1, &nodes[b], out, n_out);
-		add_leaf(m, t + 2, &nodes[c], out, n_out);
-		add_leaf(m, t + 3, &nodes[d], out, n_out);
+		add_leaf(m, t, &nodes[a], out, n_out, sum32);
+		add_leaf(m, t + 1, &nodes[b], out, n_out, sum32);
+		add_leaf(m, t + 2, &nodes[c], out, n_out, sum32);
+		add_leaf(m, t + 3, &nodes[d], out, n_out, sum32);
 	}
 	for (; t < n_trees; t++)
 	{
@@ -724,7 +727,7 @@ eval_trees_complete(const Model *m, const double *x, double *out, bool split_lt)
 
 		while (nodes[a].feature >= 0)
 			a = STEP(a, x, split_lt);
-		add_leaf(m, t, &nodes[a], out, n_out);
+		add_leaf(m, t, &nodes[a], out, n_out, sum32);
 	}
 }
 
@@ -734,10 +737,12 @@ eval_trees(const Model *m, const double *x, double *out, double *scratch)
 	const ModelHeader *h = m->hdr;
 	int			n_out = h->n_outputs;
 	int			n = h->n_encoded;
+	bool		sum32 = (h->tree_flags & TREE_SUM_FLOAT32) != 0;
 	bool		missing = false;
 
+	/* XGBoost starts from the base margin; the others add it at the end */
 	for (int k = 0; k < n_out; k++)
-		out[k] = 0;
+		out[k] = sum32 ? (double) (float) m->base_score[k] : 0;
 
 	for (int i = 0; i < n; i++)
 		missing |= isnan(x[i]);
@@ -753,14 +758,15 @@ eval_trees(const Model *m, const double *x, double *out, double *scratch)
 				scratch[i] = (double) (float) x[i];
 			x = scratch;
 		}
-		eval_trees_complete(m, x, out, (h->tree_flags & TREE_SPLIT_LT) != 0);
+		eval_trees_complete(m, x, out, (h->tree_flags & TREE_SPLIT_LT) != 0, sum32);
 	}
 
 	if (h->tree_flags & TREE_AVERAGE)
 		for (int k = 0; k < n_out; k++)
 			out[k] /= h->n_trees;
-	for (int k = 0; k < n_out; k++)
-		out[k] += m->base_score[k];
+	if (!sum32)
+		for (int k = 0; k < n_out; k++)
+			out[k] += m->base_score[k];
 }
 
 /*
@@ -822,6 +828,9 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
 		case FAMILY_TREES:
 			eval_trees(m, x, out, scratch);
 			apply_link(h->link, out, h->n_outputs);
+			if (h->tree_flags & TREE_SUM_FLOAT32)
+				for (int k = 0; k < h->n_outputs; k++)
+					out[k] = (double) (float) out[k];
 			break;
 	}
 }

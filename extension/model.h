@@ -130,12 +130,18 @@ typedef struct ModelHeader
 	int32		n_layers;		/* MLP */
 	int32		n_trees;
 	int32		n_nodes;
-	int32		tree_flags;		/* TREE_SPLIT_LT | TREE_FLOAT32 | TREE_AVERAGE */
+	int32		tree_flags;		/* TREE_SPLIT_LT | TREE_FLOAT32 | TREE_AVERAGE | ... */
+	int32		source;			/* SOURCE_MLOPS_JSON or SOURCE_XGBOOST_JSON */
 } ModelHeader;
+
+#define SOURCE_MLOPS_JSON	1
+#define SOURCE_XGBOOST_JSON 2
 
 #define TREE_SPLIT_LT	0x01	/* go left when x < t (XGBoost); else x <= t (scikit-learn) */
 #define TREE_FLOAT32	0x02	/* compare the float32 rounding of x, as both libraries do */
 #define TREE_AVERAGE	0x04	/* divide the sum of tree outputs by the number of trees */
+#define TREE_SUM_FLOAT32 0x08	/* start from base_score and add each tree's leaf in float32,
+								 * in tree order, as XGBoost does; outputs are float32 too */
 
 /*
  * The evaluation layout of a tree node, built at load time: a tree walk is a

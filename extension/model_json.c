@@ -23,26 +23,10 @@
 #include "utils/memutils.h"
 
 #include "model.h"
+#include "model_compile.h"
 
-typedef struct Section
-{
-	StringInfoData data;
-	uint32		elem_size;
-	uint32		count;
-	bool		used;
-} Section;
-
-typedef struct Compiler
-{
-	Section		sec[SEC__COUNT];
-	ModelHeader hdr;
-} Compiler;
-
-static void
-model_error(const char *path, const char *fmt,...) pg_attribute_printf(2, 3);
-
-static void
-model_error(const char *path, const char *fmt,...)
+void
+mj_error(const char *path, const char *fmt,...)
 {
 	char		buf[512];
 	va_list		args;
@@ -56,8 +40,8 @@ model_error(const char *path, const char *fmt,...)
 			 errhint("The model format is described in the README, section \"Model format\".")));
 }
 
-static void
-sec_append(Compiler *c, SectionTag tag, uint32 elem_size, const void *data, uint32 count)
+void
+mj_sec_append(Compiler *c, SectionTag tag, uint32 elem_size, const void *data, uint32 count)
 {
 	Section    *s = &c->sec[tag];
 
@@ -72,42 +56,42 @@ sec_append(Compiler *c, SectionTag tag, uint32 elem_size, const void *data, uint
 	s->count += count;
 }
 
-static void
-sec_int32(Compiler *c, SectionTag tag, int32 v)
+void
+mj_sec_int32(Compiler *c, SectionTag tag, int32 v)
 {
-	sec_append(c, tag, sizeof(int32), &v, 1);
+	mj_sec_append(c, tag, sizeof(int32), &v, 1);
 }
 
-static void
-sec_double(Compiler *c, SectionTag tag, double v)
+void
+mj_sec_double(Compiler *c, SectionTag tag, double v)
 {
-	sec_append(c, tag, sizeof(double), &v, 1);
+	mj_sec_append(c, tag, sizeof(double), &v, 1);
 }
 
 /* Append a NUL-terminated string to SEC_STRINGS and its offset to "tag". */
-static void
-sec_name(Compiler *c, SectionTag tag, const char *s)
+void
+mj_sec_name(Compiler *c, SectionTag tag, const char *s)
 {
 	uint32		offset = c->sec[SEC_STRINGS].used ? c->sec[SEC_STRINGS].count : 0;
 
-	sec_append(c, SEC_STRINGS, 1, s, strlen(s) + 1);
-	sec_append(c, tag, sizeof(uint32), &offset, 1);
+	mj_sec_append(c, SEC_STRINGS, 1, s, strlen(s) + 1);
+	mj_sec_append(c, tag, sizeof(uint32), &offset, 1);
 }
 
 /* ---- small readers, each naming the path on error ---- */
 
-static json_t *
-member(json_t *obj, const char *key, const char *path, bool required)
+json_t *
+mj_member(json_t *obj, const char *key, const char *path, bool required)
 {
 	json_t	   *v = json_object_get(obj, key);
 
 	if (v == NULL && required)
-		model_error(path, "the field \"%s\" is required", key);
+		mj_error(path, "the field \"%s\" is required", key);
 	return v;
 }
 
-static void
-only_fields(json_t *obj, const char *path, const char *const *allowed)
+void
+mj_only_fields(json_t *obj, const char *path, const char *const *allowed)
 {
 	const char *key;
 	json_t	   *value;
@@ -120,71 +104,71 @@ only_fields(json_t *obj, const char *path, const char *const *allowed)
 			if (strcmp(*a, key) == 0)
 				ok = true;
 		if (!ok)
-			model_error(path, "unknown field \"%s\"", key);
+			mj_error(path, "unknown field \"%s\"", key);
 	}
 }
 
-static json_t *
-expect_object(json_t *v, const char *path)
+json_t *
+mj_object(json_t *v, const char *path)
 {
 	if (!json_is_object(v))
-		model_error(path, "expected an object");
+		mj_error(path, "expected an object");
 	return v;
 }
 
-static json_t *
-expect_array(json_t *v, const char *path, size_t min_len)
+json_t *
+mj_array(json_t *v, const char *path, size_t min_len)
 {
 	if (!json_is_array(v))
-		model_error(path, "expected an array");
+		mj_error(path, "expected an array");
 	if (json_array_size(v) < min_len)
-		model_error(path, "expected at least %zu element%s", min_len, min_len == 1 ? "" : "s");
+		mj_error(path, "expected at least %zu element%s", min_len, min_len == 1 ? "" : "s");
 	return v;
 }
 
-static const char *
-expect_string(json_t *v, const char *path)
+const char *
+mj_string(json_t *v, const char *path)
 {
 	if (!json_is_string(v))
-		model_error(path, "expected a string");
+		mj_error(path, "expected a string");
 	if (strlen(json_string_value(v)) != json_string_length(v))
-		model_error(path, "strings may not contain NUL characters");
+		mj_error(path, "strings may not contain NUL characters");
 	return json_string_value(v);
 }
 
-static double
-expect_number(json_t *v, const char *path)
+double
+mj_number(json_t *v, const char *path)
 {
 	double		d;
 
 	if (!json_is_number(v))
-		model_error(path, "expected a number, found %s",
+		mj_error(path, "expected a number, found %s",
 					json_is_string(v) ? "a string" : json_is_null(v) ? "null" :
 					json_is_boolean(v) ? "a boolean" : json_is_array(v) ? "an array" : "an object");
 	d = json_number_value(v);
 	if (isnan(d) || isinf(d))
-		model_error(path, "expected a finite number");
+		mj_error(path, "expected a finite number");
 	return d;
 }
 
-static int32
-expect_int(json_t *v, const char *path, int64 min, int64 max)
+int32
+mj_int(json_t *v, const char *path, int64 min, int64 max)
 {
 	json_int_t	i;
 
 	if (!json_is_integer(v))
-		model_error(path, "expected an integer");
+		mj_error(path, "expected an integer");
 	i = json_integer_value(v);
 	if (i < min || i > max)
-		model_error(path, "%lld is out of range [%lld, %lld]",
+		mj_error(path, "%lld is out of range [%lld, %lld]",
 					(long long) i, (long long) min, (long long) max);
 	return (int32) i;
 }
 
-static int32
-choice(json_t *v, const char *path, const char *const *names, const int32 *codes)
+int32
+mj_choice(json_t *v, const char *path, const char *const *names, const int32 *codes)
 {
-	const char *s = expect_string(v, path);
+	const char *s = mj_string(v, path);
 	StringInfoData options;
 
 	for (int i = 0; names[i]; i++)
@@ -193,19 +177,19 @@ choice(json_t *v, const char *path, const char *const *names, const int32 *codes
 	initStringInfo(&options);
 	for (int i = 0; names[i]; i++)
 		appendStringInfo(&options, "%s\"%s\"", i ? ", " : "", names[i]);
-	model_error(path, "\"%s\" is not one of %s", s, options.data);
+	mj_error(path, "\"%s\" is not one of %s", s, options.data);
 	return 0;					/* not reached */
 }
 
 /* Reads an array of exactly "len" numbers into section "tag". */
-static void
-number_array(Compiler *c, SectionTag tag, json_t *v, const char *path, int len)
+void
+mj_number_array(Compiler *c, SectionTag tag, json_t *v, const char *path, int len)
 {
-	expect_array(v, path, 0);
+	mj_array(v, path, 0);
 	if ((int) json_array_size(v) != len)
-		model_error(path, "expected %d numbers, found %zu", len, json_array_size(v));
+		mj_error(path, "expected %d numbers, found %zu", len, json_array_size(v));
 	for (int i = 0; i < len; i++)
-		sec_double(c, tag, expect_number(json_array_get(v, i), psprintf("%s[%d]", path, i)));
+		mj_sec_double(c, tag, mj_number(json_array_get(v, i), psprintf("%s[%d]", path, i)));
 }
 
 /* A class label or category: strings as they are, numbers as their text. */
@@ -213,12 +197,12 @@ static const char *
 label_text(json_t *v, const char *path)
 {
 	if (json_is_string(v))
-		return expect_string(v, path);
+		return mj_string(v, path);
 	if (json_is_integer(v))
 		return psprintf("%lld", (long long) json_integer_value(v));
 	if (json_is_boolean(v))
 		return json_is_true(v) ? "true" : "false";
-	model_error(path, "expected a string or an integer");
+	mj_error(path, "expected a string or an integer");
 	return NULL;				/* not reached */
 }
 
@@ -235,51 +219,51 @@ compile_features(Compiler *c, json_t *features)
 	static const char *const fields[] = {"name", "type", "categories", "impute", "unknown", NULL};
 	static const char *const unknown_names[] = {"error", "ignore", NULL};
 	static const int32 unknown_codes[] = {0, 1};
-	int			n = (int) json_array_size(expect_array(features, "features", 1));
+	int			n = (int) json_array_size(mj_array(features, "features", 1));
 	int			n_encoded = 0;
 	int			n_categories = 0;
 
 	if (n > MODEL_MAX_FEATURES)
-		model_error("features", "at most %d features are supported", MODEL_MAX_FEATURES);
+		mj_error("features", "at most %d features are supported", MODEL_MAX_FEATURES);
 
 	for (int i = 0; i < n; i++)
 	{
 		char	   *path = psprintf("features[%d]", i);
-		json_t	   *f = expect_object(json_array_get(features, i), path);
-		const char *name = expect_string(member(f, "name", path, true), psprintf("%s.name", path));
-		int32		kind = choice(member(f, "type", path, true), psprintf("%s.type", path), kinds, kind_codes);
-		json_t	   *impute = member(f, "impute", path, false);
-		json_t	   *unknown = member(f, "unknown", path, false);
+		json_t	   *f = mj_object(json_array_get(features, i), path);
+		const char *name = mj_string(mj_member(f, "name", path, true), psprintf("%s.name", path));
+		int32		kind = mj_choice(mj_member(f, "type", path, true), psprintf("%s.type", path), kinds, kind_codes);
+		json_t	   *impute = mj_member(f, "impute", path, false);
+		json_t	   *unknown = mj_member(f, "unknown", path, false);
 		int			ncat = 0;
 		double		impute_value = 0;
 
-		only_fields(f, path, fields);
+		mj_only_fields(f, path, fields);
 		if (name[0] == '\0' || strlen(name) > 250)
-			model_error(psprintf("%s.name", path), "feature names have 1 to 250 bytes");
+			mj_error(psprintf("%s.name", path), "feature names have 1 to 250 bytes");
 		for (int j = 0; j < i; j++)
 			if (strcmp(name, json_string_value(json_object_get(json_array_get(features, j), "name"))) == 0)
-				model_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also features[%d])", name, j);
+				mj_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also features[%d])", name, j);
 
-		sec_name(c, SEC_FEATURE_NAME, name);
-		sec_int32(c, SEC_FEATURE_KIND, kind);
-		sec_int32(c, SEC_FEATURE_CAT_FIRST, n_categories);
+		mj_sec_name(c, SEC_FEATURE_NAME, name);
+		mj_sec_int32(c, SEC_FEATURE_KIND, kind);
+		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, n_categories);
 
 		if (kind == FEATURE_CATEGORICAL)
 		{
 			char	   *cpath = psprintf("%s.categories", path);
-			json_t	   *cats = expect_array(member(f, "categories", path, true), cpath, 1);
+			json_t	   *cats = mj_array(mj_member(f, "categories", path, true), cpath, 1);
 
 			ncat = (int) json_array_size(cats);
 			if (ncat > MODEL_MAX_CATEGORIES)
-				model_error(cpath, "at most %d categories are supported", MODEL_MAX_CATEGORIES);
+				mj_error(cpath, "at most %d categories are supported", MODEL_MAX_CATEGORIES);
 			for (int j = 0; j < ncat; j++)
 			{
 				const char *label = label_text(json_array_get(cats, j), psprintf("%s[%d]", cpath, j));
 
 				for (int k = 0; k < j; k++)
 					if (strcmp(label, label_text(json_array_get(cats, k), cpath)) == 0)
-						model_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
-				sec_name(c, SEC_CATEGORY_NAME, label);
+						mj_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
+				mj_sec_name(c, SEC_CATEGORY_NAME, label);
 			}
 			if (impute)
 			{
@@ -290,31 +274,31 @@ compile_features(Compiler *c, json_t *features)
 					if (strcmp(label, label_text(json_array_get(cats, j), cpath)) == 0)
 						found = j;
 				if (found < 0)
-					model_error(psprintf("%s.impute", path), "\"%s\" is not one of the categories", label);
+					mj_error(psprintf("%s.impute", path), "\"%s\" is not one of the categories", label);
 				impute_value = found;
 			}
-			sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE,
-					  unknown ? choice(unknown, psprintf("%s.unknown", path), unknown_names, unknown_codes) : 0);
+			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE,
+					  unknown ? mj_choice(unknown, psprintf("%s.unknown", path), unknown_names, unknown_codes) : 0);
 			n_encoded += ncat;
 			n_categories += ncat;
 		}
 		else
 		{
-			if (member(f, "categories", path, false))
-				model_error(path, "\"categories\" is only for categorical features");
+			if (mj_member(f, "categories", path, false))
+				mj_error(path, "\"categories\" is only for categorical features");
 			if (unknown)
-				model_error(path, "\"unknown\" is only for categorical features");
+				mj_error(path, "\"unknown\" is only for categorical features");
 			if (impute)
-				impute_value = expect_number(impute, psprintf("%s.impute", path));
-			sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
+				impute_value = mj_number(impute, psprintf("%s.impute", path));
+			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
 			n_encoded += 1;
 		}
-		sec_int32(c, SEC_FEATURE_NCAT, ncat);
-		sec_int32(c, SEC_IMPUTE_SET, impute != NULL);
-		sec_double(c, SEC_IMPUTE_VALUE, impute_value);
+		mj_sec_int32(c, SEC_FEATURE_NCAT, ncat);
+		mj_sec_int32(c, SEC_IMPUTE_SET, impute != NULL);
+		mj_sec_double(c, SEC_IMPUTE_VALUE, impute_value);
 	}
 	if (n_encoded > MODEL_MAX_FEATURES)
-		model_error("features", "the one-hot encoded input has %d columns; at most %d are supported",
+		mj_error("features", "the one-hot encoded input has %d columns; at most %d are supported",
 					n_encoded, MODEL_MAX_FEATURES);
 	c->hdr.n_inputs = n;
 	c->hdr.n_encoded = n_encoded;
@@ -324,46 +308,46 @@ compile_features(Compiler *c, json_t *features)
 static void
 matrix(Compiler *c, SectionTag tag, json_t *v, const char *path, int rows, int cols)
 {
-	expect_array(v, path, 0);
+	mj_array(v, path, 0);
 	if ((int) json_array_size(v) != rows)
-		model_error(path, "expected %d rows, found %zu", rows, json_array_size(v));
+		mj_error(path, "expected %d rows, found %zu", rows, json_array_size(v));
 	for (int r = 0; r < rows; r++)
-		number_array(c, tag, json_array_get(v, r), psprintf("%s[%d]", path, r), cols);
+		mj_number_array(c, tag, json_array_get(v, r), psprintf("%s[%d]", path, r), cols);
 }
 
 static void
 compile_linear(Compiler *c, json_t *m)
 {
 	static const char *const fields[] = {"type", "coef", "intercept", "link", NULL};
-	json_t	   *coef = expect_array(member(m, "coef", "model", true), "model.coef", 1);
-	json_t	   *intercept = member(m, "intercept", "model", false);
+	json_t	   *coef = mj_array(mj_member(m, "coef", "model", true), "model.coef", 1);
+	json_t	   *intercept = mj_member(m, "intercept", "model", false);
 	int			n_outputs;
 
-	only_fields(m, "model", fields);
-	c->hdr.link = choice(member(m, "link", "model", true), "model.link", link_names, link_codes);
+	mj_only_fields(m, "model", fields);
+	c->hdr.link = mj_choice(mj_member(m, "link", "model", true), "model.link", link_names, link_codes);
 
 	/* one output may be written as a flat array */
 	if (json_is_number(json_array_get(coef, 0)))
 	{
 		n_outputs = 1;
-		number_array(c, SEC_LINEAR_COEF, coef, "model.coef", c->hdr.n_encoded);
+		mj_number_array(c, SEC_LINEAR_COEF, coef, "model.coef", c->hdr.n_encoded);
 	}
 	else
 	{
 		n_outputs = (int) json_array_size(coef);
 		if (n_outputs > MODEL_MAX_OUTPUTS)
-			model_error("model.coef", "at most %d outputs are supported", MODEL_MAX_OUTPUTS);
+			mj_error("model.coef", "at most %d outputs are supported", MODEL_MAX_OUTPUTS);
 		matrix(c, SEC_LINEAR_COEF, coef, "model.coef", n_outputs, c->hdr.n_encoded);
 	}
 	c->hdr.n_outputs = n_outputs;
 
 	if (intercept == NULL)
 		for (int i = 0; i < n_outputs; i++)
-			sec_double(c, SEC_LINEAR_INTERCEPT, 0.0);
+			mj_sec_double(c, SEC_LINEAR_INTERCEPT, 0.0);
 	else if (json_is_number(intercept) && n_outputs == 1)
-		sec_double(c, SEC_LINEAR_INTERCEPT, expect_number(intercept, "model.intercept"));
+		mj_sec_double(c, SEC_LINEAR_INTERCEPT, mj_number(intercept, "model.intercept"));
 	else
-		number_array(c, SEC_LINEAR_INTERCEPT, intercept, "model.intercept", n_outputs);
+		mj_number_array(c, SEC_LINEAR_INTERCEPT, intercept, "model.intercept", n_outputs);
 }
 
 static void
@@ -375,39 +359,39 @@ compile_mlp(Compiler *c, json_t *m)
 	static const int32 act_codes[] = {LINK_IDENTITY, LINK_RELU, LINK_TANH, LINK_LOGISTIC};
 	static const char *const out_names[] = {"identity", "logistic", "softmax", NULL};
 	static const int32 out_codes[] = {LINK_IDENTITY, LINK_LOGISTIC, LINK_SOFTMAX};
-	json_t	   *layers = expect_array(member(m, "layers", "model", true), "model.layers", 1);
+	json_t	   *layers = mj_array(mj_member(m, "layers", "model", true), "model.layers", 1);
 	int			n_layers = (int) json_array_size(layers);
 	int			width = c->hdr.n_encoded;
 
-	only_fields(m, "model", fields);
+	mj_only_fields(m, "model", fields);
 	if (n_layers > MODEL_MAX_LAYERS)
-		model_error("model.layers", "at most %d layers are supported", MODEL_MAX_LAYERS);
-	c->hdr.hidden_activation = member(m, "hidden_activation", "model", false)
-		? choice(member(m, "hidden_activation", "model", false), "model.hidden_activation", act_names, act_codes)
+		mj_error("model.layers", "at most %d layers are supported", MODEL_MAX_LAYERS);
+	c->hdr.hidden_activation = mj_member(m, "hidden_activation", "model", false)
+		? mj_choice(mj_member(m, "hidden_activation", "model", false), "model.hidden_activation", act_names, act_codes)
 		: LINK_RELU;
-	c->hdr.link = choice(member(m, "output_activation", "model", true), "model.output_activation",
+	c->hdr.link = mj_choice(mj_member(m, "output_activation", "model", true), "model.output_activation",
 						 out_names, out_codes);
 	c->hdr.n_layers = n_layers;
-	sec_int32(c, SEC_MLP_SIZES, width);
+	mj_sec_int32(c, SEC_MLP_SIZES, width);
 
 	for (int l = 0; l < n_layers; l++)
 	{
 		char	   *path = psprintf("model.layers[%d]", l);
-		json_t	   *layer = expect_object(json_array_get(layers, l), path);
+		json_t	   *layer = mj_object(json_array_get(layers, l), path);
 		char	   *wpath = psprintf("%s.weights", path);
-		json_t	   *weights = expect_array(member(layer, "weights", path, true), wpath, 1);
+		json_t	   *weights = mj_array(mj_member(layer, "weights", path, true), wpath, 1);
 		json_t	   *first_row = json_array_get(weights, 0);
 		int			out;
 
-		only_fields(layer, path, layer_fields);
+		mj_only_fields(layer, path, layer_fields);
 		if (!json_is_array(first_row) || json_array_size(first_row) == 0)
-			model_error(psprintf("%s[0]", wpath), "expected a non-empty array (a row of the %d x n weight matrix)", width);
+			mj_error(psprintf("%s[0]", wpath), "expected a non-empty array (a row of the %d x n weight matrix)", width);
 		out = (int) json_array_size(first_row);
 		if (out > MODEL_MAX_FEATURES)
-			model_error(wpath, "layers have at most %d units", MODEL_MAX_FEATURES);
+			mj_error(wpath, "layers have at most %d units", MODEL_MAX_FEATURES);
 		matrix(c, SEC_MLP_WEIGHTS, weights, wpath, width, out);
-		number_array(c, SEC_MLP_BIASES, member(layer, "bias", path, true), psprintf("%s.bias", path), out);
-		sec_int32(c, SEC_MLP_SIZES, out);
+		mj_number_array(c, SEC_MLP_BIASES, mj_member(layer, "bias", path, true), psprintf("%s.bias", path), out);
+		mj_sec_int32(c, SEC_MLP_SIZES, out);
 		width = out;
 	}
 	c->hdr.n_outputs = width;
@@ -426,94 +410,94 @@ compile_trees(Compiler *c, json_t *m)
 	static const int32 split_codes[] = {0, TREE_SPLIT_LT};
 	static const char *const prec_names[] = {"float64", "float32", NULL};
 	static const int32 prec_codes[] = {0, TREE_FLOAT32};
-	json_t	   *trees = expect_array(member(m, "trees", "model", true), "model.trees", 1);
-	json_t	   *base = member(m, "base_score", "model", false);
+	json_t	   *trees = mj_array(mj_member(m, "trees", "model", true), "model.trees", 1);
+	json_t	   *base = mj_member(m, "base_score", "model", false);
 	json_t	   *v;
 	int			n_trees = (int) json_array_size(trees);
 	int			n_outputs;
 	int			node_base = 0;
 	int			leaf_values = 0;
 
-	only_fields(m, "model", fields);
+	mj_only_fields(m, "model", fields);
 	if (n_trees > MODEL_MAX_TREES)
-		model_error("model.trees", "at most %d trees are supported", MODEL_MAX_TREES);
+		mj_error("model.trees", "at most %d trees are supported", MODEL_MAX_TREES);
 
-	c->hdr.link = choice(member(m, "link", "model", true), "model.link", link_names, link_codes);
+	c->hdr.link = mj_choice(mj_member(m, "link", "model", true), "model.link", link_names, link_codes);
 	c->hdr.tree_flags = 0;
-	if ((v = member(m, "aggregation", "model", false)))
-		c->hdr.tree_flags |= choice(v, "model.aggregation", agg_names, agg_codes);
-	if ((v = member(m, "split", "model", false)))
-		c->hdr.tree_flags |= choice(v, "model.split", split_names, split_codes);
-	if ((v = member(m, "input_precision", "model", false)))
-		c->hdr.tree_flags |= choice(v, "model.input_precision", prec_names, prec_codes);
+	if ((v = mj_member(m, "aggregation", "model", false)))
+		c->hdr.tree_flags |= mj_choice(v, "model.aggregation", agg_names, agg_codes);
+	if ((v = mj_member(m, "split", "model", false)))
+		c->hdr.tree_flags |= mj_choice(v, "model.split", split_names, split_codes);
+	if ((v = mj_member(m, "input_precision", "model", false)))
+		c->hdr.tree_flags |= mj_choice(v, "model.input_precision", prec_names, prec_codes);
 
-	if ((v = member(m, "n_outputs", "model", false)))
-		n_outputs = expect_int(v, "model.n_outputs", 1, MODEL_MAX_OUTPUTS);
+	if ((v = mj_member(m, "n_outputs", "model", false)))
+		n_outputs = mj_int(v, "model.n_outputs", 1, MODEL_MAX_OUTPUTS);
 	else
 		n_outputs = c->hdr.task == TASK_MULTICLASS ? c->hdr.n_classes : 1;
 	c->hdr.n_outputs = n_outputs;
 
 	if (base == NULL)
 		for (int i = 0; i < n_outputs; i++)
-			sec_double(c, SEC_BASE_SCORE, 0.0);
+			mj_sec_double(c, SEC_BASE_SCORE, 0.0);
 	else if (json_is_number(base) && n_outputs == 1)
-		sec_double(c, SEC_BASE_SCORE, expect_number(base, "model.base_score"));
+		mj_sec_double(c, SEC_BASE_SCORE, mj_number(base, "model.base_score"));
 	else
-		number_array(c, SEC_BASE_SCORE, base, "model.base_score", n_outputs);
+		mj_number_array(c, SEC_BASE_SCORE, base, "model.base_score", n_outputs);
 
 	for (int t = 0; t < n_trees; t++)
 	{
 		char	   *path = psprintf("model.trees[%d]", t);
-		json_t	   *tree = expect_object(json_array_get(trees, t), path);
+		json_t	   *tree = mj_object(json_array_get(trees, t), path);
 		char	   *lpath = psprintf("%s.left", path);
-		json_t	   *left = expect_array(member(tree, "left", path, true), lpath, 1);
+		json_t	   *left = mj_array(mj_member(tree, "left", path, true), lpath, 1);
 		int			n_nodes = (int) json_array_size(left);
-		json_t	   *feature = member(tree, "feature", path, true);
-		json_t	   *threshold = member(tree, "threshold", path, true);
-		json_t	   *right = member(tree, "right", path, true);
-		json_t	   *default_left = member(tree, "default_left", path, false);
-		json_t	   *value = member(tree, "value", path, true);
-		json_t	   *output = member(tree, "output", path, false);
+		json_t	   *feature = mj_member(tree, "feature", path, true);
+		json_t	   *threshold = mj_member(tree, "threshold", path, true);
+		json_t	   *right = mj_member(tree, "right", path, true);
+		json_t	   *default_left = mj_member(tree, "default_left", path, false);
+		json_t	   *value = mj_member(tree, "value", path, true);
+		json_t	   *output = mj_member(tree, "output", path, false);
 		const char *names[] = {"feature", "threshold", "right", "default_left", "value"};
 		json_t	   *arrays[] = {feature, threshold, right, default_left, value};
 		int			width;
 
-		only_fields(tree, path, tree_fields);
+		mj_only_fields(tree, path, tree_fields);
 		for (int a = 0; a < 5; a++)
 		{
 			char	   *apath = psprintf("%s.%s", path, names[a]);
 
 			if (arrays[a] == NULL)
 				continue;
-			expect_array(arrays[a], apath, 0);
+			mj_array(arrays[a], apath, 0);
 			if ((int) json_array_size(arrays[a]) != n_nodes)
-				model_error(apath, "expected %d elements, one per node (as in \"left\"), found %zu",
+				mj_error(apath, "expected %d elements, one per node (as in \"left\"), found %zu",
 							n_nodes, json_array_size(arrays[a]));
 		}
 		if (node_base > INT32_MAX - n_nodes)
-			model_error(path, "too many nodes in all");
+			mj_error(path, "too many nodes in all");
 
 		/* a scalar tree adds to one output; a vector tree to all of them */
 		width = json_is_array(json_array_get(value, 0)) ? n_outputs : 1;
 		if (width == 1 && n_outputs > 1 && output == NULL)
-			model_error(path, "a tree with one value per leaf needs \"output\" when the model has %d outputs",
+			mj_error(path, "a tree with one value per leaf needs \"output\" when the model has %d outputs",
 						n_outputs);
-		sec_int32(c, SEC_TREE_OUTPUT, width == 1
-				  ? (output ? expect_int(output, psprintf("%s.output", path), 0, n_outputs - 1) : 0)
+		mj_sec_int32(c, SEC_TREE_OUTPUT, width == 1
+				  ? (output ? mj_int(output, psprintf("%s.output", path), 0, n_outputs - 1) : 0)
 				  : -1);
 		if (width > 1 && output != NULL)
-			model_error(psprintf("%s.output", path), "only trees with one value per leaf have an output");
-		sec_int32(c, SEC_TREE_FIRST_NODE, node_base);
-		sec_int32(c, SEC_TREE_NODE_COUNT, n_nodes);
+			mj_error(psprintf("%s.output", path), "only trees with one value per leaf have an output");
+		mj_sec_int32(c, SEC_TREE_FIRST_NODE, node_base);
+		mj_sec_int32(c, SEC_TREE_NODE_COUNT, n_nodes);
 
 		for (int i = 0; i < n_nodes; i++)
 		{
-			int32		l = expect_int(json_array_get(left, i), psprintf("%s[%d]", lpath, i), -1, INT32_MAX);
-			int32		r = expect_int(json_array_get(right, i), psprintf("%s.right[%d]", path, i), -1, INT32_MAX);
+			int32		l = mj_int(json_array_get(left, i), psprintf("%s[%d]", lpath, i), -1, INT32_MAX);
+			int32		r = mj_int(json_array_get(right, i), psprintf("%s.right[%d]", path, i), -1, INT32_MAX);
 			uint8		dl = 1;
 
-			sec_int32(c, SEC_NODE_LEFT, l);
-			sec_int32(c, SEC_NODE_RIGHT, r);
+			mj_sec_int32(c, SEC_NODE_LEFT, l);
+			mj_sec_int32(c, SEC_NODE_RIGHT, r);
 			if (default_left)
 			{
 				json_t	   *d = json_array_get(default_left, i);
@@ -521,9 +505,9 @@ compile_trees(Compiler *c, json_t *m)
 				if (json_is_boolean(d))
 					dl = json_is_true(d);
 				else
-					dl = (uint8) expect_int(d, psprintf("%s.default_left[%d]", path, i), 0, 1);
+					dl = (uint8) mj_int(d, psprintf("%s.default_left[%d]", path, i), 0, 1);
 			}
-			sec_append(c, SEC_NODE_DEFAULT_LEFT, 1, &dl, 1);
+			mj_sec_append(c, SEC_NODE_DEFAULT_LEFT, 1, &dl, 1);
 
 			if (l == -1)
 			{
@@ -531,22 +515,22 @@ compile_trees(Compiler *c, json_t *m)
 				json_t	   *leaf = json_array_get(value, i);
 				char	   *vpath = psprintf("%s.value[%d]", path, i);
 
-				sec_int32(c, SEC_NODE_FEATURE, -1);
-				sec_double(c, SEC_NODE_THRESHOLD, 0.0);
-				sec_int32(c, SEC_NODE_VALUE_FIRST, leaf_values);
+				mj_sec_int32(c, SEC_NODE_FEATURE, -1);
+				mj_sec_double(c, SEC_NODE_THRESHOLD, 0.0);
+				mj_sec_int32(c, SEC_NODE_VALUE_FIRST, leaf_values);
 				if (width == 1)
-					sec_double(c, SEC_LEAF_VALUE, expect_number(leaf, vpath));
+					mj_sec_double(c, SEC_LEAF_VALUE, mj_number(leaf, vpath));
 				else
-					number_array(c, SEC_LEAF_VALUE, leaf, vpath, width);
+					mj_number_array(c, SEC_LEAF_VALUE, leaf, vpath, width);
 				leaf_values += width;
 			}
 			else
 			{
-				sec_int32(c, SEC_NODE_FEATURE,
-						  expect_int(json_array_get(feature, i), psprintf("%s.feature[%d]", path, i), 0, INT32_MAX));
-				sec_double(c, SEC_NODE_THRESHOLD,
-						   expect_number(json_array_get(threshold, i), psprintf("%s.threshold[%d]", path, i)));
-				sec_int32(c, SEC_NODE_VALUE_FIRST, -1);
+				mj_sec_int32(c, SEC_NODE_FEATURE,
+						  mj_int(json_array_get(feature, i), psprintf("%s.feature[%d]", path, i), 0, INT32_MAX));
+				mj_sec_double(c, SEC_NODE_THRESHOLD,
+						   mj_number(json_array_get(threshold, i), psprintf("%s.threshold[%d]", path, i)));
+				mj_sec_int32(c, SEC_NODE_VALUE_FIRST, -1);
 			}
 		}
 		node_base += n_nodes;
@@ -555,8 +539,8 @@ compile_trees(Compiler *c, json_t *m)
 	c->hdr.n_nodes = node_base;
 }
 
-static bytea *
-serialize(Compiler *c)
+bytea *
+mj_serialize(Compiler *c)
 {
 	StringInfoData out;
 	static const char zeros[8] = {0};
@@ -589,8 +573,27 @@ serialize(Compiler *c)
 	return (bytea *) out.data;
 }
 
+/* Serialize, free the document, and check the result with the loader. */
+static bytea *
+finish(Compiler *c, json_t *doc)
+{
+	bytea	   *compiled;
+	MemoryContext check_cxt;
+
+	if (!c->sec[SEC_STRINGS].used)
+		mj_sec_append(c, SEC_STRINGS, 1, "", 1);
+	compiled = mj_serialize(c);
+	json_decref(doc);
+
+	/* the loader's checks are the semantic ones: run them now */
+	check_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops model check", ALLOCSET_DEFAULT_SIZES);
+	(void) model_load(compiled, check_cxt);
+	MemoryContextDelete(check_cxt);
+	return compiled;
+}
+
 /*
- * Compile a JSON artifact.  Raises an error naming the JSON path of the
+ * Compile a JSON artifact: our format, or a model XGBoost saved as JSON.  Raises an error naming the JSON path of the
  * first problem; on success the result has also passed model_load().
  */
 bytea *
@@ -607,8 +610,6 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 	json_t	   *doc;
 	json_t	   *v;
 	json_t	   *model;
-	bytea	   *compiled;
-	MemoryContext check_cxt;
 
 	memset(&c, 0, sizeof(c));
 	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
@@ -617,12 +618,7 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("invalid model artifact: not valid JSON: %s", err.text),
 				 errdetail("At line %d, column %d (byte %d).", err.line, err.column, err.position)));
-	expect_object(doc, "$");
-	only_fields(doc, "$", fields);
-
-	v = member(doc, "format", "$", true);
-	if (!json_is_string(v) || strcmp(json_string_value(v), "mlops.model/v1") != 0)
-		model_error("format", "expected \"mlops.model/v1\"");
+	mj_object(doc, "$");
 
 	c.hdr.magic = MODEL_MAGIC;
 	c.hdr.layout = MODEL_LAYOUT;
@@ -630,50 +626,64 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 	c.hdr.version_id = version_id;
 	if (checksum)
 		memcpy(c.hdr.checksum, checksum, 32);
-	c.hdr.task = choice(member(doc, "task", "$", true), "task", task_names, task_codes);
 
-	compile_features(&c, member(doc, "features", "$", true));
+	if (mj_is_xgboost(doc))
+	{
+		c.hdr.source = SOURCE_XGBOOST_JSON;
+		mj_compile_xgboost(&c, doc);
+		return finish(&c, doc);
+	}
+	c.hdr.source = SOURCE_MLOPS_JSON;
+	mj_only_fields(doc, "$", fields);
 
-	v = member(doc, "classes", "$", false);
+	v = mj_member(doc, "format", "$", true);
+	if (!json_is_string(v) || strcmp(json_string_value(v), "mlops.model/v1") != 0)
+		mj_error("format", "expected \"mlops.model/v1\"");
+
+	c.hdr.task = mj_choice(mj_member(doc, "task", "$", true), "task", task_names, task_codes);
+
+	compile_features(&c, mj_member(doc, "features", "$", true));
+
+	v = mj_member(doc, "classes", "$", false);
 	if (c.hdr.task == TASK_REGRESSION)
 	{
 		if (v)
-			model_error("classes", "a regression model has no classes");
+			mj_error("classes", "a regression model has no classes");
 	}
 	else
 	{
 		int			n;
 
-		expect_array(member(doc, "classes", "$", true), "classes", 2);
+		mj_array(mj_member(doc, "classes", "$", true), "classes", 2);
 		n = (int) json_array_size(v);
 		if (c.hdr.task == TASK_BINARY && n != 2)
-			model_error("classes", "a binary model has exactly 2 classes, found %d", n);
+			mj_error("classes", "a binary model has exactly 2 classes, found %d", n);
 		if (n > MODEL_MAX_OUTPUTS)
-			model_error("classes", "at most %d classes are supported", MODEL_MAX_OUTPUTS);
+			mj_error("classes", "at most %d classes are supported", MODEL_MAX_OUTPUTS);
 		for (int i = 0; i < n; i++)
 		{
 			const char *label = label_text(json_array_get(v, i), psprintf("classes[%d]", i));
 
 			for (int k = 0; k < i; k++)
 				if (strcmp(label, label_text(json_array_get(v, k), "classes")) == 0)
-					model_error(psprintf("classes[%d]", i), "duplicate class \"%s\"", label);
-			sec_name(&c, SEC_CLASS_NAME, label);
+					mj_error(psprintf("classes[%d]", i), "duplicate class \"%s\"", label);
+			mj_sec_name(&c, SEC_CLASS_NAME, label);
 		}
 		c.hdr.n_classes = n;
 	}
 
-	if ((v = member(doc, "scaler", "$", false)))
+	if ((v = mj_member(doc, "scaler", "$", false)))
 	{
 		static const char *const scaler_fields[] = {"center", "scale", NULL};
 
-		expect_object(v, "scaler");
-		only_fields(v, "scaler", scaler_fields);
-		number_array(&c, SEC_SCALE_CENTER, member(v, "center", "scaler", true), "scaler.center", c.hdr.n_encoded);
-		number_array(&c, SEC_SCALE_FACTOR, member(v, "scale", "scaler", true), "scaler.scale", c.hdr.n_encoded);
+		mj_object(v, "scaler");
+		mj_only_fields(v, "scaler", scaler_fields);
+		mj_number_array(&c, SEC_SCALE_CENTER, mj_member(v, "center", "scaler", true), "scaler.center", c.hdr.n_encoded);
+		mj_number_array(&c, SEC_SCALE_FACTOR, mj_member(v, "scale", "scaler", true), "scaler.scale", c.hdr.n_encoded);
 	}
 
-	model = expect_object(member(doc, "model", "$", true), "model");
-	c.hdr.family = choice(member(model, "type", "model", true), "model.type", family_names, family_codes);
+	model = mj_object(mj_member(doc, "model", "$", true), "model");
+	c.hdr.family = mj_choice(mj_member(model, "type", "model", true), "model.type", family_names, family_codes);
 	switch (c.hdr.family)
 	{
 		case FAMILY_LINEAR:
@@ -686,15 +696,5 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 			compile_trees(&c, model);
 			break;
 	}
-	if (!c.sec[SEC_STRINGS].used)
-		sec_append(&c, SEC_STRINGS, 1, "", 1);
-
-	compiled = serialize(&c);
-	json_decref(doc);
-
-	/* the loader's checks are the semantic ones: run them now */
-	check_cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops model check", ALLOCSET_DEFAULT_SIZES);
-	(void) model_load(compiled, check_cxt);
-	MemoryContextDelete(check_cxt);
-	return compiled;
+	return finish(&c, doc);
 }

@@ -655,8 +655,9 @@ mlops_model_info(PG_FUNCTION_ARGS)
 	hex_encode((const char *) h->checksum, 32, hex);
 	hex[64] = '\0';
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"task\": \"%s\", \"family\": \"%s\", \"version_id\": " INT64_FORMAT
+	appendStringInfo(&buf, "{\"format\": \"%s\", \"task\": \"%s\", \"family\": \"%s\", \"version_id\": " INT64_FORMAT
 					 ", \"sha256\": \"%s\", \"n_features\": %d, \"n_encoded\": %d, \"n_outputs\": %d",
+					 h->source == SOURCE_XGBOOST_JSON ? "xgboost.json" : "mlops.model/v1",
 					 model_task_name(h->task), model_family_name(h->family), h->version_id, hex,
 					 h->n_inputs, h->n_encoded, h->n_outputs);
 	if (h->family == FAMILY_TREES)

@@ -1,0 +1,352 @@
+/*
+ * model_xgboost.c
+ *	  Imports a model saved by XGBoost as JSON (Booster.save_model("m.json"):
+ *	  the schema of XGBoost 1.7, and the 2.x files that keep it) into the
+ *	  compiled tree-ensemble form, so that an externally trained model is one
+ *	  registration away from native scoring.
+ *
+ *	  What is imported: "gbtree" boosters with numeric splits, for the
+ *	  objectives reg:squarederror, reg:logistic, binary:logistic,
+ *	  binary:logitraw, multi:softprob, multi:softmax and count:poisson, with
+ *	  base_score and each node's default direction for missing values.
+ *	  Anything else (dart, gblinear, categorical splits, vector leaves, other
+ *	  objectives) is refused, naming the unsupported part: a model is never
+ *	  scored differently from how XGBoost scores it.
+ *
+ *	  XGBoost computes in float32: thresholds and leaf values are float32,
+ *	  inputs are rounded to float32 before each comparison (x < threshold
+ *	  goes left), and the margin is base_margin plus each tree's leaf, added
+ *	  in float32 in tree order.  The compiled model says so (TREE_FLOAT32,
+ *	  TREE_SPLIT_LT, TREE_SUM_FLOAT32) and model_eval() reproduces it; the
+ *	  link is then applied in double and rounded to float32.
+ */
+#include <float.h>
+#include <math.h>
+#include <jansson.h>
+
+#include "postgres.h"
+
+#include "model.h"
+#include "model_compile.h"
+
+#define TREES_PATH "learner.gradient_booster.model.trees"
+
+bool
+mj_is_xgboost(json_t *doc)
+{
+	return json_is_object(doc) && json_object_get(doc, "learner") != NULL;
+}
+
+/* XGBoost writes most scalars of its parameters as strings: "100", "5E-1", "[5E-1]" */
+static double
+param_number(json_t *obj, const char *key, const char *path, bool required, double absent)
+{
+	json_t	   *v = mj_member(obj, key, path, required);
+	const char *s;
+	char	   *end;
+	char		buf[64];
+	double		d;
+	size_t		len;
+
+	if (v == NULL)
+		return absent;
+	if (json_is_number(v))
+		return mj_number(v, psprintf("%s.%s", path, key));
+	s = mj_string(v, psprintf("%s.%s", path, key));
+	len = strlen(s);
+	/* XGBoost 2 writes base_score as a one-element vector */
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']')
+	{
+		if (len - 2 >= sizeof(buf))
+			mj_error(psprintf("%s.%s", path, key), "\"%.40s\" is not a number", s);
+		memcpy(buf, s + 1, len - 2);
+		buf[len - 2] = '\0';
+		if (strchr(buf, ','))
+			mj_error(psprintf("%s.%s", path, key), "vector base scores (multi-target models) are not supported");
+		s = buf;
+	}
+	errno = 0;
+	d = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(d))
+		mj_error(psprintf("%s.%s", path, key), "\"%.40s\" is not a finite number", s);
+	return d;
+}
+
+static int32
+param_int(json_t *obj, const char *key, const char *path, int64 min, int64 max)
+{
+	double		d = param_number(obj, key, path, true, 0);
+
+	if (d != floor(d) || d < min || d > max)
+		mj_error(psprintf("%s.%s", path, key), "%g is not an integer in [%lld, %lld]",
+				 d, (long long) min, (long long) max);
+	return (int32) d;
+}
+
+/* an array of numbers or 0/1 booleans of exactly n elements */
+static json_t *
+node_array(json_t *tree, const char *key, const char *tpath, int n)
+{
+	char	   *path = psprintf("%s.%s", tpath, key);
+	json_t	   *a = mj_array(mj_member(tree, key, tpath, true), path, 0);
+
+	if ((int) json_array_size(a) != n)
+		mj_error(path, "expected %d elements, one per node, found %zu", n, json_array_size(a));
+	return a;
+}
+
+static void
+import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int32 node_base,
+			int32 *leaf_values)
+{
+	char	   *tpath = psprintf(TREES_PATH "[%d]", t);
+	json_t	   *left,
+			   *right,
+			   *split_index,
+			   *split_cond,
+			   *default_left;
+	json_t	   *v;
+	int			n;
+
+	mj_object(tree, tpath);
+	left = mj_array(mj_member(tree, "left_children", tpath, true), psprintf("%s.left_children", tpath), 1);
+	n = (int) json_array_size(left);
+	if (n > INT32_MAX / 2 - node_base)
+		mj_error(tpath, "too many nodes");
+	right = node_array(tree, "right_children", tpath, n);
+	split_index = node_array(tree, "split_indices", tpath, n);
+	split_cond = node_array(tree, "split_conditions", tpath, n);
+	default_left = node_array(tree, "default_left", tpath, n);
+
+	if ((v = json_object_get(tree, "tree_param")))
+	{
+		char	   *ppath = psprintf("%s.tree_param", tpath);
+
+		mj_object(v, ppath);
+		if (param_int(v, "num_nodes", ppath, 1, INT32_MAX) != n)
+			mj_error(ppath, "num_nodes does not match the %d nodes of left_children", n);
+		if (json_object_get(v, "size_leaf_vector") &&
+			param_int(v, "size_leaf_vector", ppath, 0, INT32_MAX) > 1)
+			mj_error(ppath, "vector leaves (multi-target trees) are not supported");
+	}
+	if ((v = json_object_get(tree, "split_type")))
+	{
+		mj_array(v, psprintf("%s.split_type", tpath), 0);
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!json_is_integer(json_array_get(v, i)) || json_integer_value(json_array_get(v, i)) != 0)
+				mj_error(psprintf("%s.split_type[%zu]", tpath, i),
+						 "categorical splits are not supported; train with numeric (one-hot) features");
+	}
+	if ((v = json_object_get(tree, "categories")) && json_is_array(v) && json_array_size(v) > 0)
+		mj_error(psprintf("%s.categories", tpath), "categorical splits are not supported");
+
+	mj_sec_int32(c, SEC_TREE_FIRST_NODE, node_base);
+	mj_sec_int32(c, SEC_TREE_NODE_COUNT, n);
+	mj_sec_int32(c, SEC_TREE_OUTPUT, output);
+
+	for (int i = 0; i < n; i++)
+	{
+		int32		l = mj_int(json_array_get(left, i), psprintf("%s.left_children[%d]", tpath, i), -1, INT32_MAX);
+		int32		r = mj_int(json_array_get(right, i), psprintf("%s.right_children[%d]", tpath, i), -1, INT32_MAX);
+		double		cond = mj_number(json_array_get(split_cond, i), psprintf("%s.split_conditions[%d]", tpath, i));
+		json_t	   *dl = json_array_get(default_left, i);
+		uint8		go_left;
+
+		if (json_is_boolean(dl))
+			go_left = json_is_true(dl);
+		else
+			go_left = (uint8) mj_int(dl, psprintf("%s.default_left[%d]", tpath, i), 0, 1);
+		if (fabs(cond) > FLT_MAX)
+			mj_error(psprintf("%s.split_conditions[%d]", tpath, i), "%g is out of the float32 range", cond);
+
+		if ((l == -1) != (r == -1))
+			mj_error(psprintf("%s.left_children[%d]", tpath, i),
+					 "a node has both children or none (left %d, right %d)", l, r);
+		if (l != -1 && (l >= n || r >= n))
+			mj_error(psprintf("%s.%s_children[%d]", tpath, l >= n ? "left" : "right", i),
+					 "child %d is out of range (the tree has %d nodes)", l >= n ? l : r, n);
+
+		mj_sec_int32(c, SEC_NODE_LEFT, l);
+		mj_sec_int32(c, SEC_NODE_RIGHT, r);
+		mj_sec_append(c, SEC_NODE_DEFAULT_LEFT, 1, &go_left, 1);
+		if (l == -1)
+		{
+			/* a leaf: split_conditions holds its value */
+			mj_sec_int32(c, SEC_NODE_FEATURE, -1);
+			mj_sec_double(c, SEC_NODE_THRESHOLD, 0.0);
+			mj_sec_int32(c, SEC_NODE_VALUE_FIRST, *leaf_values);
+			mj_sec_double(c, SEC_LEAF_VALUE, (double) (float) cond);
+			(*leaf_values)++;
+		}
+		else
+		{
+			int32		f = mj_int(json_array_get(split_index, i), psprintf("%s.split_indices[%d]", tpath, i),
+								   0, INT32_MAX);
+
+			if (f >= n_features)
+				mj_error(psprintf("%s.split_indices[%d]", tpath, i),
+						 "feature %d is beyond the model's %d features (learner_model_param.num_feature)",
+						 f, n_features);
+			mj_sec_int32(c, SEC_NODE_FEATURE, f);
+			mj_sec_double(c, SEC_NODE_THRESHOLD, (double) (float) cond);
+			mj_sec_int32(c, SEC_NODE_VALUE_FIRST, -1);
+		}
+	}
+}
+
+void
+mj_compile_xgboost(Compiler *c, json_t *doc)
+{
+	json_t	   *learner = mj_object(mj_member(doc, "learner", "$", true), "learner");
+	json_t	   *param = mj_object(mj_member(learner, "learner_model_param", "learner", true),
+								  "learner.learner_model_param");
+	json_t	   *objective = mj_object(mj_member(learner, "objective", "learner", true), "learner.objective");
+	json_t	   *booster = mj_object(mj_member(learner, "gradient_booster", "learner", true),
+									"learner.gradient_booster");
+	const char *booster_name = mj_string(mj_member(booster, "name", "learner.gradient_booster", true),
+										 "learner.gradient_booster.name");
+	const char *obj = mj_string(mj_member(objective, "name", "learner.objective", true), "learner.objective.name");
+	json_t	   *model;
+	json_t	   *trees;
+	json_t	   *tree_info;
+	json_t	   *names;
+	json_t	   *types;
+	int			n_features;
+	int			n_class;
+	int			n_trees;
+	double		base_score;
+	double		base_margin;
+	int32		node_base = 0;
+	int32		leaf_values = 0;
+
+	if (strcmp(booster_name, "gbtree") != 0)
+		mj_error("learner.gradient_booster.name", "the \"%s\" booster is not supported; only \"gbtree\" is",
+				 booster_name);
+
+	n_features = param_int(param, "num_feature", "learner.learner_model_param", 1, MODEL_MAX_FEATURES);
+	n_class = param_int(param, "num_class", "learner.learner_model_param", 0, MODEL_MAX_OUTPUTS);
+	if (json_object_get(param, "num_target") &&
+		param_int(param, "num_target", "learner.learner_model_param", 0, INT32_MAX) > 1)
+		mj_error("learner.learner_model_param.num_target", "multi-target models are not supported");
+	base_score = param_number(param, "base_score", "learner.learner_model_param", false, 0.5);
+
+	/* objective: task, link, and the base score as a margin (in float32) */
+	c->hdr.family = FAMILY_TREES;
+	c->hdr.n_outputs = 1;
+	if (strcmp(obj, "reg:squarederror") == 0 || strcmp(obj, "reg:linear") == 0)
+	{
+		c->hdr.task = TASK_REGRESSION;
+		c->hdr.link = LINK_IDENTITY;
+		base_margin = (float) base_score;
+	}
+	else if (strcmp(obj, "reg:logistic") == 0 || strcmp(obj, "binary:logistic") == 0 ||
+			 strcmp(obj, "binary:logitraw") == 0)
+	{
+		if (base_score <= 0 || base_score >= 1)
+			mj_error("learner.learner_model_param.base_score", "%g is not a probability in (0, 1)", base_score);
+		c->hdr.task = strcmp(obj, "binary:logistic") == 0 ? TASK_BINARY : TASK_REGRESSION;
+		/* logitraw predicts the margin: a regression on the log-odds scale */
+		c->hdr.link = strcmp(obj, "binary:logitraw") == 0 ? LINK_IDENTITY : LINK_LOGISTIC;
+		base_margin = (float) -logf(1.0f / (float) base_score - 1.0f);
+	}
+	else if (strcmp(obj, "count:poisson") == 0)
+	{
+		if (base_score <= 0)
+			mj_error("learner.learner_model_param.base_score", "%g is not positive", base_score);
+		c->hdr.task = TASK_REGRESSION;
+		c->hdr.link = LINK_EXP;
+		base_margin = (float) logf((float) base_score);
+	}
+	else if (strcmp(obj, "multi:softprob") == 0 || strcmp(obj, "multi:softmax") == 0)
+	{
+		if (n_class < 2)
+			mj_error("learner.learner_model_param.num_class", "a multi: objective needs num_class >= 2, found %d",
+					 n_class);
+		c->hdr.task = TASK_MULTICLASS;
+		c->hdr.link = LINK_SOFTMAX;
+		c->hdr.n_outputs = n_class;
+		base_margin = (float) base_score;
+	}
+	else
+		mj_error("learner.objective.name", "the objective \"%s\" is not supported; supported are "
+				 "reg:squarederror, reg:logistic, binary:logistic, binary:logitraw, multi:softprob, "
+				 "multi:softmax and count:poisson", obj);
+	if (c->hdr.task != TASK_MULTICLASS && n_class > 1)
+		mj_error("learner.learner_model_param.num_class", "num_class is %d for the objective \"%s\"", n_class, obj);
+
+	/* classes: XGBoost labels are 0 .. K-1 */
+	if (c->hdr.task == TASK_BINARY)
+		n_class = 2;
+	if (c->hdr.task != TASK_REGRESSION)
+	{
+		for (int k = 0; k < n_class; k++)
+			mj_sec_name(c, SEC_CLASS_NAME, psprintf("%d", k));
+		c->hdr.n_classes = n_class;
+	}
+
+	/* signature: feature names from the file, else XGBoost's own f0, f1, ... */
+	names = json_object_get(learner, "feature_names");
+	types = json_object_get(learner, "feature_types");
+	if (names && json_is_array(names) && json_array_size(names) > 0 &&
+		(int) json_array_size(names) != n_features)
+		mj_error("learner.feature_names", "%zu names for %d features", json_array_size(names), n_features);
+	if (types && json_is_array(types))
+		for (size_t i = 0; i < json_array_size(types); i++)
+			if (json_is_string(json_array_get(types, i)) &&
+				strcmp(json_string_value(json_array_get(types, i)), "c") == 0)
+				mj_error(psprintf("learner.feature_types[%zu]", i), "categorical features are not supported");
+	for (int i = 0; i < n_features; i++)
+	{
+		const char *name;
+
+		if (names && json_is_array(names) && json_array_size(names) > 0)
+		{
+			name = mj_string(json_array_get(names, i), psprintf("learner.feature_names[%d]", i));
+			if (name[0] == '\0' || strlen(name) > 250)
+				mj_error(psprintf("learner.feature_names[%d]", i), "feature names have 1 to 250 bytes");
+			for (int j = 0; j < i; j++)
+				if (strcmp(name, json_string_value(json_array_get(names, j))) == 0)
+					mj_error(psprintf("learner.feature_names[%d]", i), "duplicate feature name \"%s\"", name);
+		}
+		else
+			name = psprintf("f%d", i);
+		mj_sec_name(c, SEC_FEATURE_NAME, name);
+		mj_sec_int32(c, SEC_FEATURE_KIND, FEATURE_NUMERIC);
+		mj_sec_int32(c, SEC_FEATURE_NCAT, 0);
+		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, 0);
+		mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
+		mj_sec_int32(c, SEC_IMPUTE_SET, 0);
+		mj_sec_double(c, SEC_IMPUTE_VALUE, 0);
+	}
+	c->hdr.n_inputs = n_features;
+	c->hdr.n_encoded = n_features;
+
+	/* the trees */
+	model = mj_object(mj_member(booster, "model", "learner.gradient_booster", true),
+					  "learner.gradient_booster.model");
+	trees = mj_array(mj_member(model, "trees", "learner.gradient_booster.model", true), TREES_PATH, 1);
+	n_trees = (int) json_array_size(trees);
+	if (n_trees > MODEL_MAX_TREES)
+		mj_error(TREES_PATH, "at most %d trees are supported", MODEL_MAX_TREES);
+	tree_info = mj_array(mj_member(model, "tree_info", "learner.gradient_booster.model", true),
+						 "learner.gradient_booster.model.tree_info", 0);
+	if ((int) json_array_size(tree_info) != n_trees)
+		mj_error("learner.gradient_booster.model.tree_info", "%zu entries for %d trees",
+				 json_array_size(tree_info), n_trees);
+
+	for (int k = 0; k < c->hdr.n_outputs; k++)
+		mj_sec_double(c, SEC_BASE_SCORE, base_margin);
+	for (int t = 0; t < n_trees; t++)
+	{
+		int32		output = mj_int(json_array_get(tree_info, t),
+									psprintf("learner.gradient_booster.model.tree_info[%d]", t),
+									0, c->hdr.n_outputs - 1);
+		int32		n = (int32) json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
+
+		import_tree(c, json_array_get(trees, t), t, n_features, output, node_base, &leaf_values);
+		node_base += n;
+	}
+	c->hdr.n_trees = n_trees;
+	c->hdr.n_nodes = node_base;
+	c->hdr.tree_flags = TREE_SPLIT_LT | TREE_FLOAT32 | TREE_SUM_FLOAT32;
+}
