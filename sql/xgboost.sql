@@ -1,0 +1,61 @@
+-- XGBoost JSON import: a hand-written two-tree binary:logistic model whose
+-- outputs are worked out below, then every kind of unsupported or broken
+-- file.  (tests/integration/parity_xgboost.sh checks real XGBoost models
+-- against XGBoost's own predictions.)
+--   tree 0: x0 < 0.5 ? leaf 0.25 : leaf -0.75   (missing: left)
+--   tree 1: x1 < 2   ? leaf 0.1  : leaf -0.1    (missing: right)
+--   base_score 0.5, i.e. a base margin of logit(0.5) = 0
+-- In float32, as XGBoost: x0 = 0.2, x1 = 1: margin 0.25 + 0.1 = 0.35 -> 0.586618
+-- x0 = 0.5 (not < 0.5), x1 = 3: -0.75 - 0.1 = -0.85 -> 0.299433
+\set SHOW_CONTEXT never
+\set xgb '{"learner": {"attributes": {}, "feature_names": ["tenure", "calls"], "feature_types": ["float", "float"], "gradient_booster": {"model": {"gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "2", "size_leaf_vector": "0"}, "tree_info": [0, 0], "trees": [{"base_weights": [0, 0, 0], "categories": [], "categories_nodes": [], "categories_segments": [], "categories_sizes": [], "default_left": [1, 0, 0], "id": 0, "left_children": [1, -1, -1], "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "right_children": [2, -1, -1], "split_conditions": [0.5, 0.25, -0.75], "split_indices": [0, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [1, 1, 1], "tree_param": {"num_deleted": "0", "num_feature": "2", "num_nodes": "3", "size_leaf_vector": "0"}}, {"base_weights": [0, 0, 0], "categories": [], "categories_nodes": [], "categories_segments": [], "categories_sizes": [], "default_left": [0, 0, 0], "id": 1, "left_children": [1, -1, -1], "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "right_children": [2, -1, -1], "split_conditions": [2, 0.1, -0.1], "split_indices": [1, 0, 0], "split_type": [0, 0, 0], "sum_hessian": [1, 1, 1], "tree_param": {"num_deleted": "0", "num_feature": "2", "num_nodes": "3", "size_leaf_vector": "0"}}]}, "name": "gbtree"}, "learner_model_param": {"base_score": "5E-1", "boost_from_average": "1", "num_class": "0", "num_feature": "2", "num_target": "1"}, "objective": {"name": "binary:logistic", "reg_loss_param": {"scale_pos_weight": "1"}}}, "version": [1, 7, 4]}'
+
+SELECT mlops.register_model_version('xgb_churn', :'xgb');
+SELECT format, task, family, signature, classes FROM mlops.model_versions_overview WHERE model_name = 'xgb_churn';
+SELECT round(mlops.predict('xgb_churn:1', ARRAY[0.2, 1])::numeric, 6) AS "0.586618",
+       round(mlops.predict('xgb_churn:1', ARRAY[0.5, 3])::numeric, 6) AS "0.299433",
+       -- missing tenure goes left (0.25), missing calls right (-0.1): 0.15 -> 0.537430
+       round(mlops.predict('xgb_churn:1', ARRAY[NULL, NULL]::float8[])::numeric, 6) AS "0.537430",
+       round(mlops.predict('xgb_churn:1', '{"tenure": 0.2}'::jsonb)::numeric, 6) AS "by name: 0.537430",
+       mlops.predict_class('xgb_churn:1', ARRAY[0.2, 1]) AS "1";
+-- outputs are float32, as XGBoost's
+SELECT mlops.predict('xgb_churn:1', ARRAY[0.2, 1]) = mlops.predict('xgb_churn:1', ARRAY[0.2, 1])::real::float8 AS float32;
+-- the float32 rounding of inputs: 0.49999999 is 0.5 in float32, so it goes right
+SELECT round(mlops.predict('xgb_churn:1', ARRAY[0.49999999, 1])::numeric, 6) AS "0.342990 (right: -0.75 + 0.1)";
+
+-- without feature names the signature is XGBoost's own f0, f1, ...
+SELECT mlops.register_model_version('xgb_anon', replace(:'xgb', '"feature_names": ["tenure", "calls"], ', ''));
+SELECT signature FROM mlops.model_versions_overview WHERE model_name = 'xgb_anon';
+SELECT round(mlops.predict('xgb_anon:1', '{"f0": 0.2, "f1": 1}'::jsonb)::numeric, 6) AS "0.586618";
+
+-- other objectives on the same trees: raw margin, regression, Poisson, softprob
+SELECT mlops.register_model_version('xgb_raw', replace(:'xgb', 'binary:logistic', 'binary:logitraw'));
+SELECT mlops.register_model_version('xgb_reg', replace(replace(:'xgb', 'binary:logistic', 'reg:squarederror'), '"5E-1"', '"1E1"'));
+SELECT mlops.register_model_version('xgb_pois', replace(replace(:'xgb', 'binary:logistic', 'count:poisson'), '"5E-1"', '"2E0"'));
+SELECT round(mlops.predict('xgb_raw:1', ARRAY[0.2, 1])::numeric, 6) AS "margin 0.35",
+       round(mlops.predict('xgb_reg:1', ARRAY[0.2, 1])::numeric, 6) AS "10 + 0.35",
+       round(mlops.predict('xgb_pois:1', ARRAY[0.2, 1])::numeric, 5) AS "exp(ln 2 + 0.35) = 2.83814";
+SELECT mlops.register_model_version('xgb_multi', replace(replace(replace(:'xgb', 'binary:logistic', 'multi:softprob'),
+       '"num_class": "0"', '"num_class": "2"'), '"tree_info": [0, 0]', '"tree_info": [0, 1]'));
+-- class 0 gets tree 0 (0.25), class 1 tree 1 (0.1): softmax(0.75, 0.6) with base 0.5 on both
+SELECT (SELECT array_agg(round(p::numeric, 6)) FROM unnest(mlops.predict_proba('xgb_multi:1', ARRAY[0.2, 1])) p)
+       AS "{0.537430,0.462570}",
+       mlops.predict_class('xgb_multi:1', ARRAY[0.2, 1]) AS "0";
+
+-- Refused, naming the unsupported part, and nothing is stored
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"name": "gbtree"', '"name": "dart"'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"name": "gbtree"', '"name": "gblinear"'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', 'binary:logistic', 'rank:pairwise'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"split_type": [0, 0, 0], "sum_hessian": [1, 1, 1], "tree_param": {"num_deleted": "0", "num_feature": "2", "num_nodes": "3", "size_leaf_vector": "0"}}, {', '"split_type": [1, 0, 0], "sum_hessian": [1, 1, 1], "tree_param": {"num_deleted": "0", "num_feature": "2", "num_nodes": "3", "size_leaf_vector": "0"}}, {'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"feature_types": ["float", "float"]', '"feature_types": ["float", "c"]'));
+-- broken files: truncated, oversized number, wrong type, child out of range,
+-- a cycle, a split feature beyond num_feature, inconsistent counts
+SELECT mlops.register_model_version('xgb_bad', left(:'xgb', 500));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"split_conditions": [0.5, 0.25, -0.75]', '"split_conditions": [1e999, 0.25, -0.75]'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"split_conditions": [0.5, 0.25, -0.75]', '"split_conditions": ["0.5", 0.25, -0.75]'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"right_children": [2, -1, -1], "split_conditions": [0.5', '"right_children": [7, -1, -1], "split_conditions": [0.5'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"left_children": [1, -1, -1], "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "right_children": [2, -1, -1], "split_conditions": [0.5', '"left_children": [1, 0, -1], "loss_changes": [1, 0, 0], "parents": [2147483647, 0, 0], "right_children": [2, 2, -1], "split_conditions": [0.5'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"split_indices": [1, 0, 0]', '"split_indices": [5, 0, 0]'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"tree_info": [0, 0]', '"tree_info": [0]'));
+SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"num_feature": "2", "num_target"', '"num_feature": "3", "num_target"'));
+SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb_bad';
