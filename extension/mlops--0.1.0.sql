@@ -1900,11 +1900,461 @@ END
 $$;
 
 --------------------------------------------------------------------------------
+-- Batch scoring jobs, the job-runs table, schedules on pg_cron
+--------------------------------------------------------------------------------
+CREATE FUNCTION mlops.feature_problem(model text, features double precision[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_array' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.feature_problem(model text, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- One row per run of a job (batch scoring now; drift checks, feature
+-- materialisation and retraining as they land), for BI tools to chart.
+CREATE TABLE mlops.job_runs (
+    job_run_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_name      text NOT NULL,
+    kind          text NOT NULL CHECK (kind IN ('batch_score')),
+    schedule_id   bigint,
+    model_ref     text,
+    version_id    bigint,
+    model_version text,
+    source        text,
+    target        text,
+    slice         text,
+    rows_in       bigint,
+    rows_scored   bigint,
+    rows_failed   bigint,
+    status        text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+    error         text,
+    run_by        name NOT NULL,
+    started_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at   timestamptz,
+    duration      interval GENERATED ALWAYS AS (finished_at - started_at) STORED
+);
+CREATE INDEX job_runs_by_job ON mlops.job_runs (job_name, started_at DESC);
+CREATE INDEX job_runs_by_time ON mlops.job_runs (started_at);
+
+-- Rows a batch run could not score, with the reason, when it was asked to
+-- set them aside (on_error => 'reject') rather than fail.
+CREATE TABLE mlops.batch_rejects (
+    job_run_id  bigint NOT NULL REFERENCES mlops.job_runs ON DELETE CASCADE,
+    row_key     jsonb NOT NULL,
+    reason      text NOT NULL,
+    rejected_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX batch_rejects_by_run ON mlops.batch_rejects (job_run_id);
+
+CREATE TABLE mlops.schedules (
+    schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    kind        text NOT NULL CHECK (kind IN ('batch_score')),
+    cron        text NOT NULL,
+    spec        jsonb NOT NULL,
+    cron_job_id bigint,
+    active      boolean NOT NULL DEFAULT true,
+    created_by  name NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+
+CREATE FUNCTION mlops._job_run_start(job_name text, kind text, schedule_id bigint, model_ref text,
+                                     version_id bigint, model_version text, source text, target text,
+                                     slice text) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
+                                source, target, slice, status, run_by)
+    VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
+            'running', mlops._invoking_user())
+    RETURNING job_run_id;
+$$;
+
+CREATE FUNCTION mlops._job_run_finish(job_run_id bigint, status text, rows_in bigint, rows_scored bigint,
+                                      rows_failed bigint, error text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE mlops.job_runs j
+       SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
+           rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,
+           error = _job_run_finish.error, finished_at = clock_timestamp()
+     WHERE j.job_run_id = _job_run_finish.job_run_id AND j.status = 'running';
+$$;
+
+-- A relation name, schema-qualified and quoted, from text that may already
+-- be qualified or quoted ('sales.scores', '"My Table"').
+CREATE FUNCTION mlops._quote_relation(name text) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN (SELECT string_agg(quote_ident(p), '.' ORDER BY o) FROM unnest(parse_ident(name)) WITH ORDINALITY AS u(p, o));
+
+-- Score a table, view or query with a model into a target table, as one job
+-- run recorded in mlops.job_runs.
+--
+-- The scoring is one transaction (a subtransaction of the procedure): the
+-- target's slice is deleted and rewritten together, so a failure or a
+-- cancellation halfway leaves the target exactly as it was, and a retried
+-- run replaces the slice instead of adding to it.  Chunked commits would
+-- leave a half-written slice visible between chunks, which is what a
+-- reader of the target must never see.  The job_runs row is committed
+-- before the work starts and again when it ends, so it says what happened
+-- even when the work is rolled back.  Call it outside a transaction block
+-- (as pg_cron does): it commits.
+CREATE PROCEDURE mlops.batch_score(model text, source text, target text,
+                                   key_columns text[] DEFAULT ARRAY['id'],
+                                   features text DEFAULT NULL,
+                                   outputs text[] DEFAULT ARRAY['prediction'],
+                                   slice text DEFAULT NULL,
+                                   mode text DEFAULT 'replace',
+                                   on_error text DEFAULT 'fail',
+                                   job_name text DEFAULT NULL,
+                                   schedule_id bigint DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    ver record;
+    pinned text;
+    src text;
+    tgt text;
+    feat text;
+    keys text;
+    key_json text;
+    out_cols text := '';
+    out_exprs text := '';
+    run_id bigint;
+    n_in bigint;
+    n_failed bigint;
+    n_scored bigint;
+    first_bad record;
+    err_state text;
+    err_message text;
+    err_detail text;
+    err_hint text;
+    final_status text;
+BEGIN
+    IF model IS NULL OR source IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'model, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF key_columns IS NULL OR cardinality(key_columns) = 0 THEN
+        RAISE EXCEPTION 'key_columns must name at least one column' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The key columns identify each scored row in the target and in the rejects.';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('replace', 'append') THEN
+        RAISE EXCEPTION 'mode is "replace" or "append", not %', coalesce(mode, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF on_error IS NULL OR on_error NOT IN ('fail', 'reject') THEN
+        RAISE EXCEPTION 'on_error is "fail" or "reject", not %', coalesce(on_error, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF outputs IS NULL OR cardinality(outputs) = 0
+       OR NOT (outputs <@ ARRAY['prediction', 'probabilities', 'class']) THEN
+        RAISE EXCEPTION 'outputs are some of prediction, probabilities, class; not %', coalesce(outputs::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    -- the version is pinned for the whole run: moving an alias meanwhile
+    -- does not mix versions in one slice
+    SELECT v.version_id, v.version, m.name INTO ver
+      FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
+     WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    pinned := ver.name || ':' || ver.version;
+
+    IF source ~* '^\s*(select|with|values|table)\s' THEN
+        src := '(' || source || ')';
+    ELSE
+        src := source::regclass::text;
+    END IF;
+    tgt := mlops._quote_relation(target);
+    feat := CASE WHEN features IS NULL
+                 THEN format('(pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) %L::text[])', key_columns)
+                 ELSE 's.' || quote_ident(features) END;
+    SELECT string_agg('s.' || quote_ident(k), ', ' ORDER BY o),
+           'pg_catalog.jsonb_build_object(' || string_agg(format('%L, s.%I', k, k), ', ' ORDER BY o) || ')'
+      INTO keys, key_json
+      FROM unnest(key_columns) WITH ORDINALITY AS u(k, o);
+    IF 'prediction' = ANY (outputs) THEN
+        out_cols := out_cols || ', prediction';
+        out_exprs := out_exprs || format(', mlops.predict(%L, %s)', pinned, feat);
+    END IF;
+    IF 'probabilities' = ANY (outputs) THEN
+        out_cols := out_cols || ', probabilities';
+        out_exprs := out_exprs || format(', mlops.predict_proba(%L, %s)', pinned, feat);
+    END IF;
+    IF 'class' = ANY (outputs) THEN
+        out_cols := out_cols || ', class';
+        out_exprs := out_exprs || format(', mlops.predict_class(%L, %s)', pinned, feat);
+    END IF;
+
+    run_id := mlops._job_run_start(coalesce(job_name, 'batch_score ' || target), 'batch_score', schedule_id,
+                                   model, ver.version_id, pinned, source, target, slice);
+    COMMIT;
+
+    BEGIN
+        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE mlops.feature_problem(%L, %s) IS NOT NULL) FROM %s s',
+                       pinned, feat, src)
+           INTO n_in, n_failed;
+        IF n_failed > 0 AND on_error = 'fail' THEN
+            EXECUTE format('SELECT %s AS key, mlops.feature_problem(%L, %s) AS reason FROM %s s
+                             WHERE mlops.feature_problem(%L, %s) IS NOT NULL LIMIT 1',
+                           key_json, pinned, feat, src, pinned, feat)
+               INTO first_bad;
+            RAISE EXCEPTION '% of % rows cannot be scored with %', n_failed, n_in, pinned
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('The first is %s: %s', first_bad.key, first_bad.reason),
+                      HINT = 'Fix the rows, or pass on_error => ''reject'' to score the others and '
+                             'set these aside in mlops.batch_rejects.';
+        END IF;
+
+        IF to_regclass(tgt) IS NULL THEN
+            EXECUTE format('CREATE TABLE %s AS SELECT %s, NULL::float8 AS prediction, NULL::float8[] AS probabilities,
+                                   NULL::text AS class, NULL::bigint AS version_id, NULL::text AS model_version,
+                                   NULL::timestamptz AS scored_at, NULL::text AS slice
+                              FROM %s s WITH NO DATA', tgt, keys, src);
+        END IF;
+        IF mode = 'replace' THEN
+            EXECUTE format('DELETE FROM %s WHERE slice IS NOT DISTINCT FROM %L', tgt, slice);
+        END IF;
+        EXECUTE format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
+                        SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s %s',
+                       tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
+                       out_cols, keys, out_exprs, ver.version_id, pinned, slice, src,
+                       CASE WHEN n_failed > 0
+                            THEN format('WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat) ELSE '' END);
+        GET DIAGNOSTICS n_scored = ROW_COUNT;
+        IF n_failed > 0 THEN
+            EXECUTE format('INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
+                            SELECT %s, %s, mlops.feature_problem(%L, %s) FROM %s s
+                             WHERE mlops.feature_problem(%L, %s) IS NOT NULL',
+                           run_id, key_json, pinned, feat, src, pinned, feat);
+        END IF;
+        final_status := 'succeeded';
+    EXCEPTION
+        WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            final_status := 'cancelled';
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            final_status := 'failed';
+    END;
+
+    PERFORM mlops._job_run_finish(run_id, final_status, n_in,
+                                  CASE WHEN final_status = 'succeeded' THEN n_scored ELSE 0 END, n_failed,
+                                  CASE WHEN err_message IS NOT NULL
+                                       THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END);
+    COMMIT;
+    IF final_status <> 'succeeded' THEN
+        RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
+            DETAIL = coalesce(err_detail, ''), HINT = coalesce(err_hint, '');
+    END IF;
+END
+$$;
+
+-- pg_cron, or a clear word on how to get it
+CREATE FUNCTION mlops._require_pg_cron() RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'mlops schedules run on pg_cron; everything else in mlops works without it.',
+                  HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name = %L, '
+                                'restart the server, then CREATE EXTENSION pg_cron in this database.',
+                                current_database());
+    END IF;
+END
+$$;
+
+-- Schedule a batch scoring job: cron syntax as pg_cron takes it
+-- ('*/10 * * * *', '@daily'); the job runs as the role that scheduled it.
+CREATE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, source text, target text,
+                                           key_columns text[] DEFAULT ARRAY['id'],
+                                           features text DEFAULT NULL,
+                                           outputs text[] DEFAULT ARRAY['prediction'],
+                                           slice text DEFAULT NULL,
+                                           mode text DEFAULT 'replace',
+                                           on_error text DEFAULT 'fail') RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint;
+    job bigint;
+BEGIN
+    PERFORM mlops._require_pg_cron();
+    PERFORM mlops._check_model_name('schedule name', name);
+    IF cron IS NULL THEN
+        RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
+    sid := mlops._schedule_register(name, 'batch_score', cron, jsonb_build_object(
+               'model', model, 'source', source, 'target', target, 'key_columns', key_columns,
+               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode, 'on_error', on_error));
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+       INTO job USING 'mlops:' || name, cron, format('CALL mlops.run_schedule(%L)', name);
+    PERFORM mlops._schedule_set_job(sid, job, true);
+    RETURN sid;
+END
+$$;
+
+CREATE FUNCTION mlops._schedule_register(name text, kind text, cron text, spec jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint;
+BEGIN
+    IF EXISTS (SELECT FROM mlops.schedules s WHERE s.name = _schedule_register.name) THEN
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            HINT = 'mlops.drop_schedule() removes it.';
+    END IF;
+    INSERT INTO mlops.schedules (name, kind, cron, spec, created_by)
+    VALUES (name, kind, cron, spec, mlops._invoking_user())
+    RETURNING schedule_id INTO sid;
+    RETURN sid;
+END
+$$;
+
+CREATE FUNCTION mlops._schedule_set_job(schedule_id bigint, cron_job_id bigint, active boolean) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE mlops.schedules s SET cron_job_id = coalesce(_schedule_set_job.cron_job_id, s.cron_job_id),
+                                 active = _schedule_set_job.active
+     WHERE s.schedule_id = _schedule_set_job.schedule_id;
+$$;
+
+CREATE FUNCTION mlops._schedule_id(name text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint;
+BEGIN
+    SELECT s.schedule_id INTO sid FROM mlops.schedules s WHERE s.name = _schedule_id.name;
+    IF sid IS NULL THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN sid;
+END
+$$;
+
+-- What pg_cron runs: the schedule's job, as a job run named after it.
+CREATE PROCEDURE mlops.run_schedule(name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    s record;
+    keys text[];
+    outs text[];
+BEGIN
+    SELECT * INTO s FROM mlops.schedules x WHERE x.schedule_id = mlops._schedule_id(run_schedule.name);
+    keys := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'key_columns'));
+    outs := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'outputs'));
+    CALL mlops.batch_score(s.spec ->> 'model', s.spec ->> 'source', s.spec ->> 'target', keys,
+                           s.spec ->> 'features', outs, s.spec ->> 'slice', s.spec ->> 'mode',
+                           s.spec ->> 'on_error', s.name, s.schedule_id);
+END
+$$;
+
+CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint := mlops._schedule_id(name);
+BEGIN
+    PERFORM mlops._require_pg_cron();
+    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => false)'
+      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
+    PERFORM mlops._schedule_set_job(sid, NULL, false);
+END
+$$;
+
+CREATE FUNCTION mlops.resume_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint := mlops._schedule_id(name);
+BEGIN
+    PERFORM mlops._require_pg_cron();
+    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => true)'
+      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
+    PERFORM mlops._schedule_set_job(sid, NULL, true);
+END
+$$;
+
+CREATE FUNCTION mlops.drop_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sid bigint := mlops._schedule_id(name);
+BEGIN
+    PERFORM mlops._require_pg_cron();
+    EXECUTE 'SELECT cron.unschedule($1)'
+      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
+    PERFORM mlops._schedule_delete(sid);
+END
+$$;
+
+CREATE FUNCTION mlops._schedule_delete(schedule_id bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    DELETE FROM mlops.schedules s WHERE s.schedule_id = _schedule_delete.schedule_id;
+$$;
+
+-- Monitoring views, for BI tools: stable names and types.
+CREATE VIEW mlops.schedules_overview AS
+SELECT s.schedule_id, s.name, s.kind, s.cron, s.active, s.spec ->> 'model' AS model,
+       s.spec ->> 'source' AS source, s.spec ->> 'target' AS target, s.cron_job_id, s.created_by, s.created_at,
+       l.started_at AS last_run_at, l.status AS last_status, l.rows_scored AS last_rows_scored
+  FROM mlops.schedules s
+  LEFT JOIN LATERAL (SELECT j.started_at, j.status, j.rows_scored FROM mlops.job_runs j
+                      WHERE j.schedule_id = s.schedule_id ORDER BY j.started_at DESC LIMIT 1) l ON true;
+
+CREATE VIEW mlops.latest_job_runs AS
+SELECT DISTINCT ON (j.job_name) j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
+       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error
+  FROM mlops.job_runs j
+ ORDER BY j.job_name, j.started_at DESC, j.job_run_id DESC;
+
+CREATE VIEW mlops.job_runs_daily AS
+SELECT date_trunc('day', j.started_at) AS day, j.job_name, j.kind,
+       count(*) AS runs,
+       count(*) FILTER (WHERE j.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE j.status = 'failed') AS failed,
+       count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled,
+       coalesce(sum(j.rows_scored), 0) AS rows_scored,
+       coalesce(sum(j.rows_failed), 0) AS rows_failed,
+       avg(j.duration) AS avg_duration, max(j.duration) AS max_duration
+  FROM mlops.job_runs j
+ GROUP BY 1, 2, 3;
+
+CREATE VIEW mlops.rows_scored_daily AS
+SELECT date_trunc('day', j.started_at) AS day, j.model_version, j.version_id,
+       coalesce(sum(j.rows_scored), 0) AS rows_scored, count(*) AS runs
+  FROM mlops.job_runs j
+ WHERE j.status = 'succeeded'
+ GROUP BY 1, 2, 3;
+
+CREATE VIEW mlops.job_failures AS
+SELECT j.job_run_id, j.job_name, j.kind, j.status, j.model_version, j.source, j.target, j.rows_in,
+       j.rows_failed, j.error, j.started_at, j.finished_at, j.run_by
+  FROM mlops.job_runs j
+ WHERE j.status IN ('failed', 'cancelled');
+
+--------------------------------------------------------------------------------
 -- Privileges.  Functions are not executable by PUBLIC; the roles get what
 -- their job needs.  Tables are read-only to everyone but the owner: writes go
 -- through the SECURITY DEFINER functions, which keep the invariants.
 --------------------------------------------------------------------------------
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mlops FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
 
 GRANT SELECT ON ALL TABLES IN SCHEMA mlops TO mlops_reader;
 GRANT EXECUTE ON FUNCTION
@@ -1978,6 +2428,8 @@ GRANT EXECUTE ON FUNCTION
     mlops.model_cache_reset(),
     mlops.get_model_version(text),
     mlops.export_model_version(text),
+    mlops.feature_problem(text, double precision[]),
+    mlops.feature_problem(text, jsonb),
     mlops._resolve_model(text),
     mlops._model_id(text),
     mlops._version_id(text, int)
@@ -1988,8 +2440,26 @@ GRANT EXECUTE ON FUNCTION
     mlops.set_registered_model_tag(text, text, text),
     mlops.register_model_version(text, text, bigint, text),
     mlops.register_model_version_from_run(text, bigint, text, text),
-    mlops.import_model_version(jsonb, text)
+    mlops.import_model_version(jsonb, text),
+    mlops._job_run_start(text, text, bigint, text, bigint, text, text, text, text),
+    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text),
+    mlops._quote_relation(text),
+    mlops._require_pg_cron(),
+    mlops.schedule_batch_score(text, text, text, text, text, text[], text, text[], text, text, text),
+    mlops._schedule_register(text, text, text, jsonb),
+    mlops._schedule_set_job(bigint, bigint, boolean),
+    mlops._schedule_id(text),
+    mlops._check_model_name(text, text),
+    mlops.pause_schedule(text),
+    mlops.resume_schedule(text),
+    mlops.drop_schedule(text),
+    mlops._schedule_delete(bigint)
     TO mlops_writer;
+GRANT EXECUTE ON PROCEDURE
+    mlops.batch_score(text, text, text, text[], text, text[], text, text, text, text, bigint),
+    mlops.run_schedule(text)
+    TO mlops_writer;
+GRANT INSERT ON mlops.batch_rejects TO mlops_writer;
 
 GRANT EXECUTE ON FUNCTION
     mlops.set_model_alias(text, text, int),

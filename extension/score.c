@@ -54,6 +54,10 @@ typedef struct ScoreState
 	const Model *model;
 	uint64		epoch;			/* model_cache_epoch when model was looked up */
 
+	/* feature_problem(): record what is wrong with a row instead of raising it */
+	bool		soft;
+	const char *problem;
+
 	/* work buffers, sized for the model */
 	const double *x;			/* this row's inputs: st->in, or the array itself */
 	int			buf_inputs;
@@ -277,8 +281,22 @@ signature_error(ScoreState *st, int sqlstate, const char *msg)
 					   model_signature_text(st->model))));
 }
 
+/*
+ * A row that cannot be scored.  Scoring raises the error; feature_problem()
+ * (st->soft) records the message instead, so that batch jobs can count and
+ * set aside bad rows without a subtransaction per row.
+ */
+static bool
+row_problem(ScoreState *st, int sqlstate, const char *msg)
+{
+	if (!st->soft)
+		signature_error(st, sqlstate, msg);
+	st->problem = msg;
+	return false;
+}
+
 /* float8[] in signature order; NULL and NaN elements are missing. */
-static void
+static bool
 read_array(ScoreState *st, ArrayType *arr)
 {
 	const Model *m = st->model;
@@ -290,10 +308,10 @@ read_array(ScoreState *st, ArrayType *arr)
 	const bits8 *nulls = ARR_NULLBITMAP(arr);
 
 	if (ARR_NDIM(arr) > 1)
-		signature_error(st, ERRCODE_ARRAY_SUBSCRIPT_ERROR,
+		return row_problem(st, ERRCODE_ARRAY_SUBSCRIPT_ERROR,
 						psprintf("features must be a one-dimensional array, not %d-dimensional", ARR_NDIM(arr)));
 	if (n != m->hdr->n_inputs)
-		signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+		return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						psprintf("wrong number of features for %s: got %d, expected %d",
 								 st->label, n, m->hdr->n_inputs));
 	if (nulls == NULL)
@@ -304,6 +322,7 @@ read_array(ScoreState *st, ArrayType *arr)
 			st->in[i] = (nulls[i / 8] & (1 << (i % 8))) ? *data++ : NAN;
 		st->x = st->in;
 	}
+	return true;
 }
 
 static double
@@ -313,7 +332,7 @@ numeric_to_double(Numeric num)
 }
 
 /* jsonb object {"feature": value}; absent keys and nulls are missing. */
-static void
+static bool
 read_jsonb(ScoreState *st, Jsonb *jb)
 {
 	const Model *m = st->model;
@@ -321,7 +340,7 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 
 	st->x = st->in;
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+		return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						"features must be a JSON object of feature names and values");
 
 	for (int i = 0; i < m->hdr->n_inputs; i++)
@@ -341,7 +360,7 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 			else if (v->type == jbvBool)
 				st->in[i] = v->val.boolean ? 1.0 : 0.0;
 			else if (v->type != jbvNull)
-				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 								psprintf("feature \"%s\" of %s is numeric, but got a %s",
 										 name, st->label, v->type == jbvString ? "string" : "JSON container"));
 		}
@@ -378,12 +397,12 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 				len = strlen(s);
 			}
 			else
-				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 								psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
 										 name, st->label));
 			idx = model_find_category(m, i, s, len);
 			if (idx < 0 && !m->feature_unknown_ignore[i])
-				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 								psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
 										 Min(len, 100), s, name, st->label));
 			st->in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
@@ -400,18 +419,19 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 		{
 			if (tok == WJB_KEY && model_find_feature(m, v.val.string.val, v.val.string.len) < 0)
-				signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 								psprintf("unknown feature \"%.*s\" for %s",
 										 Min(v.val.string.len, 100), v.val.string.val, st->label));
 		}
 	}
+	return true;
 }
 
 /*
  * Imputation, one-hot encoding, scaling: st->x (one value per input, NaN
  * for missing; a category index for categorical inputs) to st->enc.
  */
-static void
+static bool
 encode(ScoreState *st, bool from_jsonb)
 {
 	const Model *m = st->model;
@@ -430,13 +450,13 @@ encode(ScoreState *st, bool from_jsonb)
 				if (m->impute_set[i])
 					v = m->impute_value[i];
 				else if (!trees)
-					signature_error(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
+					return row_problem(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
 									psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
 											 model_string(m, m->feature_name[i]), st->label));
 			}
 			enc[i] = v;
 		}
-		return;
+		return true;
 	}
 
 	for (int i = 0; i < m->hdr->n_inputs; i++)
@@ -449,7 +469,7 @@ encode(ScoreState *st, bool from_jsonb)
 			if (m->impute_set[i])
 				v = m->impute_value[i];
 			else if (!trees)
-				signature_error(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
+				return row_problem(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
 								psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
 										 model_string(m, m->feature_name[i]), st->label));
 		}
@@ -469,7 +489,7 @@ encode(ScoreState *st, bool from_jsonb)
 			if (!from_jsonb && (v != floor(v) || v < 0 || v >= ncat))
 			{
 				if (!m->feature_unknown_ignore[i])
-					signature_error(st, ERRCODE_INVALID_PARAMETER_VALUE,
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 									psprintf("feature \"%s\" is categorical: expected a category index from 0 to %d, got %g",
 											 model_string(m, m->feature_name[i]), ncat - 1, v));
 				v = -1;
@@ -481,6 +501,7 @@ encode(ScoreState *st, bool from_jsonb)
 	if (m->scale_center)
 		for (int j = 0; j < m->hdr->n_encoded; j++)
 			enc[j] = (enc[j] - m->scale_center[j]) / m->scale_factor[j];
+	return true;
 }
 
 static Datum
@@ -587,6 +608,44 @@ SCORE_FUNCTION(mlops_score_class_array, OUT_CLASS, false, false)
 SCORE_FUNCTION(mlops_score_jsonb, OUT_VALUE, false, true)
 SCORE_FUNCTION(mlops_score_proba_jsonb, OUT_PROBA, false, true)
 SCORE_FUNCTION(mlops_score_class_jsonb, OUT_CLASS, false, true)
+
+static Datum
+problem_common(FunctionCallInfo fcinfo, bool jsonb_features)
+{
+	ScoreState *st = score_state(fcinfo);
+	bool		ok;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the model must not be NULL")));
+	if (PG_ARGISNULL(1))
+		PG_RETURN_TEXT_P(cstring_to_text("the features are NULL"));
+	resolve_reference(fcinfo, st, PG_GETARG_TEXT_PP(0));
+
+	st->soft = true;
+	st->problem = NULL;
+	ok = jsonb_features ? read_jsonb(st, PG_GETARG_JSONB_P(1)) : read_array(st, PG_GETARG_ARRAYTYPE_P(1));
+	ok = ok && encode(st, jsonb_features);
+	st->soft = false;
+	if (ok)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(st->problem));
+}
+
+PG_FUNCTION_INFO_V1(mlops_feature_problem_array);
+Datum
+mlops_feature_problem_array(PG_FUNCTION_ARGS)
+{
+	return problem_common(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(mlops_feature_problem_jsonb);
+Datum
+mlops_feature_problem_jsonb(PG_FUNCTION_ARGS)
+{
+	return problem_common(fcinfo, true);
+}
 
 PG_FUNCTION_INFO_V1(mlops_model_cache_stats);
 
