@@ -11,7 +11,7 @@ DATA        = $(wildcard extension/mlops--*.sql)
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
-REGRESS      = tracking scoring registry xgboost bundles
+REGRESS      = tracking scoring registry xgboost bundles batch
 REGRESS_OPTS = --inputdir=. --load-extension=mlops
 
 PG_CONFIG ?= pg_config

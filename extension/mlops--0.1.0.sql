@@ -2145,8 +2145,7 @@ BEGIN
                                        THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END);
     COMMIT;
     IF final_status <> 'succeeded' THEN
-        RAISE EXCEPTION USING ERRCODE = err_state, MESSAGE = err_message,
-            DETAIL = coalesce(err_detail, ''), HINT = coalesce(err_hint, '');
+        PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;
 END
 $$;
@@ -2442,6 +2441,7 @@ GRANT EXECUTE ON FUNCTION
     mlops.register_model_version_from_run(text, bigint, text, text),
     mlops.import_model_version(jsonb, text),
     mlops._job_run_start(text, text, bigint, text, bigint, text, text, text, text),
+    mlops._fail(text, text, text, text),
     mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text),
     mlops._quote_relation(text),
     mlops._require_pg_cron(),
