@@ -2025,6 +2025,7 @@ DECLARE
     n_failed bigint;
     n_scored bigint;
     first_bad record;
+    insert_sql text;
     err_state text;
     err_message text;
     err_detail text;
@@ -2090,21 +2091,6 @@ BEGIN
     COMMIT;
 
     BEGIN
-        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE mlops.feature_problem(%L, %s) IS NOT NULL) FROM %s s',
-                       pinned, feat, src)
-           INTO n_in, n_failed;
-        IF n_failed > 0 AND on_error = 'fail' THEN
-            EXECUTE format('SELECT %s AS key, mlops.feature_problem(%L, %s) AS reason FROM %s s
-                             WHERE mlops.feature_problem(%L, %s) IS NOT NULL LIMIT 1',
-                           key_json, pinned, feat, src, pinned, feat)
-               INTO first_bad;
-            RAISE EXCEPTION '% of % rows cannot be scored with %', n_failed, n_in, pinned
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('The first is %s: %s', first_bad.key, first_bad.reason),
-                      HINT = 'Fix the rows, or pass on_error => ''reject'' to score the others and '
-                             'set these aside in mlops.batch_rejects.';
-        END IF;
-
         IF to_regclass(tgt) IS NULL THEN
             EXECUTE format('CREATE TABLE %s AS SELECT %s, NULL::float8 AS prediction, NULL::float8[] AS probabilities,
                                    NULL::text AS class, NULL::bigint AS version_id, NULL::text AS model_version,
@@ -2114,19 +2100,44 @@ BEGIN
         IF mode = 'replace' THEN
             EXECUTE format('DELETE FROM %s WHERE slice IS NOT DISTINCT FROM %L', tgt, slice);
         END IF;
-        EXECUTE format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
-                        SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s %s',
-                       tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
-                       out_cols, keys, out_exprs, ver.version_id, pinned, slice, src,
-                       CASE WHEN n_failed > 0
-                            THEN format('WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat) ELSE '' END);
-        GET DIAGNOSTICS n_scored = ROW_COUNT;
-        IF n_failed > 0 THEN
+        insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
+                              SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s',
+                             tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
+                             out_cols, keys, out_exprs, ver.version_id, pinned, slice, src);
+
+        -- One pass when every row scores, which is the common case: bad rows
+        -- raise from the scoring functions, and only then is the source read
+        -- again to count them, name the first, and set them aside.
+        BEGIN
+            EXECUTE insert_sql;
+            GET DIAGNOSTICS n_scored = ROW_COUNT;
+            n_in := n_scored;
+            n_failed := 0;
+        EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed OR array_subscript_error THEN
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE mlops.feature_problem(%L, %s) IS NOT NULL) FROM %s s',
+                           pinned, feat, src)
+               INTO n_in, n_failed;
+            IF n_failed = 0 THEN
+                RAISE;                  -- not a row problem after all
+            END IF;
+            IF on_error = 'fail' THEN
+                EXECUTE format('SELECT %s AS key, mlops.feature_problem(%L, %s) AS reason FROM %s s
+                                 WHERE mlops.feature_problem(%L, %s) IS NOT NULL LIMIT 1',
+                               key_json, pinned, feat, src, pinned, feat)
+                   INTO first_bad;
+                RAISE EXCEPTION '% of % rows cannot be scored with %', n_failed, n_in, pinned
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('The first is %s: %s', first_bad.key, first_bad.reason),
+                          HINT = 'Fix the rows, or pass on_error => ''reject'' to score the others and '
+                                 'set these aside in mlops.batch_rejects.';
+            END IF;
+            EXECUTE insert_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+            GET DIAGNOSTICS n_scored = ROW_COUNT;
             EXECUTE format('INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
                             SELECT %s, %s, mlops.feature_problem(%L, %s) FROM %s s
                              WHERE mlops.feature_problem(%L, %s) IS NOT NULL',
                            run_id, key_json, pinned, feat, src, pinned, feat);
-        END IF;
+        END;
         final_status := 'succeeded';
     EXCEPTION
         WHEN query_canceled THEN
