@@ -12,7 +12,8 @@ keep=""
 
 mlops_install_deps
 mlops_build_install
-cluster_start
+# pg_cron runs its schedules in the example's database
+cluster_start "cron.database_name = 'mlops_demo'"
 psql_q -d postgres -c "CREATE DATABASE mlops_demo"
 log "running the churn example (tests/example/churn.sql)"
 psql -X -v ON_ERROR_STOP=1 -q -d mlops_demo -f "$MLOPS_ROOT/tests/example/churn.sql"

@@ -10,7 +10,9 @@
 --   4. register the best model in the model registry, in mlops' JSON format,
 --      with its preprocessing (scaling, one-hot encoding of the categorical
 --      columns), point the champion alias at it, and score every customer
---      in SQL by name from the raw columns, with no Python anywhere.
+--      in SQL by name from the raw columns, with no Python anywhere;
+--   5. batch-score every customer into a table as a recorded job, and put
+--      that job on a nightly pg_cron schedule.
 --
 -- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
 \set ON_ERROR_STOP 1
@@ -311,3 +313,46 @@ SELECT customer_id, contract_type, tenure_months, support_calls,
   FROM churn.customers c
  ORDER BY mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned') DESC, customer_id
  LIMIT 5;
+
+-------------------------------------------------------------------------------
+-- 5. Batch scoring: every customer scored into churn.scores by the champion,
+--    as a job run recorded in mlops.job_runs; then the same job on a nightly
+--    pg_cron schedule (when pg_cron runs in this database), run once now.
+-------------------------------------------------------------------------------
+\o /dev/null
+CALL mlops.batch_score('churn@champion',
+                       'SELECT customer_id, tenure_months, monthly_charges, support_calls, contract_type,
+                               internet_service, payment_method FROM churn.customers',
+                       'churn.scores', key_columns => ARRAY['customer_id'],
+                       outputs => ARRAY['prediction', 'class'], job_name => 'churn-scores');
+\o
+\echo 'Batch scoring into churn.scores, and its job run:'
+SELECT class, count(*) AS customers, round(avg(prediction)::numeric, 4) AS mean_probability, model_version
+  FROM churn.scores GROUP BY class, model_version ORDER BY class;
+SELECT job_name, status, model_version, rows_in, rows_scored, rows_failed
+  FROM mlops.latest_job_runs WHERE job_name = 'churn-scores';
+
+DO $$
+BEGIN
+    IF current_setting('cron.database_name', true) = current_database() THEN
+        CREATE EXTENSION IF NOT EXISTS pg_cron;
+        IF EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-nightly') THEN
+            PERFORM mlops.drop_schedule('churn-nightly');
+        END IF;
+        PERFORM mlops.schedule_batch_score('churn-nightly', '0 3 * * *', 'churn@champion',
+            'SELECT customer_id, tenure_months, monthly_charges, support_calls, contract_type,
+                    internet_service, payment_method FROM churn.customers',
+            'churn.scores', key_columns => ARRAY['customer_id'], outputs => ARRAY['prediction', 'class']);
+        RAISE NOTICE 'scheduled "churn-nightly" on pg_cron at 03:00 every day';
+    ELSE
+        RAISE NOTICE 'pg_cron does not run in this database: the nightly schedule is skipped';
+    END IF;
+END $$;
+SELECT EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-nightly') AS scheduled \gset
+\if :scheduled
+\o /dev/null
+CALL mlops.run_schedule('churn-nightly');
+\o
+\echo 'The nightly schedule, run once now:'
+SELECT name, cron, active, model, target, last_status, last_rows_scored FROM mlops.schedules_overview;
+\endif
