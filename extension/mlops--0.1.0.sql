@@ -2270,7 +2270,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
+CREATE FUNCTION mlops._set_schedule_active(name text, active boolean) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -2278,25 +2278,21 @@ DECLARE
     sid bigint := mlops._schedule_id(name);
 BEGIN
     PERFORM mlops._require_pg_cron();
-    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => false)'
-      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
-    PERFORM mlops._schedule_set_job(sid, NULL, false);
+    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => $2)'
+      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid), active;
+    PERFORM mlops._schedule_set_job(sid, NULL, active);
 END
 $$;
 
-CREATE FUNCTION mlops.resume_schedule(name text) RETURNS void
-LANGUAGE plpgsql VOLATILE
+CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    sid bigint := mlops._schedule_id(name);
-BEGIN
-    PERFORM mlops._require_pg_cron();
-    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => true)'
-      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
-    PERFORM mlops._schedule_set_job(sid, NULL, true);
-END
-$$;
+AS $$ SELECT mlops._set_schedule_active(name, false) $$;
+
+CREATE FUNCTION mlops.resume_schedule(name text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mlops._set_schedule_active(name, true) $$;
 
 CREATE FUNCTION mlops.drop_schedule(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -2461,6 +2457,7 @@ GRANT EXECUTE ON FUNCTION
     mlops._schedule_set_job(bigint, bigint, boolean),
     mlops._schedule_id(text),
     mlops._check_model_name(text, text),
+    mlops._set_schedule_active(text, boolean),
     mlops.pause_schedule(text),
     mlops.resume_schedule(text),
     mlops.drop_schedule(text),

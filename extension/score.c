@@ -111,6 +111,18 @@ size_buffers(FunctionCallInfo fcinfo, ScoreState *st)
 	}
 }
 
+/* Prepare a one-argument query for the life of the backend, once. */
+static void
+prepare_once(SPIPlanPtr *plan, const char *sql, Oid argtype)
+{
+	if (*plan != NULL)
+		return;
+	*plan = SPI_prepare(sql, 1, &argtype);
+	if (*plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(*plan);
+}
+
 /*
  * Resolve a model reference through mlops._resolve_model() and find (or
  * fetch and load) the compiled model.  Runs SPI only on a new reference or
@@ -135,16 +147,7 @@ resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
 		char	   *checksum_hex;
 
 		SPI_connect();
-		if (resolve_plan == NULL)
-		{
-			Oid			argtypes[1] = {TEXTOID};
-
-			resolve_plan = SPI_prepare("SELECT version_id, sha256, label FROM mlops._resolve_model($1)",
-									   1, argtypes);
-			if (resolve_plan == NULL)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(resolve_plan);
-		}
+		prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
 		if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "mlops._resolve_model returned no row");
 		st->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -168,16 +171,7 @@ resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
 		Datum		compiled;
 
 		SPI_connect();
-		if (fetch_plan == NULL)
-		{
-			Oid			argtypes[1] = {INT8OID};
-
-			fetch_plan = SPI_prepare("SELECT compiled FROM mlops.model_versions WHERE version_id = $1",
-									 1, argtypes);
-			if (fetch_plan == NULL)
-				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-			SPI_keepplan(fetch_plan);
-		}
+		prepare_once(&fetch_plan, "SELECT compiled FROM mlops.model_versions WHERE version_id = $1", INT8OID);
 		if (SPI_execute_plan(fetch_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
