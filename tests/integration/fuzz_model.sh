@@ -3,7 +3,7 @@
 # Fuzz the model compiler and loader (tests/fuzz/fuzz_model.c) with libFuzzer,
 # AddressSanitizer and UBSan for a bounded time (FUZZ_SECONDS, default 45),
 # starting from the corpus in tests/fuzz/corpus: valid JSON artifacts and
-# compiled models of every family.  Any crash, out-of-bounds access,
+# compiled models of every family, and XGBoost models of every objective.  Any crash, out-of-bounds access,
 # undefined behaviour, hang (> 10 s on one input) or memory blow-up fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,8 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 PATH="/usr/lib/postgresql/${PG_MAJOR:-15}/bin:$PATH" "$here/fuzz/build.sh" >"$work/build.log" 2>&1 \
     || { cat "$work/build.log"; echo "FAIL: fuzz target does not build"; exit 1; }
-cp "$here/fuzz/corpus/"* "$work/"
-mkdir -p "$work/corpus" && mv "$work"/json-* "$work"/compiled-* "$work/corpus/"
+mkdir -p "$work/corpus" && cp "$here/fuzz/corpus/"* "$work/corpus/"
 
 set +e
 (cd "$work" && "$here/fuzz/build/fuzz_model" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
