@@ -51,6 +51,7 @@ extern bytea *mj_serialize(Compiler *c);
 
 /* model_xgboost.c */
 extern bool mj_is_xgboost(json_t *doc);
+extern bool mj_xgboost_text_has_categorical(const char *json, size_t len);
 extern void mj_compile_xgboost(Compiler *c, json_t *doc);
 
 #endif							/* MLOPS_MODEL_COMPILE_H */

@@ -613,6 +613,13 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 
 	memset(&c, 0, sizeof(c));
 	doc = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
+	if (doc == NULL && mj_xgboost_text_has_categorical(json, len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model artifact: an XGBoost model with categorical splits: they are not supported"),
+				 errdetail("XGBoost writes the split condition of a categorical split as NaN, which is not JSON "
+						   "(line %d, column %d).", err.line, err.column),
+				 errhint("Train with numeric (one-hot encoded) features.")));
 	if (doc == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

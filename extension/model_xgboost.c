@@ -31,6 +31,36 @@
 
 #define TREES_PATH "learner.gradient_booster.model.trees"
 
+/*
+ * Whether a text that failed to parse is an XGBoost model with categorical
+ * splits: XGBoost writes their split conditions as NaN, which is not JSON,
+ * so the importer never sees them; this says why instead of "invalid token".
+ * It looks for a non-empty "categories_nodes" array.
+ */
+bool
+mj_xgboost_text_has_categorical(const char *json, size_t len)
+{
+	static const char key[] = "\"categories_nodes\"";
+	const char *end = json + len;
+	const char *p = json;
+
+	while ((p = memmem(p, end - p, key, sizeof(key) - 1)) != NULL)
+	{
+		p += sizeof(key) - 1;
+		while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ':'))
+			p++;
+		if (p < end && *p == '[')
+		{
+			p++;
+			while (p < end && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+				p++;
+			if (p < end && *p >= '0' && *p <= '9')
+				return true;
+		}
+	}
+	return false;
+}
+
 bool
 mj_is_xgboost(json_t *doc)
 {
@@ -239,15 +269,24 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 		c->hdr.link = LINK_IDENTITY;
 		base_margin = (float) base_score;
 	}
-	else if (strcmp(obj, "reg:logistic") == 0 || strcmp(obj, "binary:logistic") == 0 ||
-			 strcmp(obj, "binary:logitraw") == 0)
+	else if (strcmp(obj, "reg:logistic") == 0 || strcmp(obj, "binary:logistic") == 0)
 	{
 		if (base_score <= 0 || base_score >= 1)
 			mj_error("learner.learner_model_param.base_score", "%g is not a probability in (0, 1)", base_score);
 		c->hdr.task = strcmp(obj, "binary:logistic") == 0 ? TASK_BINARY : TASK_REGRESSION;
-		/* logitraw predicts the margin: a regression on the log-odds scale */
-		c->hdr.link = strcmp(obj, "binary:logitraw") == 0 ? LINK_IDENTITY : LINK_LOGISTIC;
+		c->hdr.link = LINK_LOGISTIC;
 		base_margin = (float) -logf(1.0f / (float) base_score - 1.0f);
+	}
+	else if (strcmp(obj, "binary:logitraw") == 0)
+	{
+		/*
+		 * logitraw predicts the margin, a regression on the log-odds scale;
+		 * XGBoost 1.7 starts it from base_score itself, not from its logit
+		 * (checked against XGBoost in tests/integration/parity_xgboost.sh).
+		 */
+		c->hdr.task = TASK_REGRESSION;
+		c->hdr.link = LINK_IDENTITY;
+		base_margin = (float) base_score;
 	}
 	else if (strcmp(obj, "count:poisson") == 0)
 	{

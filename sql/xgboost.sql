@@ -32,7 +32,7 @@ SELECT round(mlops.predict('xgb_anon:1', '{"f0": 0.2, "f1": 1}'::jsonb)::numeric
 SELECT mlops.register_model_version('xgb_raw', replace(:'xgb', 'binary:logistic', 'binary:logitraw'));
 SELECT mlops.register_model_version('xgb_reg', replace(replace(:'xgb', 'binary:logistic', 'reg:squarederror'), '"5E-1"', '"1E1"'));
 SELECT mlops.register_model_version('xgb_pois', replace(replace(:'xgb', 'binary:logistic', 'count:poisson'), '"5E-1"', '"2E0"'));
-SELECT round(mlops.predict('xgb_raw:1', ARRAY[0.2, 1])::numeric, 6) AS "margin 0.35",
+SELECT round(mlops.predict('xgb_raw:1', ARRAY[0.2, 1])::numeric, 6) AS "base 0.5 + 0.35 (logitraw starts from base_score)",
        round(mlops.predict('xgb_reg:1', ARRAY[0.2, 1])::numeric, 6) AS "10 + 0.35",
        round(mlops.predict('xgb_pois:1', ARRAY[0.2, 1])::numeric, 5) AS "exp(ln 2 + 0.35) = 2.83814";
 SELECT mlops.register_model_version('xgb_multi', replace(replace(replace(:'xgb', 'binary:logistic', 'multi:softprob'),

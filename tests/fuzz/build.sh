@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 PG_CONFIG=${PG_CONFIG:-pg_config}
 mkdir -p "$here/build"
-clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -Wall -Wno-unused-parameter -Wno-ignored-attributes \
     -I"$root/extension" -I"$here" -I"$("$PG_CONFIG" --includedir-server)" \
     $(pkg-config --cflags jansson openblas) \
