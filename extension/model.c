@@ -828,11 +828,23 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
 		case FAMILY_TREES:
 			eval_trees(m, x, out, scratch);
 			apply_link(h->link, out, h->n_outputs);
-			if (h->tree_flags & TREE_SUM_FLOAT32)
-				for (int k = 0; k < h->n_outputs; k++)
-					out[k] = (double) (float) out[k];
+			/* outputs of TREE_SUM_FLOAT32 models are rounded by model_round_outputs() */
 			break;
 	}
+}
+
+/*
+ * XGBoost returns float32 predictions: round a TREE_SUM_FLOAT32 model's
+ * values to float32 for output.  Classes are chosen before this, from the
+ * unrounded values, which keep the order of XGBoost's margins; rounded
+ * probabilities can tie where the margins do not.
+ */
+void
+model_round_outputs(const Model *m, double *out, int n)
+{
+	if (m->hdr->family == FAMILY_TREES && (m->hdr->tree_flags & TREE_SUM_FLOAT32))
+		for (int k = 0; k < n; k++)
+			out[k] = (double) (float) out[k];
 }
 
 int

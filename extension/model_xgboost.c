@@ -20,7 +20,6 @@
  *	  TREE_SPLIT_LT, TREE_SUM_FLOAT32) and model_eval() reproduces it; the
  *	  link is then applied in double and rounded to float32.
  */
-#include <float.h>
 #include <math.h>
 #include <jansson.h>
 
@@ -186,7 +185,7 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 			go_left = json_is_true(dl);
 		else
 			go_left = (uint8) mj_int(dl, psprintf("%s.default_left[%d]", tpath, i), 0, 1);
-		if (fabs(cond) > FLT_MAX)
+		if (isinf((float) cond))
 			mj_error(psprintf("%s.split_conditions[%d]", tpath, i), "%g is out of the float32 range", cond);
 
 		if ((l == -1) != (r == -1))

@@ -515,6 +515,9 @@ finish(FunctionCallInfo fcinfo, ScoreState *st, ScoreOutput kind)
 		out[0] = 1.0 - out[1];
 	}
 
+	if (kind != OUT_CLASS)
+		model_round_outputs(m, out, n_proba);
+
 	switch (kind)
 	{
 		case OUT_VALUE:

@@ -59,3 +59,11 @@ SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"split_indices":
 SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"tree_info": [0, 0]', '"tree_info": [0]'));
 SELECT mlops.register_model_version('xgb_bad', replace(:'xgb', '"num_feature": "2", "num_target"', '"num_feature": "3", "num_target"'));
 SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb_bad';
+
+-- multi:softmax picks the class from the margins, as XGBoost does: here the
+-- margins 0.001 and the next float32 above it differ, while the float32
+-- probabilities tie, so the class is 1, not the first of the tied 0 and 1
+\set near_tie '{"learner": {"feature_names": ["x"], "gradient_booster": {"model": {"tree_info": [0, 1, 2], "trees": [{"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0.0010000000474974513], "default_left": [0], "split_type": [0]}, {"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0.0010000001639127731], "default_left": [0], "split_type": [0]}, {"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0], "default_left": [0], "split_type": [0]}]}, "name": "gbtree"}, "learner_model_param": {"base_score": "0E0", "num_class": "3", "num_feature": "1"}, "objective": {"name": "multi:softmax"}}}'
+SELECT mlops.register_model_version('xgb_tie', :'near_tie');
+SELECT mlops.predict_class('xgb_tie:1', ARRAY[0]) AS "1",
+       (mlops.predict_proba('xgb_tie:1', ARRAY[0]))[1] = (mlops.predict_proba('xgb_tie:1', ARRAY[0]))[2] AS probabilities_tie;

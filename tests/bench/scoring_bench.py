@@ -1,14 +1,17 @@
 #!/usr/bin/python3
 """tests/bench/scoring_bench.py: the Python half of scoring_bench.sh.
 
-Run with Debian's /usr/bin/python3 (python3-sklearn, python3-psycopg2), not a
+Run with Debian's /usr/bin/python3 (python3-sklearn, python3-xgboost,
+python3-psycopg2), not a
 pyenv python3 from PATH.  Connects with libpq's environment (PGHOST, PGPORT,
 PGUSER, PGDATABASE), as set by tests/lib/common.sh.
 
     train  WORKDIR   fit the logistic regression and the 100-tree GBM on a
                      sample of table t, export both to mlops.model/v1 JSON,
+                     and the 100-tree XGBoost model (its own saved JSON);
                      register them (alias champion), pickle them into
                      bench_pickles for PL/Python, check mlops against sklearn
+                     and XGBoost
     time   WORKDIR   the timed measurements, interleaved round by round;
                      writes WORKDIR/times.json
     report WORKDIR   the final table (reads times.json and memory.json)
@@ -33,6 +36,8 @@ RUNS_SLOW = int(os.environ.get("RUNS_SLOW", "3"))
 LR_TRAIN_ROWS = int(os.environ.get("LR_TRAIN_ROWS", "200000"))
 GBM_TRAIN_ROWS = int(os.environ.get("GBM_TRAIN_ROWS", "30000"))
 BATCH_ROWS = int(os.environ.get("BATCH_ROWS", "10000"))
+XGB_ROUNDS, XGB_DEPTH = 100, 6
+XGB_TOL = 1e-6          # XGBoost predicts in float32: mlops must be within 1e-6 of it per row
 
 
 def log(msg):
@@ -102,17 +107,27 @@ def build_copy_binary(ids, p):
     return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
+def positive_proba(model, X):
+    """The positive-class probabilities, float64: sklearn's predict_proba, or
+    XGBoost's own Booster.predict on a DMatrix (float32, widened)."""
+    if hasattr(model, "predict_proba"):
+        return model.predict_proba(X)[:, 1]
+    import xgboost as xgb
+    return model.predict(xgb.DMatrix(X, feature_names=model.feature_names)).astype(np.float64)
+
+
 def external_job(model, table):
     """The external scoring job, end to end: connect, binary COPY out, parse,
-    predict_proba, binary COPY of (id, p) into TABLE, commit.  Returns the sum
-    of the probabilities (to compare with the in-database figures)."""
+    predict (sklearn's predict_proba or XGBoost's DMatrix + Booster.predict),
+    binary COPY of (id, p) into TABLE, commit.  Returns the sum of the
+    probabilities (to compare with the in-database figures)."""
     conn = psycopg2.connect("")
     try:
         cur = conn.cursor()
         out = io.BytesIO()
         cur.copy_expert("COPY (SELECT id, x FROM t) TO STDOUT (FORMAT binary)", out)
         ids, X = parse_copy_binary(out.getbuffer())
-        p = model.predict_proba(X)[:, 1]
+        p = positive_proba(model, X)
         cur.copy_expert("COPY %s (id, p) FROM STDIN (FORMAT binary)" % table, io.BytesIO(build_copy_binary(ids, p)))
         conn.commit()
         return float(np.sum(p))
@@ -179,15 +194,15 @@ def fetch_sample(cur, n):
     return ids, X, y
 
 
-def check_against_sklearn(cur, name, model, n=2000, tol=1e-9):
-    """mlops.predict and mlops.score on rows n+1..2n (not all in the training
-    sample) against sklearn's predict_proba."""
+def check_against_sklearn(cur, name, model, n=2000, tol=1e-9, oracle="sklearn predict_proba"):
+    """mlops.predict and mlops.score on rows 500,001..500,000+n (not in the
+    training sample) against sklearn's predict_proba (or XGBoost's predict)."""
     out = io.BytesIO()
     lo, hi = 500000, 500000 + n
     cur.copy_expert("COPY (SELECT id, x FROM t WHERE id > %d AND id <= %d ORDER BY id) TO STDOUT (FORMAT binary)"
                     % (lo, hi), out)
     ids, X = parse_copy_binary(out.getbuffer())
-    want = model.predict_proba(X)[:, 1]
+    want = positive_proba(model, X)
     cur.execute("""WITH m AS (SELECT mlops.compiled_model(%s) AS c)
                    SELECT mlops.predict(%s, x), mlops.score(m.c, x) FROM t, m
                     WHERE id > %s AND id <= %s ORDER BY id""", (name, name, lo, hi))
@@ -197,10 +212,10 @@ def check_against_sklearn(cur, name, model, n=2000, tol=1e-9):
         diff = np.abs(got[:, col] - want)
         rel = diff / np.maximum(np.abs(want), 1e-300)
         worst = max(worst, float(np.max(np.minimum(diff, rel))))
-        log("   %s: mlops.%s vs sklearn predict_proba on %d rows: max abs diff %.3g, max rel diff %.3g"
-            % (name, what, n, float(np.max(diff)), float(np.max(rel))))
+        log("   %s: mlops.%s vs %s on %d rows: max abs diff %.3g, max rel diff %.3g"
+            % (name, what, oracle, n, float(np.max(diff)), float(np.max(rel))))
     if worst > tol:
-        raise SystemExit("FAIL: %s disagrees with sklearn by %.3g (> %g)" % (name, worst, tol))
+        raise SystemExit("FAIL: %s disagrees with %s by %.3g (> %g)" % (name, oracle, worst, tol))
     return worst
 
 
@@ -239,6 +254,39 @@ def cmd_train(workdir):
                                                                              mi["compiled_bytes"]))
         info[name] = {"json_bytes": len(text), "compiled_bytes": mi["compiled_bytes"],
                       "max_diff": check_against_sklearn(cur, name, model)}
+
+    # XGBoost: binary:logistic, 100 rounds of depth 6 (hist), on the GBM's
+    # training rows; registered as XGBoost saved it
+    import xgboost as xgb
+    log("training XGBoost binary:logistic (%d rounds, max_depth %d, hist) on %d rows"
+        % (XGB_ROUNDS, XGB_DEPTH, GBM_TRAIN_ROWS))
+    t0 = time.perf_counter()
+    names = ["f%d" % (j + 1) for j in range(N_FEATURES)]
+    bst = xgb.train({"objective": "binary:logistic", "max_depth": XGB_DEPTH, "tree_method": "hist", "seed": 0},
+                    xgb.DMatrix(X[:GBM_TRAIN_ROWS], label=y[:GBM_TRAIN_ROWS], feature_names=names), XGB_ROUNDS)
+    path = os.path.join(workdir, "bench_xgb.json")
+    bst.save_model(path)
+    with open(path) as f:
+        text = f.read()
+    xdoc = json.loads(text)
+    xgb_nodes = sum(len(tr["left_children"]) for tr in xdoc["learner"]["gradient_booster"]["model"]["trees"])
+    log("   trained in %.1f s; %d nodes in %d trees; xgboost %s" % (time.perf_counter() - t0, xgb_nodes,
+                                                                  len(bst.get_dump()), xgb.__version__))
+    cur.execute("SELECT mlops.register_model_version('bench_xgb', %s)", (text,))
+    version = cur.fetchone()[0]
+    cur.execute("SELECT mlops.set_model_alias('bench_xgb', 'champion', %s)", (version,))
+    cur.execute("INSERT INTO bench_pickles (name, data) VALUES ('bench_xgb', %s)",
+                (psycopg2.Binary(pickle.dumps(bst)),))
+    with open(os.path.join(workdir, "bench_xgb.pickle"), "wb") as f:
+        pickle.dump(bst, f)
+    cur.execute("SELECT mlops.model_info(mlops.compiled_model('bench_xgb'))")
+    mi = cur.fetchone()[0]
+    log("registered bench_xgb version %d: %d bytes of JSON (as XGBoost saved it), %s compiled bytes"
+        % (version, len(text), mi["compiled_bytes"]))
+    info["bench_xgb"] = {"json_bytes": len(text), "compiled_bytes": mi["compiled_bytes"],
+                         "max_diff": check_against_sklearn(cur, "bench_xgb", bst, tol=XGB_TOL,
+                                                           oracle="XGBoost Booster.predict"),
+                         "nodes": xgb_nodes, "version": xgb.__version__}
 
     # the logistic regression as a plain SQL expression over f1..f20
     terms = " + ".join("%r::float8 * f%d" % (float(c), j + 1) for j, c in enumerate(lr.coef_[0]))
@@ -282,6 +330,10 @@ def measurements(workdir):
         lr = pickle.load(f)
     with open(os.path.join(workdir, "bench_gbm.pickle"), "rb") as f:
         gbm = pickle.load(f)
+    with open(os.path.join(workdir, "bench_xgb.pickle"), "rb") as f:
+        bst = pickle.load(f)
+    xgb_batch = ("SELECT sum(p) FROM (SELECT unnest(bench_plpy_xgb_batch('bench_xgb', array_agg(x))) AS p"
+                 " FROM t GROUP BY (id - 1) / " + str(BATCH_ROWS) + ") s")
     # MATERIALIZED: a plain one-row CTE is pulled up into the query, and
     # compiled_model() then runs once per row (measured below as a pitfall)
     score_cte = ("WITH m AS MATERIALIZED (SELECT mlops.compiled_model('%s') AS c)"
@@ -319,12 +371,26 @@ def measurements(workdir):
           before="TRUNCATE scores_ext", slow=True),
         M("gbm_plpy_batch", "f) GBM PL/Python per 10k batch", batch % "bench_gbm", settings=big,
           warmup="SELECT bench_plpy_proba_batch('bench_gbm', array_agg(x)) FROM t20k", slow=True),
+        M("xgb_predict", "g) XGB sum(mlops.predict('bench_xgb', x))",
+          "SELECT sum(mlops.predict('bench_xgb', x)) FROM t", settings=serial, slow=True),
+        M("xgb_insert", "g) XGB INSERT INTO scores SELECT id, mlops.predict",
+          "INSERT INTO scores_mlops SELECT id, mlops.predict('bench_xgb', x) FROM t", settings=serial,
+          before="TRUNCATE scores_mlops", slow=True),
+        M("xgb_ext", "g) XGB external job (as in d, XGBoost predict)", kind="ext", model=bst,
+          table="scores_ext", before="TRUNCATE scores_ext", slow=True),
+        M("xgb_plpy_row", "g) XGB PL/Python per row (20k rows x 50)",
+          "SELECT sum(bench_plpy_xgb('bench_xgb', x)) FROM t20k", settings=serial,
+          warmup="SELECT bench_plpy_xgb('bench_xgb', x) FROM t20k LIMIT 1", slow=True, scale=50.0),
+        M("xgb_plpy_batch", "g) XGB PL/Python per 10k batch", xgb_batch, settings=big,
+          warmup="SELECT bench_plpy_xgb_batch('bench_xgb', array_agg(x)) FROM t20k", slow=True),
         # parallel plans (2 workers + the leader on 2 cores)
         M("scan_par", "a) SELECT sum(x[1]) FROM t  [2 workers]", "SELECT sum(x[1]) FROM t", settings=parallel),
         M("predict_par", "e) sum(mlops.predict(..))  [2 workers]",
           "SELECT sum(mlops.predict('bench_logreg', x)) FROM t", settings=parallel),
         M("gbm_predict_par", "f) GBM sum(mlops.predict(..))  [2 workers]",
           "SELECT sum(mlops.predict('bench_gbm', x)) FROM t", settings=parallel, slow=True),
+        M("xgb_predict_par", "g) XGB sum(mlops.predict(..))  [2 workers]",
+          "SELECT sum(mlops.predict('bench_xgb', x)) FROM t", settings=parallel, slow=True),
     ]
 
 
@@ -414,7 +480,8 @@ def cmd_report(workdir):
     # than shared_buffers / 4 joins a running one (synchronize_seqscans), so
     # the rows reach sum() in another order
     for k in ("predict", "score", "score_inlined", "sql_expr", "sql_expr_nojit", "scan", "scan_par", "predict_par",
-              "gbm_predict", "gbm_predict_par", "ext_lr", "gbm_ext", "plpy_batch", "gbm_plpy_batch"):
+              "gbm_predict", "gbm_predict_par", "ext_lr", "gbm_ext", "plpy_batch", "gbm_plpy_batch",
+              "xgb_predict", "xgb_predict_par", "xgb_ext", "xgb_plpy_batch", "xgb_plpy_row"):
         vs = vals(k) if k in T else []
         if len(vs) > 1 and max(vs) != min(vs):
             check("%s: runs agree with each other" % k, max(vs), min(vs), 1e-12)
@@ -427,7 +494,12 @@ def cmd_report(workdir):
              ("predict", "sql_expr", "LR sum: mlops vs SQL expression", 1e-9),
              ("sql_expr", "sql_expr_nojit", "SQL expression: jit on vs off", 1e-9),
              ("gbm_predict", "gbm_ext", "GBM sum: mlops vs external sklearn job", 1e-9),
-             ("gbm_predict", "gbm_plpy_batch", "GBM sum: mlops vs PL/Python batches", 1e-9)]
+             ("gbm_predict", "gbm_plpy_batch", "GBM sum: mlops vs PL/Python batches", 1e-9),
+             # XGBoost predicts in float32 (mlops too, for an XGBoost model): the
+             # per-row values may differ in the last float32 bit
+             ("xgb_predict", "xgb_predict_par", "XGB sum: serial vs parallel plan", 1e-9),
+             ("xgb_predict", "xgb_ext", "XGB sum: mlops vs external XGBoost job", 1e-7),
+             ("xgb_predict", "xgb_plpy_batch", "XGB sum: mlops vs PL/Python batches", 1e-7)]
     for a, b, what, tol in pairs:
         if a in T and b in T and vals(a) and vals(b):
             check(what, vals(a)[0], vals(b)[0], tol)
@@ -449,6 +521,12 @@ def cmd_report(workdir):
         ("gbm_insert", ">= 3x faster than ext. job: %.2fx", "gbm_ext", "gbm_insert", "min", 3),
         ("gbm_predict_par", "(>= 3x vs ext. job: %.2fx)", "gbm_ext", "gbm_predict_par", "min", 3),
         ("gbm_predict_par", "(>= 3x vs PL/Py batch: %.2fx)", "gbm_plpy_batch", "gbm_predict_par", "min", 3),
+        ("xgb_predict", ">= 3x faster than ext. job: %.2fx", "xgb_ext", "xgb_predict", "min", 3),
+        ("xgb_predict", ">= 3x faster than PL/Py batch: %.2fx", "xgb_plpy_batch", "xgb_predict", "min", 3),
+        ("xgb_predict", ">= 100x faster than PL/Py per row: %.0fx", "xgb_plpy_row", "xgb_predict", "min", 100),
+        ("xgb_insert", ">= 3x faster than ext. job: %.2fx", "xgb_ext", "xgb_insert", "min", 3),
+        ("xgb_predict_par", "(>= 3x vs ext. job: %.2fx)", "xgb_ext", "xgb_predict_par", "min", 3),
+        ("xgb_predict_par", "(>= 3x vs PL/Py batch: %.2fx)", "xgb_plpy_batch", "xgb_predict_par", "min", 3),
     ]
     targets = {}
     for row, text, num, den, kind, bound in specs:
@@ -459,7 +537,8 @@ def cmd_report(workdir):
 
     order = ["count", "scan", "sql_expr", "sql_expr_nojit", "plpy_row", "plpy_batch", "ext_lr", "predict",
              "score", "score_inlined", "predict_insert", "gbm_predict", "gbm_insert", "gbm_ext", "gbm_plpy_batch",
-             "scan_par", "predict_par", "gbm_predict_par"]
+             "xgb_predict", "xgb_insert", "xgb_ext", "xgb_plpy_row", "xgb_plpy_batch",
+             "scan_par", "predict_par", "gbm_predict_par", "xgb_predict_par"]
     train = {}
     if os.path.exists(os.path.join(workdir, "train.json")):
         with open(os.path.join(workdir, "train.json")) as f:
@@ -471,6 +550,13 @@ def cmd_report(workdir):
               % (train["lr_train_rows"], train["bench_logreg"]["compiled_bytes"], train["gbm_train_rows"],
                  train["gbm_nodes"], train["bench_gbm"]["compiled_bytes"], train["bench_logreg"]["max_diff"],
                  train["bench_gbm"]["max_diff"]))
+        if "bench_xgb" in train:
+            x = train["bench_xgb"]
+            print("bench_xgb = XGBoost %s binary:logistic, %d rounds of max_depth %d (hist; trained on %d rows),"
+                  " %d nodes, registered as saved (%d bytes of JSON), %d compiled bytes; mlops vs XGBoost"
+                  " Booster.predict on 2,000 rows: max abs diff %.1e; XGBoost at its default thread count (%d cores)"
+                  % (x["version"], XGB_ROUNDS, XGB_DEPTH, train["gbm_train_rows"], x["nodes"], x["json_bytes"],
+                     x["compiled_bytes"], x["max_diff"], os.cpu_count()))
     print("baseline: SELECT sum(x[1]) FROM t, serial: the scan, the deforming up to x and one float8 per row into"
           " sum(), i.e. the query sum(mlops.predict('m', x)) without the model")
     print()
@@ -491,7 +577,8 @@ def cmd_report(workdir):
     print("-" * 124)
     over = [(k, what) for k, what in (("predict", "mlops.predict LR"), ("score", "mlops.score LR"),
                                        ("sql_expr", "SQL expression"), ("sql_expr_nojit", "SQL expression, jit off"),
-                                       ("gbm_predict", "mlops.predict GBM")) if k in med]
+                                       ("gbm_predict", "mlops.predict GBM"),
+                                       ("xgb_predict", "mlops.predict XGB")) if k in med]
     if over:
         print("time per row above the baseline: " + ", ".join("%s %.0f ns" % (what, (med[k] - base) * 1e3)
                                                                for k, what in over))
@@ -501,6 +588,9 @@ def cmd_report(workdir):
     if "plpy_row" in T:
         print("c) per row: measured on a 20k-row table (t20k) and multiplied by 50: %.1f us per row"
               % med["plpy_row"])
+    if "xgb_plpy_row" in T:
+        print("g) XGB PL/Python per row: measured on t20k and multiplied by 50: %.1f us per row"
+              % med["xgb_plpy_row"])
     if mem:
         print("memory: %s (%d rows), one serial query of %.1f s, jit = off, after a 1M-row warm-up in the same"
               " session; the backend's /proc/<pid>/status sampled every 0.5 s, %d samples during the query:"

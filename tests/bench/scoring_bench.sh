@@ -38,6 +38,13 @@
 #      GBM_TRAIN_ROWS rows), converted to the trees format: mlops.predict
 #      (sum, and INSERT INTO a table) against the external job and PL/Python
 #      10k-row batches.
+#   g) a 100-tree, depth-6 XGBoost binary:logistic model (python3-xgboost,
+#      tree_method hist, trained on the same GBM_TRAIN_ROWS rows), registered
+#      as XGBoost saved it (its JSON): mlops.predict (sum, and INSERT INTO a
+#      table) against XGBoost's own predict in the external job (as in d, with
+#      DMatrix + Booster.predict), in PL/Python per row (DMatrix of one row +
+#      Booster.predict; t20k x 50) and per 10k-row batch.  XGBoost runs with
+#      its default thread count (all cores) wherever it is called.
 #
 # In-database timings use serial plans (max_parallel_workers_per_gather = 0)
 # unless marked [2 workers]; the targets are judged on the serial figures.
@@ -73,7 +80,7 @@ PY=/usr/bin/python3
 
 mlops_install_deps
 mlops_build_install
-"$PY" -c 'import sklearn, psycopg2, numpy' || { echo "$PY lacks sklearn, psycopg2 or numpy" >&2; exit 1; }
+"$PY" -c 'import sklearn, psycopg2, numpy, xgboost' || { echo "$PY lacks sklearn, psycopg2, numpy or xgboost" >&2; exit 1; }
 cluster_start
 
 BENCH_DB=mlops_scoring_bench
@@ -137,12 +144,37 @@ if m is None:
     m = SD[model] = pickle.loads(rows[0]["data"])
 return m.predict_proba(np.array(xs, dtype=np.float64))[:, 1].tolist()
 \$\$;
+
+-- The same with an XGBoost Booster (pickled): DMatrix + Booster.predict, per row and per batch.
+CREATE FUNCTION bench_plpy_xgb(model text, x float8[]) RETURNS float8
+LANGUAGE plpython3u STRICT AS \$\$
+import numpy as np
+import xgboost as xgb
+m = SD.get(model)
+if m is None:
+    import pickle
+    rows = plpy.execute(plpy.prepare("SELECT data FROM bench_pickles WHERE name = \$1", ["text"]), [model])
+    m = SD[model] = pickle.loads(rows[0]["data"])
+return float(m.predict(xgb.DMatrix(np.array([x], dtype=np.float64), feature_names=m.feature_names))[0])
+\$\$;
+
+CREATE FUNCTION bench_plpy_xgb_batch(model text, xs float8[]) RETURNS float8[]
+LANGUAGE plpython3u STRICT AS \$\$
+import numpy as np
+import xgboost as xgb
+m = SD.get(model)
+if m is None:
+    import pickle
+    rows = plpy.execute(plpy.prepare("SELECT data FROM bench_pickles WHERE name = \$1", ["text"]), [model])
+    m = SD[model] = pickle.loads(rows[0]["data"])
+return m.predict(xgb.DMatrix(np.array(xs, dtype=np.float64), feature_names=m.feature_names)).astype(np.float64).tolist()
+\$\$;
 SQL
 psql_q -At -c "SELECT 't: ' || pg_size_pretty(pg_table_size('t')) || ', ' || count(*) || ' rows, mean label ' || round(avg(y), 4) FROM t" \
     | sed 's/^/   /' >&2
 
 # ---------------------------------------------------------------------------
-log "training, exporting and registering the models (bench_logreg, bench_gbm)"
+log "training, exporting and registering the models (bench_logreg, bench_gbm, bench_xgb)"
 "$PY" "$BENCH_DIR/scoring_bench.py" train "$WORK"
 
 # ---------------------------------------------------------------------------
@@ -215,7 +247,7 @@ sed 's/^/   /' "$WORK/memory.json" >&2
 # ---------------------------------------------------------------------------
 if [ "$PERF" = 1 ]; then
     if command -v perf >/dev/null; then
-        for model in bench_logreg bench_gbm; do
+        for model in bench_logreg bench_gbm bench_xgb; do
             log "perf: where a serial sum(mlops.predict('$model', x)) FROM t spends its time"
             echo "perf profile (self time, >= 1%) of two serial runs of SELECT sum(mlops.predict('$model', x)) FROM t:"
             rm -f "$WORK/perf_pid"
