@@ -293,6 +293,10 @@ def cmd_train(workdir):
     expr = "1 / (1 + exp(-(%r::float8 + %s)))" % (float(lr.intercept_[0]), terms)
     with open(os.path.join(workdir, "sql_expr.txt"), "w") as f:
         f.write(expr)
+    # the same over the array column that mlops.predict reads: like for like
+    aterms = " + ".join("%r::float8 * x[%d]" % (float(c), j + 1) for j, c in enumerate(lr.coef_[0]))
+    with open(os.path.join(workdir, "sql_expr_array.txt"), "w") as f:
+        f.write("1 / (1 + exp(-(%r::float8 + %s)))" % (float(lr.intercept_[0]), aterms))
     info["gbm_nodes"] = int(sum(e.tree_.node_count for e in gbm.estimators_[:, 0]))
     info["gbm_train_rows"] = GBM_TRAIN_ROWS
     info["lr_train_rows"] = LR_TRAIN_ROWS
@@ -321,6 +325,8 @@ class M:
 def measurements(workdir):
     with open(os.path.join(workdir, "sql_expr.txt")) as f:
         expr = f.read()
+    with open(os.path.join(workdir, "sql_expr_array.txt")) as f:
+        expr_array = f.read()
     serial = ("SET max_parallel_workers_per_gather = 0",)
     parallel = ("SET max_parallel_workers_per_gather = 2",)
     big = ("SET max_parallel_workers_per_gather = 0", "SET work_mem = '1GB'")
@@ -347,6 +353,8 @@ def measurements(workdir):
           settings=serial),
         M("sql_expr_nojit", "b) the same, jit = off", "SELECT sum(%s) FROM t" % expr,
           settings=serial + ("SET jit = off",)),
+        M("sql_expr_array", "b) the same over x[1]..x[20] (mlops' input)", "SELECT sum(%s) FROM t" % expr_array,
+          settings=serial),
         M("plpy_row", "c) PL/Python predict_proba per row (20k rows x 50)",
           "SELECT sum(bench_plpy_proba('bench_logreg', x)) FROM t20k", settings=serial,
           warmup="SELECT bench_plpy_proba('bench_logreg', x) FROM t20k LIMIT 1", slow=True, scale=50.0),
@@ -479,7 +487,7 @@ def cmd_report(workdir):
     # runs of one query differ in the last bits only: a scan of a table larger
     # than shared_buffers / 4 joins a running one (synchronize_seqscans), so
     # the rows reach sum() in another order
-    for k in ("predict", "score", "score_inlined", "sql_expr", "sql_expr_nojit", "scan", "scan_par", "predict_par",
+    for k in ("predict", "score", "score_inlined", "sql_expr", "sql_expr_nojit", "sql_expr_array", "scan", "scan_par", "predict_par",
               "gbm_predict", "gbm_predict_par", "ext_lr", "gbm_ext", "plpy_batch", "gbm_plpy_batch",
               "xgb_predict", "xgb_predict_par", "xgb_ext", "xgb_plpy_batch", "xgb_plpy_row"):
         vs = vals(k) if k in T else []
@@ -493,6 +501,7 @@ def cmd_report(workdir):
              ("predict", "plpy_batch", "LR sum: mlops vs PL/Python batches", 1e-9),
              ("predict", "sql_expr", "LR sum: mlops vs SQL expression", 1e-9),
              ("sql_expr", "sql_expr_nojit", "SQL expression: jit on vs off", 1e-9),
+             ("sql_expr", "sql_expr_array", "SQL expression: columns vs array", 1e-9),
              ("gbm_predict", "gbm_ext", "GBM sum: mlops vs external sklearn job", 1e-9),
              ("gbm_predict", "gbm_plpy_batch", "GBM sum: mlops vs PL/Python batches", 1e-9),
              # XGBoost predicts in float32 (mlops too, for an XGBoost model): the
@@ -514,6 +523,7 @@ def cmd_report(workdir):
         ("predict", "<= 1.5x scan: %.2fx", "predict", "scan", "max", 1.5),
         ("predict", ">= 3x faster than b): %.1fx", "sql_expr", "predict", "min", 3),
         ("predict", "(>= 3x vs b) with jit = off: %.1fx)", "sql_expr_nojit", "predict", "min", 3),
+        ("predict", ">= 3x faster than b) on x[]: %.1fx", "sql_expr_array", "predict", "min", 3),
         ("predict", ">= 100x faster than c) per row: %.0fx", "plpy_row", "predict", "min", 100),
         ("predict_par", "(<= 1.5x scan [2 workers]: %.2fx)", "predict_par", "scan_par", "max", 1.5),
         ("gbm_predict", ">= 3x faster than ext. job: %.2fx", "gbm_ext", "gbm_predict", "min", 3),
@@ -535,7 +545,7 @@ def cmd_report(workdir):
             ok = r <= bound if kind == "max" else r >= bound
             targets.setdefault(row, []).append((text % r, "yes" if ok else "NO"))
 
-    order = ["count", "scan", "sql_expr", "sql_expr_nojit", "plpy_row", "plpy_batch", "ext_lr", "predict",
+    order = ["count", "scan", "sql_expr", "sql_expr_nojit", "sql_expr_array", "plpy_row", "plpy_batch", "ext_lr", "predict",
              "score", "score_inlined", "predict_insert", "gbm_predict", "gbm_insert", "gbm_ext", "gbm_plpy_batch",
              "xgb_predict", "xgb_insert", "xgb_ext", "xgb_plpy_row", "xgb_plpy_batch",
              "scan_par", "predict_par", "gbm_predict_par", "xgb_predict_par"]
