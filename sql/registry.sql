@@ -157,3 +157,21 @@ SELECT mlops.set_model_alias('price', 'champion', 1);
 SELECT mlops.transition_model_stage('price', 1, 'Production');
 RESET ROLE;
 SELECT event, version, alias, actor FROM mlops.registry_events ORDER BY event_id DESC LIMIT 3;
+
+-- registered model tags, and deleting a whole model (admin only)
+SELECT mlops.create_registered_model('scratch', 'to be deleted', '{"team": "risk"}') > 0 AS created;
+SELECT mlops.set_registered_model_tag('scratch', 'team', 'growth');
+SELECT mlops.set_registered_model_tag('scratch', 'bad key!', 'x');
+SELECT mlops.set_registered_model_tag('nope', 'team', 'x');
+SELECT t.key, t.value FROM mlops.registered_model_tags t JOIN mlops.registered_models m USING (model_id)
+ WHERE m.name = 'scratch';
+SELECT mlops.register_model_version('scratch', :'double');
+SELECT mlops.set_model_alias('scratch', 'champion', 1);
+SET ROLE mlops_writer;
+SELECT mlops.delete_registered_model('scratch');
+RESET ROLE;
+SELECT mlops.delete_registered_model('scratch');
+SELECT count(*) AS gone FROM mlops.registered_models WHERE name = 'scratch';
+SELECT mlops.predict('scratch', ARRAY[2]);
+SELECT event FROM mlops.registry_events WHERE model_name = 'scratch' ORDER BY event_id DESC LIMIT 1;
+SELECT mlops.delete_registered_model('scratch');
