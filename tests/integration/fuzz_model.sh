@@ -3,8 +3,9 @@
 # Fuzz the model compiler and loader (tests/fuzz/fuzz_model.c) with libFuzzer,
 # AddressSanitizer and UBSan for a bounded time (FUZZ_SECONDS, default 45),
 # starting from the corpus in tests/fuzz/corpus: valid JSON artifacts and
-# compiled models of every family, and XGBoost models of every objective.  Any crash, out-of-bounds access,
-# undefined behaviour, hang (> 10 s on one input) or memory blow-up fails.
+# compiled models of every family, and XGBoost models of every objective.
+# Any crash, out-of-bounds access, undefined behaviour, hang (> 10 s on one
+# input) or memory blow-up fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${FUZZ_SECONDS:-45}
