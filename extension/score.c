@@ -422,6 +422,25 @@ read_jsonb(ScoreState *st, Jsonb *jb)
 }
 
 /*
+ * A missing input (*v is NaN): its imputed value, or NaN kept for a tree
+ * model (which sends it down each split's default branch); for the other
+ * families without imputation, a row problem.
+ */
+static inline bool
+impute(ScoreState *st, int i, double *v)
+{
+	const Model *m = st->model;
+
+	if (m->impute_set[i])
+		*v = m->impute_value[i];
+	else if (m->hdr->family != FAMILY_TREES)
+		return row_problem(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
+						   psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
+									model_string(m, m->feature_name[i]), st->label));
+	return true;
+}
+
+/*
  * Imputation, one-hot encoding, scaling: st->x (one value per input, NaN
  * for missing; a category index for categorical inputs) to st->enc.
  */
@@ -429,7 +448,6 @@ static bool
 encode(ScoreState *st, bool from_jsonb)
 {
 	const Model *m = st->model;
-	bool		trees = m->hdr->family == FAMILY_TREES;
 	double	   *enc = st->enc;
 
 	if (!m->any_categorical && m->scale_center == NULL)
@@ -439,15 +457,8 @@ encode(ScoreState *st, bool from_jsonb)
 		{
 			double		v = st->x[i];
 
-			if (isnan(v))
-			{
-				if (m->impute_set[i])
-					v = m->impute_value[i];
-				else if (!trees)
-					return row_problem(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
-									psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
-											 model_string(m, m->feature_name[i]), st->label));
-			}
+			if (isnan(v) && !impute(st, i, &v))
+				return false;
 			enc[i] = v;
 		}
 		return true;
@@ -458,15 +469,8 @@ encode(ScoreState *st, bool from_jsonb)
 		double		v = st->x[i];
 		int			first = m->encoded_first[i];
 
-		if (isnan(v))
-		{
-			if (m->impute_set[i])
-				v = m->impute_value[i];
-			else if (!trees)
-				return row_problem(st, ERRCODE_NULL_VALUE_NOT_ALLOWED,
-								psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
-										 model_string(m, m->feature_name[i]), st->label));
-		}
+		if (isnan(v) && !impute(st, i, &v))
+			return false;
 		if (m->feature_kind[i] == FEATURE_NUMERIC)
 			enc[first] = v;
 		else
