@@ -13,10 +13,8 @@ tests/lib/common.sh.
     time   WORKDIR   the timed measurements, round-robin; WORKDIR/times.json
     report WORKDIR   the final table (reads times.json and WORKDIR/meta.json)
 
-The binary COPY codec and the exporter are copied from scoring_bench.py
-(not imported: that file is being changed independently, and this benchmark
-should not break when it is).  Not a test: the only failures are wrong
-results.
+The binary COPY codec, the connection and the exporter come from
+scoring_bench.py.  Not a test: the only failures are wrong results.
 """
 import io
 import json
@@ -29,76 +27,13 @@ import time
 import numpy as np
 import psycopg2
 
-N_FEATURES = 20
+# the binary COPY codec, the connection and the exporter are scoring_bench.py's
+from scoring_bench import build_copy_binary, connect, export_logreg, log, parse_copy_binary
+
 RUNS = int(os.environ.get("RUNS", "7"))
 LR_TRAIN_ROWS = int(os.environ.get("LR_TRAIN_ROWS", "200000"))
 VACUUM_TARGETS = os.environ.get("VACUUM_TARGETS", "1") == "1"
 MODEL = "bench_logreg@champion"
-
-
-def log(msg):
-    print("==> " + msg, file=sys.stderr, flush=True)
-
-
-def connect():
-    conn = psycopg2.connect("")
-    conn.autocommit = True
-    return conn
-
-
-# --------------------------------------------------------------------------
-# Binary COPY (from scoring_bench.py): (id int4, x float8[20]) out,
-# (id int4, p float8) in.  Every row of t has the same layout (no NULLs, 20
-# elements), so the stream is one fixed-size record after a 19-byte header,
-# with a 2-byte trailer; the constant fields are checked, not assumed.
-
-COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
-COPY_HEADER = COPY_SIGNATURE + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
-COPY_TRAILER = b"\xff\xff"
-FLOAT8OID = 701
-
-ROW_IN = np.dtype([
-    ("nfields", ">i2"),
-    ("id_len", ">i4"), ("id", ">i4"),
-    ("x_len", ">i4"), ("ndim", ">i4"), ("hasnull", ">i4"), ("elemtype", ">u4"),
-    ("dim", ">i4"), ("lbound", ">i4"),
-    ("x", [("len", ">i4"), ("v", ">f8")], (N_FEATURES,)),
-])
-ROW_OUT = np.dtype([("nfields", ">i2"), ("id_len", ">i4"), ("id", ">i4"), ("p_len", ">i4"), ("p", ">f8")])
-
-
-def parse_copy_binary(buf):
-    """(ids int32[n], X float64[n, 20]) from COPY (SELECT id, x ...) TO STDOUT (FORMAT binary)."""
-    mv = memoryview(buf)
-    if bytes(mv[:11]) != COPY_SIGNATURE:
-        raise ValueError("not a binary COPY stream")
-    ext = int.from_bytes(mv[15:19], "big")
-    start = 19 + ext
-    if bytes(mv[-2:]) != COPY_TRAILER:
-        raise ValueError("binary COPY stream without its trailer")
-    body = mv[start:len(mv) - 2]
-    if len(body) % ROW_IN.itemsize:
-        raise ValueError("binary COPY rows are not all %d bytes (a NULL or a different array length?)"
-                         % ROW_IN.itemsize)
-    rows = np.frombuffer(body, dtype=ROW_IN)
-    expect = {"nfields": 2, "id_len": 4, "x_len": 20 + 12 * N_FEATURES, "ndim": 1, "hasnull": 0,
-              "elemtype": FLOAT8OID, "dim": N_FEATURES, "lbound": 1}
-    for field, value in expect.items():
-        if not np.all(rows[field] == value):
-            raise ValueError("binary COPY: field %s is not %r in every row" % (field, value))
-    if not np.all(rows["x"]["len"] == 8):
-        raise ValueError("binary COPY: an array element is not 8 bytes")
-    return rows["id"].astype(np.int32), np.ascontiguousarray(rows["x"]["v"], dtype=np.float64)
-
-
-def build_copy_binary(ids, p):
-    rows = np.empty(len(ids), dtype=ROW_OUT)
-    rows["nfields"] = 2
-    rows["id_len"] = 4
-    rows["id"] = ids
-    rows["p_len"] = 8
-    rows["p"] = p
-    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
 
 
 def external_job(model, table):
@@ -120,22 +55,6 @@ def external_job(model, table):
         return float(np.sum(p))
     finally:
         conn.close()
-
-
-# --------------------------------------------------------------------------
-# Training and export (as scoring_bench.py does it)
-
-def export_logreg(lr):
-    assert lr.coef_.shape == (1, N_FEATURES) and list(lr.classes_) == [0, 1]
-    return {
-        "format": "mlops.model/v1",
-        "task": "binary",
-        "classes": [0, 1],
-        "features": [{"name": "f%d" % (j + 1), "type": "numeric"} for j in range(N_FEATURES)],
-        "model": {"type": "linear", "link": "logistic",
-                  "coef": [[float(c) for c in lr.coef_[0]]],
-                  "intercept": [float(lr.intercept_[0])]},
-    }
 
 
 def copy_out(cur, query):
