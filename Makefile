@@ -6,7 +6,7 @@ EXTVERSION  = 0.1.0
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/model.o extension/model_json.o \
-              extension/model_xgboost.o extension/cache.o extension/score.o
+              extension/model_xgboost.o extension/cache.o extension/score.o extension/batch.o
 DATA        = $(wildcard extension/mlops--*.sql)
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 

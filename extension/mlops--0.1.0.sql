@@ -1907,6 +1907,22 @@ CREATE FUNCTION mlops.feature_problem(model text, features double precision[]) R
 CREATE FUNCTION mlops.feature_problem(model text, features jsonb) RETURNS text
     AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
 
+-- Chunked scoring of a query's rows (batch.c): batch_score's fast path.
+CREATE FUNCTION mlops._score_query(model text, query text, n_keys int, outputs text[]) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mlops_score_query' LANGUAGE C VOLATILE;
+
+-- Raises what a NULL feature vector is to a batch: a bad row.  Called as
+-- coalesce(features, _null_features(features)), so only for NULL.  VOLATILE
+-- so that the planner never folds it (and raises) ahead of time.
+CREATE FUNCTION mlops._null_features(features anyelement) RETURNS anyelement
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'the features are NULL' USING ERRCODE = 'null_value_not_allowed';
+END
+$$;
+
 -- One row per run of a job (batch scoring now; drift checks, feature
 -- materialisation and retraining as they land), for BI tools to chart.
 CREATE TABLE mlops.job_runs (
@@ -1923,6 +1939,7 @@ CREATE TABLE mlops.job_runs (
     rows_in       bigint,
     rows_scored   bigint,
     rows_failed   bigint,
+    scoring       text CHECK (scoring IN ('chunked', 'parallel', 'row')),
     status        text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
     error         text,
     run_by        name NOT NULL,
@@ -1969,14 +1986,14 @@ AS $$
 $$;
 
 CREATE FUNCTION mlops._job_run_finish(job_run_id bigint, status text, rows_in bigint, rows_scored bigint,
-                                      rows_failed bigint, error text) RETURNS void
+                                      rows_failed bigint, error text, scoring text) RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE mlops.job_runs j
        SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
            rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,
-           error = _job_run_finish.error, finished_at = clock_timestamp()
+           error = _job_run_finish.error, scoring = _job_run_finish.scoring, finished_at = clock_timestamp()
      WHERE j.job_run_id = _job_run_finish.job_run_id AND j.status = 'running';
 $$;
 
@@ -2016,8 +2033,19 @@ DECLARE
     src text;
     tgt text;
     feat text;
+    feat_checked text;
     keys text;
+    key_defs text;
+    key_casts text;
+    n_key_defs int;
     key_json text;
+    out_defs text := '';
+    out_names text[] := '{}';
+    info jsonb;
+    scoring text;
+    stage text;
+    select_sql text;
+    plan text;
     out_cols text := '';
     out_exprs text := '';
     run_id bigint;
@@ -2026,6 +2054,9 @@ DECLARE
     n_scored bigint;
     first_bad record;
     insert_sql text;
+    insert_good_sql text;
+    stage_sql text;
+    stage_good_sql text;
     err_state text;
     err_message text;
     err_detail text;
@@ -2069,22 +2100,32 @@ BEGIN
     feat := CASE WHEN features IS NULL
                  THEN format('(pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) %L::text[])', key_columns)
                  ELSE 's.' || quote_ident(features) END;
+    -- predict() of NULL is NULL; in a batch it is a bad row
+    feat_checked := format('COALESCE(%s, mlops._null_features(%s))', feat, feat);
     SELECT string_agg('s.' || quote_ident(k), ', ' ORDER BY o),
            'pg_catalog.jsonb_build_object(' || string_agg(format('%L, s.%I', k, k), ', ' ORDER BY o) || ')'
       INTO keys, key_json
       FROM unnest(key_columns) WITH ORDINALITY AS u(k, o);
     IF 'prediction' = ANY (outputs) THEN
         out_cols := out_cols || ', prediction';
-        out_exprs := out_exprs || format(', mlops.predict(%L, %s)', pinned, feat);
+        out_exprs := out_exprs || format(', mlops.predict(%L, %s) AS prediction', pinned, feat_checked);
+        out_defs := out_defs || ', prediction float8';
+        out_names := out_names || 'prediction'::text;
     END IF;
     IF 'probabilities' = ANY (outputs) THEN
         out_cols := out_cols || ', probabilities';
-        out_exprs := out_exprs || format(', mlops.predict_proba(%L, %s)', pinned, feat);
+        out_exprs := out_exprs || format(', mlops.predict_proba(%L, %s) AS probabilities', pinned, feat_checked);
+        out_defs := out_defs || ', probabilities float8[]';
+        out_names := out_names || 'probabilities'::text;
     END IF;
     IF 'class' = ANY (outputs) THEN
         out_cols := out_cols || ', class';
-        out_exprs := out_exprs || format(', mlops.predict_class(%L, %s)', pinned, feat);
+        out_exprs := out_exprs || format(', mlops.predict_class(%L, %s) AS class', pinned, feat_checked);
+        out_defs := out_defs || ', class text';
+        out_names := out_names || 'class'::text;
     END IF;
+    SELECT mlops.model_info(v.compiled) INTO info
+      FROM mlops.model_versions v WHERE v.version_id = ver.version_id;
 
     run_id := mlops._job_run_start(coalesce(job_name, 'batch_score ' || target), 'batch_score', schedule_id,
                                    model, ver.version_id, pinned, source, target, slice);
@@ -2100,15 +2141,81 @@ BEGIN
         IF mode = 'replace' THEN
             EXECUTE format('DELETE FROM %s WHERE slice IS NOT DISTINCT FROM %L', tgt, slice);
         END IF;
-        insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
-                              SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s',
-                             tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
-                             out_cols, keys, out_exprs, ver.version_id, pinned, slice, src);
+        -- How the rows are scored (README, "Batch scoring"):
+        -- - chunked: linear models and MLPs, a chunk of rows at a time as
+        --   matrix products (mlops._score_query);
+        -- - parallel: tree models big enough that scoring outweighs an extra
+        --   copy of the results, when the planner gives the scan workers:
+        --   INSERT cannot run in parallel, but CREATE TABLE AS can, so the
+        --   rows are scored in parallel into a temporary table and copied
+        --   into the target from there;
+        -- - row: otherwise, predict() per row in the INSERT itself.
+        scoring := 'row';
+        select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
+        IF info ->> 'family' IN ('linear', 'mlp') THEN
+            scoring := 'chunked';
+        ELSIF (info ->> 'n_trees')::float8 * ln(greatest((info ->> 'n_nodes')::float8 / (info ->> 'n_trees')::float8, 2)) / ln(2)
+                  >= 256      -- about the nodes a row visits: trees x depth
+              AND current_setting('max_parallel_workers_per_gather')::int > 0
+              AND has_database_privilege(current_database(), 'TEMPORARY') THEN
+            -- walking the trees costs far more than passing a row to the
+            -- leader: say so to the planner, for this transaction only
+            PERFORM set_config('parallel_tuple_cost', '0.001', true);
+            EXECUTE 'EXPLAIN (FORMAT JSON) ' || select_sql INTO plan;
+            IF plan LIKE '%"Workers Planned": %' THEN
+                scoring := 'parallel';
+            END IF;
+        END IF;
+
+        IF scoring = 'chunked' THEN
+            -- the key columns come out of _score_query as the target's types
+            SELECT count(*),
+                   string_agg(format('%I %s', k, format_type(a.atttypid, NULL)), ', ' ORDER BY o),
+                   string_agg(format('s.%I::%s', k, format_type(a.atttypid, NULL)), ', ' ORDER BY o)
+              INTO n_key_defs, key_defs, key_casts
+              FROM unnest(key_columns) WITH ORDINALITY AS u(k, o)
+              JOIN pg_attribute a ON a.attrelid = tgt::regclass AND a.attname = k AND a.attnum > 0
+                                 AND NOT a.attisdropped;
+            IF n_key_defs < cardinality(key_columns) THEN
+                RAISE EXCEPTION 'target % has no column for every key column %', tgt, key_columns
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
+                                  SELECT r.*, %s, %L, pg_catalog.now(), %L FROM mlops._score_query(%L, ',
+                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
+                                 out_cols, ver.version_id, pinned, slice, pinned);
+            -- the source query, with or without the bad-row filter, goes between the two halves
+            insert_good_sql := insert_sql
+                || quote_literal(format('SELECT %s, %s FROM %s s WHERE mlops.feature_problem(%L, %s) IS NULL',
+                                        key_casts, feat, src, pinned, feat))
+                || format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
+            insert_sql := insert_sql
+                || quote_literal(format('SELECT %s, %s FROM %s s', key_casts, feat, src))
+                || format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
+        ELSIF scoring = 'parallel' THEN
+            stage := 'mlops_batch_stage_' || run_id;
+            stage_sql := format('CREATE TEMPORARY TABLE %I ON COMMIT DROP AS ', stage) || select_sql;
+            stage_good_sql := stage_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
+                                  SELECT *, %s, %L, pg_catalog.now(), %L FROM pg_temp.%I',
+                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
+                                 out_cols, ver.version_id, pinned, slice, stage);
+            insert_good_sql := insert_sql;
+        ELSE
+            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
+                                  SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s',
+                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
+                                 out_cols, keys, out_exprs, ver.version_id, pinned, slice, src);
+            insert_good_sql := insert_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+        END IF;
 
         -- One pass when every row scores, which is the common case: bad rows
         -- raise from the scoring functions, and only then is the source read
         -- again to count them, name the first, and set them aside.
         BEGIN
+            IF stage_sql IS NOT NULL THEN
+                EXECUTE stage_sql;
+            END IF;
             EXECUTE insert_sql;
             GET DIAGNOSTICS n_scored = ROW_COUNT;
             n_in := n_scored;
@@ -2131,13 +2238,19 @@ BEGIN
                           HINT = 'Fix the rows, or pass on_error => ''reject'' to score the others and '
                                  'set these aside in mlops.batch_rejects.';
             END IF;
-            EXECUTE insert_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+            IF stage_good_sql IS NOT NULL THEN
+                EXECUTE stage_good_sql;
+            END IF;
+            EXECUTE insert_good_sql;
             GET DIAGNOSTICS n_scored = ROW_COUNT;
             EXECUTE format('INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
                             SELECT %s, %s, mlops.feature_problem(%L, %s) FROM %s s
                              WHERE mlops.feature_problem(%L, %s) IS NOT NULL',
                            run_id, key_json, pinned, feat, src, pinned, feat);
         END;
+        IF stage IS NOT NULL THEN
+            EXECUTE format('DROP TABLE IF EXISTS pg_temp.%I', stage);    -- free its buffers now
+        END IF;
         final_status := 'succeeded';
     EXCEPTION
         WHEN query_canceled THEN
@@ -2153,7 +2266,8 @@ BEGIN
     PERFORM mlops._job_run_finish(run_id, final_status, n_in,
                                   CASE WHEN final_status = 'succeeded' THEN n_scored ELSE 0 END, n_failed,
                                   CASE WHEN err_message IS NOT NULL
-                                       THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END);
+                                       THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
+                                  scoring);
     COMMIT;
     IF final_status <> 'succeeded' THEN
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
@@ -2448,8 +2562,10 @@ GRANT EXECUTE ON FUNCTION
     mlops.register_model_version_from_run(text, bigint, text, text),
     mlops.import_model_version(jsonb, text),
     mlops._job_run_start(text, text, bigint, text, bigint, text, text, text, text),
+    mlops._score_query(text, text, int, text[]),
+    mlops._null_features(anyelement),
     mlops._fail(text, text, text, text),
-    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text),
+    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text, text),
     mlops._quote_relation(text),
     mlops._require_pg_cron(),
     mlops.schedule_batch_score(text, text, text, text, text, text[], text, text[], text, text, text),

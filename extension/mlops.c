@@ -65,6 +65,19 @@ _PG_init(void)
 							GUC_UNIT_KB,
 							NULL, model_cache_size_changed, NULL);
 
+	DefineCustomIntVariable("mlops.batch_chunk_rows",
+							"Rows that batch scoring encodes and scores together.",
+							"batch_score reads its source in chunks of this many rows and "
+							"scores each chunk with matrix products; chunks are also capped "
+							"at 64 MB of model inputs and activations.",
+							&mlops_batch_chunk_rows,
+							1024,
+							1,
+							1000000,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("mlops");
 }
 

@@ -9,9 +9,10 @@
 
 #define MLOPS_VERSION "0.1.0"
 
-/* GUCs, defined in mlops.c and cache.c */
+/* GUCs, defined in mlops.c, cache.c and batch.c */
 extern int	mlops_max_artifact_kb;
 extern int	mlops_model_cache_kb;
+extern int	mlops_batch_chunk_rows;
 
 /* cache.c */
 struct Model;

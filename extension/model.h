@@ -222,6 +222,9 @@ extern Model *model_load(const bytea *compiled, MemoryContext cxt);
 extern const char *model_task_name(int32 task);
 extern const char *model_family_name(int32 family);
 extern void model_eval(const Model *m, const double *encoded, double *out, double *scratch);
+extern void model_eval_batch(const Model *m, const double *x, int n_rows, double *out,
+							 double *scratch);
+extern Size model_batch_scratch_len(const Model *m, int n_rows);
 extern void model_round_outputs(const Model *m, double *out, int n);
 extern int	model_find_feature(const Model *m, const char *name, int len);
 extern int	model_find_category(const Model *m, int input, const char *value, int len);

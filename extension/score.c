@@ -31,44 +31,7 @@
 
 #include "mlops.h"
 #include "model.h"
-
-typedef enum ScoreOutput
-{
-	OUT_VALUE,					/* predict: float8 */
-	OUT_PROBA,					/* predict_proba: float8[] */
-	OUT_CLASS					/* predict_class: text */
-} ScoreOutput;
-
-typedef struct ScoreState
-{
-	/* the reference (text) or compiled datum (bytea) last seen */
-	char	   *ref;
-	int			ref_len;
-	bool		model_arg_constant; /* the compiled model argument is a Const or Param */
-	bool		have_toast_ptr; /* the last compiled model came out of line ... */
-	struct varatt_external toast_ptr;	/* ... from here */
-	int64		version_id;
-	uint8		checksum[32];
-	char	   *label;			/* for errors: model "churn@champion" (version 3) */
-
-	const Model *model;
-	uint64		epoch;			/* model_cache_epoch when model was looked up */
-
-	/* feature_problem(): record what is wrong with a row instead of raising it */
-	bool		soft;
-	const char *problem;
-
-	/* work buffers, sized for the model */
-	const double *x;			/* this row's inputs: st->in, or the array itself */
-	int			buf_inputs;
-	int			buf_encoded;
-	int			buf_outputs;
-	int			buf_scratch;
-	double	   *in;
-	double	   *enc;
-	double	   *out;
-	double	   *scratch;
-} ScoreState;
+#include "score.h"
 
 static SPIPlanPtr resolve_plan = NULL;
 static SPIPlanPtr fetch_plan = NULL;
@@ -83,10 +46,9 @@ score_state(FunctionCallInfo fcinfo)
 
 /* Grow the work buffers to what the current model needs; never shrink. */
 static void
-size_buffers(FunctionCallInfo fcinfo, ScoreState *st)
+size_buffers(MemoryContext cxt, ScoreState *st)
 {
 	const Model *m = st->model;
-	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 
 	if (st->buf_inputs < m->hdr->n_inputs)
 	{
@@ -128,10 +90,9 @@ prepare_once(SPIPlanPtr *plan, const char *sql, Oid argtype)
  * fetch and load) the compiled model.  Runs SPI only on a new reference or
  * after an eviction.
  */
-static void
-resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
+void
+score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 {
-	MemoryContext fcxt = fcinfo->flinfo->fn_mcxt;
 	char	   *ref_str = VARDATA_ANY(ref);
 	int			ref_len = VARSIZE_ANY_EXHDR(ref);
 	bool		same_ref = st->ref != NULL && st->ref_len == ref_len &&
@@ -181,7 +142,7 @@ resolve_reference(FunctionCallInfo fcinfo, ScoreState *st, text *ref)
 		SPI_finish();
 	}
 	st->epoch = model_cache_epoch;
-	size_buffers(fcinfo, st);
+	size_buffers(fcxt, st);
 }
 
 /*
@@ -255,7 +216,7 @@ use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
 										hdr.version_id > 0
 										? psprintf("compiled model (version id " INT64_FORMAT ")", hdr.version_id)
 										: "compiled model");
-		size_buffers(fcinfo, st);
+		size_buffers(fcinfo->flinfo->fn_mcxt, st);
 	}
 	st->have_toast_ptr = ondisk;
 	if (ondisk)
@@ -290,8 +251,8 @@ row_problem(ScoreState *st, int sqlstate, const char *msg)
 }
 
 /* float8[] in signature order; NULL and NaN elements are missing. */
-static bool
-read_array(ScoreState *st, ArrayType *arr)
+bool
+score_read_array(ScoreState *st, ArrayType *arr)
 {
 	const Model *m = st->model;
 	int			n = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
@@ -326,8 +287,8 @@ numeric_to_double(Numeric num)
 }
 
 /* jsonb object {"feature": value}; absent keys and nulls are missing. */
-static bool
-read_jsonb(ScoreState *st, Jsonb *jb)
+bool
+score_read_jsonb(ScoreState *st, Jsonb *jb)
 {
 	const Model *m = st->model;
 	int			found = 0;
@@ -442,13 +403,13 @@ impute(ScoreState *st, int i, double *v)
 
 /*
  * Imputation, one-hot encoding, scaling: st->x (one value per input, NaN
- * for missing; a category index for categorical inputs) to st->enc.
+ * for missing; a category index for categorical inputs) to enc, n_encoded
+ * values.
  */
-static bool
-encode(ScoreState *st, bool from_jsonb)
+bool
+score_encode(ScoreState *st, bool from_jsonb, double *enc)
 {
 	const Model *m = st->model;
-	double	   *enc = st->enc;
 
 	if (!m->any_categorical && m->scale_center == NULL)
 	{
@@ -502,15 +463,20 @@ encode(ScoreState *st, bool from_jsonb)
 	return true;
 }
 
-static Datum
-finish(FunctionCallInfo fcinfo, ScoreState *st, ScoreOutput kind)
+/*
+ * The SQL values of a model's outputs, already evaluated into "out" (which
+ * has room for two values at least): for each of kinds[], a float8, a
+ * float8[] or a text, in the current memory context.  The class is chosen
+ * from the unrounded values; the numbers are rounded as the model's
+ * library returns them (model_round_outputs()).
+ */
+void
+score_outputs(ScoreState *st, double *out, const ScoreOutput *kinds, int n_kinds, Datum *values)
 {
 	const Model *m = st->model;
 	const ModelHeader *h = m->hdr;
-	double	   *out = st->out;
 	int			n_proba = h->task == TASK_BINARY && h->n_outputs == 1 ? 2 : h->n_outputs;
-
-	model_eval(m, st->enc, out, st->scratch);
+	int			best = 0;
 
 	if (h->task == TASK_BINARY && h->n_outputs == 1)
 	{
@@ -518,54 +484,60 @@ finish(FunctionCallInfo fcinfo, ScoreState *st, ScoreOutput kind)
 		out[1] = out[0];
 		out[0] = 1.0 - out[1];
 	}
+	/* the first of equal maxima wins, as numpy's argmax */
+	for (int i = 1; i < n_proba; i++)
+		if (out[i] > out[best])
+			best = i;
+	model_round_outputs(m, out, n_proba);
 
-	if (kind != OUT_CLASS)
-		model_round_outputs(m, out, n_proba);
-
-	switch (kind)
+	for (int k = 0; k < n_kinds; k++)
 	{
-		case OUT_VALUE:
-			if (h->task == TASK_REGRESSION)
-				PG_RETURN_FLOAT8(out[0]);
-			if (h->task == TASK_BINARY)
-				PG_RETURN_FLOAT8(out[1]);
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("%s is a multiclass model: there is no single prediction value", st->label),
-					 errhint("Use predict_proba() for the class probabilities or predict_class() for the label.")));
-			break;
-		case OUT_PROBA:
-			{
-				Datum	   *elems;
-
-				if (h->task == TASK_REGRESSION)
+		switch (kinds[k])
+		{
+			case OUT_VALUE:
+				if (h->task == TASK_MULTICLASS)
 					ereport(ERROR,
 							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-							 errmsg("%s is a regression model: it has no class probabilities", st->label),
-							 errhint("Use predict().")));
-				elems = palloc(sizeof(Datum) * n_proba);
-				for (int i = 0; i < n_proba; i++)
-					elems[i] = Float8GetDatum(out[i]);
-				PG_RETURN_ARRAYTYPE_P(construct_array(elems, n_proba, FLOAT8OID, sizeof(float8),
-													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-			}
-		case OUT_CLASS:
-			{
-				int			best = 0;
+							 errmsg("%s is a multiclass model: there is no single prediction value", st->label),
+							 errhint("Use predict_proba() for the class probabilities or predict_class() for the label.")));
+				values[k] = Float8GetDatum(h->task == TASK_REGRESSION ? out[0] : out[1]);
+				break;
+			case OUT_PROBA:
+				{
+					Datum	   *elems;
 
+					if (h->task == TASK_REGRESSION)
+						ereport(ERROR,
+								(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+								 errmsg("%s is a regression model: it has no class probabilities", st->label),
+								 errhint("Use predict().")));
+					elems = palloc(sizeof(Datum) * n_proba);
+					for (int i = 0; i < n_proba; i++)
+						elems[i] = Float8GetDatum(out[i]);
+					values[k] = PointerGetDatum(construct_array(elems, n_proba, FLOAT8OID, sizeof(float8),
+																FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+					break;
+				}
+			case OUT_CLASS:
 				if (h->task == TASK_REGRESSION)
 					ereport(ERROR,
 							(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 							 errmsg("%s is a regression model: it has no classes", st->label),
 							 errhint("Use predict().")));
-				/* the first of equal maxima wins, as numpy's argmax */
-				for (int i = 1; i < n_proba; i++)
-					if (out[i] > out[best])
-						best = i;
-				PG_RETURN_TEXT_P(cstring_to_text(model_string(m, m->class_name[best])));
-			}
+				values[k] = PointerGetDatum(cstring_to_text(model_string(m, m->class_name[best])));
+				break;
+		}
 	}
-	pg_unreachable();
+}
+
+static Datum
+finish(ScoreState *st, ScoreOutput kind)
+{
+	Datum		value;
+
+	model_eval(st->model, st->enc, st->out, st->scratch);
+	score_outputs(st, st->out, &kind, 1, &value);
+	return value;
 }
 
 static Datum
@@ -581,16 +553,16 @@ predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, boo
 		PG_RETURN_NULL();		/* no features, no prediction: a NULL row stays NULL */
 
 	if (by_reference)
-		resolve_reference(fcinfo, st, PG_GETARG_TEXT_PP(0));
+		score_resolve_reference(st, PG_GETARG_TEXT_PP(0), fcinfo->flinfo->fn_mcxt);
 	else
 		use_compiled(fcinfo, st, PG_GETARG_DATUM(0));
 
 	if (jsonb_features)
-		read_jsonb(st, PG_GETARG_JSONB_P(1));
+		score_read_jsonb(st, PG_GETARG_JSONB_P(1));
 	else
-		read_array(st, PG_GETARG_ARRAYTYPE_P(1));
-	encode(st, jsonb_features);
-	return finish(fcinfo, st, kind);
+		score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));
+	score_encode(st, jsonb_features, st->enc);
+	return finish(st, kind);
 }
 
 #define SCORE_FUNCTION(sqlname, kind, byref, json) \
@@ -622,12 +594,12 @@ problem_common(FunctionCallInfo fcinfo, bool jsonb_features)
 				 errmsg("the model must not be NULL")));
 	if (PG_ARGISNULL(1))
 		PG_RETURN_TEXT_P(cstring_to_text("the features are NULL"));
-	resolve_reference(fcinfo, st, PG_GETARG_TEXT_PP(0));
+	score_resolve_reference(st, PG_GETARG_TEXT_PP(0), fcinfo->flinfo->fn_mcxt);
 
 	st->soft = true;
 	st->problem = NULL;
-	ok = jsonb_features ? read_jsonb(st, PG_GETARG_JSONB_P(1)) : read_array(st, PG_GETARG_ARRAYTYPE_P(1));
-	ok = ok && encode(st, jsonb_features);
+	ok = jsonb_features ? score_read_jsonb(st, PG_GETARG_JSONB_P(1)) : score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));
+	ok = ok && score_encode(st, jsonb_features, st->enc);
 	st->soft = false;
 	if (ok)
 		PG_RETURN_NULL();

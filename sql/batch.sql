@@ -96,3 +96,104 @@ SELECT count(*) AS schedules FROM mlops.schedules;
 SET ROLE mlops_reader;
 CALL mlops.batch_score('batchy', 'customers', 'reader_scores', features => 'x');
 RESET ROLE;
+
+-- How rows are scored: linear models and MLPs in chunks of rows (matrix
+-- products), big tree models in parallel into a staging table, the rest row
+-- by row; job_runs says which.  Every path must give predict()'s values.
+CREATE TABLE grid AS
+SELECT g AS id, ARRAY[(g - 50) / 10.0, (g % 7) / 3.0]::float8[] AS x FROM generate_series(1, 100) g;
+-- a small MLP, checked against the formula by hand: h1 = relu(a + 2b),
+-- h2 = relu(-a + b/2 - 1), p = sigmoid(h1 - 2 h2 + 1/2)
+SELECT mlops.register_model_version('tiny_mlp', '{"format": "mlops.model/v1", "task": "binary", "classes": ["no", "yes"],
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "mlp", "hidden_activation": "relu", "output_activation": "logistic",
+            "layers": [{"weights": [[1, -1], [2, 0.5]], "bias": [0, -1]}, {"weights": [[1], [-2]], "bias": [0.5]}]}}');
+SET mlops.batch_chunk_rows = 7;     -- many chunks and a short last one
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x', outputs => ARRAY['prediction', 'class']);
+RESET mlops.batch_chunk_rows;
+SELECT count(*) AS rows,
+       max(abs(s.prediction - 1 / (1 + exp(-(greatest(0, x[1] + 2 * x[2]) - 2 * greatest(0, -x[1] + x[2] / 2 - 1) + 0.5)))))
+           < 1e-15 AS equal_to_hand,
+       bool_and(s.class = CASE WHEN s.prediction > 0.5 THEN 'yes' ELSE 'no' END) AS classes_agree
+  FROM mlp_scores s JOIN grid USING (id);
+-- a multiclass linear model: probabilities and classes equal predict_proba() and predict_class()
+SELECT mlops.register_model_version('three_way', '{"format": "mlops.model/v1", "task": "multiclass", "classes": ["r", "g", "b"],
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [[1, 0], [0, 1], [-1, -1]], "intercept": [0, 0.5, 0], "link": "softmax"}}');
+CALL mlops.batch_score('three_way:1', 'grid', 'three_way_scores', features => 'x', outputs => ARRAY['probabilities', 'class']);
+SELECT count(*) AS rows,
+       max((SELECT max(abs(p - q)) FROM unnest(s.probabilities, mlops.predict_proba('three_way:1', x)) AS u(p, q)))
+           < 1e-15 AS probabilities_agree,
+       bool_and(s.class = mlops.predict_class('three_way:1', x)) AS classes_agree,
+       count(DISTINCT s.class) AS classes_seen
+  FROM three_way_scores s JOIN grid USING (id);
+-- 300 stumps on a: the prediction is how many thresholds a is at or below
+CREATE TABLE stump_thresholds AS SELECT i, (i - 150) / 30.0::float8 AS t FROM generate_series(1, 300) i;
+SELECT mlops.register_model_version('stumps', jsonb_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', '[{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}]'::jsonb,
+  'model', jsonb_build_object('type', 'trees', 'link', 'identity', 'trees', (
+      SELECT jsonb_agg(jsonb_build_object('feature', jsonb_build_array(0, -1, -1), 'threshold', jsonb_build_array(t, 0, 0),
+                                          'left', '[1, -1, -1]'::jsonb, 'right', '[2, -1, -1]'::jsonb,
+                                          'value', '[0, 1, 0]'::jsonb) ORDER BY i)
+        FROM stump_thresholds)))::text);
+-- on a table this small the planner needs persuading to use workers
+SET min_parallel_table_scan_size = 0;
+SET parallel_setup_cost = 0;
+CALL mlops.batch_score('stumps:1', 'grid', 'stump_scores', features => 'x');
+SELECT count(*) AS rows,
+       bool_and(s.prediction = (SELECT count(*) FROM stump_thresholds WHERE x[1] <= t)) AS equal_to_hand
+  FROM stump_scores s JOIN grid USING (id);
+-- a bad row in the parallel path: rejected like any other
+UPDATE grid SET x = ARRAY[1, 2, 3]::float8[] WHERE id = 42;
+CALL mlops.batch_score('stumps:1', 'grid', 'stump_scores', features => 'x', on_error => 'reject');
+SELECT count(*) AS rows FROM stump_scores;
+RESET min_parallel_table_scan_size;
+RESET parallel_setup_cost;
+-- without workers, the same stumps go row by row
+SET max_parallel_workers_per_gather = 0;
+CALL mlops.batch_score('stumps:1', 'grid', 'stump_scores', features => 'x', on_error => 'reject');
+RESET max_parallel_workers_per_gather;
+SELECT job_name, model_version, scoring, status, rows_in, rows_scored, rows_failed
+  FROM mlops.job_runs WHERE job_run_id > (SELECT max(job_run_id) - 5 FROM mlops.job_runs) ORDER BY job_run_id;
+
+-- a NULL feature vector is a bad row for every path, not a NULL prediction
+UPDATE grid SET x = NULL WHERE id = 43;
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x');
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x', on_error => 'reject');
+SELECT r.row_key, r.reason FROM mlops.batch_rejects r
+ WHERE r.job_run_id = (SELECT max(job_run_id) FROM mlops.job_runs) ORDER BY r.row_key;
+SELECT count(*) AS rows, count(prediction) AS predictions FROM mlp_scores;
+-- ... and for the tree paths, row by row and in parallel
+SET max_parallel_workers_per_gather = 0;
+CALL mlops.batch_score('stumps:1', 'grid', 'stump_scores', features => 'x');
+RESET max_parallel_workers_per_gather;
+SET min_parallel_table_scan_size = 0;
+SET parallel_setup_cost = 0;
+CALL mlops.batch_score('stumps:1', 'grid', 'stump_scores', features => 'x', on_error => 'reject');
+RESET min_parallel_table_scan_size;
+RESET parallel_setup_cost;
+SELECT scoring, status, rows_in, rows_scored, rows_failed FROM mlops.job_runs ORDER BY job_run_id DESC LIMIT 2;
+SELECT count(*) AS rows, count(prediction) AS predictions FROM stump_scores;
+-- the staging table is gone with the run
+SELECT count(*) AS staging_tables_left FROM pg_class WHERE relname LIKE 'mlops_batch_stage_%';
+
+-- an existing target whose key has another type than the source's: cast as INSERT would
+CREATE TABLE wide_key_scores (id bigint, prediction float8, probabilities float8[], class text,
+                              version_id bigint, model_version text, scored_at timestamptz, slice text);
+CALL mlops.batch_score('tiny_mlp:1', 'SELECT id, x FROM grid WHERE id <= 10', 'wide_key_scores', features => 'x');
+SELECT count(*) AS rows FROM wide_key_scores;
+
+-- _score_query is internal, but must not crash on misuse
+SELECT mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, '{prediction}');
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, '{prediction}') AS r(id int);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, '{prediction}') AS r(id int, p text);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, '{score}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id::text, x FROM grid', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x::text FROM grid', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id FROM grid', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'DELETE FROM grid', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, NULL) AS r(id int, p float8);
+SELECT * FROM mlops._score_query('no_such_model', 'SELECT id, x FROM grid', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid WHERE id < 3', 1, '{prediction}') AS r(id int, p float8);
+SELECT count(*) AS grid_rows FROM grid;

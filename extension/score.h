@@ -1,0 +1,64 @@
+/*
+ * score.h
+ *	  Row scoring shared by the SQL scoring functions (score.c) and chunked
+ *	  batch scoring (batch.c): resolving a model reference, reading one row's
+ *	  features, encoding them, and turning a model's outputs into SQL values.
+ *
+ *	  Like model.h, this header stays clear of jansson.h.
+ */
+#ifndef MLOPS_SCORE_H
+#define MLOPS_SCORE_H
+
+#include "postgres.h"
+
+#include "utils/array.h"
+#include "utils/jsonb.h"
+
+#include "model.h"
+
+typedef enum ScoreOutput
+{
+	OUT_VALUE,					/* predict: float8 */
+	OUT_PROBA,					/* predict_proba: float8[] */
+	OUT_CLASS					/* predict_class: text */
+} ScoreOutput;
+
+typedef struct ScoreState
+{
+	/* the reference (text) or compiled datum (bytea) last seen */
+	char	   *ref;
+	int			ref_len;
+	bool		model_arg_constant; /* the compiled model argument is a Const or Param */
+	bool		have_toast_ptr; /* the last compiled model came out of line ... */
+	struct varatt_external toast_ptr;	/* ... from here */
+	int64		version_id;
+	uint8		checksum[32];
+	char	   *label;			/* for errors: model "churn@champion" (version 3) */
+
+	const Model *model;
+	uint64		epoch;			/* model_cache_epoch when model was looked up */
+
+	/* feature_problem(): record what is wrong with a row instead of raising it */
+	bool		soft;
+	const char *problem;
+
+	/* work buffers, sized for the model */
+	const double *x;			/* this row's inputs: st->in, or the array itself */
+	int			buf_inputs;
+	int			buf_encoded;
+	int			buf_outputs;
+	int			buf_scratch;
+	double	   *in;
+	double	   *enc;
+	double	   *out;
+	double	   *scratch;
+} ScoreState;
+
+extern void score_resolve_reference(ScoreState *st, text *ref, MemoryContext cxt);
+extern bool score_read_array(ScoreState *st, ArrayType *arr);
+extern bool score_read_jsonb(ScoreState *st, Jsonb *jb);
+extern bool score_encode(ScoreState *st, bool from_jsonb, double *enc);
+extern void score_outputs(ScoreState *st, double *out, const ScoreOutput *kinds, int n_kinds,
+						  Datum *values);
+
+#endif							/* MLOPS_SCORE_H */
