@@ -837,12 +837,14 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
  * Run the model on n_rows encoded inputs at once (row-major, n_encoded
  * columns) and write n_outputs values per row to "out".  Linear models and
  * MLPs become matrix products, where OpenBLAS keeps the weights in cache
- * across rows and uses its blocked kernels; trees are walked row by row.
+ * across rows and uses its blocked kernels; trees, and linear models with one
+ * output, row by row.
  * "scratch" holds model_batch_scratch_len(m, n_rows) doubles.
  *
- * The sums are the same as model_eval()'s, in the order OpenBLAS's kernels
- * choose, so results agree with row-by-row scoring to rounding (a relative
- * 1e-15 or so), not always bit for bit.
+ * Single-output linear models and trees give model_eval()'s values bit for
+ * bit.  Elsewhere the sums are model_eval()'s in the order OpenBLAS's
+ * matrix kernels choose, so results agree with row-by-row scoring to
+ * rounding (a relative 1e-15 or so), not always bit for bit.
  */
 Size
 model_batch_scratch_len(const Model *m, int n_rows)
@@ -875,14 +877,32 @@ model_eval_batch(const Model *m, const double *x, int n_rows, double *out, doubl
 	switch (h->family)
 	{
 		case FAMILY_LINEAR:
-			/* out = X coef' + intercept */
-			for (int r = 0; r < n_rows; r++)
-				memcpy(out + (Size) r * n_out, m->intercept, sizeof(double) * n_out);
 			if (n_out == 1)
-				cblas_dgemv(CblasRowMajor, CblasNoTrans, n_rows, n, 1.0, x, n, m->coef, 1, 1.0, out, 1);
+			{
+				/*
+				 * One output: model_eval()'s loop, row by row.  A dot product
+				 * per row is bound by reading the inputs either way, and the
+				 * same order of the sum keeps batch scores bit for bit equal
+				 * to predict()'s.
+				 */
+				for (int r = 0; r < n_rows; r++)
+				{
+					const double *xr = x + (Size) r * n;
+					double		z = 0;
+
+					for (int i = 0; i < n; i++)
+						z += m->coef[i] * xr[i];
+					out[r] = z + m->intercept[0];
+				}
+			}
 			else
+			{
+				/* out = X coef' + intercept */
+				for (int r = 0; r < n_rows; r++)
+					memcpy(out + (Size) r * n_out, m->intercept, sizeof(double) * n_out);
 				cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, n_out, n, 1.0, x, n,
 							m->coef, n, 1.0, out, n_out);
+			}
 			apply_link_rows(h->link, out, n_rows, n_out);
 			break;
 

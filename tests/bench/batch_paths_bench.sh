@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# tests/bench/batch_paths_bench.sh: batch_score's fast path, one model per
+# path, on the 1M-row table of batch_bench.sh.  A benchmark, not a test: it
+# prints medians and ratios and fails only on wrong results.  Run by hand:
+#
+#   bash tests/bench/batch_paths_bench.sh
+#
+# Models (trained on the first TRAIN_ROWS rows, 50,000; registered, checked
+# against their library on 2,000 other rows):
+#   bench_lr   sklearn LogisticRegression          -> chunked path
+#   bench_mlp  sklearn MLPClassifier (64, 64) relu  -> chunked path (matrix
+#              products through OpenBLAS, mlops.batch_chunk_rows rows at a time)
+#   bench_xgb  XGBoost, 100 trees of depth 6       -> parallel path (scored by
+#              a parallel CREATE TEMP TABLE AS, then copied into the target)
+#
+# For each model, into a target that already holds the previous run's 1M rows:
+#   a) CALL mlops.batch_score(model, 't', target, features => 'x'), replace mode
+#   b) batch_score's row path by hand: the DELETE and the INSERT .. SELECT
+#      mlops.predict() per row it executed before the fast path, same target
+#      layout (what the fast path replaced)
+#   c) TRUNCATE + INSERT INTO .. SELECT id, mlops.predict(model, x) FROM t
+#      (the plain SQL way; a narrower target, and TRUNCATE instead of DELETE)
+#   d) the external job of scoring_bench.py: binary COPY out, the library's
+#      own predict (sklearn predict_proba, XGBoost Booster.predict), TRUNCATE
+#      + binary COPY in, one transaction
+# Protocol as batch_bench.sh: targets filled once untimed; before each timed
+# run, untimed, VACUUM of a DELETE-ing target and a CHECKPOINT; medians of
+# RUNS (5) rounds, round-robin; each measurement keeps its own session.
+# Checks: every way wrote 1M rows; a) equals predict() per row (bit for bit
+# for the logistic regression and the trees, to 1e-12 relative for the MLP,
+# whose matrix products sum in another order); the library within 1e-9
+# (sklearn) or 1e-6 (XGBoost, float32) of predict().
+source "$(dirname "$0")/../lib/common.sh"
+
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+ROWS=1000000
+export RUNS=${RUNS:-5} VACUUM_TARGETS=${VACUUM_TARGETS:-1} TRAIN_ROWS=${TRAIN_ROWS:-50000}
+PY=/usr/bin/python3
+
+mlops_install_deps
+mlops_build_install
+"$PY" -c 'import sklearn, xgboost, psycopg2, numpy' || { echo "$PY lacks sklearn, xgboost, psycopg2 or numpy" >&2; exit 1; }
+cluster_start
+
+BENCH_DB=mlops_batch_paths_bench
+psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
+export PGDATABASE=$BENCH_DB
+psql_q -c "CREATE EXTENSION mlops"
+WORK=$(mktemp -d /tmp/mlops-batch-paths.XXXXXX)
+chmod 755 "$WORK"
+trap 'cluster_stop; rm -rf "$WORK"' EXIT
+START=$SECONDS
+
+log "generating t ($ROWS rows, x float8[20]) as batch_bench.sh does"
+zterms=$(for j in $(seq 1 20); do printf ' + %d * x[%d] / 5.0' "$(( (j * 7) % 11 - 5 ))" "$j"; done)
+psql_q >/dev/null <<SQL
+SET max_parallel_workers_per_gather = 0;
+SELECT setseed(0.4242);
+CREATE TABLE t AS
+SELECT id, x,
+       (random() < 1 / (1 + exp(-(0.3 $zterms + 0.8 * x[1] * x[2] - 0.6 * x[3] * x[3]
+                                   + CASE WHEN x[4] > 0.5 THEN 1.0 ELSE -0.5 END))))::int AS y
+  FROM (SELECT i AS id,
+               ARRAY(SELECT random() * 4 - 2 FROM generate_series(1, 20) WHERE i > 0) AS x
+          FROM generate_series(1, $ROWS) AS i) s;
+VACUUM (FREEZE, ANALYZE) t;
+SQL
+
+log "training, exporting and registering bench_lr, bench_mlp, bench_xgb"
+(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py train "$WORK")
+
+log "creating and filling the targets (untimed)"
+for m in lr mlp xgb; do
+    psql_q >/dev/null <<SQL
+CALL mlops.batch_score('bench_$m', 't', 'fast_$m', key_columns => ARRAY['id'], features => 'x');
+CREATE TABLE row_$m (LIKE fast_$m);
+INSERT INTO row_$m SELECT * FROM fast_$m;
+CREATE TABLE ins_$m (id int, prediction float8);
+CREATE TABLE ext_$m (id int, prediction float8);
+ALTER TABLE fast_$m SET (autovacuum_enabled = off);
+ALTER TABLE row_$m SET (autovacuum_enabled = off);
+ALTER TABLE ins_$m SET (autovacuum_enabled = off);
+ALTER TABLE ext_$m SET (autovacuum_enabled = off);
+VACUUM fast_$m, row_$m;
+SQL
+done
+
+log "timed runs: $RUNS rounds"
+(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py time "$WORK")
+
+echo
+echo "mlops batch scoring paths benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
+     "max_parallel_workers_per_gather=$(psql_q -At -c 'SHOW max_parallel_workers_per_gather')," \
+     "mlops.batch_chunk_rows=$(psql_q -At -c 'SHOW mlops.batch_chunk_rows'), jit=$(psql_q -At -c 'SHOW jit')," \
+     "load average at end $(cut -d' ' -f1-3 /proc/loadavg), $((SECONDS - START)) s in all"
+echo "t: $ROWS rows, 20 features as x float8[] ($(psql_q -At -c "SELECT pg_size_pretty(pg_table_size('t'))"));" \
+     "medians of $RUNS runs, round-robin; VACUUM + CHECKPOINT before each run (untimed)"
+echo
+(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py report "$WORK")
+echo "(figures are noisy when other work shares the machine)"
