@@ -2141,18 +2141,21 @@ BEGIN
         IF mode = 'replace' THEN
             EXECUTE format('DELETE FROM %s WHERE slice IS NOT DISTINCT FROM %L', tgt, slice);
         END IF;
-        -- How the rows are scored (README, "Batch scoring"):
-        -- - chunked: linear models and MLPs, a chunk of rows at a time as
-        --   matrix products (mlops._score_query);
+        -- How the rows are scored (README, "Batch scoring and schedules"):
+        -- - chunked: MLPs and linear models with several outputs, a chunk of
+        --   rows at a time as matrix products (mlops._score_query);
         -- - parallel: tree models big enough that scoring outweighs an extra
         --   copy of the results, when the planner gives the scan workers:
         --   INSERT cannot run in parallel, but CREATE TABLE AS can, so the
         --   rows are scored in parallel into a temporary table and copied
         --   into the target from there;
-        -- - row: otherwise, predict() per row in the INSERT itself.
+        -- - row: otherwise, predict() per row in the INSERT itself.  A
+        --   single-output linear model is a dot product per row, bound by
+        --   reading its inputs: chunks only add the cursor and the
+        --   tuplestore (measured: tests/bench/batch_paths_bench.sh).
         scoring := 'row';
         select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
-        IF info ->> 'family' IN ('linear', 'mlp') THEN
+        IF info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1) THEN
             scoring := 'chunked';
         ELSIF (info ->> 'n_trees')::float8 * ln(greatest((info ->> 'n_nodes')::float8 / (info ->> 'n_trees')::float8, 2)) / ln(2)
                   >= 256      -- about the nodes a row visits: trees x depth
@@ -2440,7 +2443,7 @@ SELECT s.schedule_id, s.name, s.kind, s.cron, s.active, s.spec ->> 'model' AS mo
 
 CREATE VIEW mlops.latest_job_runs AS
 SELECT DISTINCT ON (j.job_name) j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
-       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error
+       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error, j.scoring
   FROM mlops.job_runs j
  ORDER BY j.job_name, j.started_at DESC, j.job_run_id DESC;
 

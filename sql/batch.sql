@@ -157,6 +157,10 @@ RESET max_parallel_workers_per_gather;
 SELECT job_name, model_version, scoring, status, rows_in, rows_scored, rows_failed
   FROM mlops.job_runs WHERE job_run_id > (SELECT max(job_run_id) - 5 FROM mlops.job_runs) ORDER BY job_run_id;
 
+-- a single-output linear model goes row by row: chunks would not make a dot product faster
+SELECT model_version, scoring, count(*) AS runs FROM mlops.job_runs
+ WHERE status = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2;
+
 -- a NULL feature vector is a bad row for every path, not a NULL prediction
 UPDATE grid SET x = NULL WHERE id = 43;
 CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x');

@@ -7,7 +7,8 @@
 #
 # Models (trained on the first TRAIN_ROWS rows, 50,000; registered, checked
 # against their library on 2,000 other rows):
-#   bench_lr   sklearn LogisticRegression          -> chunked path
+#   bench_lr   sklearn LogisticRegression          -> row path (one output: a dot
+#              product per row, which chunks do not make faster)
 #   bench_mlp  sklearn MLPClassifier (64, 64) relu  -> chunked path (matrix
 #              products through OpenBLAS, mlops.batch_chunk_rows rows at a time)
 #   bench_xgb  XGBoost, 100 trees of depth 6       -> parallel path (scored by
@@ -27,8 +28,8 @@
 # run, untimed, VACUUM of a DELETE-ing target and a CHECKPOINT; medians of
 # RUNS (5) rounds, round-robin; each measurement keeps its own session.
 # Checks: every way wrote 1M rows; a) equals predict() per row (bit for bit
-# for the logistic regression and the trees, to 1e-12 relative for the MLP,
-# whose matrix products sum in another order); the library within 1e-9
+# on the row and parallel paths, to 1e-12 relative for the MLP, whose matrix
+# products sum in another order); the library within 1e-9
 # (sklearn) or 1e-6 (XGBoost, float32) of predict().
 source "$(dirname "$0")/../lib/common.sh"
 

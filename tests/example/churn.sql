@@ -329,7 +329,7 @@ CALL mlops.batch_score('churn@champion',
 \echo 'Batch scoring into churn.scores, and its job run:'
 SELECT class, count(*) AS customers, round(avg(prediction)::numeric, 4) AS mean_probability, model_version
   FROM churn.scores GROUP BY class, model_version ORDER BY class;
-SELECT job_name, status, model_version, rows_in, rows_scored, rows_failed
+SELECT job_name, status, model_version, rows_in, rows_scored, rows_failed, scoring
   FROM mlops.latest_job_runs WHERE job_name = 'churn-scores';
 
 DO $$
