@@ -92,7 +92,7 @@ log "timed runs: $RUNS rounds"
 echo
 echo "mlops batch scoring paths benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
      "max_parallel_workers_per_gather=$(psql_q -At -c 'SHOW max_parallel_workers_per_gather')," \
-     "mlops.batch_chunk_rows=$(psql_q -At -c 'SHOW mlops.batch_chunk_rows'), jit=$(psql_q -At -c 'SHOW jit')," \
+     "mlops.batch_chunk_rows=$(psql_q -At -c "LOAD 'mlops'" -c 'SHOW mlops.batch_chunk_rows'), jit=$(psql_q -At -c 'SHOW jit')," \
      "load average at end $(cut -d' ' -f1-3 /proc/loadavg), $((SECONDS - START)) s in all"
 echo "t: $ROWS rows, 20 features as x float8[] ($(psql_q -At -c "SELECT pg_size_pretty(pg_table_size('t'))"));" \
      "medians of $RUNS runs, round-robin; VACUUM + CHECKPOINT before each run (untimed)"
