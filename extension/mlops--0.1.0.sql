@@ -2157,7 +2157,8 @@ BEGIN
         select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
         IF info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1) THEN
             scoring := 'chunked';
-        ELSIF (info ->> 'n_trees')::float8 * ln(greatest((info ->> 'n_nodes')::float8 / (info ->> 'n_trees')::float8, 2)) / ln(2)
+        ELSIF (info ->> 'n_trees')::float8
+                  * ln(greatest((info ->> 'n_nodes')::float8 / nullif((info ->> 'n_trees')::float8, 0), 2)) / ln(2)
                   >= 256      -- about the nodes a row visits: trees x depth
               AND current_setting('max_parallel_workers_per_gather')::int > 0
               AND has_database_privilege(current_database(), 'TEMPORARY') THEN

@@ -201,3 +201,26 @@ SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid', 1, NULL
 SELECT * FROM mlops._score_query('no_such_model', 'SELECT id, x FROM grid', 1, '{prediction}') AS r(id int, p float8);
 SELECT * FROM mlops._score_query('tiny_mlp:1', 'SELECT id, x FROM grid WHERE id < 3', 1, '{prediction}') AS r(id int, p float8);
 SELECT count(*) AS grid_rows FROM grid;
+
+-- a writer without superuser runs every path (temporary staging table, cursor, settings)
+SET client_min_messages = warning;     -- left over from an interrupted run, or not
+DROP ROLE IF EXISTS regress_batch_writer;
+RESET client_min_messages;
+CREATE ROLE regress_batch_writer IN ROLE mlops_writer;
+GRANT SELECT ON grid TO regress_batch_writer;
+GRANT CREATE ON SCHEMA public TO regress_batch_writer;
+UPDATE grid SET x = ARRAY[(id - 50) / 10.0, (id % 7) / 3.0]::float8[] WHERE id IN (42, 43);
+SET ROLE regress_batch_writer;
+SET min_parallel_table_scan_size = 0;
+SET parallel_setup_cost = 0;
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'writer_mlp_scores', features => 'x');
+CALL mlops.batch_score('stumps:1', 'grid', 'writer_stump_scores', features => 'x');
+CALL mlops.batch_score('batchy:1', 'grid', 'writer_lr_scores', features => 'x');
+RESET min_parallel_table_scan_size;
+RESET parallel_setup_cost;
+RESET ROLE;
+SELECT target, scoring, status, rows_scored, run_by FROM mlops.job_runs ORDER BY job_run_id DESC LIMIT 3;
+DROP TABLE writer_mlp_scores, writer_stump_scores, writer_lr_scores;
+REVOKE CREATE ON SCHEMA public FROM regress_batch_writer;
+REVOKE SELECT ON grid FROM regress_batch_writer;
+DROP ROLE regress_batch_writer;
