@@ -157,7 +157,7 @@ mlops_score_query(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("output column %d must be of type %s", n_keys + k + 1,
 							format_type_be(output_type(kinds[k])))));
-	store = tuplestore_begin_heap(true, false, work_mem);
+	store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
 	st = palloc0(sizeof(ScoreState));
 	values = palloc(sizeof(Datum) * out_desc->natts);
 	nulls = palloc0(sizeof(bool) * out_desc->natts);

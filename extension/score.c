@@ -86,9 +86,59 @@ prepare_once(SPIPlanPtr *plan, const char *sql, Oid argtype)
 }
 
 /*
- * Resolve a model reference through mlops._resolve_model() and find (or
- * fetch and load) the compiled model.  Runs SPI only on a new reference or
- * after an eviction.
+ * A reference's version, checksum and label through mlops._resolve_model(),
+ * into a slot of st->recent: a free one, else the oldest.
+ */
+static ResolvedRef *
+resolve_through_sql(ScoreState *st, text *ref, MemoryContext fcxt)
+{
+	Datum		arg = PointerGetDatum(ref);
+	bool		isnull;
+	char	   *checksum_hex;
+	int64		version_id;
+	uint8		checksum[32];
+	char	   *label;
+	ResolvedRef *slot;
+
+	SPI_connect();
+	prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
+	if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "mlops._resolve_model returned no row");
+	version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
+		hex_decode(checksum_hex, 64, (char *) checksum) != 32)
+		elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
+	label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	SPI_finish();
+
+	/* only now, with nothing left to fail, is a slot given up */
+	if (st->n_recent < SCORE_RECENT_REFS)
+		slot = &st->recent[st->n_recent++];
+	else
+	{
+		slot = &st->recent[st->next_recent];
+		st->next_recent = (st->next_recent + 1) % SCORE_RECENT_REFS;
+		if (slot->ref == st->ref)
+			st->ref = NULL;
+		pfree(slot->ref);
+		pfree(slot->label);
+	}
+	slot->ref = MemoryContextAlloc(fcxt, VARSIZE_ANY_EXHDR(ref));
+	memcpy(slot->ref, VARDATA_ANY(ref), VARSIZE_ANY_EXHDR(ref));
+	slot->ref_len = VARSIZE_ANY_EXHDR(ref);
+	slot->version_id = version_id;
+	memcpy(slot->checksum, checksum, 32);
+	slot->label = label;
+	return slot;
+}
+
+/*
+ * Resolve a model reference and find (or fetch and load) the compiled
+ * model.  Runs SQL only for a reference not yet seen in this statement (or
+ * pushed out by SCORE_RECENT_REFS others), or after an eviction.  An alias
+ * is thus resolved once per statement, and every row that names it gets
+ * the same version.
  */
 void
 score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
@@ -103,25 +153,18 @@ score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 
 	if (!same_ref)
 	{
-		Datum		arg = PointerGetDatum(ref);
-		bool		isnull;
-		char	   *checksum_hex;
+		ResolvedRef *slot = NULL;
 
-		SPI_connect();
-		prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
-		if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "mlops._resolve_model returned no row");
-		st->version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
-			hex_decode(checksum_hex, 64, (char *) st->checksum) != 32)
-			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", st->version_id);
-		st->label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-		SPI_finish();
-
-		st->ref = MemoryContextAlloc(fcxt, ref_len);
-		memcpy(st->ref, ref_str, ref_len);
-		st->ref_len = ref_len;
+		for (int i = 0; i < st->n_recent && slot == NULL; i++)
+			if (st->recent[i].ref_len == ref_len && memcmp(st->recent[i].ref, ref_str, ref_len) == 0)
+				slot = &st->recent[i];
+		if (slot == NULL)
+			slot = resolve_through_sql(st, ref, fcxt);
+		st->ref = slot->ref;
+		st->ref_len = slot->ref_len;
+		st->version_id = slot->version_id;
+		memcpy(st->checksum, slot->checksum, 32);
+		st->label = slot->label;
 	}
 
 	st->model = model_cache_find(st->version_id, st->checksum);

@@ -23,11 +23,31 @@ typedef enum ScoreOutput
 	OUT_CLASS					/* predict_class: text */
 } ScoreOutput;
 
-typedef struct ScoreState
+/*
+ * A model reference resolved in this statement.  A query that scores each
+ * row with the model of its A/B variant alternates between a few references
+ * row by row; each is resolved through SQL once, not on every change.
+ */
+#define SCORE_RECENT_REFS 64
+
+typedef struct ResolvedRef
 {
-	/* the reference (text) or compiled datum (bytea) last seen */
 	char	   *ref;
 	int			ref_len;
+	int64		version_id;
+	uint8		checksum[32];
+	char	   *label;
+} ResolvedRef;
+
+typedef struct ScoreState
+{
+	/* the reference last seen (one of recent[]), and those resolved before it */
+	char	   *ref;
+	int			ref_len;
+	ResolvedRef recent[SCORE_RECENT_REFS];
+	int			n_recent;
+	int			next_recent;	/* the slot to reuse when all are taken */
+
 	bool		model_arg_constant; /* the compiled model argument is a Const or Param */
 	bool		have_toast_ptr; /* the last compiled model came out of line ... */
 	struct varatt_external toast_ptr;	/* ... from here */

@@ -175,3 +175,22 @@ SELECT count(*) AS gone FROM mlops.registered_models WHERE name = 'scratch';
 SELECT mlops.predict('scratch', ARRAY[2]);
 SELECT event FROM mlops.registry_events WHERE model_name = 'scratch' ORDER BY event_id DESC LIMIT 1;
 SELECT mlops.delete_registered_model('scratch');
+
+-- A/B scoring: each row names its variant's model.  Every reference is
+-- resolved once per statement and rows get their own version, with two
+-- references alternating, with 20 cycling, and with 70 cycling (more than
+-- the 64 a scoring call keeps resolved, so every change resolves again).
+SELECT count(*) AS versions FROM (
+    SELECT mlops.register_model_version('ab_variants', format(
+        '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}],
+          "model": {"type": "linear", "coef": [0], "intercept": [%s], "link": "identity"}}', v))
+      FROM generate_series(1, 70) v) r;
+SELECT mlops.set_model_alias('ab_variants', 'champion', 7);
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE mlops.predict(CASE WHEN i % 2 = 0 THEN 'ab_variants@champion' ELSE 'ab_variants:3' END,
+                                            ARRAY[1]) = CASE WHEN i % 2 = 0 THEN 7 ELSE 3 END) AS right_version
+  FROM generate_series(1, 1000) i;
+SELECT count(*) AS rows, count(*) FILTER (WHERE mlops.predict('ab_variants:' || v, ARRAY[1]) = v) AS right_version
+  FROM generate_series(1, 50) rep, generate_series(1, 20) v;
+SELECT count(*) AS rows, count(*) FILTER (WHERE mlops.predict('ab_variants:' || v, ARRAY[1]) = v) AS right_version
+  FROM generate_series(1, 10) rep, generate_series(1, 70) v;
