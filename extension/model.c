@@ -243,6 +243,73 @@ build_fast_trees(Model *m)
 	pfree(queue);
 }
 
+/* a category name and its index within its feature, for sorting */
+typedef struct CategoryKey
+{
+	const char *name;
+	int32		len;
+	int32		index;
+} CategoryKey;
+
+/* by length, then bytes, then index: equal names keep the first's index first */
+static int
+compare_category_keys(const void *a, const void *b)
+{
+	const CategoryKey *x = a;
+	const CategoryKey *y = b;
+	int			c;
+
+	if (x->len != y->len)
+		return x->len < y->len ? -1 : 1;
+	c = memcmp(x->name, y->name, x->len);
+	if (c != 0)
+		return c;
+	return x->index < y->index ? -1 : (x->index > y->index);
+}
+
+/*
+ * Each categorical feature's categories in sorted order (category_order),
+ * with the length of every name (category_len), so that scoring by name
+ * finds a category by binary search: a zip code among 40,000 in 16 steps
+ * rather than 20,000 comparisons on average.
+ */
+static void
+build_category_index(Model *m, int n_cat_total)
+{
+	const ModelHeader *h = m->hdr;
+	CategoryKey *keys;
+
+	if (n_cat_total == 0)
+		return;
+	m->category_len = palloc(sizeof(int32) * n_cat_total);
+	m->category_order = palloc(sizeof(int32) * n_cat_total);
+	m->size += 2 * sizeof(int32) * n_cat_total;
+	keys = palloc(sizeof(CategoryKey) * n_cat_total);
+	for (int c = 0; c < n_cat_total; c++)
+	{
+		/* the strings section ends with a NUL (checked above), so strlen stays inside it */
+		m->category_len[c] = strlen(model_string(m, m->category_name[c]));
+	}
+	for (int i = 0; i < h->n_inputs; i++)
+	{
+		int32		first = m->feature_cat_first[i];
+		int32		ncat = m->feature_ncat[i];
+
+		if (m->feature_kind[i] != FEATURE_CATEGORICAL)
+			continue;
+		for (int j = 0; j < ncat; j++)
+		{
+			keys[j].name = model_string(m, m->category_name[first + j]);
+			keys[j].len = m->category_len[first + j];
+			keys[j].index = j;
+		}
+		qsort(keys, ncat, sizeof(CategoryKey), compare_category_keys);
+		for (int j = 0; j < ncat; j++)
+			m->category_order[first + j] = keys[j].index;
+	}
+	pfree(keys);
+}
+
 Model *
 model_load(const bytea *compiled, MemoryContext cxt)
 {
@@ -392,6 +459,7 @@ model_load(const bytea *compiled, MemoryContext cxt)
 	for (int i = 0; i < n_cat_total; i++)
 		if (m->category_name[i] >= (uint32) m->strings_len)
 			invalid("a category name is out of range");
+	build_category_index(m, n_cat_total);
 
 	if ((m->scale_center == NULL) != (m->scale_factor == NULL))
 		invalid("scaler: \"center\" and \"scale\" come together");
@@ -405,6 +473,17 @@ model_load(const bytea *compiled, MemoryContext cxt)
 			if (m->scale_factor[i] == 0)
 				invalid("scaler.scale[%d] is zero", i);
 	}
+
+	/*
+	 * One-hot blocks can be kept between rows and skipped in a linear
+	 * model's sum when a 0 stays 0 through the scaler.
+	 */
+	m->sparse_onehot = m->any_categorical;
+	for (int i = 0; i < h->n_inputs && m->sparse_onehot && m->scale_center; i++)
+		if (m->feature_kind[i] == FEATURE_CATEGORICAL)
+			for (int j = 0; j < m->feature_ncat[i]; j++)
+				if (m->scale_center[m->encoded_first[i] + j] != 0)
+					m->sparse_onehot = false;
 
 	/* ---- task, classes, outputs ---- */
 	if (h->n_outputs < 1 || h->n_outputs > MODEL_MAX_OUTPUTS)
@@ -834,6 +913,32 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
 }
 
 /*
+ * model_eval() on an encoded input of which only the columns listed in
+ * active (ascending) may be nonzero, as score_encode() leaves it for models
+ * with one-hot blocks.  A single-output linear model adds just those
+ * columns, in the same order as model_eval()'s loop: the terms it skips
+ * are zeros, so the sum is the same.  Other models read the whole input.
+ */
+void
+model_eval_sparse(const Model *m, const double *x, const int32 *active, int n_active, double *out,
+				  double *scratch)
+{
+	const ModelHeader *h = m->hdr;
+
+	if (h->family == FAMILY_LINEAR && h->n_outputs == 1)
+	{
+		double		z = 0;
+
+		for (int a = 0; a < n_active; a++)
+			z += m->coef[active[a]] * x[active[a]];
+		out[0] = z + m->intercept[0];
+		apply_link(h->link, out, 1);
+	}
+	else
+		model_eval(m, x, out, scratch);
+}
+
+/*
  * Run the model on n_rows encoded inputs at once (row-major, n_encoded
  * columns) and write n_outputs values per row to "out".  Linear models and
  * MLPs become matrix products, where OpenBLAS keeps the weights in cache
@@ -970,14 +1075,30 @@ model_find_feature(const Model *m, const char *name, int len)
 int
 model_find_category(const Model *m, int input, const char *value, int len)
 {
-	int			first = m->feature_cat_first[input];
+	int32		first = m->feature_cat_first[input];
+	const int32 *order = m->category_order + first;
+	int			lo = 0;
+	int			hi = m->feature_ncat[input];
 
-	for (int j = 0; j < m->feature_ncat[input]; j++)
+	/* the first position whose name is not below value, in category_order's order */
+	while (lo < hi)
 	{
-		const char *c = model_string(m, m->category_name[first + j]);
+		int			mid = lo + (hi - lo) / 2;
+		int32		c = first + order[mid];
+		int			cmp = m->category_len[c] != len ? (m->category_len[c] < len ? -1 : 1)
+			: memcmp(model_string(m, m->category_name[c]), value, len);
 
-		if ((int) strlen(c) == len && memcmp(c, value, len) == 0)
-			return j;
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->feature_ncat[input])
+	{
+		int32		c = first + order[lo];
+
+		if (m->category_len[c] == len && memcmp(model_string(m, m->category_name[c]), value, len) == 0)
+			return order[lo];
 	}
 	return -1;
 }

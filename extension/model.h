@@ -203,6 +203,9 @@ typedef struct Model
 	FastNode   *fast_nodes;		/* trees in evaluation layout, roots first */
 	int32	   *fast_root;		/* per tree: index of its root in fast_nodes */
 	bool		any_categorical;
+	bool		sparse_onehot;	/* every one-hot column encodes 0 as 0 (no scaler, or centre 0) */
+	int32	   *category_len;	/* per category: strlen of its name */
+	int32	   *category_order; /* per feature's categories: their indices by name */
 	int32	   *encoded_first;	/* per input: its first encoded column */
 	int32		scratch_len;	/* doubles of scratch that model_eval needs */
 } Model;
@@ -222,6 +225,8 @@ extern Model *model_load(const bytea *compiled, MemoryContext cxt);
 extern const char *model_task_name(int32 task);
 extern const char *model_family_name(int32 family);
 extern void model_eval(const Model *m, const double *encoded, double *out, double *scratch);
+extern void model_eval_sparse(const Model *m, const double *x, const int32 *active, int n_active,
+							  double *out, double *scratch);
 extern void model_eval_batch(const Model *m, const double *x, int n_rows, double *out,
 							 double *scratch);
 extern Size model_batch_scratch_len(const Model *m, int n_rows);

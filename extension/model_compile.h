@@ -50,6 +50,17 @@ extern void mj_number_array(Compiler *c, SectionTag tag, json_t *v, const char *
 extern bytea *mj_serialize(Compiler *c);
 
 /* model_xgboost.c */
+/* names seen so far in one list, to refuse duplicates (model_json.c) */
+typedef struct NameSet
+{
+	const char **names;
+	int		   *positions;
+	uint32		mask;
+} NameSet;
+
+extern void nameset_init(NameSet *set, int n);
+extern int	nameset_add(NameSet *set, const char *name, int pos);
+
 extern bool mj_is_xgboost(json_t *doc);
 extern bool mj_xgboost_text_has_categorical(const char *json, size_t len);
 extern void mj_compile_xgboost(Compiler *c, json_t *doc);

@@ -206,6 +206,40 @@ label_text(json_t *v, const char *path)
 	return NULL;				/* not reached */
 }
 
+/*
+ * The names of one list seen so far (features, a feature's categories,
+ * classes), to refuse a duplicate when it comes: a hash set, since a list
+ * may hold 100,000 names and comparing each with all before it would be
+ * quadratic.
+ */
+void
+nameset_init(NameSet *set, int n)
+{
+	uint32		size = 16;
+
+	while (size < (uint32) n * 2)
+		size *= 2;
+	set->names = palloc0(sizeof(const char *) * size);
+	set->positions = palloc(sizeof(int) * size);
+	set->mask = size - 1;
+}
+
+/* add name, at position pos of its list; if it was there already, its first position, else -1 */
+int
+nameset_add(NameSet *set, const char *name, int pos)
+{
+	uint32		h = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	for (h &= set->mask; set->names[h] != NULL; h = (h + 1) & set->mask)
+		if (strcmp(set->names[h], name) == 0)
+			return set->positions[h];
+	set->names[h] = name;
+	set->positions[h] = pos;
+	return -1;
+}
+
 /* ---- the document ---- */
 
 static const char *const link_names[] = {"identity", "logistic", "softmax", "exp", NULL};
@@ -220,15 +254,18 @@ compile_features(Compiler *c, json_t *features)
 	static const char *const unknown_names[] = {"error", "ignore", NULL};
 	static const int32 unknown_codes[] = {0, 1};
 	int			n = (int) json_array_size(mj_array(features, "features", 1));
+	NameSet		feature_names;
 	int			n_encoded = 0;
 	int			n_categories = 0;
 
 	if (n > MODEL_MAX_FEATURES)
 		mj_error("features", "at most %d features are supported", MODEL_MAX_FEATURES);
 
+	nameset_init(&feature_names, n);
 	for (int i = 0; i < n; i++)
 	{
 		char	   *path = psprintf("features[%d]", i);
+		int			first;
 		json_t	   *f = mj_object(json_array_get(features, i), path);
 		const char *name = mj_string(mj_member(f, "name", path, true), psprintf("%s.name", path));
 		int32		kind = mj_choice(mj_member(f, "type", path, true), psprintf("%s.type", path), kinds, kind_codes);
@@ -240,9 +277,8 @@ compile_features(Compiler *c, json_t *features)
 		mj_only_fields(f, path, fields);
 		if (name[0] == '\0' || strlen(name) > 250)
 			mj_error(psprintf("%s.name", path), "feature names have 1 to 250 bytes");
-		for (int j = 0; j < i; j++)
-			if (strcmp(name, json_string_value(json_object_get(json_array_get(features, j), "name"))) == 0)
-				mj_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also features[%d])", name, j);
+		if ((first = nameset_add(&feature_names, name, i)) >= 0)
+			mj_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also features[%d])", name, first);
 
 		mj_sec_name(c, SEC_FEATURE_NAME, name);
 		mj_sec_int32(c, SEC_FEATURE_KIND, kind);
@@ -253,16 +289,18 @@ compile_features(Compiler *c, json_t *features)
 			char	   *cpath = psprintf("%s.categories", path);
 			json_t	   *cats = mj_array(mj_member(f, "categories", path, true), cpath, 1);
 
+			NameSet		categories;
+
 			ncat = (int) json_array_size(cats);
 			if (ncat > MODEL_MAX_CATEGORIES)
 				mj_error(cpath, "at most %d categories are supported", MODEL_MAX_CATEGORIES);
+			nameset_init(&categories, ncat);
 			for (int j = 0; j < ncat; j++)
 			{
 				const char *label = label_text(json_array_get(cats, j), psprintf("%s[%d]", cpath, j));
 
-				for (int k = 0; k < j; k++)
-					if (strcmp(label, label_text(json_array_get(cats, k), cpath)) == 0)
-						mj_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
+				if (nameset_add(&categories, label, j) >= 0)
+					mj_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
 				mj_sec_name(c, SEC_CATEGORY_NAME, label);
 			}
 			if (impute)
@@ -660,6 +698,7 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 	else
 	{
 		int			n;
+		NameSet		class_names;
 
 		mj_array(mj_member(doc, "classes", "$", true), "classes", 2);
 		n = (int) json_array_size(v);
@@ -667,13 +706,13 @@ model_compile_json(const char *json, size_t len, int64 version_id, const uint8 *
 			mj_error("classes", "a binary model has exactly 2 classes, found %d", n);
 		if (n > MODEL_MAX_OUTPUTS)
 			mj_error("classes", "at most %d classes are supported", MODEL_MAX_OUTPUTS);
+		nameset_init(&class_names, n);
 		for (int i = 0; i < n; i++)
 		{
 			const char *label = label_text(json_array_get(v, i), psprintf("classes[%d]", i));
 
-			for (int k = 0; k < i; k++)
-				if (strcmp(label, label_text(json_array_get(v, k), "classes")) == 0)
-					mj_error(psprintf("classes[%d]", i), "duplicate class \"%s\"", label);
+			if (nameset_add(&class_names, label, i) >= 0)
+				mj_error(psprintf("classes[%d]", i), "duplicate class \"%s\"", label);
 			mj_sec_name(&c, SEC_CLASS_NAME, label);
 		}
 		c.hdr.n_classes = n;

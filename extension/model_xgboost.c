@@ -247,6 +247,7 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	double		base_margin;
 	int32		node_base = 0;
 	int32		leaf_values = 0;
+	NameSet		seen;
 
 	if (strcmp(booster_name, "gbtree") != 0)
 		mj_error("learner.gradient_booster.name", "the \"%s\" booster is not supported; only \"gbtree\" is",
@@ -333,6 +334,7 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 			if (json_is_string(json_array_get(types, i)) &&
 				strcmp(json_string_value(json_array_get(types, i)), "c") == 0)
 				mj_error(psprintf("learner.feature_types[%zu]", i), "categorical features are not supported");
+	nameset_init(&seen, n_features);
 	for (int i = 0; i < n_features; i++)
 	{
 		const char *name;
@@ -342,9 +344,8 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 			name = mj_string(json_array_get(names, i), psprintf("learner.feature_names[%d]", i));
 			if (name[0] == '\0' || strlen(name) > 250)
 				mj_error(psprintf("learner.feature_names[%d]", i), "feature names have 1 to 250 bytes");
-			for (int j = 0; j < i; j++)
-				if (strcmp(name, json_string_value(json_array_get(names, j))) == 0)
-					mj_error(psprintf("learner.feature_names[%d]", i), "duplicate feature name \"%s\"", name);
+			if (nameset_add(&seen, name, i) >= 0)
+				mj_error(psprintf("learner.feature_names[%d]", i), "duplicate feature name \"%s\"", name);
 		}
 		else
 			name = psprintf("f%d", i);

@@ -54,11 +54,15 @@ size_buffers(MemoryContext cxt, ScoreState *st)
 	{
 		st->buf_inputs = m->hdr->n_inputs;
 		st->in = MemoryContextAlloc(cxt, sizeof(double) * st->buf_inputs);
+		st->hot = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
+		st->enc_model = NULL;
 	}
 	if (st->buf_encoded < m->hdr->n_encoded)
 	{
 		st->buf_encoded = m->hdr->n_encoded;
 		st->enc = MemoryContextAlloc(cxt, sizeof(double) * st->buf_encoded);
+		st->active = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_encoded);
+		st->enc_model = NULL;
 	}
 	/* two at least: a binary model's one output becomes two probabilities */
 	if (st->buf_outputs < Max(m->hdr->n_outputs, 2))
@@ -444,16 +448,29 @@ impute(ScoreState *st, int i, double *v)
 	return true;
 }
 
+/* an encoded column's value after the scaler, computed as the dense loop does */
+static inline double
+scaled(const Model *m, int j, double v)
+{
+	return m->scale_center ? (v - m->scale_center[j]) / m->scale_factor[j] : v;
+}
+
 /*
  * Imputation, one-hot encoding, scaling: st->x (one value per input, NaN
  * for missing; a category index for categorical inputs) to enc, n_encoded
- * values.
+ * values.  When enc is st->enc and the model's blocks stay sparse, the
+ * blocks written for the previous row are updated in place and st->active
+ * lists the columns that may be nonzero (st->n_active); otherwise every
+ * column is written (st->n_active = -1).  Both give the same values.
  */
 bool
 score_encode(ScoreState *st, bool from_jsonb, double *enc)
 {
 	const Model *m = st->model;
+	bool		incremental = (enc == st->enc && m->sparse_onehot);
+	int			n_active = 0;
 
+	st->n_active = -1;
 	if (!m->any_categorical && m->scale_center == NULL)
 	{
 		/* the common case: numbers only */
@@ -468,39 +485,78 @@ score_encode(ScoreState *st, bool from_jsonb, double *enc)
 		return true;
 	}
 
+	if (incremental && (st->enc_model != m || st->enc_epoch != model_cache_epoch))
+	{
+		for (int i = 0; i < m->hdr->n_inputs; i++)
+			st->hot[i] = -2;
+		st->enc_model = m;
+		st->enc_epoch = model_cache_epoch;
+	}
+
 	for (int i = 0; i < m->hdr->n_inputs; i++)
 	{
 		double		v = st->x[i];
 		int			first = m->encoded_first[i];
+		int			ncat;
 
 		if (isnan(v) && !impute(st, i, &v))
 			return false;
 		if (m->feature_kind[i] == FEATURE_NUMERIC)
-			enc[first] = v;
+		{
+			if (incremental)
+			{
+				enc[first] = scaled(m, first, v);
+				st->active[n_active++] = first;
+			}
+			else
+				enc[first] = v;
+			continue;
+		}
+
+		ncat = m->feature_ncat[i];
+		if (!isnan(v) && !from_jsonb && (v != floor(v) || v < 0 || v >= ncat))
+		{
+			if (!m->feature_unknown_ignore[i])
+				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								   psprintf("feature \"%s\" is categorical: expected a category index from 0 to %d, got %g",
+											model_string(m, m->feature_name[i]), ncat - 1, v));
+			v = -1;
+		}
+		if (!incremental)
+		{
+			/* missing, for a tree: every indicator is missing */
+			for (int j = 0; j < ncat; j++)
+				enc[first + j] = isnan(v) ? NAN : (j == (int) v) ? 1.0 : 0.0;
+		}
+		else if (isnan(v))
+		{
+			for (int j = 0; j < ncat; j++)
+			{
+				enc[first + j] = NAN;
+				st->active[n_active++] = first + j;
+			}
+			st->hot[i] = -2;
+		}
 		else
 		{
-			int			ncat = m->feature_ncat[i];
+			int			k = (int) v;	/* -1: an unknown category, all zeros */
 
-			if (isnan(v))
-			{
-				/* missing, for a tree: every indicator is missing */
+			if (st->hot[i] == -2)
 				for (int j = 0; j < ncat; j++)
-					enc[first + j] = NAN;
-				continue;
-			}
-			if (!from_jsonb && (v != floor(v) || v < 0 || v >= ncat))
+					enc[first + j] = scaled(m, first + j, 0.0);
+			else if (st->hot[i] >= 0)
+				enc[first + st->hot[i]] = scaled(m, first + st->hot[i], 0.0);
+			if (k >= 0)
 			{
-				if (!m->feature_unknown_ignore[i])
-					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-									psprintf("feature \"%s\" is categorical: expected a category index from 0 to %d, got %g",
-											 model_string(m, m->feature_name[i]), ncat - 1, v));
-				v = -1;
+				enc[first + k] = scaled(m, first + k, 1.0);
+				st->active[n_active++] = first + k;
 			}
-			for (int j = 0; j < ncat; j++)
-				enc[first + j] = (j == (int) v) ? 1.0 : 0.0;
+			st->hot[i] = k;
 		}
 	}
-	if (m->scale_center)
+	if (incremental)
+		st->n_active = n_active;
+	else if (m->scale_center)
 		for (int j = 0; j < m->hdr->n_encoded; j++)
 			enc[j] = (enc[j] - m->scale_center[j]) / m->scale_factor[j];
 	return true;
@@ -578,7 +634,10 @@ finish(ScoreState *st, ScoreOutput kind)
 {
 	Datum		value;
 
-	model_eval(st->model, st->enc, st->out, st->scratch);
+	if (st->n_active >= 0)
+		model_eval_sparse(st->model, st->enc, st->active, st->n_active, st->out, st->scratch);
+	else
+		model_eval(st->model, st->enc, st->out, st->scratch);
 	score_outputs(st, st->out, &kind, 1, &value);
 	return value;
 }

@@ -70,6 +70,20 @@ typedef struct ScoreState
 	int			buf_scratch;
 	double	   *in;
 	double	   *enc;
+
+	/*
+	 * For models whose one-hot blocks stay sparse (Model.sparse_onehot),
+	 * enc keeps its blocks between rows: each row moves the 1 of a block
+	 * instead of writing the block again, and lists in active the columns
+	 * that may be nonzero, so that a 40,000-category feature costs a few
+	 * writes, not 40,000.
+	 */
+	const Model *enc_model;		/* the model enc's blocks were written for, or NULL ... */
+	uint64		enc_epoch;		/* ... in this model_cache_epoch (an address can be reused) */
+	int32	   *hot;			/* per input: where its block's 1 is; -1 none; -2 block not written */
+	int32	   *active;			/* the columns of this row that may be nonzero, ascending */
+	int			n_active;		/* their number; -1 when the row was encoded densely */
+	int			buf_active;
 	double	   *out;
 	double	   *scratch;
 } ScoreState;

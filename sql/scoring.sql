@@ -295,3 +295,63 @@ SELECT mlops.score(overlay(compiled PLACING '\x00000000'::bytea FROM left_at + 8
 SELECT mlops.score(overlay(compiled PLACING '\x01000000'::bytea FROM left_at + 8 FOR 4), ARRAY[1, 2])
   FROM tree_bytes;                                        -- node 2's left child -> its sibling
 SELECT 1 AS still_up;
+
+-- 3,000 categories in shuffled order (names of 2 to 5 bytes), found by
+-- binary search: each scores as its number, by name and by index
+CREATE TEMP TABLE many_categories AS
+SELECT mlops.compile_model(json_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', json_build_array(json_build_object('name', 'z', 'type', 'categorical',
+      'categories', (SELECT json_agg('c' || (i * 7919 % 3000) ORDER BY i) FROM generate_series(0, 2999) i))),
+  'model', json_build_object('type', 'linear', 'link', 'identity', 'intercept', json_build_array(0),
+      'coef', (SELECT json_agg(i * 7919 % 3000 ORDER BY i) FROM generate_series(0, 2999) i)))::text) AS c;
+SELECT count(*) AS categories,
+       count(*) FILTER (WHERE mlops.score(m.c, jsonb_build_object('z', 'c' || k)) = k) AS by_name,
+       count(*) FILTER (WHERE mlops.score(m.c, ARRAY[k]::float8[]) = k * 7919 % 3000) AS by_index
+  FROM generate_series(0, 2999) k, many_categories m;
+SELECT mlops.score(c, '{"z": "c3000"}'::jsonb) FROM many_categories;
+SELECT mlops.score(c, '{"z": "c"}'::jsonb) FROM many_categories;
+SELECT mlops.score(c, '{"z": ""}'::jsonb) FROM many_categories;
+SELECT mlops.score(c, '{"z": "c00"}'::jsonb) FROM many_categories;
+SELECT mlops.score(c, '{"z": "c2999 "}'::jsonb) FROM many_categories;
+-- a duplicate among thousands is found, at its second place
+SELECT mlops.compile_model(json_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', json_build_array(json_build_object('name', 'z', 'type', 'categorical',
+      'categories', (SELECT json_agg('c' || least(i, 2500) ORDER BY i) FROM generate_series(0, 2999) i))),
+  'model', json_build_object('type', 'linear', 'link', 'identity', 'intercept', json_build_array(0),
+      'coef', (SELECT json_agg(0) FROM generate_series(0, 2999) i)))::text);
+
+-- One-hot blocks are kept between rows and a linear model adds only the
+-- columns a row sets: rows that move between categories, an unknown
+-- category (ignored: all zeros) and a scaler whose one-hot centres are 0
+-- give the formula by hand: (n - 1) / 2 + 10 [c = a] + 20 [c = b] + 40 [c = c] / 4 + 1/2.
+-- With a one-hot centre that is not 0, every block is written each row.
+-- A tree on the indicator c = b, missing values right: a missing category
+-- marks the whole block missing, and the next row writes it again.
+CREATE TEMP TABLE onehot AS
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "n", "type": "numeric"},
+               {"name": "c", "type": "categorical", "categories": ["a", "b", "c"], "unknown": "ignore"}],
+  "scaler": {"center": [1, 0, 0, 0], "scale": [2, 1, 1, 4]},
+  "model": {"type": "linear", "coef": [1, 10, 20, 40], "intercept": [0.5], "link": "identity"}}') AS moves,
+       mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "n", "type": "numeric"},
+               {"name": "c", "type": "categorical", "categories": ["a", "b", "c"], "unknown": "ignore"}],
+  "scaler": {"center": [1, 0, 0.5, 0], "scale": [2, 1, 1, 4]},
+  "model": {"type": "linear", "coef": [1, 10, 20, 40], "intercept": [0.5], "link": "identity"}}') AS dense,
+       mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "c", "type": "categorical", "categories": ["a", "b", "c"]}],
+  "model": {"type": "trees", "link": "identity",
+            "trees": [{"feature": [1, -1, -1], "threshold": [0.5, 0, 0], "left": [1, -1, -1], "right": [2, -1, -1],
+                       "default_left": [false, true, true], "value": [0, 1, 2]}]}}') AS tree;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE abs(mlops.score(o.moves, jsonb_build_object('n', i, 'c', c))
+                                  - ((i - 1) / 2.0 + CASE c WHEN 'a' THEN 10 WHEN 'b' THEN 20 WHEN 'c' THEN 10 ELSE 0 END
+                                     + 0.5)) < 1e-12) AS sparse_equal_to_hand,
+       count(*) FILTER (WHERE abs(mlops.score(o.dense, jsonb_build_object('n', i, 'c', c))
+                                  - ((i - 1) / 2.0 + CASE c WHEN 'a' THEN 10 WHEN 'c' THEN 10 ELSE 0 END
+                                     + 20 * ((CASE c WHEN 'b' THEN 1 ELSE 0 END) - 0.5) + 0.5)) < 1e-12) AS dense_equal_to_hand
+  FROM onehot o, generate_series(1, 200) i, LATERAL (SELECT (ARRAY['a', 'b', 'c', 'zz', 'b', 'b'])[1 + (i * 5) % 6] AS c) x;
+SELECT i, c, mlops.score(o.tree, jsonb_build_object('c', c)) AS prediction
+  FROM onehot o, unnest(ARRAY['b', 'a', NULL, 'a', 'c', NULL, 'b', 'a']) WITH ORDINALITY AS u(c, i) ORDER BY i;

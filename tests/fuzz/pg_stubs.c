@@ -20,6 +20,7 @@
 /* port.h routes these to PostgreSQL's own implementation, which we replace */
 #undef vsnprintf
 #undef snprintf
+#undef qsort
 
 MemoryContext CurrentMemoryContext = NULL;
 sigjmp_buf *stub_error_jump = NULL;
@@ -121,6 +122,12 @@ int
 pg_vsnprintf(char *str, size_t count, const char *fmt, va_list args)
 {
 	return vsnprintf(str, count, fmt, args);
+}
+
+void
+pg_qsort(void *base, size_t nel, size_t elsize, int (*cmp) (const void *, const void *))
+{
+	qsort(base, nel, elsize, cmp);
 }
 
 static void

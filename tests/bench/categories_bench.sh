@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# tests/bench/categories_bench.sh: scoring by name with a high-cardinality
+# categorical feature (40,000 categories, as zip codes) against the same
+# model shape with 10 categories, and compiling the big model, in one
+# throwaway cluster.  A benchmark, not a test: it prints medians and ratios
+# and fails only on wrong results.  Run by hand:
+#
+#   bash tests/bench/categories_bench.sh
+#
+# Both models: a linear regression on one categorical feature z, the
+# coefficient of category k being k, categories listed in shuffled order.
+# t: 1M rows, each a jsonb {"z": name} of a category drawn at random (for the
+# small model, the same rows with k % 10).  Serial plans, median of RUNS (5):
+#   a) sum(mlops.predict('cat_10', features))      10 categories
+#   b) sum(mlops.predict('cat_40k', features))     40,000 categories
+#   c) mlops.compile_model(artifact of cat_40k)    the compiler, duplicate check included
+# Checks: a) and b) equal sum(k) computed in SQL.
+source "$(dirname "$0")/../lib/common.sh"
+RUNS=${RUNS:-5}
+
+mlops_install_deps
+mlops_build_install
+cluster_start
+psql_q -c "CREATE EXTENSION mlops"
+START=$SECONDS
+
+log "registering cat_10 and cat_40k; generating t (1M rows)"
+psql_q >/dev/null <<'SQL'
+CREATE TABLE artifacts AS
+SELECT n, json_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', json_build_array(json_build_object('name', 'z', 'type', 'categorical',
+      'categories', (SELECT json_agg('z' || (i * 7919 % n) ORDER BY i) FROM generate_series(0, n - 1) i))),
+  'model', json_build_object('type', 'linear', 'link', 'identity', 'intercept', json_build_array(0),
+      'coef', (SELECT json_agg(i * 7919 % n ORDER BY i) FROM generate_series(0, n - 1) i)))::text AS artifact
+  FROM (VALUES (10), (40000)) v(n);
+SELECT mlops.register_model_version(CASE n WHEN 10 THEN 'cat_10' ELSE 'cat_40k' END, artifact) FROM artifacts;
+SELECT setseed(0.31);
+CREATE TABLE t AS
+SELECT i AS id, k, jsonb_build_object('z', 'z' || k) AS f40k, jsonb_build_object('z', 'z' || (k % 10)) AS f10
+  FROM (SELECT i, floor(random() * 40000)::int AS k FROM generate_series(1, 1000000) i) s;
+VACUUM (FREEZE, ANALYZE) t;
+SQL
+
+declare -A Q=(
+    [a]="SELECT sum(mlops.predict('cat_10:1', f10)) FROM t"
+    [b]="SELECT sum(mlops.predict('cat_40k:1', f40k)) FROM t"
+    [c]="SELECT length(mlops.compile_model(artifact)) FROM artifacts WHERE n = 40000"
+)
+declare -A T=([a]="" [b]="" [c]="")
+log "timed runs: $RUNS rounds"
+for r in $(seq 1 "$RUNS"); do
+    for k in a b c; do
+        ms=$(psql -X -q -At -v ON_ERROR_STOP=1 <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
+SET max_parallel_workers_per_gather = 0;
+SELECT mlops.predict('cat_40k:1', f40k) + mlops.predict('cat_10:1', f10) FROM t LIMIT 1;
+\timing on
+${Q[$k]};
+SQL
+)
+        T[$k]="${T[$k]} $(awk -v m="$ms" 'BEGIN {printf "%.4f", m / 1000}')"
+    done
+    log "round $r:$(for k in a b c; do printf ' %s %s' "$k" "$(echo "${T[$k]}" | awk '{print $NF}')"; done)"
+done
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+echo
+echo "mlops categories benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
+     "serial plans, medians of $RUNS runs, $((SECONDS - START)) s in all"
+a=$(echo "${T[a]}" | median)
+printf '%-64s %9s  %-36s %s\n' "query" "median s" "runs (s)" "vs a)"
+for k in a b c; do
+    m=$(echo "${T[$k]}" | median)
+    printf '%-64s %9.3f  %-36s %6.2fx\n' "$k) ${Q[$k]:0:60}" "$m" "${T[$k]# }" "$(awk -v m="$m" -v a="$a" 'BEGIN {print m / a}')"
+done
+
+echo
+echo "result checks:"
+got=$(psql_q -At -c "SELECT sum(mlops.predict('cat_40k:1', f40k)) = sum(k) AND sum(mlops.predict('cat_10:1', f10)) = sum(k % 10) FROM t")
+echo "  a) and b) equal sum(k) computed in SQL: $([ "$got" = t ] && echo ok || echo FAIL)"
+[ "$got" = t ] || { echo "RESULT CHECK FAILED"; exit 1; }
+echo "(figures are noisy when other work shares the machine)"
