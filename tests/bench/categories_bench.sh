@@ -16,6 +16,7 @@
 #   c) mlops.compile_model(artifact of cat_40k)    the compiler, duplicate check included
 # Checks: a) and b) equal sum(k) computed in SQL.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 RUNS=${RUNS:-5}
 
 mlops_install_deps
@@ -47,32 +48,14 @@ declare -A Q=(
     [b]="SELECT sum(mlops.predict('cat_40k:1', f40k)) FROM t"
     [c]="SELECT length(mlops.compile_model(artifact)) FROM artifacts WHERE n = 40000"
 )
-declare -A T=([a]="" [b]="" [c]="")
+declare -A T=()
 log "timed runs: $RUNS rounds"
-for r in $(seq 1 "$RUNS"); do
-    for k in a b c; do
-        ms=$(psql -X -q -At -v ON_ERROR_STOP=1 <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
-SET max_parallel_workers_per_gather = 0;
-SELECT mlops.predict('cat_40k:1', f40k) + mlops.predict('cat_10:1', f10) FROM t LIMIT 1;
-\timing on
-${Q[$k]};
-SQL
-)
-        T[$k]="${T[$k]} $(awk -v m="$ms" 'BEGIN {printf "%.4f", m / 1000}')"
-    done
-    log "round $r:$(for k in a b c; do printf ' %s %s' "$k" "$(echo "${T[$k]}" | awk '{print $NF}')"; done)"
-done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+bench_rounds "$RUNS" "SELECT mlops.predict('cat_40k:1', f40k) + mlops.predict('cat_10:1', f10) FROM t LIMIT 1;" a b c
 
 echo
 echo "mlops categories benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
      "serial plans, medians of $RUNS runs, $((SECONDS - START)) s in all"
-a=$(echo "${T[a]}" | median)
-printf '%-64s %9s  %-36s %s\n' "query" "median s" "runs (s)" "vs a)"
-for k in a b c; do
-    m=$(echo "${T[$k]}" | median)
-    printf '%-64s %9.3f  %-36s %6.2fx\n' "$k) ${Q[$k]:0:60}" "$m" "${T[$k]# }" "$(awk -v m="$m" -v a="$a" 'BEGIN {print m / a}')"
-done
+bench_table 64 a a b c
 
 echo
 echo "result checks:"

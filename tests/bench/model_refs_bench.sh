@@ -19,6 +19,7 @@
 # Checks: b) to e) equal a sum computed per version with one reference
 # each (GROUP BY version), to 1e-9 relative.
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 RUNS=${RUNS:-5}
 
 mlops_install_deps
@@ -53,32 +54,14 @@ declare -A Q=(
     [e]="SELECT sum(mlops.predict('refs:' || (1 + id % 100), x)) FROM t WHERE id <= 20000"
 )
 declare -A SCALE=([a]=1 [b]=1 [c]=1 [d]=1 [e]=50)
-declare -A T=([a]="" [b]="" [c]="" [d]="" [e]="")
+declare -A T=()
 log "timed runs: $RUNS rounds"
-for r in $(seq 1 "$RUNS"); do
-    for k in a b c d e; do
-        ms=$(psql -X -q -At -v ON_ERROR_STOP=1 <<SQL | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1
-SET max_parallel_workers_per_gather = 0;
-SELECT mlops.predict('refs:1', x) FROM t LIMIT 1;
-\timing on
-${Q[$k]};
-SQL
-)
-        T[$k]="${T[$k]} $(awk -v m="$ms" -v s="${SCALE[$k]}" 'BEGIN {printf "%.4f", m * s / 1000}')"
-    done
-    log "round $r:$(for k in a b c d e; do printf ' %s %s' "$k" "$(echo "${T[$k]}" | awk '{print $NF}')"; done)"
-done
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+bench_rounds "$RUNS" "SELECT mlops.predict('refs:1', x) FROM t LIMIT 1;" a b c d e
 
 echo
 echo "mlops model references benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
      "serial plans, medians of $RUNS runs, $((SECONDS - START)) s in all"
-a=$(echo "${T[a]}" | median)
-printf '%-72s %9s  %-36s %s\n' "query (1M rows, 20 features)" "median s" "runs (s)" "vs a)"
-for k in a b c d e; do
-    m=$(echo "${T[$k]}" | median)
-    printf '%-72s %9.3f  %-36s %6.2fx\n' "$k) ${Q[$k]:0:68}" "$m" "${T[$k]# }" "$(awk -v m="$m" -v a="$a" 'BEGIN {print m / a}')"
-done
+bench_table 72 a a b c d e
 echo "(e runs on 20,000 rows; its figures are scaled to 1M)"
 
 echo
