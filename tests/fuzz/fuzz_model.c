@@ -8,7 +8,8 @@
  *	  The first byte picks the path: even, the rest is a JSON artifact for
  *	  model_compile_json(); odd, the rest is a compiled model for
  *	  model_load().  Every model that passes is evaluated on inputs of 0, 1,
- *	  -1, NaN and huge values, row by row and as one chunk.
+ *	  -1, NaN and huge values, row by row, as one chunk and sparsely, and
+ *	  each categorical feature looks up a category of its own.
  */
 #include "postgres.h"
 
@@ -45,6 +46,33 @@ evaluate(const Model *m)
 	for (int p = 0; p < n_probes; p++)
 		model_eval(m, x + p * n, out, scratch);
 	model_eval_batch(m, x, n_probes, batch_out, batch_scratch);
+
+	/*
+	 * The sparse evaluation with every column listed (any column may be
+	 * nonzero in these probes), and the category lookup with each feature's
+	 * own first category, a prefix of it and the empty name.
+	 */
+	{
+		int32	   *active = palloc(sizeof(int32) * n);
+
+		for (int j = 0; j < n; j++)
+			active[j] = j;
+		model_eval_sparse(m, x, active, n, out, scratch);
+	}
+	for (int i = 0; i < m->hdr->n_inputs; i++)
+	{
+		const char *name;
+		int			len;
+
+		if (m->feature_kind[i] != FEATURE_CATEGORICAL)
+			continue;
+		name = model_string(m, m->category_name[m->feature_cat_first[i]]);
+		len = (int) strlen(name);
+		if (model_find_category(m, i, name, len) < 0)
+			abort();			/* a category must find itself (or an equal name) */
+		(void) model_find_category(m, i, name, len / 2);
+		(void) model_find_category(m, i, "", 0);
+	}
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
