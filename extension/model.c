@@ -849,6 +849,43 @@ eval_trees(const Model *m, const double *x, double *out, double *scratch)
 }
 
 /*
+ * An MLP's layers from layer "from" on, "in" being that layer's input (the
+ * encoded row for layer 0, the previous layer's activations otherwise,
+ * which may sit in scratch): the last layer's outputs go to "out".  Layer l
+ * reads in and writes scratch half (l % 2), so that an input in scratch is
+ * never the half being written.
+ */
+static void
+mlp_layers(const Model *m, int from, const double *in, double *out, double *scratch)
+{
+	const ModelHeader *h = m->hdr;
+	const double *w = m->mlp_weights;
+	const double *b = m->mlp_biases;
+	double	   *bufs[2] = {scratch, scratch + m->mlp_max_width};
+
+	for (int l = 0; l < from; l++)
+	{
+		w += (Size) m->mlp_sizes[l] * m->mlp_sizes[l + 1];
+		b += m->mlp_sizes[l + 1];
+	}
+	for (int l = from; l < h->n_layers; l++)
+	{
+		int			rows = m->mlp_sizes[l];
+		int			cols = m->mlp_sizes[l + 1];
+		bool		last = (l == h->n_layers - 1);
+		double	   *z = last ? out : bufs[l % 2];
+
+		/* z = W' in + b, W stored rows x cols (inputs x units) */
+		memcpy(z, b, sizeof(double) * cols);
+		cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, w, cols, in, 1, 1.0, z, 1);
+		apply_link(last ? h->link : h->hidden_activation, z, cols);
+		w += (Size) rows * cols;
+		b += cols;
+		in = z;
+	}
+}
+
+/*
  * Run the model on an encoded input (model_encode()'s output) and write its
  * n_outputs values, after the link function, to "out".
  */
@@ -880,29 +917,8 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
 			break;
 
 		case FAMILY_MLP:
-			{
-				const double *w = m->mlp_weights;
-				const double *b = m->mlp_biases;
-				const double *in = x;
-				double	   *bufs[2] = {scratch, scratch + m->mlp_max_width};
-
-				for (int l = 0; l < h->n_layers; l++)
-				{
-					int			rows = m->mlp_sizes[l];
-					int			cols = m->mlp_sizes[l + 1];
-					bool		last = (l == h->n_layers - 1);
-					double	   *z = last ? out : bufs[l % 2];
-
-					/* z = W' in + b, W stored rows x cols (inputs x units) */
-					memcpy(z, b, sizeof(double) * cols);
-					cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, w, cols, in, 1, 1.0, z, 1);
-					apply_link(last ? h->link : h->hidden_activation, z, cols);
-					w += (Size) rows * cols;
-					b += cols;
-					in = z;
-				}
-				break;
-			}
+			mlp_layers(m, 0, x, out, scratch);
+			break;
 
 		case FAMILY_TREES:
 			eval_trees(m, x, out, scratch);
@@ -915,27 +931,58 @@ model_eval(const Model *m, const double *x, double *out, double *scratch)
 /*
  * model_eval() on an encoded input of which only the columns listed in
  * active (ascending) may be nonzero, as score_encode() leaves it for models
- * with one-hot blocks.  A single-output linear model adds just those
- * columns, in the same order as model_eval()'s loop: the terms it skips
- * are zeros, so the sum is the same.  Other models read the whole input.
+ * with one-hot blocks.  Linear models, and an MLP's first layer, add just
+ * those columns.  For a single-output linear model that is model_eval()'s
+ * loop without its zero terms, so the same sum; elsewhere the terms are
+ * added in another order than BLAS's, so equal to rounding.  Trees read the
+ * whole input.
  */
 void
 model_eval_sparse(const Model *m, const double *x, const int32 *active, int n_active, double *out,
 				  double *scratch)
 {
 	const ModelHeader *h = m->hdr;
+	int			n = h->n_encoded;
 
-	if (h->family == FAMILY_LINEAR && h->n_outputs == 1)
+	switch (h->family)
 	{
-		double		z = 0;
+		case FAMILY_LINEAR:
+			for (int k = 0; k < h->n_outputs; k++)
+			{
+				const double *coef = m->coef + (Size) k * n;
+				double		z = 0;
 
-		for (int a = 0; a < n_active; a++)
-			z += m->coef[active[a]] * x[active[a]];
-		out[0] = z + m->intercept[0];
-		apply_link(h->link, out, 1);
+				for (int a = 0; a < n_active; a++)
+					z += coef[active[a]] * x[active[a]];
+				out[k] = z + m->intercept[k];
+			}
+			apply_link(h->link, out, h->n_outputs);
+			break;
+
+		case FAMILY_MLP:
+			{
+				int			units = m->mlp_sizes[1];
+				double	   *z = h->n_layers == 1 ? out : scratch;
+
+				/* the first layer from the active rows of its weights (inputs x units) */
+				memcpy(z, m->mlp_biases, sizeof(double) * units);
+				for (int a = 0; a < n_active; a++)
+				{
+					const double *w = m->mlp_weights + (Size) active[a] * units;
+					double		v = x[active[a]];
+
+					for (int u = 0; u < units; u++)
+						z[u] += v * w[u];
+				}
+				apply_link(h->n_layers == 1 ? h->link : h->hidden_activation, z, units);
+				mlp_layers(m, 1, z, out, scratch);
+				break;
+			}
+
+		case FAMILY_TREES:
+			model_eval(m, x, out, scratch);
+			break;
 	}
-	else
-		model_eval(m, x, out, scratch);
 }
 
 /*

@@ -355,3 +355,28 @@ SELECT count(*) AS rows,
   FROM onehot o, generate_series(1, 200) i, LATERAL (SELECT (ARRAY['a', 'b', 'c', 'zz', 'b', 'b'])[1 + (i * 5) % 6] AS c) x;
 SELECT i, c, mlops.score(o.tree, jsonb_build_object('c', c)) AS prediction
   FROM onehot o, unnest(ARRAY['b', 'a', NULL, 'a', 'c', NULL, 'b', 'a']) WITH ORDINALITY AS u(c, i) ORDER BY i;
+-- An MLP's first layer and a multinomial model add only the set columns too
+-- (same sums in another order): against the formulas by hand,
+-- h1 = relu(0.1 + n + 2 [c = a] - [c = b]), h2 = relu(-0.2 - n + 0.5 [c = a] + 3 [c = b]),
+-- y = 0.3 + h1 - 2 h2; and softmax(z) with z = (n + [c = a], -n + 2 [c = b], 0.5 [c = a])
+CREATE TEMP TABLE onehot_dense_families AS
+SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "n", "type": "numeric"},
+               {"name": "c", "type": "categorical", "categories": ["a", "b"], "unknown": "ignore"}],
+  "model": {"type": "mlp", "hidden_activation": "relu", "output_activation": "identity",
+            "layers": [{"weights": [[1, -1], [2, 0.5], [-1, 3]], "bias": [0.1, -0.2]},
+                       {"weights": [[1], [-2]], "bias": [0.3]}]}}') AS mlp,
+       mlops.compile_model('{"format": "mlops.model/v1", "task": "multiclass", "classes": ["x", "y", "z"],
+  "features": [{"name": "n", "type": "numeric"},
+               {"name": "c", "type": "categorical", "categories": ["a", "b"], "unknown": "ignore"}],
+  "model": {"type": "linear", "link": "softmax", "coef": [[1, 1, 0], [-1, 0, 2], [0, 0.5, 0]], "intercept": [0, 0, 0]}}') AS multinomial;
+SELECT count(*) AS rows,
+       count(*) FILTER (WHERE abs(mlops.score(o.mlp, f) - (0.3 + greatest(0, 0.1 + n + 2 * ia - ib)
+                                                             - 2 * greatest(0, -0.2 - n + 0.5 * ia + 3 * ib))) < 1e-12) AS mlp_equal_to_hand,
+       count(*) FILTER (WHERE (SELECT max(abs(p - q / (exp(n + ia) + exp(-n + 2 * ib) + exp(0.5 * ia))))
+                                 FROM unnest(mlops.score_proba(o.multinomial, f),
+                                             ARRAY[exp(n + ia), exp(-n + 2 * ib), exp(0.5 * ia)]) AS u(p, q)) < 1e-12)
+           AS multinomial_equal_to_hand
+  FROM onehot_dense_families o,
+       LATERAL (SELECT (i - 30) / 10.0::float8 AS n, (ARRAY['a', 'b', 'zz'])[1 + i % 3] AS c FROM generate_series(0, 60) i) r,
+       LATERAL (SELECT jsonb_build_object('n', n, 'c', c) AS f, (c = 'a')::int AS ia, (c = 'b')::int AS ib) e;
