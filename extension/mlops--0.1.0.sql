@@ -2142,8 +2142,9 @@ BEGIN
             EXECUTE format('DELETE FROM %s WHERE slice IS NOT DISTINCT FROM %L', tgt, slice);
         END IF;
         -- How the rows are scored (README, "Batch scoring and schedules"):
-        -- - chunked: MLPs and linear models with several outputs, a chunk of
-        --   rows at a time as matrix products (mlops._score_query);
+        -- - chunked: MLPs and linear models with several outputs whose
+        --   one-hot encoding does not widen the input more than 4 times, a
+        --   chunk of rows at a time as matrix products (mlops._score_query);
         -- - parallel: tree models big enough that scoring outweighs an extra
         --   copy of the results, when the planner gives the scan workers:
         --   INSERT cannot run in parallel, but CREATE TABLE AS can, so the
@@ -2155,7 +2156,10 @@ BEGIN
         --   tuplestore (measured: tests/bench/batch_paths_bench.sh).
         scoring := 'row';
         select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
-        IF info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1) THEN
+        IF (info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1))
+           -- wide one-hot inputs are cheaper row by row, where only the set
+           -- columns are multiplied, than densely in a matrix
+           AND (info ->> 'n_encoded')::int <= 4 * (info ->> 'n_features')::int THEN
             scoring := 'chunked';
         ELSIF (info ->> 'n_trees')::float8
                   * ln(greatest((info ->> 'n_nodes')::float8 / nullif((info ->> 'n_trees')::float8, 0), 2)) / ln(2)

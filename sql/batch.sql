@@ -157,6 +157,21 @@ RESET max_parallel_workers_per_gather;
 SELECT job_name, model_version, scoring, status, rows_in, rows_scored, rows_failed
   FROM mlops.job_runs WHERE job_run_id > (SELECT max(job_run_id) - 5 FROM mlops.job_runs) ORDER BY job_run_id;
 
+-- an MLP whose one-hot input is more than 4 times wider than its features goes row by row,
+-- where only the set columns are multiplied
+SELECT mlops.register_model_version('wide_onehot_mlp', json_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', json_build_array(json_build_object('name', 'c', 'type', 'categorical',
+      'categories', (SELECT json_agg('k' || i) FROM generate_series(0, 9) i))),
+  'model', json_build_object('type', 'mlp', 'hidden_activation', 'relu', 'output_activation', 'identity',
+      'layers', json_build_array(json_build_object('weights', (SELECT json_agg(json_build_array(i, -i)) FROM generate_series(0, 9) i),
+                                                   'bias', json_build_array(0, 0)),
+                                 json_build_object('weights', json_build_array(json_build_array(1), json_build_array(1)),
+                                                   'bias', json_build_array(0)))))::text);
+CALL mlops.batch_score('wide_onehot_mlp:1', 'SELECT id, jsonb_build_object(''c'', ''k'' || (id % 10)) AS f FROM grid',
+                       'wide_onehot_scores', features => 'f');
+SELECT count(*) AS rows, count(*) FILTER (WHERE prediction = id % 10) AS equal_to_hand FROM wide_onehot_scores;
+
 -- a single-output linear model goes row by row: chunks would not make a dot product faster
 SELECT model_version, scoring, count(*) AS runs FROM mlops.job_runs
  WHERE status = 'succeeded' GROUP BY 1, 2 ORDER BY 1, 2;
