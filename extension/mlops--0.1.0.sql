@@ -2132,6 +2132,11 @@ BEGIN
     COMMIT;
 
     BEGIN
+        -- Runs into the same target and slice take turns: two at once would
+        -- each delete the slice as it was before either wrote, and both
+        -- insert, leaving it twice over.  The lock lasts until the run
+        -- commits; the next run then deletes what this one wrote.
+        PERFORM pg_advisory_xact_lock(hashtext('mlops.batch_score'), hashtext(tgt || '/' || coalesce(slice, '')));
         IF to_regclass(tgt) IS NULL THEN
             EXECUTE format('CREATE TABLE %s AS SELECT %s, NULL::float8 AS prediction, NULL::float8[] AS probabilities,
                                    NULL::text AS class, NULL::bigint AS version_id, NULL::text AS model_version,
@@ -2384,6 +2389,11 @@ DECLARE
     outs text[];
 BEGIN
     SELECT * INTO s FROM mlops.schedules x WHERE x.schedule_id = mlops._schedule_id(run_schedule.name);
+    -- each kind of scheduled job has its runner here
+    IF s.kind <> 'batch_score' THEN
+        RAISE EXCEPTION 'schedule "%" is of kind "%", which this version of mlops cannot run', s.name, s.kind
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
     keys := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'key_columns'));
     outs := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'outputs'));
     CALL mlops.batch_score(s.spec ->> 'model', s.spec ->> 'source', s.spec ->> 'target', keys,

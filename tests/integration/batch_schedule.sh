@@ -8,6 +8,8 @@
 #  2. A run cancelled halfway (pg_cancel_backend while it rewrites its target)
 #     leaves the target exactly as it was, and its job_runs row says
 #     "cancelled".
+#  3. Two runs into the same target and slice at once take turns: the slice
+#     ends with one run's rows, not both.
 # pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so
 # this test works there and cleans up after itself.
 set -euo pipefail
@@ -16,7 +18,7 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cleanup() {
     q -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'mlops:it-%'" >/dev/null 2>&1 || true
-    q -c "DROP VIEW IF EXISTS it_slow_src" -c "DROP TABLE IF EXISTS it_src, it_scores, it_cancel_scores" >/dev/null 2>&1 || true
+    q -c "DROP VIEW IF EXISTS it_slow_src, it_slowish_src" -c "DROP TABLE IF EXISTS it_src, it_scores, it_cancel_scores, it_overlap_scores" >/dev/null 2>&1 || true
     q -c "DROP EXTENSION IF EXISTS mlops CASCADE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -87,4 +89,29 @@ after=$(q -c "SELECT count(*) || ' ' || sum(prediction) FROM it_cancel_scores")
 run=$(q -c "SELECT status || ' / ' || coalesce(error, '') FROM mlops.job_runs WHERE job_name = 'it-cancelled'")
 echo "cancelled run: $run; target unchanged ($after)"
 [[ "$run" == cancelled* ]] || fail "job_runs says '$run'"
+
+# ---- 3. two runs into the same target and slice at once take turns
+# Without the lock each would delete the slice as it was before either
+# wrote, and both would insert: 2 x 5,000 rows.  A's source takes >= 5 s
+# (5,000 rows, pg_sleep rounds 0.25 ms up to 1 ms); B starts while A works.
+q -c "CREATE VIEW it_slowish_src AS SELECT s.id, s.x, pg_sleep(0.00025)::text AS pause FROM it_src s" >/dev/null
+q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_overlap_scores', features => 'x', slice => 'today')" >/dev/null
+( q -c "CALL mlops.batch_score('it_model', 'it_slowish_src', 'it_overlap_scores', features => 'x', slice => 'today',
+                               job_name => 'it-overlap-a')" >/dev/null ) &
+a=$!
+for _ in $(seq 1 100); do
+    sleep 0.2
+    [ "$(q -c "SELECT count(*) FROM mlops.job_runs WHERE job_name = 'it-overlap-a' AND status = 'running'")" = 1 ] && break
+done
+sleep 1
+q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_overlap_scores', features => 'x', slice => 'today',
+                             job_name => 'it-overlap-b')" >/dev/null
+wait $a
+runs=$(q -c "SELECT string_agg(job_name || ' ' || status || ' ' || to_char(finished_at, 'HH24:MI:SS.MS'), ', ' ORDER BY finished_at)
+               FROM mlops.job_runs WHERE job_name LIKE 'it-overlap-%'")
+rows=$(q -c "SELECT count(*) || ' rows, ' || count(DISTINCT id) || ' ids' FROM it_overlap_scores WHERE slice = 'today'")
+echo "overlapping runs: $runs; the slice holds $rows"
+[ "$rows" = "5000 rows, 5000 ids" ] || fail "overlapping runs left '$rows' in the slice"
+[ "$(q -c "SELECT string_agg(job_name, ',' ORDER BY finished_at) FROM mlops.job_runs WHERE job_name LIKE 'it-overlap-%'")" \
+  = "it-overlap-a,it-overlap-b" ] || fail "the second run did not wait for the first"
 echo "batch schedule ok"
