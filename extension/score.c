@@ -5,13 +5,17 @@
  *	  model passed as an argument; each on float8[] features (signature
  *	  order) or jsonb features (by name).
  *
- *	  Per call site, fn_extra keeps the model reference last resolved and the
- *	  loaded model it led to.  fn_extra lives for one execution of a
- *	  statement, so an alias is resolved once per statement and a moved alias
- *	  is seen by the next statement, with no reload step anywhere.
+ *	  Per call site, fn_extra keeps the model references resolved so far (up
+ *	  to SCORE_RECENT_REFS, for queries whose reference changes row by row)
+ *	  and the loaded model the last one led to.  fn_extra lives for one
+ *	  execution of a statement, so an alias is resolved once per statement
+ *	  and a moved alias is seen by the next statement, with no reload step
+ *	  anywhere.
  *
  *	  The hot path for a cached model and a float8[] without NULLs is: compare
- *	  the reference bytes, read the array in place, encode, evaluate.
+ *	  the reference bytes, read the array in place, encode, evaluate.  Rows
+ *	  with one-hot features update the previous row's encoding in place
+ *	  (score_encode()).
  */
 #include "postgres.h"
 
