@@ -41,6 +41,7 @@ N_FEATURES = 20
 # one model per path: name, what it is, the path batch_score should take
 MODELS = (("bench_lr", "LogisticRegression", "row"),
           ("bench_mlp", "MLPClassifier (64, 64) relu", "chunked"),
+          ("bench_mlpw", "MLPClassifier (256, 128) relu", "chunked"),
           ("bench_xgb", "XGBoost 100 trees of depth 6", "parallel"))
 
 
@@ -64,6 +65,12 @@ def cmd_train(workdir):
     mlp = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=30, random_state=0).fit(X, y)
     log("   trained in %.1f s" % (time.perf_counter() - t0))
     models["bench_mlp"] = (mlp, sklearn_to_mlops.export(mlp, feature_names=names))
+
+    log("training MLPClassifier(hidden_layer_sizes=(256, 128)) on %d rows" % TRAIN_ROWS)
+    t0 = time.perf_counter()
+    mlpw = MLPClassifier(hidden_layer_sizes=(256, 128), max_iter=10, random_state=0).fit(X, y)
+    log("   trained in %.1f s" % (time.perf_counter() - t0))
+    models["bench_mlpw"] = (mlpw, sklearn_to_mlops.export(mlpw, feature_names=names))
 
     log("training XGBoost binary:logistic (100 rounds, max_depth 6, hist) on %d rows" % TRAIN_ROWS)
     bst = xgb.train({"objective": "binary:logistic", "max_depth": 6, "tree_method": "hist", "seed": 0},

@@ -11,6 +11,7 @@
 #              product per row, which chunks do not make faster)
 #   bench_mlp  sklearn MLPClassifier (64, 64) relu  -> chunked path (matrix
 #              products through OpenBLAS, mlops.batch_chunk_rows rows at a time)
+#   bench_mlpw sklearn MLPClassifier (256, 128) relu -> chunked path
 #   bench_xgb  XGBoost, 100 trees of depth 6       -> parallel path (scored by
 #              a parallel CREATE TEMP TABLE AS, then copied into the target)
 #
@@ -67,11 +68,11 @@ SELECT id, x,
 VACUUM (FREEZE, ANALYZE) t;
 SQL
 
-log "training, exporting and registering bench_lr, bench_mlp, bench_xgb"
+log "training, exporting and registering bench_lr, bench_mlp, bench_mlpw, bench_xgb"
 (cd "$BENCH_DIR" && "$PY" batch_paths_bench.py train "$WORK")
 
 log "creating and filling the targets (untimed)"
-for m in lr mlp xgb; do
+for m in lr mlp mlpw xgb; do
     psql_q >/dev/null <<SQL
 CALL mlops.batch_score('bench_$m', 't', 'fast_$m', key_columns => ARRAY['id'], features => 'x');
 CREATE TABLE row_$m (LIKE fast_$m);
