@@ -21,14 +21,13 @@ import json
 import os
 import pickle
 import statistics
-import sys
 import time
 
 import numpy as np
 import psycopg2
 
 # the binary COPY codec, the connection and the exporter are scoring_bench.py's
-from scoring_bench import build_copy_binary, connect, export_logreg, log, parse_copy_binary
+from scoring_bench import ResultChecks, build_copy_binary, connect, export_logreg, log, parse_copy_binary, run_command
 
 RUNS = int(os.environ.get("RUNS", "7"))
 LR_TRAIN_ROWS = int(os.environ.get("LR_TRAIN_ROWS", "200000"))
@@ -225,12 +224,8 @@ def cmd_report(workdir):
     cur = conn.cursor()
 
     # the results: every way of scoring t wrote the same 1M predictions
-    checks, failed = [], False
-
-    def check(what, ok, detail):
-        nonlocal failed
-        failed |= not ok
-        checks.append("%-66s %s  (%s)" % (what, "ok" if ok else "FAIL", detail))
+    checks = ResultChecks(66)
+    check = checks.check
 
     sums = {}
     for key, table, col in (("a", "scores_batch", "prediction"), ("b1", "scores_manual", "prediction"),
@@ -327,20 +322,11 @@ def cmd_report(workdir):
     print("  all job_runs rows of this benchmark: " + ", ".join("%s %d" % r for r in cur.fetchall()))
     conn.close()
 
-    print()
-    print("result checks:")
-    for c in checks:
-        print("  " + c)
-    if failed:
-        print("RESULT CHECK FAILED")
-        sys.exit(1)
+    checks.finish()
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("train", "time", "report"):
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    {"train": cmd_train, "time": cmd_time, "report": cmd_report}[sys.argv[1]](sys.argv[2])
+    run_command(__doc__, {"train": cmd_train, "time": cmd_time, "report": cmd_report})
 
 
 if __name__ == "__main__":

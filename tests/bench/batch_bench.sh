@@ -75,45 +75,19 @@
 # PERF (0; 1 = perf profile of one run of a) and of b1), printed before the
 # table).
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROWS=1000000
 PERF=${PERF:-0}
 export RUNS=${RUNS:-7} VACUUM_TARGETS=${VACUUM_TARGETS:-1} LR_TRAIN_ROWS=200000
-# Debian's python3 with python3-sklearn and python3-psycopg2, whatever
-# python3 comes first on PATH (a pyenv one has neither).
-PY=/usr/bin/python3
 
-mlops_install_deps
-mlops_build_install
-"$PY" -c 'import sklearn, psycopg2, numpy' || { echo "$PY lacks sklearn, psycopg2 or numpy" >&2; exit 1; }
-cluster_start
-
-BENCH_DB=mlops_batch_bench
-psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
-export PGDATABASE=$BENCH_DB
-psql_q -c "CREATE EXTENSION mlops"
-
-WORK=$(mktemp -d /tmp/mlops-batch-bench.XXXXXX)
-chmod 755 "$WORK"
-# cluster_start's EXIT trap stops the cluster; extend it to clean up too.
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
-START=$SECONDS
+bench_setup mlops_batch_bench "sklearn, psycopg2, numpy"
 
 # ---------------------------------------------------------------------------
 log "generating t ($ROWS rows, x float8[20], setseed + random()) and t_bad (1% of rows with 19 features)"
-# the label as in scoring_bench.sh: a logistic model with some non-linear terms
-zterms=$(for j in $(seq 1 20); do printf ' + %d * x[%d] / 5.0' "$(( (j * 7) % 11 - 5 ))" "$j"; done)
+bench_create_t "$ROWS"
 psql_q >/dev/null <<SQL
-SET max_parallel_workers_per_gather = 0;  -- one process draws every random() in order
-SELECT setseed(0.4242);
-CREATE TABLE t AS
-SELECT id, x,
-       (random() < 1 / (1 + exp(-(0.3 $zterms + 0.8 * x[1] * x[2] - 0.6 * x[3] * x[3]
-                                   + CASE WHEN x[4] > 0.5 THEN 1.0 ELSE -0.5 END))))::int AS y
-  FROM (SELECT i AS id,
-               ARRAY(SELECT random() * 4 - 2 FROM generate_series(1, 20) WHERE i > 0) AS x
-          FROM generate_series(1, $ROWS) AS i) s;
 CREATE TABLE t_bad AS
 SELECT id, CASE WHEN id % 100 = 0 THEN x[1:19] ELSE x END AS x FROM t ORDER BY id;
 CREATE TABLE t_bad_late AS

@@ -24,11 +24,10 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import psycopg2
 
-from scoring_bench import (build_copy_binary, check_against_sklearn, connect, export_logreg, fetch_sample, log,
-                           parse_copy_binary, positive_proba)
+from scoring_bench import (ResultChecks, build_copy_binary, check_against_sklearn, connect, export_logreg,
+                           fetch_sample, log, parse_copy_binary, positive_proba, run_command)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "exporter"))
 import sklearn_to_mlops  # noqa: E402
@@ -208,16 +207,10 @@ def cmd_time(workdir):
 def cmd_report(workdir):
     with open(os.path.join(workdir, "times.json")) as f:
         T = json.load(f)
-    with open(os.path.join(workdir, "meta.json")) as f:
-        meta = json.load(f)
     conn = connect()
     cur = conn.cursor()
-    checks, failed = [], False
-
-    def check(what, ok, detail):
-        nonlocal failed
-        failed |= not ok
-        checks.append("%-70s %s  (%s)" % (what, "ok" if ok else "FAIL", detail))
+    checks = ResultChecks(70)
+    check = checks.check
 
     print("%-30s %-52s %9s  %-30s %8s %8s %8s" % ("model (1M rows, 20 features)", "query", "median s", "runs (s)",
                                                   "vs b)", "vs c)", "vs d)"))
@@ -263,20 +256,11 @@ def cmd_report(workdir):
         check("%s: d) the library's predictions within %g of predict()'s" % (name, ext_tol), worst <= ext_tol,
               "max abs diff %.1e" % worst)
     conn.close()
-    print()
-    print("result checks:")
-    for c in checks:
-        print("  " + c)
-    if failed:
-        print("RESULT CHECK FAILED")
-        sys.exit(1)
+    checks.finish()
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("train", "time", "report"):
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    {"train": cmd_train, "time": cmd_time, "report": cmd_report}[sys.argv[1]](sys.argv[2])
+    run_command(__doc__, {"train": cmd_train, "time": cmd_time, "report": cmd_report})
 
 
 if __name__ == "__main__":

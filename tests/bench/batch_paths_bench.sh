@@ -33,43 +33,20 @@
 # products sum in another order); the library within 1e-9
 # (sklearn) or 1e-6 (XGBoost, float32) of predict().
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROWS=1000000
 export RUNS=${RUNS:-5} VACUUM_TARGETS=${VACUUM_TARGETS:-1} TRAIN_ROWS=${TRAIN_ROWS:-50000}
-PY=/usr/bin/python3
 
-mlops_install_deps
-mlops_build_install
-"$PY" -c 'import sklearn, xgboost, psycopg2, numpy' || { echo "$PY lacks sklearn, xgboost, psycopg2 or numpy" >&2; exit 1; }
-cluster_start
-
-BENCH_DB=mlops_batch_paths_bench
-psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
-export PGDATABASE=$BENCH_DB
-psql_q -c "CREATE EXTENSION mlops"
-WORK=$(mktemp -d /tmp/mlops-batch-paths.XXXXXX)
-chmod 755 "$WORK"
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
-START=$SECONDS
+bench_setup mlops_batch_paths_bench "sklearn, xgboost, psycopg2, numpy"
 
 log "generating t ($ROWS rows, x float8[20]) as batch_bench.sh does"
-zterms=$(for j in $(seq 1 20); do printf ' + %d * x[%d] / 5.0' "$(( (j * 7) % 11 - 5 ))" "$j"; done)
-psql_q >/dev/null <<SQL
-SET max_parallel_workers_per_gather = 0;
-SELECT setseed(0.4242);
-CREATE TABLE t AS
-SELECT id, x,
-       (random() < 1 / (1 + exp(-(0.3 $zterms + 0.8 * x[1] * x[2] - 0.6 * x[3] * x[3]
-                                   + CASE WHEN x[4] > 0.5 THEN 1.0 ELSE -0.5 END))))::int AS y
-  FROM (SELECT i AS id,
-               ARRAY(SELECT random() * 4 - 2 FROM generate_series(1, 20) WHERE i > 0) AS x
-          FROM generate_series(1, $ROWS) AS i) s;
-VACUUM (FREEZE, ANALYZE) t;
-SQL
+bench_create_t "$ROWS"
+psql_q -c "VACUUM (FREEZE, ANALYZE) t"
 
 log "training, exporting and registering bench_lr, bench_mlp, bench_mlpw, bench_xgb"
-(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py train "$WORK")
+"$PY" "$BENCH_DIR/batch_paths_bench.py" train "$WORK"
 
 log "creating and filling the targets (untimed)"
 for m in lr mlp mlpw xgb; do
@@ -88,7 +65,7 @@ SQL
 done
 
 log "timed runs: $RUNS rounds"
-(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py time "$WORK")
+"$PY" "$BENCH_DIR/batch_paths_bench.py" time "$WORK"
 
 echo
 echo "mlops batch scoring paths benchmark: PostgreSQL $(psql_q -At -c 'SHOW server_version'), $(nproc) cores," \
@@ -98,5 +75,5 @@ echo "mlops batch scoring paths benchmark: PostgreSQL $(psql_q -At -c 'SHOW serv
 echo "t: $ROWS rows, 20 features as x float8[] ($(psql_q -At -c "SELECT pg_size_pretty(pg_table_size('t'))"));" \
      "medians of $RUNS runs, round-robin; VACUUM + CHECKPOINT before each run (untimed)"
 echo
-(cd "$BENCH_DIR" && "$PY" batch_paths_bench.py report "$WORK")
+"$PY" "$BENCH_DIR/batch_paths_bench.py" report "$WORK"
 echo "(figures are noisy when other work shares the machine)"

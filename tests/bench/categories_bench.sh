@@ -21,11 +21,7 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/bench.sh"
 RUNS=${RUNS:-5}
 
-mlops_install_deps
-mlops_build_install
-cluster_start
-psql_q -c "CREATE EXTENSION mlops"
-START=$SECONDS
+bench_setup mlops_categories_bench
 
 log "registering cat_10 and cat_40k; generating t (1M rows)"
 psql_q >/dev/null <<'SQL'

@@ -22,11 +22,7 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/bench.sh"
 RUNS=${RUNS:-5}
 
-mlops_install_deps
-mlops_build_install
-cluster_start
-psql_q -c "CREATE EXTENSION mlops"
-START=$SECONDS
+bench_setup mlops_model_refs_bench
 
 log "generating t (1M rows) and registering 20 versions of refs"
 psql_q >/dev/null <<'SQL'

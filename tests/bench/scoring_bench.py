@@ -44,6 +44,39 @@ def log(msg):
     print("==> " + msg, file=sys.stderr, flush=True)
 
 
+class ResultChecks:
+    """A benchmark's result checks: recorded as the report makes them, printed
+    at its end; one that failed makes the report exit with status 1."""
+
+    def __init__(self, width):
+        self.width, self.lines, self.failed = width, [], False
+
+    def record(self, line, ok):
+        self.failed |= not ok
+        self.lines.append(line)
+
+    def check(self, what, ok, detail):
+        self.record("%-*s %s  (%s)" % (self.width, what, "ok" if ok else "FAIL", detail), ok)
+
+    def finish(self):
+        print()
+        print("result checks:")
+        for line in self.lines:
+            print("  " + line)
+        if self.failed:
+            print("RESULT CHECK FAILED")
+            sys.exit(1)
+
+
+def run_command(doc, commands):
+    """The command line of a benchmark's Python half: COMMAND WORKDIR, COMMAND
+    one of commands (name -> function of WORKDIR); else the usage (doc)."""
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
+        print(doc, file=sys.stderr)
+        sys.exit(2)
+    commands[sys.argv[1]](sys.argv[2])
+
+
 def connect():
     conn = psycopg2.connect("")
     conn.autocommit = True
@@ -471,15 +504,12 @@ def cmd_report(workdir):
     med = {k: v["median"] for k, v in T.items()}
 
     # results must agree: serial vs parallel, mlops vs the other paths
-    checks = []
-    failed = False
+    checks = ResultChecks(70)
 
     def check(what, a, b, tol):
-        nonlocal failed
         d = rel(a, b)
         ok = d <= tol
-        failed |= not ok
-        checks.append("%-70s rel diff %.2e  (<= %g: %s)" % (what, d, tol, "ok" if ok else "FAIL"))
+        checks.record("%-70s rel diff %.2e  (<= %g: %s)" % (what, d, tol, "ok" if ok else "FAIL"), ok)
 
     def vals(k):
         return [v for v in T[k]["values"] if v is not None]
@@ -611,20 +641,11 @@ def cmd_report(workdir):
                      mem[f + "_peak"] - mem[f + "_before"]))
         print("  VmHWM    before %7d kB, after the query %7d kB: %+d kB"
               % (mem["hwm_before"], mem["hwm_after"], mem["hwm_after"] - mem["hwm_before"]))
-    print()
-    print("result checks:")
-    for c in checks:
-        print("  " + c)
-    if failed:
-        print("RESULT CHECK FAILED")
-        sys.exit(1)
+    checks.finish()
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in ("train", "time", "report"):
-        print(__doc__, file=sys.stderr)
-        sys.exit(2)
-    {"train": cmd_train, "time": cmd_time, "report": cmd_report}[sys.argv[1]](sys.argv[2])
+    run_command(__doc__, {"train": cmd_train, "time": cmd_time, "report": cmd_report})
 
 
 if __name__ == "__main__":

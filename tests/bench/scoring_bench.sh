@@ -68,47 +68,21 @@
 # queries, printed before the table), ONLY (comma-separated measurement keys
 # of scoring_bench.py for a partial run; include scan, the baseline).
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 
 BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 ROWS=1000000
 MEM_FACTOR=${MEM_FACTOR:-10}
 PERF=${PERF:-0}
 export RUNS_FAST=${RUNS_FAST:-5} RUNS_SLOW=${RUNS_SLOW:-3} GBM_TRAIN_ROWS=${GBM_TRAIN_ROWS:-30000} BATCH_ROWS=10000
-# Debian's python3 with python3-sklearn and python3-psycopg2, whatever
-# python3 comes first on PATH (a pyenv one has neither).
-PY=/usr/bin/python3
 
-mlops_install_deps
-mlops_build_install
-"$PY" -c 'import sklearn, psycopg2, numpy, xgboost' || { echo "$PY lacks sklearn, psycopg2, numpy or xgboost" >&2; exit 1; }
-cluster_start
-
-BENCH_DB=mlops_scoring_bench
-psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
-export PGDATABASE=$BENCH_DB
-psql_q -c "CREATE EXTENSION mlops" -c "CREATE EXTENSION plpython3u"
-
-WORK=$(mktemp -d /tmp/mlops-bench.XXXXXX)
-chmod 755 "$WORK"
-# cluster_start's EXIT trap stops the cluster; extend it to clean up too.
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
-START=$SECONDS
+bench_setup mlops_scoring_bench "sklearn, psycopg2, numpy, xgboost"
+psql_q -c "CREATE EXTENSION plpython3u"
 
 # ---------------------------------------------------------------------------
 log "generating t: $ROWS rows, x float8[20] and f1..f20 (setseed, random())"
-fcols=$(for j in $(seq 1 20); do printf 'x[%d] AS f%d, ' "$j" "$j"; done)
-# the label: a logistic model with some non-linear terms, for the GBM to find
-zterms=$(for j in $(seq 1 20); do printf ' + %d * x[%d] / 5.0' "$(( (j * 7) % 11 - 5 ))" "$j"; done)
+bench_create_t "$ROWS" "$(for j in $(seq 1 20); do printf 'x[%d] AS f%d, ' "$j" "$j"; done)"
 psql_q >/dev/null <<SQL
-SET max_parallel_workers_per_gather = 0;  -- one process draws every random() in order
-SELECT setseed(0.4242);
-CREATE TABLE t AS
-SELECT id, x, $fcols
-       (random() < 1 / (1 + exp(-(0.3 $zterms + 0.8 * x[1] * x[2] - 0.6 * x[3] * x[3]
-                                   + CASE WHEN x[4] > 0.5 THEN 1.0 ELSE -0.5 END))))::int AS y
-  FROM (SELECT i AS id,
-               ARRAY(SELECT random() * 4 - 2 FROM generate_series(1, 20) WHERE i > 0) AS x
-          FROM generate_series(1, $ROWS) AS i) s;
 CREATE TABLE t20k AS SELECT * FROM t WHERE id <= 20000 ORDER BY id;
 -- the batches' GROUP BY key, so that the planner knows there are few groups (HashAggregate)
 CREATE STATISTICS t_batch ON ((id - 1) / $BATCH_ROWS) FROM t;

@@ -15,6 +15,7 @@
 # round, 30000), BATCH_TX (batches per batch round, 300), PGBENCH_MODE
 # (pgbench query mode, prepared).
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 
 ROUNDS=${ROUNDS:-5}
 SINGLE_TX=${SINGLE_TX:-30000}
@@ -24,18 +25,7 @@ BATCH_POINTS=1000
 BATCH_KEYS=10
 TARGET_BATCH_MS=20
 
-mlops_install_deps
-mlops_build_install
-cluster_start
-
-BENCH_DB=mlops_tracking_bench
-psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
-export PGDATABASE=$BENCH_DB
-psql_q -c "CREATE EXTENSION mlops"
-
-WORK=$(mktemp -d /tmp/mlops-bench.XXXXXX)
-# cluster_start's EXIT trap stops the cluster; extend it to clean up too.
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
+bench_setup mlops_tracking_bench
 
 log "preparing tables and ${BATCH_POINTS}-point batch documents"
 psql_q >/dev/null <<SQL

@@ -23,6 +23,7 @@
 # Knobs (environment): RUNS (100000), EXPERIMENTS (100), STEPS (25),
 # WINDOW (runs logging side by side, 1000), SINGLE_TX (3000), BATCH_TX (50).
 source "$(dirname "$0")/../lib/common.sh"
+source "$(dirname "$0")/../lib/bench.sh"
 
 RUNS=${RUNS:-100000}
 EXPERIMENTS=${EXPERIMENTS:-100}
@@ -37,17 +38,7 @@ HISTORY_SLOW_MS=5
 EXPERIMENT_SLOW_MS=200
 [ $((RUNS % WINDOW)) -eq 0 ] || { echo "RUNS must be a multiple of WINDOW" >&2; exit 2; }
 
-mlops_install_deps
-mlops_build_install
-cluster_start "maintenance_work_mem = 256MB"
-
-BENCH_DB=mlops_tracking_scale
-psql_q -d postgres -c "CREATE DATABASE $BENCH_DB"
-export PGDATABASE=$BENCH_DB
-psql_q -c "CREATE EXTENSION mlops"
-
-WORK=$(mktemp -d /tmp/mlops-scale.XXXXXX)
-trap 'cluster_stop; rm -rf "$WORK"' EXIT
+bench_setup mlops_tracking_scale "" "maintenance_work_mem = 256MB"
 
 SECONDS=0
 now_s() { echo "$SECONDS"; }

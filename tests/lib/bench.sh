@@ -1,9 +1,60 @@
-# tests/lib/bench.sh: the timing loop and table of the small SQL benchmarks
-# (tests/bench/model_refs_bench.sh, tests/bench/categories_bench.sh).
-# Source after tests/lib/common.sh, with a cluster started.  The caller
-# declares the associative arrays Q (key -> SQL) and, optionally, SCALE
-# (key -> factor for a query run on a sample); bench_rounds fills T (key ->
-# the runs, in seconds).
+# tests/lib/bench.sh: what the benchmarks in tests/bench share: their set-up,
+# the 1M-row table t, and the timing loop and table of the small SQL ones.
+# Source after tests/lib/common.sh.
+
+# Debian's python3 with python3-sklearn, python3-xgboost and python3-psycopg2,
+# whatever python3 comes first on PATH (a pyenv one has none of them).
+PY=/usr/bin/python3
+
+# bench_setup NAME [MODULES [SETTING...]]: the dependencies, a fresh build
+# and install, a throwaway cluster (with the postgresql.conf SETTINGs), a
+# database NAME with mlops in it (exported as PGDATABASE), a work folder WORK
+# removed at exit, and START for the total time.  MODULES (comma-separated),
+# when not empty, must import in $PY.
+bench_setup() {
+    local name=$1 modules=${2:-}
+    shift $(( $# < 2 ? $# : 2 ))
+    mlops_install_deps
+    mlops_build_install
+    if [ -n "$modules" ]; then
+        "$PY" -c "import $modules" || { echo "$PY lacks one of $modules" >&2; exit 1; }
+    fi
+    cluster_start "$@"
+    psql_q -d postgres -c "CREATE DATABASE $name"
+    export PGDATABASE=$name
+    psql_q -c "CREATE EXTENSION mlops"
+    WORK=$(mktemp -d "/tmp/$name.XXXXXX")
+    chmod 755 "$WORK"
+    # cluster_start's EXIT trap stops the cluster; extend it to clean up too.
+    trap 'cluster_stop; rm -rf "$WORK"' EXIT
+    START=$SECONDS
+}
+
+# bench_create_t ROWS [COLUMNS]: the table t of the scoring benchmarks: id,
+# x float8[20] of random() * 4 - 2 after setseed(0.4242), COLUMNS (more
+# select-list items over x, each followed by a comma), and a label y drawn
+# from a logistic model with some non-linear terms (for a GBM to find).  One
+# process draws every random() in order, so every run has the same data.
+bench_create_t() {
+    local rows=$1 columns=${2:-} zterms
+    zterms=$(for j in $(seq 1 20); do printf ' + %d * x[%d] / 5.0' "$(( (j * 7) % 11 - 5 ))" "$j"; done)
+    psql_q >/dev/null <<SQL
+SET max_parallel_workers_per_gather = 0;
+SELECT setseed(0.4242);
+CREATE TABLE t AS
+SELECT id, x, $columns
+       (random() < 1 / (1 + exp(-(0.3 $zterms + 0.8 * x[1] * x[2] - 0.6 * x[3] * x[3]
+                                   + CASE WHEN x[4] > 0.5 THEN 1.0 ELSE -0.5 END))))::int AS y
+  FROM (SELECT i AS id,
+               ARRAY(SELECT random() * 4 - 2 FROM generate_series(1, 20) WHERE i > 0) AS x
+          FROM generate_series(1, $rows) AS i) s;
+SQL
+}
+
+# The small SQL benchmarks (model_refs_bench.sh, categories_bench.sh), with a
+# cluster started: the caller declares the associative arrays Q (key -> SQL)
+# and, optionally, SCALE (key -> factor for a query run on a sample);
+# bench_rounds fills T (key -> the runs, in seconds).
 
 # bench_rounds RUNS WARMUP KEY...: each query RUNS times, round-robin, each
 # run in a fresh session with serial plans that runs WARMUP (untimed) first.
