@@ -25,7 +25,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datum.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -110,8 +109,6 @@ mlops_score_query(PG_FUNCTION_ARGS)
 	double	   *scratch;
 	Datum	   *values;
 	bool	   *nulls;
-	Datum	  **row_keys;
-	bool	  **row_key_nulls;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0 || rsinfo->expectedDesc == NULL)
@@ -215,8 +212,6 @@ mlops_score_query(PG_FUNCTION_ARGS)
 		x = MemoryContextAlloc(query_cxt, sizeof(double) * chunk_rows * m->hdr->n_encoded);
 		y = MemoryContextAlloc(query_cxt, sizeof(double) * chunk_rows * m->hdr->n_outputs);
 		scratch = MemoryContextAlloc(query_cxt, sizeof(double) * model_batch_scratch_len(m, chunk_rows));
-		row_keys = MemoryContextAlloc(query_cxt, sizeof(Datum *) * chunk_rows);
-		row_key_nulls = MemoryContextAlloc(query_cxt, sizeof(bool *) * chunk_rows);
 	}
 
 	for (;;)
@@ -242,16 +237,14 @@ mlops_score_query(PG_FUNCTION_ARGS)
 		m = st->model;
 		n_out = m->hdr->n_outputs;
 
+		/* detoasted features, error texts and output values go to the chunk's memory */
 		MemoryContextReset(chunk_cxt);
+		old = MemoryContextSwitchTo(chunk_cxt);
 		for (uint64 r = 0; r < n; r++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			Datum		feats = SPI_getbinval(tup, desc, feature_col, &isnull);
+			Datum		feats = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, feature_col, &isnull);
 
-			/* detoasted features and error texts go to the chunk's memory */
-			old = MemoryContextSwitchTo(chunk_cxt);
 			if (isnull)
 				ereport(ERROR,
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -262,24 +255,11 @@ mlops_score_query(PG_FUNCTION_ARGS)
 			else
 				score_read_array(st, DatumGetArrayTypeP(feats));
 			score_encode(st, from_jsonb, x + (Size) r * m->hdr->n_encoded);
-
-			/* the keys outlive SPI's copy of the row: copy them into the chunk */
-			row_keys[r] = palloc(sizeof(Datum) * n_keys);
-			row_key_nulls[r] = palloc(sizeof(bool) * n_keys);
-			for (int i = 0; i < n_keys; i++)
-			{
-				Form_pg_attribute att = TupleDescAttr(desc, i);
-				Datum		d = SPI_getbinval(tup, desc, i + 1, &row_key_nulls[r][i]);
-
-				row_keys[r][i] = row_key_nulls[r][i] ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
-			}
-			MemoryContextSwitchTo(old);
 		}
-		SPI_freetuptable(SPI_tuptable);
 
 		model_eval_batch(m, x, (int) n, y, scratch);
 
-		old = MemoryContextSwitchTo(chunk_cxt);
+		/* each row: its keys, read from SPI's copy of it, then its outputs */
 		for (uint64 r = 0; r < n; r++)
 		{
 			/* score_outputs() needs room for two values */
@@ -292,14 +272,12 @@ mlops_score_query(PG_FUNCTION_ARGS)
 				out = row_out;
 			}
 			for (int i = 0; i < n_keys; i++)
-			{
-				values[i] = row_keys[r][i];
-				nulls[i] = row_key_nulls[r][i];
-			}
+				values[i] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, i + 1, &nulls[i]);
 			score_outputs(st, out, kinds, n_kinds, values + n_keys);
 			tuplestore_putvalues(store, out_desc, values, nulls);
 		}
 		MemoryContextSwitchTo(old);
+		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();

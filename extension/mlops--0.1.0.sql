@@ -2055,6 +2055,11 @@ DECLARE
     first_bad record;
     insert_sql text;
     insert_good_sql text;
+    insert_into text;
+    run_values text;
+    good_rows text;
+    source_sql text;
+    score_args text;
     stage_sql text;
     stage_good_sql text;
     err_state text;
@@ -2161,6 +2166,11 @@ BEGIN
         --   tuplestore (measured: tests/bench/batch_paths_bench.sh).
         scoring := 'row';
         select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
+        -- what every path inserts, the columns every row of the run shares, and its good rows
+        insert_into := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice) ', tgt,
+                              array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '), out_cols);
+        run_values := format('%s, %L, pg_catalog.now(), %L', ver.version_id, pinned, slice);
+        good_rows := format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
         IF (info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1))
            -- wide one-hot inputs are cheaper row by row, where only the set
            -- columns are multiplied, than densely in a matrix
@@ -2193,33 +2203,21 @@ BEGIN
                 RAISE EXCEPTION 'target % has no column for every key column %', tgt, key_columns
                     USING ERRCODE = 'undefined_column';
             END IF;
-            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
-                                  SELECT r.*, %s, %L, pg_catalog.now(), %L FROM mlops._score_query(%L, ',
-                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
-                                 out_cols, ver.version_id, pinned, slice, pinned);
-            -- the source query, with or without the bad-row filter, goes between the two halves
-            insert_good_sql := insert_sql
-                || quote_literal(format('SELECT %s, %s FROM %s s WHERE mlops.feature_problem(%L, %s) IS NULL',
-                                        key_casts, feat, src, pinned, feat))
-                || format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
-            insert_sql := insert_sql
-                || quote_literal(format('SELECT %s, %s FROM %s s', key_casts, feat, src))
-                || format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
+            -- the source query, with or without the bad-row filter, is an argument
+            insert_sql := insert_into || format('SELECT r.*, %s FROM mlops._score_query(%L, ', run_values, pinned);
+            score_args := format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
+            source_sql := format('SELECT %s, %s FROM %s s', key_casts, feat, src);
+            insert_good_sql := insert_sql || quote_literal(source_sql || good_rows) || score_args;
+            insert_sql := insert_sql || quote_literal(source_sql) || score_args;
         ELSIF scoring = 'parallel' THEN
             stage := 'mlops_batch_stage_' || run_id;
             stage_sql := format('CREATE TEMPORARY TABLE %I ON COMMIT DROP AS ', stage) || select_sql;
-            stage_good_sql := stage_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
-            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
-                                  SELECT *, %s, %L, pg_catalog.now(), %L FROM pg_temp.%I',
-                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
-                                 out_cols, ver.version_id, pinned, slice, stage);
+            stage_good_sql := stage_sql || good_rows;
+            insert_sql := insert_into || format('SELECT *, %s FROM pg_temp.%I', run_values, stage);
             insert_good_sql := insert_sql;
         ELSE
-            insert_sql := format('INSERT INTO %s (%s%s, version_id, model_version, scored_at, slice)
-                                  SELECT %s%s, %s, %L, pg_catalog.now(), %L FROM %s s',
-                                 tgt, array_to_string(ARRAY(SELECT quote_ident(k) FROM unnest(key_columns) k), ', '),
-                                 out_cols, keys, out_exprs, ver.version_id, pinned, slice, src);
-            insert_good_sql := insert_sql || format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+            insert_sql := insert_into || format('SELECT %s%s, %s FROM %s s', keys, out_exprs, run_values, src);
+            insert_good_sql := insert_sql || good_rows;
         END IF;
 
         -- One pass when every row scores, which is the common case: bad rows

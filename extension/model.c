@@ -1026,35 +1026,26 @@ model_eval_batch(const Model *m, const double *x, int n_rows, double *out, doubl
 
 	if (n_rows <= 0)
 		return;
+	if (h->family == FAMILY_TREES || (h->family == FAMILY_LINEAR && n_out == 1))
+	{
+		/*
+		 * Row by row: trees gain nothing from a chunk, and a single-output
+		 * linear model's dot product per row is bound by reading the inputs
+		 * either way, while model_eval()'s own sum keeps batch scores bit for
+		 * bit equal to predict()'s.
+		 */
+		for (int r = 0; r < n_rows; r++)
+			model_eval(m, x + (Size) r * n, out + (Size) r * n_out, scratch);
+		return;
+	}
 	switch (h->family)
 	{
 		case FAMILY_LINEAR:
-			if (n_out == 1)
-			{
-				/*
-				 * One output: model_eval()'s loop, row by row.  A dot product
-				 * per row is bound by reading the inputs either way, and the
-				 * same order of the sum keeps batch scores bit for bit equal
-				 * to predict()'s.
-				 */
-				for (int r = 0; r < n_rows; r++)
-				{
-					const double *xr = x + (Size) r * n;
-					double		z = 0;
-
-					for (int i = 0; i < n; i++)
-						z += m->coef[i] * xr[i];
-					out[r] = z + m->intercept[0];
-				}
-			}
-			else
-			{
-				/* out = X coef' + intercept */
-				for (int r = 0; r < n_rows; r++)
-					memcpy(out + (Size) r * n_out, m->intercept, sizeof(double) * n_out);
-				cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, n_out, n, 1.0, x, n,
-							m->coef, n, 1.0, out, n_out);
-			}
+			/* out = X coef' + intercept */
+			for (int r = 0; r < n_rows; r++)
+				memcpy(out + (Size) r * n_out, m->intercept, sizeof(double) * n_out);
+			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n_rows, n_out, n, 1.0, x, n,
+						m->coef, n, 1.0, out, n_out);
 			apply_link_rows(h->link, out, n_rows, n_out);
 			break;
 
@@ -1085,10 +1076,6 @@ model_eval_batch(const Model *m, const double *x, int n_rows, double *out, doubl
 				break;
 			}
 
-		case FAMILY_TREES:
-			for (int r = 0; r < n_rows; r++)
-				model_eval(m, x + (Size) r * n, out + (Size) r * n_out, scratch);
-			break;
 	}
 }
 
