@@ -2,12 +2,21 @@
 # a running server (tests/run_all.sh does all of it on a throwaway cluster).
 
 EXTENSION   = mlops
-EXTVERSION  = 0.1.0
+EXTVERSION  = 0.2.0
+
+# One C file and one SQL file per concept, with the same name.  The install
+# script is the SQL files concatenated in this order (each may use what the
+# ones before it define).
+CONCEPTS    = mlops tracking registry scoring bundles batch schedules
 
 MODULE_big  = mlops
-OBJS        = extension/mlops.o extension/tracking.o extension/model.o extension/model_json.o \
-              extension/model_xgboost.o extension/cache.o extension/score.o extension/batch.o
+OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
+              extension/batch.o extension/model.o extension/model_compile.o extension/model_json.o \
+              extension/model_xgboost.o extension/model_cache.o
+# The released install scripts stay as they were shipped (an older version can
+# still be created, then updated), with the upgrade scripts between them.
 DATA        = $(wildcard extension/mlops--*.sql)
+DATA_built  = mlops--$(EXTVERSION).sql
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
@@ -29,6 +38,9 @@ EXTRA_CLEAN = results regression.diffs regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+mlops--$(EXTVERSION).sql: $(foreach c,$(CONCEPTS),extension/$(c).sql)
+	cat $^ > $@
 
 # Every object depends on every header: there are few of both, and a stale
 # object built against an old struct layout is a crash.

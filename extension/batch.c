@@ -32,7 +32,7 @@
 
 #include "mlops.h"
 #include "model.h"
-#include "score.h"
+#include "scoring.h"
 
 /* a chunk's matrices stay under this many doubles (64 MB) however wide the model */
 #define CHUNK_MAX_DOUBLES	(8 * 1024 * 1024)

@@ -7,7 +7,7 @@
 
 #include "postgres.h"
 
-#define MLOPS_VERSION "0.1.0"
+#define MLOPS_VERSION "0.2.0"
 
 /* GUCs, defined in mlops.c, cache.c and batch.c */
 extern int	mlops_max_artifact_kb;

@@ -216,9 +216,9 @@ model_string(const Model *m, uint32 offset)
 	return m->strings + offset;
 }
 
-/* model_json.c */
-extern bytea *model_compile_json(const char *json, size_t len, int64 version_id,
-								 const uint8 *checksum);
+/* model_compile.c */
+extern bytea *model_compile_artifact(const char *json, size_t len, int64 version_id,
+									 const uint8 *checksum);
 
 /* model.c */
 extern Model *model_load(const bytea *compiled, MemoryContext cxt);

@@ -1,8 +1,10 @@
 /*
  * model_compile.h
- *	  What the model compilers share: the section builder of the compiled
- *	  form and the JSON readers that name the path of what they refuse.
- *	  model_json.c compiles our own format; model_xgboost.c imports XGBoost's.
+ *	  What the model compiler's front ends share (model_compile.c): the
+ *	  section builder of the compiled form and the JSON readers that name the
+ *	  path of what they refuse; and the front ends themselves, which the
+ *	  driver calls: model_json.c for our own format, model_xgboost.c for
+ *	  XGBoost's.  Neither front end calls the other.
  *	  Include after jansson.h and postgres.h; never with utils/builtins.h.
  */
 #ifndef MLOPS_MODEL_COMPILE_H
@@ -49,8 +51,7 @@ extern int32 mj_choice(json_t *v, const char *path, const char *const *names, co
 extern void mj_number_array(Compiler *c, SectionTag tag, json_t *v, const char *path, int len);
 extern bytea *mj_serialize(Compiler *c);
 
-/* model_xgboost.c */
-/* names seen so far in one list, to refuse duplicates (model_json.c) */
+/* names seen so far in one list, to refuse duplicates */
 typedef struct NameSet
 {
 	const char **names;
@@ -61,6 +62,10 @@ typedef struct NameSet
 extern void nameset_init(NameSet *set, int n);
 extern int	nameset_add(NameSet *set, const char *name, int pos);
 
+/* model_json.c */
+extern void mj_compile_mlops(Compiler *c, json_t *doc);
+
+/* model_xgboost.c */
 extern bool mj_is_xgboost(json_t *doc);
 extern bool mj_xgboost_text_has_categorical(const char *json, size_t len);
 extern void mj_compile_xgboost(Compiler *c, json_t *doc);

@@ -10,7 +10,7 @@ clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-rec
     -Wall -Wno-unused-parameter -Wno-ignored-attributes \
     -I"$root/extension" -I"$here" -I"$("$PG_CONFIG" --includedir-server)" \
     $(pkg-config --cflags jansson openblas) \
-    "$here/fuzz_model.c" "$here/pg_stubs.c" "$root/extension/model.c" "$root/extension/model_json.c" "$root/extension/model_xgboost.c" \
+    "$here/fuzz_model.c" "$here/pg_stubs.c" "$root/extension/model.c" "$root/extension/model_compile.c" "$root/extension/model_json.c" "$root/extension/model_xgboost.c" \
     $(pkg-config --libs jansson openblas) -lm \
     -o "$here/build/fuzz_model"
 echo "$here/build/fuzz_model"

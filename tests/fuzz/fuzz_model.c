@@ -6,7 +6,7 @@
  *	  reading out of bounds, looping forever or crashing.
  *
  *	  The first byte picks the path: even, the rest is a JSON artifact for
- *	  model_compile_json(); odd, the rest is a compiled model for
+ *	  model_compile_artifact(); odd, the rest is a compiled model for
  *	  model_load().  Every model that passes is evaluated on inputs of 0, 1,
  *	  -1, NaN and huge values, row by row, as one chunk and sparsely, and
  *	  each categorical feature looks up a category of its own.
@@ -97,7 +97,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bytea	   *compiled;
 
 		if ((data[0] & 1) == 0)
-			compiled = model_compile_json((const char *) data + 1, size - 1, 0, NULL);
+			compiled = model_compile_artifact((const char *) data + 1, size - 1, 0, NULL);
 		else
 		{
 			compiled = palloc(VARHDRSZ + size - 1);
