@@ -11,7 +11,8 @@ set -euo pipefail
 
 MLOPS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PG_MAJOR=${PG_MAJOR:-15}
-PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# PGBIN may name another build of PostgreSQL (a private copy, another major).
+PGBIN=${PGBIN:-/usr/lib/postgresql/$PG_MAJOR/bin}
 export PATH="$PGBIN:$PATH"
 
 # Debian packages the product, its tests and benchmarks need.  python3-* and
