@@ -11,7 +11,7 @@ CONCEPTS    = mlops tracking registry scoring bundles batch schedules
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
-              extension/batch.o extension/model.o extension/model_compile.o extension/model_json.o \
+              extension/batch.o extension/schedules.o extension/model.o extension/model_compile.o extension/model_json.o \
               extension/model_xgboost.o extension/model_cache.o
 # The released install scripts stay as they were shipped (an older version can
 # still be created, then updated), with the upgrade scripts between them.

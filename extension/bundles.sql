@@ -10,7 +10,7 @@
 -- signature, model and version metadata, and the lineage of the run it came
 -- from (experiment, params, latest metrics, tags, dataset inputs).
 CREATE FUNCTION mlops.export_model_version(model text) RETURNS jsonb
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -18,6 +18,7 @@ DECLARE
     v record;
     run jsonb;
 BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'export_model_version');
     SELECT mv.*, m.name AS model_name, m.description AS model_description,
            (SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}') FROM mlops.registered_model_tags t
              WHERE t.model_id = m.model_id) AS model_tags,
@@ -87,8 +88,10 @@ DECLARE
     target text;
     new_run bigint;
     new_version int;
-    input jsonb;
+    input record;
+    item record;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'import_model_version');
     IF bundle IS NULL THEN
         RAISE EXCEPTION 'bundle must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -112,9 +115,12 @@ BEGIN
     target := coalesce(model, bundle -> 'model' ->> 'name');
     PERFORM mlops._check_model_name('model name', target);
 
-    IF NOT EXISTS (SELECT FROM mlops.registered_models m WHERE m.name = target) THEN
-        PERFORM mlops.create_registered_model(target, bundle -> 'model' ->> 'description',
-                                              nullif(bundle -> 'model' -> 'tags', 'null'::jsonb));
+    -- a model new here takes the bundle's description and tags
+    IF mlops._insert_model(target, bundle -> 'model' ->> 'description') IS NOT NULL THEN
+        FOR item IN SELECT * FROM mlops._batch_items(coalesce(nullif(bundle -> 'model' -> 'tags', 'null'), '{}'),
+                                                     'model.tags', ARRAY['key', 'value']) LOOP
+            PERFORM mlops.set_registered_model_tag(target, item.key, mlops._json_value_text(item.value, item.path));
+        END LOOP;
     END IF;
 
     run := bundle -> 'run';
@@ -126,26 +132,38 @@ BEGIN
                                        'mlops.imported_from_run', run ->> 'run_id'));
         PERFORM mlops.log_batch(new_run, jsonb_build_object('params', coalesce(run -> 'params', '{}'::jsonb),
                                                             'metrics', coalesce(run -> 'metrics', '[]'::jsonb)));
-        FOR input IN SELECT * FROM jsonb_array_elements(coalesce(run -> 'inputs', '[]'::jsonb)) LOOP
-            PERFORM mlops._record_input(new_run, input ->> 'dataset_name', input ->> 'relation_name',
-                                        input ->> 'context', (input ->> 'row_count')::bigint, input ->> 'digest');
+        IF jsonb_typeof(coalesce(run -> 'inputs', '[]')) <> 'array' THEN
+            RAISE EXCEPTION 'run.inputs of the bundle must be an array' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR input IN SELECT a.el, a.o - 1 AS idx
+                       FROM jsonb_array_elements(coalesce(run -> 'inputs', '[]')) WITH ORDINALITY AS a(el, o) LOOP
+            IF jsonb_typeof(input.el) <> 'object' OR jsonb_typeof(input.el -> 'row_count') <> 'number'
+               OR (input.el ->> 'row_count')::numeric NOT BETWEEN 0 AND 9223372036854775807
+               OR (input.el ->> 'row_count')::numeric <> trunc((input.el ->> 'row_count')::numeric) THEN
+                RAISE EXCEPTION 'invalid input at run.inputs[%] of the bundle', input.idx
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('Found %s.', left(input.el::text, 200)),
+                          HINT = 'Each input is an object with dataset_name, relation_name, context, '
+                                 'row_count (a whole number of rows) and digest.';
+            END IF;
+            PERFORM mlops._record_input(new_run, input.el ->> 'dataset_name', input.el ->> 'relation_name',
+                                        input.el ->> 'context', (input.el ->> 'row_count')::bigint,
+                                        input.el ->> 'digest');
         END LOOP;
         PERFORM mlops.end_run(new_run, CASE WHEN run ->> 'status' IN ('FAILED', 'KILLED')
                                             THEN run ->> 'status' ELSE 'FINISHED' END);
     END IF;
 
     new_version := mlops.register_model_version(target, artifact, new_run, ver ->> 'description');
-    INSERT INTO mlops.model_version_tags (version_id, key, value)
-    SELECT (SELECT v.version_id FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
-             WHERE m.name = target AND v.version = new_version),
-           mlops._check_key('version tag key', t.key), t.value
-      FROM jsonb_each_text(coalesce(ver -> 'tags', '{}'::jsonb)) AS t;
+    FOR item IN SELECT * FROM mlops._batch_items(coalesce(nullif(ver -> 'tags', 'null'), '{}'), 'version.tags',
+                                                 ARRAY['key', 'value']) LOOP
+        PERFORM mlops.set_model_version_tag(target, new_version, item.key,
+                                            mlops._json_value_text(item.value, item.path));
+    END LOOP;
     RETURN new_version;
 END
 $$;
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mlops.export_model_version(text) TO mlops_reader;
-GRANT EXECUTE ON FUNCTION mlops.import_model_version(jsonb, text) TO mlops_writer;
+-- Privileges (see tracking.sql): public functions check the role inside.
+CALL mlops._private_by_default();
+GRANT EXECUTE ON FUNCTION mlops.export_model_version(text), mlops.import_model_version(jsonb, text) TO PUBLIC;

@@ -8,6 +8,7 @@
 
 #include "postgres.h"
 #include "lib/stringinfo.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 
 /* MarkGUCPrefixReserved() replaced EmitWarningsOnPlaceholders() in 15. */
@@ -25,6 +26,14 @@ initReadOnlyStringInfo(StringInfo str, char *data, int len)
 	str->maxlen = 0;
 	str->cursor = 0;
 }
+#endif
+
+/* object_aclcheck() replaced the per-catalog pg_*_aclcheck() functions in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_namespace.h"
+#define compat_namespace_aclcheck(nsp, role, mode) object_aclcheck(NamespaceRelationId, (nsp), (role), (mode))
+#else
+#define compat_namespace_aclcheck(nsp, role, mode) pg_namespace_aclcheck((nsp), (role), (mode))
 #endif
 
 #endif							/* MLOPS_COMPAT_H */

@@ -15,9 +15,10 @@
 
 --------------------------------------------------------------------------------
 -- Roles.  Cluster-wide, so another database may have created them already.
---   mlops_reader: read the tracking tables and views
---   mlops_writer: create experiments and runs, log to them (reader too)
---   mlops_admin:  delete and restore experiments (writer too)
+--   mlops_reader: read the tables and views, score
+--   mlops_writer: log experiments and runs, register model versions, run
+--                 and schedule batch jobs (reader too)
+--   mlops_admin:  move aliases and stages, delete (writer too)
 --------------------------------------------------------------------------------
 DO $roles$
 DECLARE
@@ -46,6 +47,24 @@ CREATE FUNCTION mlops.build_info() RETURNS jsonb
     AS 'MODULE_PATHNAME', 'mlops_build_info'
     LANGUAGE C STABLE PARALLEL SAFE;
 
+-- Functions are executable by PUBLIC when created; mlops' are not unless a
+-- concept's file grants them.  Each file ends by calling this, which revokes
+-- PUBLIC's default EXECUTE from every routine of the schema that has not been
+-- granted or revoked explicitly yet (proacl is NULL): the ones just created.
+CREATE PROCEDURE mlops._private_by_default()
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_proc p
+              WHERE p.pronamespace = 'mlops'::regnamespace AND p.proacl IS NULL ORDER BY p.oid LOOP
+        EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
 -- Raise an error from inside an expression (used by set-based validation).
 CREATE FUNCTION mlops._fail(sqlstate text, message text, detail text DEFAULT NULL,
                             hint text DEFAULT NULL) RETURNS text
@@ -65,7 +84,6 @@ BEGIN
 END
 $$;
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mlops.build_info() TO mlops_reader;
+-- Privileges (see tracking.sql for the scheme).  build_info() reads nothing.
+CALL mlops._private_by_default();
+GRANT EXECUTE ON FUNCTION mlops.build_info() TO PUBLIC;

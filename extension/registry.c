@@ -15,17 +15,11 @@
 #include "mlops.h"
 #include "model.h"
 
-PG_FUNCTION_INFO_V1(mlops_compile_model);
-
-/*
- * _compile_model(artifact text, version_id bigint) returns bytea: used by
- * the registry (which passes the new version's id) and by compile_model().
- */
-Datum
-mlops_compile_model(PG_FUNCTION_ARGS)
+/* Compile the artifact in argument 0 under a version id. */
+static Datum
+compile(FunctionCallInfo fcinfo, int64 version_id)
 {
 	text	   *artifact;
-	int64		version_id = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	Datum		digest;
 
 	if (PG_ARGISNULL(0))
@@ -35,7 +29,29 @@ mlops_compile_model(PG_FUNCTION_ARGS)
 	artifact = PG_GETARG_TEXT_PP(0);
 	digest = DirectFunctionCall1(sha256_bytea, PointerGetDatum(artifact));
 	PG_RETURN_BYTEA_P(model_compile_artifact(VARDATA_ANY(artifact), VARSIZE_ANY_EXHDR(artifact), version_id,
-										 (const uint8 *) VARDATA_ANY(DatumGetByteaPP(digest))));
+											 (const uint8 *) VARDATA_ANY(DatumGetByteaPP(digest))));
+}
+
+PG_FUNCTION_INFO_V1(mlops_compile_model);
+
+/*
+ * _compile_model(artifact text, version_id bigint) returns bytea: for the
+ * registry, which passes the new version's id.  Executable by the extension
+ * owner only: a compiled form that carries a version id comes from here.
+ */
+Datum
+mlops_compile_model(PG_FUNCTION_ARGS)
+{
+	return compile(fcinfo, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1));
+}
+
+PG_FUNCTION_INFO_V1(mlops_compile_model_unregistered);
+
+/* compile_model(artifact text) returns bytea: version id 0, never a registry version's */
+Datum
+mlops_compile_model_unregistered(PG_FUNCTION_ARGS)
+{
+	return compile(fcinfo, 0);
 }
 
 PG_FUNCTION_INFO_V1(mlops_model_info);

@@ -90,9 +90,11 @@ CREATE FUNCTION mlops._compile_model(artifact text, version_id bigint) RETURNS b
     AS 'MODULE_PATHNAME', 'mlops_compile_model'
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- Compile without registering: the compiled form carries version id 0, so it
+-- never stands for a registered version.
 CREATE FUNCTION mlops.compile_model(artifact text) RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN mlops._compile_model(artifact, 0);
+    AS 'MODULE_PATHNAME', 'mlops_compile_model_unregistered'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE FUNCTION mlops.model_info(compiled bytea) RETURNS jsonb
     AS 'MODULE_PATHNAME', 'mlops_model_info'
@@ -117,6 +119,25 @@ BEGIN
             HINT = 'Use letters, digits, "_", "-" and "."; the first character is a letter, digit or "_".';
     END IF;
     RETURN name;
+END
+$$;
+
+-- A stage's name as the registry spells it, whatever the case it was given
+-- in ('production' is 'Production'), as MLflow accepts it.
+CREATE FUNCTION mlops._stage_name(stage text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    canonical text;
+BEGIN
+    SELECT s INTO canonical FROM unnest(ARRAY['None', 'Staging', 'Production', 'Archived']) AS s
+     WHERE lower(s) = lower(stage);
+    IF canonical IS NULL THEN
+        RAISE EXCEPTION 'invalid stage "%"', coalesce(left(stage, 100), 'NULL') USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Stages are None, Staging, Production and Archived (in any case).';
+    END IF;
+    RETURN canonical;
 END
 $$;
 
@@ -198,7 +219,7 @@ $$;
 -- Scoring functions call this once per statement.
 CREATE FUNCTION mlops._resolve_model(ref text)
 RETURNS TABLE (version_id bigint, sha256 text, label text)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -211,6 +232,7 @@ DECLARE
     vid bigint;
     how text;
 BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'predict');
     IF ref IS NULL THEN
         RAISE EXCEPTION 'model reference must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -257,10 +279,7 @@ BEGIN
         END IF;
         how := '@' || m_alias;
     ELSIF m_stage IS NOT NULL THEN
-        IF m_stage NOT IN ('None', 'Staging', 'Production', 'Archived') THEN
-            RAISE EXCEPTION 'invalid stage "%"', m_stage USING ERRCODE = 'invalid_parameter_value',
-                HINT = 'Stages are None, Staging, Production and Archived.';
-        END IF;
+        m_stage := mlops._stage_name(m_stage);
         SELECT v.version_id INTO vid FROM mlops.model_versions v
          WHERE v.model_id = mid AND v.stage = m_stage ORDER BY v.version DESC LIMIT 1;
         IF vid IS NULL THEN
@@ -288,6 +307,28 @@ BEGIN
 END
 $$;
 
+-- Create a model unless one of that name exists: its id, or NULL if it
+-- existed.  Safe when several sessions register a model's first version at
+-- once: the unique name arbitrates, and the others find the model made.
+CREATE FUNCTION mlops._insert_model(name text, description text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._check_model_name('model name', name);
+    INSERT INTO mlops.registered_models AS m (name, description, owner)
+    VALUES (name, description, mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT registered_models_name_key DO NOTHING
+    RETURNING m.model_id INTO id;
+    IF id IS NOT NULL THEN
+        PERFORM mlops._registry_event(id, name, NULL, 'model_created');
+    END IF;
+    RETURN id;
+END
+$$;
+
 CREATE FUNCTION mlops.create_registered_model(name text, description text DEFAULT NULL,
                                               tags jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -296,20 +337,18 @@ AS $$
 DECLARE
     id bigint;
 BEGIN
-    PERFORM mlops._check_model_name('model name', name);
-    IF EXISTS (SELECT FROM mlops.registered_models m WHERE m.name = create_registered_model.name) THEN
-        RAISE EXCEPTION 'model "%" already exists', name USING ERRCODE = 'unique_violation';
+    PERFORM mlops._require_role('mlops_writer', 'create_registered_model');
+    id := mlops._insert_model(name, description);
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'model "%" already exists', name USING ERRCODE = 'unique_violation',
+            HINT = 'mlops.register_model_version() adds a version to it.';
     END IF;
-    INSERT INTO mlops.registered_models (name, description, owner)
-    VALUES (name, description, mlops._invoking_user())
-    RETURNING model_id INTO id;
     IF tags IS NOT NULL THEN
         INSERT INTO mlops.registered_model_tags (model_id, key, value)
         SELECT id, mlops._check_key('model tag key', i.key, i.path),
                mlops._check_value('model tag value', mlops._json_value_text(i.value, i.path), 8000, i.path)
           FROM mlops._batch_items(tags, 'tags', ARRAY['key', 'value']) AS i;
     END IF;
-    PERFORM mlops._registry_event(id, name, NULL, 'model_created');
     RETURN id;
 END
 $$;
@@ -320,11 +359,66 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    id bigint := mlops._model_id(model);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_registered_model_tag');
+    id := mlops._model_id(model);
     INSERT INTO mlops.registered_model_tags AS t (model_id, key, value)
     VALUES (id, mlops._check_key('model tag key', key), mlops._check_value('model tag value', value, 8000))
         ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value;
+END
+$$;
+
+CREATE FUNCTION mlops.delete_registered_model_tag(model text, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_registered_model_tag');
+    id := mlops._model_id(model);
+    DELETE FROM mlops.registered_model_tags t
+     WHERE t.model_id = id AND t.key = mlops._check_key('model tag key', delete_registered_model_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" has no tag "%"', model, key USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+-- Tags of a version (its evaluation, who validated it, a ticket): metadata,
+-- mutable, unlike the version itself.
+CREATE FUNCTION mlops.set_model_version_tag(model text, version int, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    vid bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_model_version_tag');
+    vid := mlops._version_id(model, version);
+    INSERT INTO mlops.model_version_tags AS t (version_id, key, value)
+    VALUES (vid, mlops._check_key('version tag key', key), mlops._check_value('version tag value', value, 8000))
+        ON CONFLICT (version_id, key) DO UPDATE SET value = excluded.value;
+END
+$$;
+
+CREATE FUNCTION mlops.delete_model_version_tag(model text, version int, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vid bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_model_version_tag');
+    vid := mlops._version_id(model, version);
+    DELETE FROM mlops.model_version_tags t
+     WHERE t.version_id = vid AND t.key = mlops._check_key('version tag key', delete_model_version_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'version % of model "%" has no tag "%"', version, model, key
+            USING ERRCODE = 'undefined_object';
+    END IF;
 END
 $$;
 
@@ -343,6 +437,7 @@ DECLARE
     compiled bytea;
     info jsonb;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'register_model_version');
     PERFORM mlops._check_model_name('model name', model);
     IF artifact IS NULL THEN
         RAISE EXCEPTION 'model artifact must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -352,12 +447,10 @@ BEGIN
         RAISE EXCEPTION 'run % does not exist or is deleted', run_id USING ERRCODE = 'undefined_object';
     END IF;
 
-    -- the model row is locked so that concurrent registrations number in turn
-    SELECT m.model_id INTO mid FROM mlops.registered_models m WHERE m.name = model FOR UPDATE;
-    IF mid IS NULL THEN
-        mid := mlops.create_registered_model(model);
-        PERFORM FROM mlops.registered_models m WHERE m.model_id = mid FOR UPDATE;
-    END IF;
+    -- the model is created on first use, and its row locked so that
+    -- concurrent registrations number in turn
+    PERFORM mlops._insert_model(model, NULL);
+    mid := mlops._lock_model(model);
 
     vid := nextval(pg_get_serial_sequence('mlops.model_versions', 'version_id'));
     compiled := mlops._compile_model(artifact, vid);
@@ -384,6 +477,7 @@ AS $$
 DECLARE
     content bytea;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'register_model_version_from_run');
     SELECT a.content INTO content FROM mlops.artifacts a
      WHERE a.run_id = register_model_version_from_run.run_id AND a.path = register_model_version_from_run.path;
     IF NOT FOUND THEN
@@ -401,10 +495,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    mid bigint := mlops._lock_model(model);
+    mid bigint;
     vid bigint;
     previous int;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'set_model_alias');
+    mid := mlops._lock_model(model);
     PERFORM mlops._check_model_name('alias', alias);
     IF alias = 'latest' OR alias ~ '^v[0-9]+$' THEN
         RAISE EXCEPTION 'alias "%" is reserved', alias USING ERRCODE = 'reserved_name',
@@ -427,9 +523,11 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mid bigint := mlops._lock_model(model);
+    mid bigint;
     previous int;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_model_alias');
+    mid := mlops._lock_model(model);
     SELECT v.version INTO previous FROM mlops.model_aliases a JOIN mlops.model_versions v USING (version_id)
      WHERE a.model_id = mid AND a.alias = delete_model_alias.alias;
     IF NOT FOUND THEN
@@ -449,15 +547,15 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mid bigint := mlops._lock_model(model);
-    vid bigint := mlops._version_id(model, version);
+    mid bigint;
+    vid bigint;
     previous text;
     other record;
 BEGIN
-    IF stage IS NULL OR stage NOT IN ('None', 'Staging', 'Production', 'Archived') THEN
-        RAISE EXCEPTION 'invalid stage "%"', stage USING ERRCODE = 'invalid_parameter_value',
-            HINT = 'Stages are None, Staging, Production and Archived.';
-    END IF;
+    PERFORM mlops._require_role('mlops_admin', 'transition_model_stage');
+    mid := mlops._lock_model(model);
+    vid := mlops._version_id(model, version);
+    stage := mlops._stage_name(stage);
     SELECT v.stage INTO previous FROM mlops.model_versions v WHERE v.version_id = vid;
     IF archive_existing AND stage IN ('Staging', 'Production') THEN
         FOR other IN SELECT v.version_id, v.version FROM mlops.model_versions v
@@ -477,10 +575,13 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mid bigint := mlops._lock_model(model);
-    vid bigint := mlops._version_id(model, version);
+    mid bigint;
+    vid bigint;
     aliases text;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_model_version');
+    mid := mlops._lock_model(model);
+    vid := mlops._version_id(model, version);
     SELECT string_agg(a.alias, ', ' ORDER BY a.alias) INTO aliases FROM mlops.model_aliases a WHERE a.version_id = vid;
     IF aliases IS NOT NULL THEN
         RAISE EXCEPTION 'version % of model "%" is in use by alias %', version, model, aliases
@@ -497,8 +598,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    mid bigint := mlops._lock_model(model);
+    mid bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_registered_model');
+    mid := mlops._lock_model(model);
     DELETE FROM mlops.model_aliases a WHERE a.model_id = mid;
     DELETE FROM mlops.registered_models m WHERE m.model_id = mid;
     PERFORM mlops._registry_event(mid, model, NULL, 'model_deleted');
@@ -508,9 +611,10 @@ $$;
 -- The compiled form of a version, for mlops.score(): resolve once, then
 -- score on Citus workers or foreign servers without reading tables there.
 CREATE FUNCTION mlops.compiled_model(model text) RETURNS bytea
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
+    SELECT mlops._require_role('mlops_reader', 'compiled_model');
     SELECT v.compiled FROM mlops.model_versions v
      WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
 END;
@@ -527,16 +631,18 @@ SELECT v.version_id, m.name AS model_name, v.version, v.stage,
   LEFT JOIN mlops.runs r ON r.run_id = v.run_id;
 
 CREATE FUNCTION mlops.get_model_version(model text) RETURNS mlops.model_versions_overview
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 BEGIN ATOMIC
+    SELECT mlops._require_role('mlops_reader', 'get_model_version');
     SELECT o.* FROM mlops.model_versions_overview o
      WHERE o.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
 END;
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
+-- Privileges (see tracking.sql): public functions check the role inside.
+-- _resolve_model is what predict() and the other scoring functions call, as
+-- their caller, once per statement: it checks the reader role itself.
+CALL mlops._private_by_default();
 GRANT SELECT ON mlops.registered_models, mlops.registered_model_tags, mlops.model_versions,
                 mlops.model_version_tags, mlops.model_aliases, mlops.registry_events,
                 mlops.model_versions_overview
@@ -544,26 +650,29 @@ GRANT SELECT ON mlops.registered_models, mlops.registered_model_tags, mlops.mode
 GRANT EXECUTE ON FUNCTION
     mlops.compiled_model(text),
     mlops.compile_model(text),
-    mlops._compile_model(text, bigint),
     mlops.model_info(bytea),
     mlops.get_model_version(text),
     mlops._resolve_model(text),
-    mlops._model_id(text),
-    mlops._version_id(text, int)
-    TO mlops_reader;
-
-GRANT EXECUTE ON FUNCTION
     mlops.create_registered_model(text, text, jsonb),
     mlops.set_registered_model_tag(text, text, text),
+    mlops.delete_registered_model_tag(text, text),
+    mlops.set_model_version_tag(text, int, text, text),
+    mlops.delete_model_version_tag(text, int, text),
     mlops.register_model_version(text, text, bigint, text),
     mlops.register_model_version_from_run(text, bigint, text, text),
-    mlops._check_model_name(text, text)
-    TO mlops_writer;
-
-GRANT EXECUTE ON FUNCTION
     mlops.set_model_alias(text, text, int),
     mlops.delete_model_alias(text, text),
     mlops.transition_model_stage(text, int, text, boolean),
     mlops.delete_model_version(text, int),
     mlops.delete_registered_model(text)
-    TO mlops_admin;
+    TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_models', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_model_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_version_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_aliases', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registry_events', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_versions_version_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registry_events_event_id_seq', '');

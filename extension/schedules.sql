@@ -1,5 +1,6 @@
 -- schedules.sql: named jobs on cron expressions, run by pg_cron as the role
--- that scheduled them.
+-- that scheduled them; only that role changes them.  C half:
+-- extension/schedules.c (pg_cron called as the schedule's owner).
 
 CREATE TABLE mlops.schedules (
     schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -13,20 +14,52 @@ CREATE TABLE mlops.schedules (
     created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
 );
 
--- pg_cron, or a clear word on how to get it
-CREATE FUNCTION mlops._require_pg_cron() RETURNS void
-LANGUAGE plpgsql STABLE
+-- pg_cron's own functions, called as the invoking role (schedules.c)
+CREATE FUNCTION mlops._cron_schedule(job_name text, cron text, command text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mlops_cron_schedule' LANGUAGE C VOLATILE;
+CREATE FUNCTION mlops._cron_unschedule(job_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mlops_cron_unschedule' LANGUAGE C VOLATILE;
+
+-- What a schedule's pg_cron job runs.
+CREATE FUNCTION mlops._schedule_command(name text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN pg_catalog.format('CALL mlops.run_schedule(%L)', name);
+
+-- A schedule of the invoking role, locked for a change.  Schedules run as
+-- their owner, so nobody else may change what one runs, or when.
+CREATE FUNCTION mlops._own_schedule(name text) RETURNS mlops.schedules
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'schedule name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = _own_schedule.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF s.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'schedule "%" belongs to role %', name, s.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A schedule runs as the role that created it, and only that role changes it.';
+    END IF;
+    RETURN s;
+END
+$$;
+
+-- Arm (or re-arm) a schedule: its pg_cron job, owned by the invoking role.
+CREATE FUNCTION mlops._arm_schedule(s mlops.schedules) RETURNS void
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
-        RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
-            USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'mlops schedules run on pg_cron; everything else in mlops works without it.',
-                  HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name = %L, '
-                                'restart the server, then CREATE EXTENSION pg_cron in this database.',
-                                current_database());
-    END IF;
+    UPDATE mlops.schedules x
+       SET cron_job_id = mlops._cron_schedule('mlops:' || s.name, s.cron, mlops._schedule_command(s.name)),
+           active = true
+     WHERE x.schedule_id = s.schedule_id;
 END
 $$;
 
@@ -38,73 +71,48 @@ CREATE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, sou
                                            outputs text[] DEFAULT ARRAY['prediction'],
                                            slice text DEFAULT NULL,
                                            mode text DEFAULT 'replace',
-                                           on_error text DEFAULT 'fail') RETURNS bigint
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    sid bigint;
-    job bigint;
-BEGIN
-    PERFORM mlops._require_pg_cron();
-    PERFORM mlops._check_model_name('schedule name', name);
-    IF cron IS NULL THEN
-        RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
-    sid := mlops._schedule_register(name, 'batch_score', cron, jsonb_build_object(
-               'model', model, 'source', source, 'target', target, 'key_columns', key_columns,
-               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode, 'on_error', on_error));
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-       INTO job USING 'mlops:' || name, cron, format('CALL mlops.run_schedule(%L)', name);
-    PERFORM mlops._schedule_set_job(sid, job, true);
-    RETURN sid;
-END
-$$;
-
-CREATE FUNCTION mlops._schedule_register(name text, kind text, cron text, spec jsonb) RETURNS bigint
+                                           on_error text DEFAULT 'fail',
+                                           feature_columns text[] DEFAULT NULL,
+                                           exclude_columns text[] DEFAULT NULL,
+                                           target_columns jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sid bigint;
+    s mlops.schedules;
+    owner name;
 BEGIN
-    IF EXISTS (SELECT FROM mlops.schedules s WHERE s.name = _schedule_register.name) THEN
+    PERFORM mlops._require_role('mlops_writer', 'schedule_batch_score');
+    PERFORM mlops._check_model_name('schedule name', name);
+    IF cron IS NULL OR source IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, 'batch_score', cron,
+            jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
+                               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode,
+                               'on_error', on_error, 'feature_columns', feature_columns,
+                               'exclude_columns', exclude_columns, 'target_columns', target_columns),
+            mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_batch_score.name;
         RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            HINT = 'mlops.drop_schedule() removes it.';
+            DETAIL = format('It belongs to role %s.', owner),
+            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
+                        ELSE 'Choose another name.' END;
     END IF;
-    INSERT INTO mlops.schedules (name, kind, cron, spec, created_by)
-    VALUES (name, kind, cron, spec, mlops._invoking_user())
-    RETURNING schedule_id INTO sid;
-    RETURN sid;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
 END
 $$;
 
-CREATE FUNCTION mlops._schedule_set_job(schedule_id bigint, cron_job_id bigint, active boolean) RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-    UPDATE mlops.schedules s SET cron_job_id = coalesce(_schedule_set_job.cron_job_id, s.cron_job_id),
-                                 active = _schedule_set_job.active
-     WHERE s.schedule_id = _schedule_set_job.schedule_id;
-$$;
-
-CREATE FUNCTION mlops._schedule_id(name text) RETURNS bigint
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    sid bigint;
-BEGIN
-    SELECT s.schedule_id INTO sid FROM mlops.schedules s WHERE s.name = _schedule_id.name;
-    IF sid IS NULL THEN
-        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
-    END IF;
-    RETURN sid;
-END
-$$;
-
--- What pg_cron runs: the schedule's job, as a job run named after it.
+-- What pg_cron runs: the schedule's job, as a job run named after it.  It
+-- runs as its caller (batch_score commits), and only as the schedule's
+-- owner: pg_cron runs it as the role that scheduled it, and nobody else can
+-- make it run their schedule, or run someone else's.
 CREATE PROCEDURE mlops.run_schedule(name text)
 LANGUAGE plpgsql
 AS $$
@@ -113,7 +121,16 @@ DECLARE
     keys text[];
     outs text[];
 BEGIN
-    SELECT * INTO s FROM mlops.schedules x WHERE x.schedule_id = mlops._schedule_id(run_schedule.name);
+    PERFORM mlops._require_role('mlops_writer', 'run_schedule');
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = run_schedule.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF s.created_by <> current_user OR s.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'schedule "%" belongs to role %', s.name, s.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A schedule runs only as the role that created it.';
+    END IF;
     -- each kind of scheduled job has its runner here
     IF s.kind <> 'batch_score' THEN
         RAISE EXCEPTION 'schedule "%" is of kind "%", which this version of mlops cannot run', s.name, s.kind
@@ -123,78 +140,137 @@ BEGIN
     outs := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'outputs'));
     CALL mlops.batch_score(s.spec ->> 'model', s.spec ->> 'source', s.spec ->> 'target', keys,
                            s.spec ->> 'features', outs, s.spec ->> 'slice', s.spec ->> 'mode',
-                           s.spec ->> 'on_error', s.name, s.schedule_id);
+                           s.spec ->> 'on_error', s.name, s.schedule_id,
+                           CASE WHEN jsonb_typeof(s.spec -> 'feature_columns') = 'array'
+                                THEN ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'feature_columns')) END,
+                           CASE WHEN jsonb_typeof(s.spec -> 'exclude_columns') = 'array'
+                                THEN ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'exclude_columns')) END,
+                           nullif(s.spec -> 'target_columns', 'null'));
 END
 $$;
 
-CREATE FUNCTION mlops._set_schedule_active(name text, active boolean) RETURNS void
-LANGUAGE plpgsql VOLATILE
+-- Pausing removes the schedule's pg_cron job and resuming makes it again
+-- (pg_cron lets a role remove and create its own jobs, but alter them only
+-- when a superuser granted cron.alter_job).
+CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    sid bigint := mlops._schedule_id(name);
+    s mlops.schedules;
 BEGIN
-    PERFORM mlops._require_pg_cron();
-    EXECUTE 'SELECT cron.alter_job(job_id => $1, active => $2)'
-      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid), active;
-    PERFORM mlops._schedule_set_job(sid, NULL, active);
+    PERFORM mlops._require_role('mlops_writer', 'pause_schedule');
+    s := mlops._own_schedule(name);
+    PERFORM mlops._cron_unschedule(s.cron_job_id);
+    UPDATE mlops.schedules x SET active = false, cron_job_id = NULL WHERE x.schedule_id = s.schedule_id;
 END
 $$;
-
-CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT mlops._set_schedule_active(name, false) $$;
 
 CREATE FUNCTION mlops.resume_schedule(name text) RETURNS void
-LANGUAGE sql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT mlops._set_schedule_active(name, true) $$;
-
-CREATE FUNCTION mlops.drop_schedule(name text) RETURNS void
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    sid bigint := mlops._schedule_id(name);
 BEGIN
-    PERFORM mlops._require_pg_cron();
-    EXECUTE 'SELECT cron.unschedule($1)'
-      USING (SELECT s.cron_job_id FROM mlops.schedules s WHERE s.schedule_id = sid);
-    PERFORM mlops._schedule_delete(sid);
+    PERFORM mlops._require_role('mlops_writer', 'resume_schedule');
+    PERFORM mlops._arm_schedule(mlops._own_schedule(name));
 END
 $$;
 
-CREATE FUNCTION mlops._schedule_delete(schedule_id bigint) RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
+CREATE FUNCTION mlops.drop_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    DELETE FROM mlops.schedules s WHERE s.schedule_id = _schedule_delete.schedule_id;
+DECLARE
+    s mlops.schedules;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'drop_schedule');
+    s := mlops._own_schedule(name);
+    -- a schedule whose pg_cron job is gone (restored elsewhere) still drops
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        PERFORM mlops._cron_unschedule(s.cron_job_id);
+    END IF;
+    DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
+END
 $$;
 
--- Monitoring views, for BI tools: stable names and types.
+-- Whether a schedule will fire: 'armed' (its pg_cron job is there, as its
+-- owner, in this database, running its command), 'paused', 'missing' (the
+-- job is gone: the database was restored from a dump, pg_cron was
+-- reinstalled, or the job was removed by hand; rearm_schedules() makes it
+-- again), or 'no pg_cron' (pg_cron is not installed in this database).
+CREATE FUNCTION mlops.schedule_state(name text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    armed boolean;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'schedule_state');
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = schedule_state.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT s.active THEN
+        RETURN 'paused';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN 'no pg_cron';
+    END IF;
+    EXECUTE 'SELECT j.active FROM cron.job j
+              WHERE j.jobid = $1 AND j.username = $2 AND j.database = current_database() AND j.command = $3'
+       INTO armed USING s.cron_job_id, s.created_by::text, mlops._schedule_command(s.name);
+    RETURN CASE WHEN armed THEN 'armed' ELSE 'missing' END;
+END
+$$;
+
+-- Make the pg_cron jobs of the invoking role's active schedules that have
+-- none (after a restore from a dump, say); returns how many it made.
+CREATE FUNCTION mlops.rearm_schedules() RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    n int := 0;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'rearm_schedules');
+    FOR s IN SELECT * FROM mlops.schedules x WHERE x.created_by = mlops._invoking_user() AND x.active
+              ORDER BY x.schedule_id FOR UPDATE LOOP
+        IF mlops.schedule_state(s.name) = 'missing' THEN
+            PERFORM mlops._arm_schedule(s);
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- Monitoring view, for BI tools: stable names and types.
 CREATE VIEW mlops.schedules_overview AS
 SELECT s.schedule_id, s.name, s.kind, s.cron, s.active, s.spec ->> 'model' AS model,
        s.spec ->> 'source' AS source, s.spec ->> 'target' AS target, s.cron_job_id, s.created_by, s.created_at,
-       l.started_at AS last_run_at, l.status AS last_status, l.rows_scored AS last_rows_scored
+       l.started_at AS last_run_at, l.status AS last_status, l.rows_scored AS last_rows_scored,
+       mlops.schedule_state(s.name) AS state
   FROM mlops.schedules s
-  LEFT JOIN LATERAL (SELECT j.started_at, j.status, j.rows_scored FROM mlops.job_runs j
+  LEFT JOIN LATERAL (SELECT j.started_at, j.status, j.rows_scored FROM mlops.job_runs_overview j
                       WHERE j.schedule_id = s.schedule_id ORDER BY j.started_at DESC LIMIT 1) l ON true;
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
+-- Privileges (see tracking.sql).  run_schedule runs as its caller and calls
+-- only what batch_score does.
+CALL mlops._private_by_default();
 GRANT SELECT ON mlops.schedules, mlops.schedules_overview TO mlops_reader;
 GRANT EXECUTE ON FUNCTION
-    mlops._require_pg_cron(),
-    mlops.schedule_batch_score(text, text, text, text, text, text[], text, text[], text, text, text),
-    mlops._schedule_register(text, text, text, jsonb),
-    mlops._schedule_set_job(bigint, bigint, boolean),
-    mlops._schedule_id(text),
-    mlops._set_schedule_active(text, boolean),
+    mlops.schedule_batch_score(text, text, text, text, text, text[], text, text[], text, text, text, text[], text[], jsonb),
     mlops.pause_schedule(text),
     mlops.resume_schedule(text),
     mlops.drop_schedule(text),
-    mlops._schedule_delete(bigint)
-    TO mlops_writer;
-GRANT EXECUTE ON PROCEDURE mlops.run_schedule(text) TO mlops_writer;
+    mlops.schedule_state(text),
+    mlops.rearm_schedules()
+    TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE mlops.run_schedule(text) TO PUBLIC;
+
+-- Schedules are dumped with the rest; restored into a database where their
+-- pg_cron jobs are not, they show as 'missing' until rearm_schedules().
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules_schedule_id_seq', '');

@@ -47,9 +47,10 @@ CREATE FUNCTION mlops.feature_problem(model text, features double precision[]) R
 CREATE FUNCTION mlops.feature_problem(model text, features jsonb) RETURNS text
     AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
+-- Privileges.  Scoring by reference checks the reader role when it resolves
+-- the reference (_resolve_model); scoring a compiled model reads no table
+-- and needs no role.
+CALL mlops._private_by_default();
 GRANT EXECUTE ON FUNCTION
     mlops.predict(text, double precision[]),
     mlops.predict_proba(text, double precision[]),
@@ -67,4 +68,4 @@ GRANT EXECUTE ON FUNCTION
     mlops.feature_problem(text, jsonb),
     mlops.model_cache_stats(),
     mlops.model_cache_reset()
-    TO mlops_reader;
+    TO PUBLIC;

@@ -6,19 +6,27 @@
  *
  *	  - name and value checks with precise errors (which character, how long),
  *		shared by every concept that takes user-chosen names;
- *	  - the identity of the role that called us, seen through SECURITY DEFINER;
+ *	  - the identity of the role that called us, seen through SECURITY DEFINER,
+ *		and the role check every public function starts with;
+ *	  - reading a relation with the caller's privileges from inside a
+ *		SECURITY DEFINER function (for dataset lineage);
  *	  - content_digest(), an order-independent SHA-256 digest of a relation's
  *		rows, as a parallel-safe aggregate, used for dataset lineage.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type_d.h"
+#include "executor/spi.h"
+#include "funcapi.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -236,6 +244,124 @@ mlops_invoking_user(PG_FUNCTION_ARGS)
 	char	   *rolname = GetUserNameFromId(GetOuterUserId(), false);
 
 	PG_RETURN_DATUM(DirectFunctionCall1(namein, CStringGetDatum(rolname)));
+}
+
+PG_FUNCTION_INFO_V1(mlops_require_role);
+
+/*
+ * _require_role(role_name text, function_name text)
+ *
+ * The gate of every public function: the invoking role (as _invoking_user()
+ * sees it) must have the privileges of role_name.  PostgreSQL's own refusal
+ * ("permission denied for function ...") does not say which role would do;
+ * this one does, and says how to get it.
+ */
+Datum
+mlops_require_role(PG_FUNCTION_ARGS)
+{
+	char	   *role_name;
+	char	   *function_name;
+	Oid			role;
+	Oid			invoker = GetOuterUserId();
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("_require_role needs a role and a function name")));
+	role_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	function_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	role = get_role_oid(role_name, true);
+	if (OidIsValid(role) && has_privs_of_role(invoker, role))
+		PG_RETURN_VOID();
+	if (!OidIsValid(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" does not exist", role_name),
+				 errdetail("mlops.%s needs the role %s, which CREATE EXTENSION mlops creates.",
+						   function_name, role_name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for mlops.%s", function_name),
+			 errdetail("mlops.%s needs the privileges of role %s, which role \"%s\" does not have.",
+					   function_name, role_name, GetUserNameFromId(invoker, false)),
+			 errhint("A superuser (or a member of %s WITH ADMIN OPTION) can grant it: GRANT %s TO %s;",
+					 role_name, role_name, quote_identifier(GetUserNameFromId(invoker, false)))));
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(mlops_relation_digest);
+
+/*
+ * _relation_digest(relation regclass, OUT row_count bigint, OUT digest text)
+ *
+ * log_input runs as the extension's owner (it writes the lineage tables),
+ * but the relation must be read as the role that called it: with its
+ * privileges and under its row-level security policies, so that nobody
+ * records, or learns, the digest of rows they cannot read.  So the query
+ * runs with the invoking role as the current user, switched back whatever
+ * happens (an error restores it too, with the transaction or subtransaction).
+ */
+Datum
+mlops_relation_digest(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	Oid			invoker = GetOuterUserId();
+	Oid			save_userid;
+	int			save_sec_context;
+	char		relkind;
+	char	   *nspname;
+	char	   *relname;
+	char	   *query;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	HeapTuple	result;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_relation_digest must return a row");
+
+	relkind = get_rel_relkind(relid);
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	relname = get_rel_name(relid);
+	if (relname == NULL || nspname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE && relkind != RELKIND_VIEW &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table, view, materialized view or foreign table", relname),
+				 errhint("A dataset input is something a run read rows from.")));
+	query = psprintf("SELECT pg_catalog.count(*), mlops.content_digest(t) FROM %s AS t",
+					 quote_qualified_identifier(nspname, relname));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(invoker, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		bool		isnull;
+		Datum		digest;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute(query, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read relation \"%s\"", relname);
+		values[0] = Int64GetDatum(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+															  1, &isnull)));
+		digest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		nulls[1] = isnull;
+		values[1] = isnull ? (Datum) 0 : SPI_datumTransfer(digest, false, -1);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+
+	result = heap_form_tuple(tupdesc, values, nulls);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }
 
 /*

@@ -20,6 +20,14 @@ CREATE FUNCTION mlops._invoking_user() RETURNS name
     AS 'MODULE_PATHNAME', 'mlops_invoking_user'
     LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
+-- Every public function starts with this: the invoking role must have the
+-- privileges of role_name (mlops_reader, mlops_writer or mlops_admin), or
+-- the call fails with an error naming the role it needs.  The functions are
+-- executable by PUBLIC so that the error can say so; this is the gate.
+CREATE FUNCTION mlops._require_role(role_name text, function_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'mlops_require_role'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
 --------------------------------------------------------------------------------
 -- Tracking tables
 --------------------------------------------------------------------------------
@@ -174,8 +182,9 @@ END
 $$;
 
 -- Lock a run against concurrent end/delete and check that it takes writes.
--- Tags are metadata about a run and may still be set once it has ended, as in
--- MLflow; params, metrics, inputs and artifacts may not.
+-- Tags and metrics may still be logged once a run has ended, as in MLflow
+-- (a model is often evaluated again later); params, inputs and artifacts
+-- describe how the run was made, and close with it.
 CREATE FUNCTION mlops._writable_run(run_id bigint, allow_ended boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -209,7 +218,7 @@ BEGIN
     IF NOT allow_ended AND r.status NOT IN ('RUNNING', 'SCHEDULED') THEN
         RAISE EXCEPTION 'run % has ended with status %', run_id, r.status
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = 'Params, metrics, inputs and artifacts can only be logged to a RUNNING or SCHEDULED run.',
+                  DETAIL = 'Params, inputs and artifacts can only be logged to a RUNNING or SCHEDULED run; metrics and tags to any run.',
                   HINT = 'Start a new run, or a nested run with parent_run_id.';
     END IF;
 END
@@ -425,6 +434,7 @@ AS $$
 DECLARE
     id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'create_experiment');
     PERFORM mlops._check_label('experiment name', name, 500);
     IF EXISTS (SELECT FROM mlops.experiments e
                 WHERE e.name = create_experiment.name AND e.lifecycle_stage = 'active') THEN
@@ -454,6 +464,7 @@ AS $$
 DECLARE
     id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_experiment');
     PERFORM mlops._check_label('experiment name', name, 500);
     SELECT e.experiment_id INTO id FROM mlops.experiments e
      WHERE e.name = set_experiment.name AND e.lifecycle_stage = 'active';
@@ -471,12 +482,14 @@ $$;
 CREATE FUNCTION mlops.get_experiment(experiment text)
 RETURNS TABLE (experiment_id bigint, name text, description text, lifecycle_stage text,
                created_by name, created_at timestamptz, updated_at timestamptz, tags jsonb)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id bigint := mlops._experiment_id(experiment);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_experiment');
+    id := mlops._experiment_id(experiment);
     RETURN QUERY
     SELECT e.experiment_id, e.name, e.description, e.lifecycle_stage, e.created_by,
            e.created_at, e.updated_at,
@@ -491,8 +504,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id bigint := mlops._experiment_id(experiment);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'rename_experiment');
+    id := mlops._experiment_id(experiment);
     PERFORM mlops._check_label('new experiment name', new_name, 500);
     IF new_name <> experiment AND EXISTS (SELECT FROM mlops.experiments e
                                      WHERE e.name = new_name AND e.lifecycle_stage = 'active') THEN
@@ -510,8 +525,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id bigint := mlops._experiment_id(experiment);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_experiment');
+    id := mlops._experiment_id(experiment);
     UPDATE mlops.experiments
        SET lifecycle_stage = 'deleted', deleted_at = clock_timestamp(), updated_at = clock_timestamp()
      WHERE experiment_id = id;
@@ -526,6 +543,7 @@ AS $$
 DECLARE
     e record;
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'restore_experiment');
     IF experiment_id IS NULL THEN
         RAISE EXCEPTION 'experiment_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -556,8 +574,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
-    id bigint := mlops._experiment_id(experiment);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_experiment_tag');
+    id := mlops._experiment_id(experiment);
     INSERT INTO mlops.experiment_tags AS t (experiment_id, key, value)
     VALUES (id, mlops._check_key('experiment tag key', key),
             mlops._check_value('experiment tag value', value, 8000))
@@ -570,8 +590,10 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    id bigint := mlops._experiment_id(experiment);
+    id bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_experiment_tag');
+    id := mlops._experiment_id(experiment);
     DELETE FROM mlops.experiment_tags t
      WHERE t.experiment_id = id AND t.key = mlops._check_key('experiment tag key', delete_experiment_tag.key);
     IF NOT FOUND THEN
@@ -590,12 +612,14 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    exp_id bigint := mlops._experiment_id(experiment);
+    exp_id bigint;
     id bigint;
     parent record;
     k text[];
     v text[];
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'start_run');
+    exp_id := mlops._experiment_id(experiment);
     IF status IS NULL OR status NOT IN ('RUNNING', 'SCHEDULED') THEN
         RAISE EXCEPTION 'a run starts as RUNNING or SCHEDULED, not %', coalesce(status, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -642,6 +666,7 @@ AS $$
 DECLARE
     previous text;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'end_run');
     IF status IS NULL OR status NOT IN ('FINISHED', 'FAILED', 'KILLED') THEN
         RAISE EXCEPTION 'a run ends as FINISHED, FAILED or KILLED, not %', coalesce(status, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
@@ -662,6 +687,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_run');
     PERFORM mlops._writable_run(run_id, allow_ended => true);
     UPDATE mlops.runs r SET lifecycle_stage = 'deleted', deleted_at = clock_timestamp()
      WHERE r.run_id = delete_run.run_id;
@@ -673,6 +699,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'restore_run');
     IF run_id IS NULL THEN
         RAISE EXCEPTION 'run_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -695,6 +722,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_param');
     PERFORM mlops._writable_run(run_id);
     PERFORM mlops._store_params(run_id, ARRAY[mlops._check_key('param key', key)],
                                 ARRAY[mlops._check_value('param value', value, 6000)]);
@@ -713,6 +741,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_params');
     RETURN (mlops.log_batch(run_id, jsonb_build_object('params', params)) ->> 'params')::int;
 END
 $$;
@@ -724,7 +753,8 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM mlops._writable_run(run_id);
+    PERFORM mlops._require_role('mlops_writer', 'log_metric');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
     PERFORM mlops._check_key('metric key', key);
     IF value IS NULL THEN
         RAISE EXCEPTION 'metric value must not be NULL' USING ERRCODE = 'null_value_not_allowed',
@@ -746,7 +776,8 @@ DECLARE
     v double precision[];
     at timestamptz := coalesce(logged_at, clock_timestamp());
 BEGIN
-    PERFORM mlops._writable_run(run_id);
+    PERFORM mlops._require_role('mlops_writer', 'log_metrics');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
     IF jsonb_typeof(metrics) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'metrics must be a JSON object of key: value'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'mlops.log_batch() takes arrays with steps.';
@@ -764,6 +795,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_tag');
     PERFORM mlops._writable_run(run_id, allow_ended => true);
     PERFORM mlops._store_run_tags(run_id, ARRAY[mlops._check_key('tag key', key)],
                                   ARRAY[mlops._check_value('tag value', value, 8000)]);
@@ -775,6 +807,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_tag');
     PERFORM mlops._writable_run(run_id, allow_ended => true);
     DELETE FROM mlops.run_tags t
      WHERE t.run_id = delete_tag.run_id AND t.key = mlops._check_key('tag key', delete_tag.key);
@@ -802,6 +835,7 @@ DECLARE
     mk text[]; mv double precision[]; ms bigint[]; mt timestamptz[];
     tk text[]; tv text[];
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_batch');
     IF batch IS NULL THEN
         RAISE EXCEPTION 'batch must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -818,7 +852,8 @@ BEGIN
                   HINT = 'The batch has the optional fields "params", "metrics" and "tags".';
     END IF;
 
-    PERFORM mlops._writable_run(run_id);
+    -- metrics and tags may go to an ended run; params may not
+    PERFORM mlops._writable_run(run_id, allow_ended => NOT batch ? 'params');
 
     IF batch ? 'params' THEN
         SELECT array_agg(mlops._check_key('param key', i.key, i.path)),
@@ -855,8 +890,17 @@ $$;
 -- Dataset inputs
 --------------------------------------------------------------------------------
 
--- Writes the lineage row; called by log_input once the digest is computed
--- with the caller's own privileges.
+-- The row count and content digest of a relation, read with the privileges
+-- of the invoking role (and its row-level security policies), never the
+-- owner's: nobody learns about rows they cannot read.  Called from log_input,
+-- which pins the output settings the digest depends on.
+CREATE FUNCTION mlops._relation_digest(relation regclass, OUT row_count bigint, OUT digest text)
+    AS 'MODULE_PATHNAME', 'mlops_relation_digest'
+    LANGUAGE C VOLATILE STRICT;
+
+-- Writes the lineage row, for log_input (which computed the digest) and for
+-- import_model_version (which brings it from a bundle): what it stores is
+-- checked here, as every public function checks what it stores.
 CREATE FUNCTION mlops._record_input(run_id bigint, dataset_name text, relation_name text,
                                     context text, row_count bigint, digest text) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -866,6 +910,20 @@ DECLARE
     id bigint;
 BEGIN
     PERFORM mlops._writable_run(run_id);
+    PERFORM mlops._check_label('dataset name', dataset_name, 250);
+    PERFORM mlops._check_label('relation name', relation_name, 500);
+    PERFORM mlops._check_key('input context', context);
+    IF row_count IS NULL OR row_count < 0 THEN
+        RAISE EXCEPTION 'row count of input "%" must be a number of rows, not %', dataset_name,
+                        coalesce(row_count::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF digest IS NULL OR digest !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'digest of input "%" must be 64 lowercase hexadecimal digits', dataset_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Found %s.', coalesce(quote_literal(left(digest, 100)), 'NULL')),
+                  HINT = 'Digests are what mlops.content_digest() returns (a SHA-256 in hex).';
+    END IF;
     -- Logging the same data twice is the same input: look before inserting,
     -- and let the unique constraint settle a race between two sessions.
     FOR attempt IN 1..2 LOOP
@@ -883,13 +941,12 @@ BEGIN
 END
 $$;
 
--- Not SECURITY DEFINER: the relation is read with the caller's privileges
--- (and row-level security), so nobody learns about a table they cannot read.
+-- The relation is read with the caller's privileges (see _relation_digest).
 -- The output settings are pinned so that the digest of the same rows is the
 -- same whatever the session's DateStyle, TimeZone or float format.
 CREATE FUNCTION mlops.log_input(run_id bigint, relation regclass, context text DEFAULT 'training',
                                 dataset_name text DEFAULT NULL) RETURNS bigint
-LANGUAGE plpgsql VOLATILE
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 SET "DateStyle" = 'ISO, YMD'
 SET "IntervalStyle" = 'postgres'
@@ -898,9 +955,9 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 AS $$
 DECLARE
-    n bigint;
-    d text;
+    d record;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_input');
     IF relation IS NULL THEN
         RAISE EXCEPTION 'relation must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
@@ -909,9 +966,9 @@ BEGIN
     IF dataset_name IS NOT NULL THEN
         PERFORM mlops._check_label('dataset name', dataset_name, 250);
     END IF;
-    EXECUTE format('SELECT count(*), mlops.content_digest(t) FROM %s AS t', relation) INTO n, d;
+    d := mlops._relation_digest(relation);
     RETURN mlops._record_input(run_id, coalesce(dataset_name, relation::text), relation::text,
-                               context, n, d);
+                               context, d.row_count, d.digest);
 END
 $$;
 
@@ -944,6 +1001,7 @@ DECLARE
     stored text;
     limit_bytes bigint;
 BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_artifact');
     PERFORM mlops._check_artifact_path(path);
     IF content IS NULL THEN
         RAISE EXCEPTION 'artifact content must not be NULL' USING ERRCODE = 'null_value_not_allowed';
@@ -975,12 +1033,13 @@ END
 $$;
 
 CREATE FUNCTION mlops.get_artifact(run_id bigint, path text) RETURNS bytea
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c bytea;
 BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_artifact');
     SELECT a.content INTO c FROM mlops.artifacts a
      WHERE a.run_id = get_artifact.run_id AND a.path = get_artifact.path;
     IF NOT FOUND THEN
@@ -992,12 +1051,16 @@ $$;
 
 CREATE FUNCTION mlops.list_artifacts(run_id bigint)
 RETURNS TABLE (path text, size_bytes bigint, sha256 text, media_type text, logged_at timestamptz)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'list_artifacts');
+    RETURN QUERY
     SELECT a.path, a.size_bytes, a.sha256, a.media_type, a.logged_at
       FROM mlops.artifacts a WHERE a.run_id = list_artifacts.run_id ORDER BY a.path;
-END;
+END
+$$;
 
 --------------------------------------------------------------------------------
 -- Views: the common questions as one SELECT
@@ -1050,12 +1113,13 @@ SELECT e.experiment_id, e.name, e.description, e.created_by, e.created_at, e.upd
  WHERE e.lifecycle_stage = 'active';
 
 CREATE FUNCTION mlops.get_run(run_id bigint) RETURNS mlops.runs_overview
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r mlops.runs_overview;
 BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_run');
     SELECT * INTO r FROM mlops.runs_overview o WHERE o.run_id = get_run.run_id;
     IF NOT FOUND THEN
         IF EXISTS (SELECT FROM mlops.runs x WHERE x.run_id = get_run.run_id) THEN
@@ -1070,13 +1134,17 @@ $$;
 
 CREATE FUNCTION mlops.get_metric_history(run_id bigint, key text)
 RETURNS TABLE (step bigint, value double precision, logged_at timestamptz)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_metric_history');
+    RETURN QUERY
     SELECT h.step, h.value, h.logged_at FROM mlops.metric_history h
      WHERE h.run_id = get_metric_history.run_id AND h.key = get_metric_history.key
      ORDER BY h.step, h.logged_at;
-END;
+END
+$$;
 
 -- Hard delete of a soft-deleted run and everything logged to it.
 CREATE FUNCTION mlops.purge_run(run_id bigint) RETURNS void
@@ -1084,6 +1152,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'purge_run');
     IF NOT EXISTS (SELECT FROM mlops.runs r WHERE r.run_id = purge_run.run_id AND r.lifecycle_stage = 'deleted') THEN
         RAISE EXCEPTION 'run % is not a deleted run', run_id
             USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -1128,30 +1197,23 @@ CREATE AGGREGATE mlops.content_digest(anyelement) (
     PARALLEL = SAFE
 );
 
--- Privileges: functions are not executable by PUBLIC; the roles get what
--- their job needs.
-REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC;
+-- Privileges.  Every public function is executable by PUBLIC and starts by
+-- checking the invoking role (_require_role), so that a role without the
+-- right one is told which it needs; internal functions are executable by
+-- nobody but the owner, and run only inside the public ones.  The tables
+-- and views are read-only to the roles: writes go through the functions.
+CALL mlops._private_by_default();
 GRANT SELECT ON mlops.experiments, mlops.experiment_tags, mlops.runs, mlops.run_documents, mlops.params,
                 mlops.metric_history, mlops.latest_metrics, mlops.run_tags, mlops.run_inputs, mlops.artifacts,
                 mlops.runs_overview, mlops.metric_history_overview, mlops.experiments_overview
     TO mlops_reader;
 GRANT EXECUTE ON FUNCTION
+    mlops.content_digest(anyelement),
     mlops.get_experiment(text),
     mlops.get_run(bigint),
     mlops.get_metric_history(bigint, text),
     mlops.get_artifact(bigint, text),
     mlops.list_artifacts(bigint),
-    mlops._param_jsonb(text),
-    mlops._digest_accum(internal, anyelement),
-    mlops._digest_combine(internal, internal),
-    mlops._digest_serialize(internal),
-    mlops._digest_deserialize(bytea, internal),
-    mlops._digest_final(internal),
-    mlops._experiment_id(text)
-    TO mlops_reader;
-GRANT EXECUTE ON FUNCTION mlops.content_digest(anyelement) TO mlops_reader;
-
-GRANT EXECUTE ON FUNCTION
     mlops.create_experiment(text, text, jsonb),
     mlops.set_experiment(text),
     mlops.rename_experiment(text, text),
@@ -1170,15 +1232,27 @@ GRANT EXECUTE ON FUNCTION
     mlops.delete_tag(bigint, text),
     mlops.log_batch(bigint, jsonb),
     mlops.log_input(bigint, regclass, text, text),
-    mlops._record_input(bigint, text, text, text, bigint, text),
-    mlops._check_key(text, text, text),
-    mlops._check_label(text, text, int, text),
-    mlops._writable_run(bigint, boolean),
-    mlops.log_artifact(bigint, text, bytea, text)
-    TO mlops_writer;
-
-GRANT EXECUTE ON FUNCTION
+    mlops.log_artifact(bigint, text, bytea, text),
     mlops.delete_experiment(text),
     mlops.restore_experiment(bigint),
     mlops.purge_run(bigint)
-    TO mlops_admin;
+    TO PUBLIC;
+-- the role check itself, for the procedures that run as their caller
+-- (batch_score, run_schedule): it only raises
+GRANT EXECUTE ON FUNCTION mlops._require_role(text, text) TO PUBLIC;
+
+-- pg_dump dumps the contents of these tables (and where their identities
+-- stand): everything users logged is data, not part of the extension.
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiment_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_documents', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.params', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.metric_history', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.latest_metrics', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_inputs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.artifacts', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments_experiment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_inputs_input_id_seq', '');
