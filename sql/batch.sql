@@ -237,5 +237,96 @@ RESET ROLE;
 SELECT target, scoring, status, rows_scored, run_by FROM mlops.job_runs ORDER BY job_run_id DESC LIMIT 3;
 DROP TABLE writer_mlp_scores, writer_stump_scores, writer_lr_scores;
 REVOKE CREATE ON SCHEMA public FROM regress_batch_writer;
+-- without CREATE on schema public (PostgreSQL 15's default), a new target
+-- cannot be made there: the hint says what to do
+SET ROLE regress_batch_writer;
+CALL mlops.batch_score('batchy:1', 'grid', 'writer_new_scores', features => 'x');
+RESET ROLE;
 REVOKE SELECT ON grid FROM regress_batch_writer;
+
+-- Job runs belong to the session that runs them.  A run left 'running' by a
+-- session that is gone (its backend killed) shows as failed at once, and
+-- the next run records it so; nobody else finishes it.
+INSERT INTO mlops.job_runs (job_name, kind, status, run_by, backend_pid)
+VALUES ('ghost job', 'batch_score', 'running', 'regress_batch_writer', 1);
+SELECT o.status AS seen_as, o.error, j.status AS recorded FROM mlops.job_runs_overview o
+  JOIN mlops.job_runs j USING (job_run_id) WHERE j.job_name = 'ghost job';
+SELECT job_name, status FROM mlops.latest_job_runs WHERE job_name = 'ghost job';
+SET ROLE regress_batch_writer;
+SELECT mlops._job_run_finish(job_run_id, 'succeeded', 1, 1, 0, NULL, 'row')
+  FROM mlops.job_runs WHERE job_name = 'ghost job';
+-- nor can rejects be added to a run this session is not running
+INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
+SELECT job_run_id, '{"id": 1}', 'forged' FROM mlops.job_runs WHERE job_name = 'ghost job';
+INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
+SELECT max(job_run_id), '{"id": 1}', 'forged' FROM mlops.job_runs WHERE status = 'succeeded';
+RESET ROLE;
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 4', 'ghost_check',
+                       key_columns => ARRAY['customer_id'], features => 'x');
+SELECT status, error FROM mlops.job_runs WHERE job_name = 'ghost job';
+-- a run of this session is alive while it runs, and only it finishes it
+SELECT job_run_id AS live_run FROM mlops._job_run_start('by hand', 'batch_score', NULL, 'batchy', 'customers',
+                                                        'nowhere', NULL) \gset
+SELECT status FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
+SELECT mlops._job_run_finish(:live_run, 'cancelled', 0, 0, 0, 'stopped by hand', NULL);
+SELECT status, error FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
+SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, NULL);      -- once
+-- a job run cannot be recorded under someone else's schedule
+INSERT INTO mlops.schedules (name, kind, cron, spec, created_by)
+VALUES ('postgres_nightly', 'batch_score', '0 3 * * *', '{}', 'postgres');
+SELECT schedule_id AS postgres_schedule FROM mlops.schedules WHERE name = 'postgres_nightly' \gset
+SET ROLE mlops_writer;
+CALL mlops.batch_score('batchy', 'customers', 'nowhere', schedule_id => :postgres_schedule);
+CALL mlops.run_schedule('postgres_nightly');
+RESET ROLE;
+DELETE FROM mlops.schedules WHERE name = 'postgres_nightly';
 DROP ROLE regress_batch_writer;
+
+-- Scoring a table by name takes every column but the keys: columns that are
+-- not features (a label, a split) fail every row, and the hint names them.
+CREATE TABLE labelled AS
+SELECT customer_id, a, b, customer_id % 2 = 0 AS churned, 'train' AS split
+  FROM customers WHERE customer_id <= 4;
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id']);
+-- leave them out, or name the features: sigmoid(a - 1) = 0.289050, 0.310026, 0.331812, 0.354344
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id'],
+                       exclude_columns => ARRAY['churned', 'split']);
+SELECT customer_id, round(prediction::numeric, 6) AS p FROM labelled_scores ORDER BY customer_id;
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id'],
+                       feature_columns => ARRAY['a', 'b']);
+SELECT customer_id, round(prediction::numeric, 6) AS p FROM labelled_scores ORDER BY customer_id;
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id'],
+                       feature_columns => ARRAY['a', 'b', 'split']);
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id'],
+                       features => 'a', feature_columns => ARRAY['a', 'b']);
+CALL mlops.batch_score('batchy', 'labelled', 'labelled_scores', key_columns => ARRAY['customer_id'],
+                       feature_columns => ARRAY[]::text[]);
+
+-- An existing target of another shape: the error says which columns it
+-- lacks; outputs map to its own names, and the run's values go to the
+-- columns it has.  Without a slice column, replace rewrites it whole.
+CREATE TABLE my_scores (customer_id int, churn_probability float8);
+INSERT INTO my_scores VALUES (99, 0.5);
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 4', 'my_scores',
+                       key_columns => ARRAY['customer_id'], features => 'x');
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 4', 'my_scores',
+                       key_columns => ARRAY['customer_id'], features => 'x',
+                       target_columns => '{"prediction": "churn_probability"}');
+SELECT customer_id, round(churn_probability::numeric, 6) AS p FROM my_scores ORDER BY customer_id;
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 4', 'my_scores',
+                       key_columns => ARRAY['customer_id'], features => 'x', slice => 'monday',
+                       target_columns => '{"prediction": "churn_probability"}');
+ALTER TABLE my_scores ADD COLUMN scored_on timestamptz, ADD COLUMN day text;
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 2', 'my_scores',
+                       key_columns => ARRAY['customer_id'], features => 'x', slice => 'monday',
+                       target_columns => '{"prediction": "churn_probability", "scored_at": "scored_on", "slice": "day"}');
+CALL mlops.batch_score('batchy', 'SELECT customer_id, x FROM customers WHERE customer_id <= 2', 'my_scores',
+                       key_columns => ARRAY['customer_id'], features => 'x', slice => 'tuesday',
+                       target_columns => '{"prediction": "churn_probability", "scored_at": "scored_on", "slice": "day"}');
+SELECT day, count(*), count(scored_on) AS timed, round(sum(churn_probability)::numeric, 6) AS p
+  FROM my_scores GROUP BY day ORDER BY day;
+CALL mlops.batch_score('batchy', 'customers', 'my_scores', features => 'x', target_columns => '{"score": "p"}');
+CALL mlops.batch_score('batchy', 'customers', 'my_scores', features => 'x', target_columns => '{"prediction": null}');
+CALL mlops.batch_score('batchy', 'customers', 'my_scores', features => 'x', target_columns => '["prediction"]');
+CALL mlops.batch_score('batchy', 'customers', 'my_scores', key_columns => ARRAY['customer_id'], features => 'x',
+                       target_columns => '{"prediction": "churn_probability", "model_version": "no_such_column"}');

@@ -9,7 +9,10 @@
 #     leaves the target exactly as it was, and its job_runs row says
 #     "cancelled".
 #  3. Two runs into the same target and slice at once take turns: the slice
-#     ends with one run's rows, not both.
+#     ends with one run's rows, not both; also when the two name the table
+#     differently ('it_overlap_scores' and 'public.it_overlap_scores').
+#  4. A run whose backend is killed shows as failed in job_runs_overview at
+#     once (not 'running' forever), and the next run records it so.
 # pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so
 # this test works there and cleans up after itself.
 set -euo pipefail
@@ -18,7 +21,7 @@ q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 cleanup() {
     q -c "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname LIKE 'mlops:it-%'" >/dev/null 2>&1 || true
-    q -c "DROP VIEW IF EXISTS it_slow_src, it_slowish_src" -c "DROP TABLE IF EXISTS it_src, it_scores, it_cancel_scores, it_overlap_scores" >/dev/null 2>&1 || true
+    q -c "DROP VIEW IF EXISTS it_slow_src, it_slowish_src" -c "DROP TABLE IF EXISTS it_src, it_scores, it_cancel_scores, it_overlap_scores, it_killed_scores" >/dev/null 2>&1 || true
     q -c "DROP EXTENSION IF EXISTS mlops CASCADE" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -52,11 +55,17 @@ echo "fired: $(q -c "SELECT format('job run %s, %s rows scored with %s in %s', j
              AND t.model_version = 'it_model:1'")" = 5000 ] || fail "scored rows differ from predict()"
 [ "$(q -c "SELECT last_status FROM mlops.schedules_overview WHERE name = 'it-minutely'")" = succeeded ] \
     || fail "schedules_overview does not show the run"
+[ "$(q -c "SELECT state FROM mlops.schedules_overview WHERE name = 'it-minutely'")" = armed ] \
+    || fail "schedules_overview does not say the schedule is armed"
 q -c "SELECT mlops.pause_schedule('it-minutely')" >/dev/null
-[ "$(q -c "SELECT active FROM cron.job WHERE jobname = 'mlops:it-minutely'")" = f ] || fail "pause did not reach pg_cron"
+[ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'mlops:it-minutely'")" = 0 ] || fail "pause did not reach pg_cron"
+[ "$(q -c "SELECT mlops.schedule_state('it-minutely')")" = paused ] || fail "a paused schedule is not 'paused'"
+q -c "SELECT mlops.resume_schedule('it-minutely')" >/dev/null
+[ "$(q -c "SELECT active FROM cron.job WHERE jobname = 'mlops:it-minutely'")" = t ] || fail "resume did not reach pg_cron"
+[ "$(q -c "SELECT mlops.schedule_state('it-minutely')")" = armed ] || fail "a resumed schedule is not 'armed'"
 q -c "SELECT mlops.drop_schedule('it-minutely')" >/dev/null
 [ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'mlops:it-minutely'")" = 0 ] || fail "drop did not unschedule"
-echo "schedule paused and dropped"
+echo "schedule paused, resumed and dropped"
 
 # ---- 2. a cancelled run leaves the target as it was
 q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_cancel_scores', features => 'x')" >/dev/null
@@ -104,7 +113,8 @@ for _ in $(seq 1 100); do
     [ "$(q -c "SELECT count(*) FROM mlops.job_runs WHERE job_name = 'it-overlap-a' AND status = 'running'")" = 1 ] && break
 done
 sleep 1
-q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_overlap_scores', features => 'x', slice => 'today',
+# B names the same table another way: the lock is the table's, not the name's
+q -c "CALL mlops.batch_score('it_model', 'it_src', 'public.it_overlap_scores', features => 'x', slice => 'today',
                              job_name => 'it-overlap-b')" >/dev/null
 wait $a
 runs=$(q -c "SELECT string_agg(job_name || ' ' || status || ' ' || to_char(finished_at, 'HH24:MI:SS.MS'), ', ' ORDER BY finished_at)
@@ -114,4 +124,32 @@ echo "overlapping runs: $runs; the slice holds $rows"
 [ "$rows" = "5000 rows, 5000 ids" ] || fail "overlapping runs left '$rows' in the slice"
 [ "$(q -c "SELECT string_agg(job_name, ',' ORDER BY finished_at) FROM mlops.job_runs WHERE job_name LIKE 'it-overlap-%'")" \
   = "it-overlap-a,it-overlap-b" ] || fail "the second run did not wait for the first"
+
+# ---- 4. a run whose backend is killed does not stay 'running'
+( psql -X -q -c "CALL mlops.batch_score('it_model', 'it_slow_src', 'it_killed_scores', features => 'x',
+                                        job_name => 'it-killed')" >/dev/null 2>&1 || true ) &
+bg=$!
+for _ in $(seq 1 100); do
+    sleep 0.2
+    [ "$(q -c "SELECT count(*) FROM mlops.job_runs WHERE job_name = 'it-killed' AND status = 'running'")" = 1 ] && break
+done
+[ "$(q -c "SELECT status FROM mlops.job_runs_overview WHERE job_name = 'it-killed'")" = running ] \
+    || fail "a live run is not shown as running"
+q -c "SELECT pg_terminate_backend(backend_pid) FROM mlops.job_runs WHERE job_name = 'it-killed'" >/dev/null
+wait $bg || true
+for _ in $(seq 1 50); do
+    [ "$(q -c "SELECT status FROM mlops.job_runs_overview WHERE job_name = 'it-killed'")" = failed ] && break
+    sleep 0.2
+done
+seen=$(q -c "SELECT status || ': ' || error FROM mlops.job_runs_overview WHERE job_name = 'it-killed'")
+echo "killed run, as the views see it: $seen"
+[[ "$seen" == failed* ]] || fail "a killed run shows '$seen'"
+[ "$(q -c "SELECT status FROM mlops.latest_job_runs WHERE job_name = 'it-killed'")" = failed ] \
+    || fail "latest_job_runs does not show the killed run as failed"
+[ "$(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-killed'")" = running ] \
+    || fail "the table should still say running until the next run"
+q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_cancel_scores', features => 'x')" >/dev/null
+[ "$(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-killed'")" = failed ] \
+    || fail "the next run did not record the killed run as failed"
+echo "the next run recorded it: $(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-killed'")"
 echo "batch schedule ok"
