@@ -45,3 +45,27 @@ SELECT mlops.import_model_version(NULL);
 SELECT mlops.import_model_version(:'bundle', 'bad name!');
 SELECT count(*) AS versions FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
  WHERE m.name = 'quad_prod';
+
+-- what a bundle brings is checked as the public functions check it, and a
+-- bad part stores nothing at all (no model, run, version or tag)
+SELECT count(*) AS runs_before FROM mlops.runs \gset
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,inputs,0,digest}', '"forged"'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,inputs,0,row_count}', '-5'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,inputs,0,row_count}', '"ten"'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,inputs,0,context}', '"bad\tcontext"'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,inputs,0,dataset_name}', to_jsonb(repeat('d', 300))), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{version,tags}', jsonb_build_object('note', repeat('v', 9000))), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{version,tags}', '{"bad key!": "x"}'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{model,tags}', '["not", "tags"]'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,tags}', '{"bad key!": "x"}'), 'quad_checked');
+SELECT mlops.import_model_version(jsonb_set(:'bundle'::jsonb, '{run,params}', jsonb_build_object('C', repeat('x', 7000))), 'quad_checked');
+SELECT count(*) AS models FROM mlops.registered_models WHERE name = 'quad_checked';
+SELECT count(*) - :runs_before AS new_runs FROM mlops.runs;
+-- a writer imports, and is named as who did
+SET ROLE mlops_writer;
+SELECT mlops.import_model_version(:'bundle', 'quad_by_writer') AS "1";
+RESET ROLE;
+SELECT created_by FROM mlops.model_versions_overview WHERE model_name = 'quad_by_writer';
+SET ROLE mlops_reader;
+SELECT mlops.import_model_version(:'bundle', 'quad_by_reader');
+RESET ROLE;

@@ -194,3 +194,37 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE mlops.predict('ab_variants:' || 
   FROM generate_series(1, 50) rep, generate_series(1, 20) v;
 SELECT count(*) AS rows, count(*) FILTER (WHERE mlops.predict('ab_variants:' || v, ARRAY[1]) = v) AS right_version
   FROM generate_series(1, 10) rep, generate_series(1, 70) v;
+
+-- Stage names in any case, as MLflow takes them
+SELECT mlops.register_model_version('staged', :'double') AS v1, mlops.register_model_version('staged', :'double') AS v2;
+SELECT mlops.transition_model_stage('staged', 1, 'production');
+SELECT mlops.transition_model_stage('staged', 2, 'STAGING');
+SELECT version, stage FROM mlops.model_versions_overview WHERE model_name = 'staged' ORDER BY version;
+SELECT (mlops.get_model_version('models:/staged/production')).version AS production_version,
+       (mlops.get_model_version('models:/staged/staging')).version AS staging_version;
+SELECT mlops.transition_model_stage('staged', 1, 'prod');
+
+-- Tags on a version, and on a model: set, replaced, deleted, checked
+SELECT mlops.set_model_version_tag('staged', 2, 'validation.auc', '0.91');
+SELECT mlops.set_model_version_tag('staged', 2, 'validation.auc', '0.92');
+SELECT mlops.set_model_version_tag('staged', 1, 'ticket', 'RISK-1');
+SELECT v.version, t.key, t.value FROM mlops.model_version_tags t JOIN mlops.model_versions v USING (version_id)
+  JOIN mlops.registered_models m USING (model_id) WHERE m.name = 'staged' ORDER BY 1, 2;
+SELECT mlops.delete_model_version_tag('staged', 1, 'ticket');
+SELECT mlops.delete_model_version_tag('staged', 1, 'ticket');
+SELECT mlops.set_model_version_tag('staged', 9, 'k', 'v');
+SELECT mlops.set_model_version_tag('staged', 1, 'bad key!', 'v');
+SELECT mlops.set_model_version_tag('staged', 1, 'k', repeat('v', 8001));
+SELECT mlops.set_model_version_tag('staged', 1, 'k', NULL);
+SELECT mlops.set_registered_model_tag('staged', 'owner', 'risk');
+SELECT mlops.delete_registered_model_tag('staged', 'owner');
+SELECT mlops.delete_registered_model_tag('staged', 'owner');
+SELECT count(*) AS model_tags FROM mlops.registered_model_tags t JOIN mlops.registered_models m USING (model_id)
+ WHERE m.name = 'staged';
+-- tagging is a writer's; the reader is told so
+SET ROLE mlops_reader;
+SELECT mlops.set_model_version_tag('staged', 2, 'k', 'v');
+RESET ROLE;
+SET ROLE mlops_writer;
+SELECT mlops.set_model_version_tag('staged', 2, 'reviewed', 'yes');
+RESET ROLE;
