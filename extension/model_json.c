@@ -8,15 +8,16 @@
  *	  types, array lengths, names, and that the entries a tree does not use (a
  *	  leaf's feature and threshold, an internal node's value) are still of
  *	  their kind, so that mixed-up arrays are refused rather than half-read.
- *	  The README's "Model format" section is written against this file and
- *	  model.c; sql/model_format.sql pins each of its rules.  What the numbers mean (child indices in
- *	  range, no cycles in a tree, features in range, classes consistent with
- *	  the task) is checked once, by model_load(), on the compiled form: that
- *	  form can also arrive from outside as an argument of mlops.score(), so
- *	  its checks must stand on their own.  The driver runs model_load() on
- *	  the result before returning it, so every registered model passes both.
+ *	  What the numbers mean (child indices in range, no cycles in a tree,
+ *	  features in range, classes consistent with the task) is checked once,
+ *	  by model_load(), on the compiled form: that form can also arrive from
+ *	  outside as an argument of mlops.score(), so its checks must stand on
+ *	  their own.  The driver runs model_load() on the result before
+ *	  returning it, so every registered model passes both.
  *
  *	  Errors name the JSON path of what is wrong ("model.trees[3].left").
+ *	  The README's "Model format" section is written against this file and
+ *	  model.c, and sql/model_format.sql pins each of its rules.
  */
 #include <math.h>
 #include <jansson.h>
