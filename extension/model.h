@@ -1,8 +1,9 @@
 /*
  * model.h
- *	  The compiled form of a model, shared by the compiler (model_json.c),
- *	  the loader and evaluator (model.c), the cache (cache.c) and the SQL
- *	  scoring functions (score.c).
+ *	  The compiled form of a model, shared by the compiler (model_compile.c
+ *	  and its front ends model_json.c and model_xgboost.c), the loader and
+ *	  evaluator (model.c), the cache (model_cache.c) and the SQL scoring
+ *	  functions (scoring.c).
  *
  *	  A model exists in three shapes:
  *	  - the artifact: our JSON format (README, "Model format"), stored in the

@@ -5,14 +5,19 @@
  *	  (model_compile.c drives it).
  *
  *	  This file checks the shape of the document: required and unknown fields,
- *	  types, array lengths, names.  What the numbers mean (child indices in
- *	  range, no cycles in a tree, features in range, classes consistent with
- *	  the task) is checked once, by model_load(), on the compiled form: that
- *	  form can also arrive from outside as an argument of mlops.score(), so
- *	  its checks must stand on their own.  The driver runs model_load() on
- *	  the result before returning it, so every registered model passes both.
+ *	  types, array lengths, names, and that the entries a tree does not use (a
+ *	  leaf's feature and threshold, an internal node's value) are still of
+ *	  their kind, so that mixed-up arrays are refused rather than half-read.
+ *	  What the numbers mean (child indices in range, no cycles in a tree,
+ *	  features in range, classes consistent with the task) is checked once,
+ *	  by model_load(), on the compiled form: that form can also arrive from
+ *	  outside as an argument of mlops.score(), so its checks must stand on
+ *	  their own.  The driver runs model_load() on the result before
+ *	  returning it, so every registered model passes both.
  *
  *	  Errors name the JSON path of what is wrong ("model.trees[3].left").
+ *	  The README's "Model format" section is written against this file and
+ *	  model.c, and sql/model_format.sql pins each of its rules.
  */
 #include <math.h>
 #include <jansson.h>
@@ -34,8 +39,25 @@ label_text(json_t *v, const char *path)
 		return psprintf("%lld", (long long) json_integer_value(v));
 	if (json_is_boolean(v))
 		return json_is_true(v) ? "true" : "false";
-	mj_error(path, "expected a string or an integer");
+	mj_error(path, "expected a string, an integer or a boolean");
 	return NULL;				/* not reached */
+}
+
+/*
+ * Whether v has the shape of a leaf's value: a number for a tree with one
+ * value per leaf (width 1), else an array of width numbers.
+ */
+static bool
+leaf_shaped(json_t *v, int width)
+{
+	if (width == 1)
+		return json_is_number(v);
+	if (!json_is_array(v) || (int) json_array_size(v) != width)
+		return false;
+	for (int k = 0; k < width; k++)
+		if (!json_is_number(json_array_get(v, k)))
+			return false;
+	return true;
 }
 
 /* ---- the document ---- */
@@ -296,6 +318,7 @@ compile_trees(Compiler *c, json_t *m)
 		json_t	   *output = mj_member(tree, "output", path, false);
 		const char *names[] = {"feature", "threshold", "right", "default_left", "value"};
 		json_t	   *arrays[] = {feature, threshold, right, default_left, value};
+		json_t	   *first_leaf = NULL;
 		int			width;
 
 		mj_only_fields(tree, path, tree_fields);
@@ -313,11 +336,30 @@ compile_trees(Compiler *c, json_t *m)
 		if (node_base > INT32_MAX - n_nodes)
 			mj_error(path, "too many nodes in all");
 
-		/* a scalar tree adds to one output; a vector tree to all of them */
-		width = json_is_array(json_array_get(value, 0)) ? n_outputs : 1;
+		/*
+		 * A scalar tree adds to one output, a vector tree to all of them.
+		 * Its first leaf says which: the value of an internal node (often
+		 * node 0) is not used, so it may be null and decides nothing.
+		 */
+		for (int i = 0; i < n_nodes && first_leaf == NULL; i++)
+			if (json_is_integer(json_array_get(left, i)) && json_integer_value(json_array_get(left, i)) == -1)
+				first_leaf = json_array_get(value, i);
+		width = json_is_array(first_leaf) ? n_outputs : 1;
+		if (json_is_array(first_leaf) && n_outputs == 1)
+			mj_error(path, "its leaves hold arrays of values, but the model has one output (see \"n_outputs\")");
 		if (width == 1 && n_outputs > 1 && output == NULL)
 			mj_error(path, "a tree with one value per leaf needs \"output\" when the model has %d outputs",
 						n_outputs);
+
+		/*
+		 * An average divides each output by the number of trees.  Over
+		 * several outputs, trees that add to one output each would be
+		 * divided by trees that never added to it (two outputs of one tree
+		 * each would be halved): refused rather than guessed.
+		 */
+		if ((c->hdr.tree_flags & TREE_AVERAGE) && n_outputs > 1 && width == 1)
+			mj_error(path, "with \"aggregation\": \"average\" and %d outputs, every leaf holds one value per "
+					 "output (an array); a tree of one value per leaf adds to one output only", n_outputs);
 		mj_sec_int32(c, SEC_TREE_OUTPUT, width == 1
 				  ? (output ? mj_int(output, psprintf("%s.output", path), 0, n_outputs - 1) : 0)
 				  : -1);
@@ -347,10 +389,22 @@ compile_trees(Compiler *c, json_t *m)
 
 			if (l == -1)
 			{
-				/* a leaf: its feature and threshold are not used */
+				/*
+				 * A leaf: its feature and threshold are not used, but are
+				 * still of their kind (scikit-learn writes -2 for both), so
+				 * that arrays shifted or mixed up are not taken for a tree.
+				 */
 				json_t	   *leaf = json_array_get(value, i);
 				char	   *vpath = psprintf("%s.value[%d]", path, i);
+				json_t	   *lf = json_array_get(feature, i);
+				json_t	   *lt = json_array_get(threshold, i);
 
+				if (!json_is_null(lf) && !json_is_integer(lf))
+					mj_error(psprintf("%s.feature[%d]", path, i),
+							 "a leaf's feature is not used: it is null or an integer");
+				if (!json_is_null(lt) && !json_is_number(lt))
+					mj_error(psprintf("%s.threshold[%d]", path, i),
+							 "a leaf's threshold is not used: it is null or a number");
 				mj_sec_int32(c, SEC_NODE_FEATURE, -1);
 				mj_sec_double(c, SEC_NODE_THRESHOLD, 0.0);
 				mj_sec_int32(c, SEC_NODE_VALUE_FIRST, leaf_values);
@@ -362,6 +416,13 @@ compile_trees(Compiler *c, json_t *m)
 			}
 			else
 			{
+				json_t	   *unused = json_array_get(value, i);
+
+				/* an internal node's value is not used either (scikit-learn writes the node's mean) */
+				if (!json_is_null(unused) && !leaf_shaped(unused, width))
+					mj_error(psprintf("%s.value[%d]", path, i),
+							 "an internal node's value is not used: it is null or shaped as the leaves' (%s)",
+							 width == 1 ? "a number" : psprintf("an array of %d numbers", width));
 				mj_sec_int32(c, SEC_NODE_FEATURE,
 						  mj_int(json_array_get(feature, i), psprintf("%s.feature[%d]", path, i), 0, INT32_MAX));
 				mj_sec_double(c, SEC_NODE_THRESHOLD,
@@ -436,6 +497,10 @@ mj_compile_mlops(Compiler *c, json_t *doc)
 		mj_number_array(c, SEC_SCALE_CENTER, mj_member(v, "center", "scaler", true), "scaler.center", c->hdr.n_encoded);
 		mj_number_array(c, SEC_SCALE_FACTOR, mj_member(v, "scale", "scaler", true), "scaler.scale", c->hdr.n_encoded);
 	}
+
+	/* free-form, kept with the artifact and never compiled; but an object, as the README says */
+	if ((v = mj_member(doc, "metadata", "$", false)))
+		mj_object(v, "metadata");
 
 	model = mj_object(mj_member(doc, "model", "$", true), "model");
 	c->hdr.family = mj_choice(mj_member(model, "type", "model", true), "model.type", family_names, family_codes);

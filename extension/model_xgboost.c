@@ -11,7 +11,12 @@
  *	  base_score and each node's default direction for missing values.
  *	  Anything else (dart, gblinear, categorical splits, vector leaves, other
  *	  objectives) is refused, naming the unsupported part: a model is never
- *	  scored differently from how XGBoost scores it.
+ *	  scored differently from how XGBoost scores it.  So is a file whose
+ *	  counts disagree with what they count (num_trees, num_parallel_tree,
+ *	  num_class against tree_info, num_feature against split indices and
+ *	  feature names, num_nodes, num_deleted, per-node array lengths, tree
+ *	  ids, iteration_indptr): such a file was not written by XGBoost as it
+ *	  stands, and which of its numbers is right is a guess.
  *
  *	  XGBoost computes in float32: thresholds and leaf values are float32,
  *	  inputs are rounded to float32 before each comparison (x < threshold
@@ -28,7 +33,8 @@
 #include "model.h"
 #include "model_compile.h"
 
-#define TREES_PATH "learner.gradient_booster.model.trees"
+#define MODEL_PATH "learner.gradient_booster.model"
+#define TREES_PATH MODEL_PATH ".trees"
 
 /*
  * Whether a text that failed to parse is an XGBoost model with categorical
@@ -112,6 +118,15 @@ param_int(json_t *obj, const char *key, const char *path, int64 min, int64 max)
 	return (int32) d;
 }
 
+/* an optional integer parameter, "absent" when the key is not there */
+static int32
+param_int_opt(json_t *obj, const char *key, const char *path, int64 min, int64 max, int32 absent)
+{
+	if (json_object_get(obj, key) == NULL)
+		return absent;
+	return param_int(obj, key, path, min, max);
+}
+
 /* an array of numbers or 0/1 booleans of exactly n elements */
 static json_t *
 node_array(json_t *tree, const char *key, const char *tpath, int n)
@@ -124,10 +139,55 @@ node_array(json_t *tree, const char *key, const char *tpath, int n)
 	return a;
 }
 
+/*
+ * How many nodes of a tree are reached from its root, or -1 when a node is
+ * reached twice (a cycle or a shared node, which model_load() reports with
+ * its place).  The children are already known to be in range.  Every node
+ * is expanded once at most, so at most 2n + 1 entries are ever pushed.
+ */
+static int
+count_reachable(const int32 *left, const int32 *right, int n)
+{
+	uint8	   *seen = palloc0(n);
+	int32	   *stack = palloc(sizeof(int32) * (2 * (Size) n + 1));
+	int			sp = 0;
+	int			count = 0;
+
+	stack[sp++] = 0;
+	while (sp > 0)
+	{
+		int32		node = stack[--sp];
+
+		if (seen[node])
+			return -1;
+		seen[node] = 1;
+		count++;
+		if (left[node] != -1)
+		{
+			stack[sp++] = left[node];
+			stack[sp++] = right[node];
+		}
+	}
+	pfree(seen);
+	pfree(stack);
+	return count;
+}
+
+/*
+ * One tree.  Besides the arrays scoring reads, every count the tree states
+ * is checked against what it counts (tree_param.num_nodes, num_deleted,
+ * num_feature; the lengths of the per-node arrays scoring does not read;
+ * its id, which XGBoost uses as its position), so that a file that is not
+ * self-consistent is refused rather than scored as a guess.
+ */
 static void
 import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int32 node_base,
 			int32 *leaf_values)
 {
+	static const char *const unused_arrays[] = {"parents", "base_weights", "loss_changes", "sum_hessian",
+	"split_type", NULL};
+	static const char *const category_arrays[] = {"categories", "categories_nodes", "categories_segments",
+	"categories_sizes", NULL};
 	char	   *tpath = psprintf(TREES_PATH "[%d]", t);
 	json_t	   *left,
 			   *right,
@@ -136,6 +196,10 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 			   *default_left;
 	json_t	   *v;
 	int			n;
+	int			tree_features = n_features;
+	int			n_deleted = -1;
+	int32	   *lchild;
+	int32	   *rchild;
 
 	mj_object(tree, tpath);
 	left = mj_array(mj_member(tree, "left_children", tpath, true), psprintf("%s.left_children", tpath), 1);
@@ -146,33 +210,55 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 	split_index = node_array(tree, "split_indices", tpath, n);
 	split_cond = node_array(tree, "split_conditions", tpath, n);
 	default_left = node_array(tree, "default_left", tpath, n);
+	for (const char *const *a = unused_arrays; *a; a++)
+		if (json_object_get(tree, *a))
+			(void) node_array(tree, *a, tpath, n);
+
+	/* XGBoost 2 loads each tree at the position its id says, 1.7 in file order: both agree only if equal */
+	if ((v = json_object_get(tree, "id")))
+	{
+		int32		id = mj_int(v, psprintf("%s.id", tpath), 0, INT32_MAX);
+
+		if (id != t)
+			mj_error(psprintf("%s.id", tpath), "the tree at position %d has id %d; XGBoost places each tree "
+					 "at its id, so the trees must be in the order of their ids", t, id);
+	}
 
 	if ((v = json_object_get(tree, "tree_param")))
 	{
 		char	   *ppath = psprintf("%s.tree_param", tpath);
+		int32		declared;
 
 		mj_object(v, ppath);
-		if (param_int(v, "num_nodes", ppath, 1, INT32_MAX) != n)
-			mj_error(ppath, "num_nodes does not match the %d nodes of left_children", n);
-		if (json_object_get(v, "size_leaf_vector") &&
-			param_int(v, "size_leaf_vector", ppath, 0, INT32_MAX) > 1)
+		declared = param_int(v, "num_nodes", ppath, 1, INT32_MAX);
+		if (declared != n)
+			mj_error(psprintf("%s.num_nodes", ppath), "%d nodes declared, but left_children has %d",
+					 declared, n);
+		n_deleted = param_int_opt(v, "num_deleted", ppath, 0, n - 1, -1);
+		tree_features = param_int_opt(v, "num_feature", ppath, 1, INT32_MAX, n_features);
+		if (tree_features > n_features)
+			mj_error(psprintf("%s.num_feature", ppath), "the tree has %d features, more than the model's %d "
+					 "(learner.learner_model_param.num_feature)", tree_features, n_features);
+		if (param_int_opt(v, "size_leaf_vector", ppath, 0, INT32_MAX, 0) > 1)
 			mj_error(ppath, "vector leaves (multi-target trees) are not supported");
 	}
 	if ((v = json_object_get(tree, "split_type")))
 	{
-		mj_array(v, psprintf("%s.split_type", tpath), 0);
 		for (size_t i = 0; i < json_array_size(v); i++)
 			if (!json_is_integer(json_array_get(v, i)) || json_integer_value(json_array_get(v, i)) != 0)
 				mj_error(psprintf("%s.split_type[%zu]", tpath, i),
 						 "categorical splits are not supported; train with numeric (one-hot) features");
 	}
-	if ((v = json_object_get(tree, "categories")) && json_is_array(v) && json_array_size(v) > 0)
-		mj_error(psprintf("%s.categories", tpath), "categorical splits are not supported");
+	for (const char *const *a = category_arrays; *a; a++)
+		if ((v = json_object_get(tree, *a)) && json_is_array(v) && json_array_size(v) > 0)
+			mj_error(psprintf("%s.%s", tpath, *a), "categorical splits are not supported");
 
 	mj_sec_int32(c, SEC_TREE_FIRST_NODE, node_base);
 	mj_sec_int32(c, SEC_TREE_NODE_COUNT, n);
 	mj_sec_int32(c, SEC_TREE_OUTPUT, output);
 
+	lchild = palloc(sizeof(int32) * n);
+	rchild = palloc(sizeof(int32) * n);
 	for (int i = 0; i < n; i++)
 	{
 		int32		l = mj_int(json_array_get(left, i), psprintf("%s.left_children[%d]", tpath, i), -1, INT32_MAX);
@@ -194,6 +280,8 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 		if (l != -1 && (l >= n || r >= n))
 			mj_error(psprintf("%s.%s_children[%d]", tpath, l >= n ? "left" : "right", i),
 					 "child %d is out of range (the tree has %d nodes)", l >= n ? l : r, n);
+		lchild[i] = l;
+		rchild[i] = r;
 
 		mj_sec_int32(c, SEC_NODE_LEFT, l);
 		mj_sec_int32(c, SEC_NODE_RIGHT, r);
@@ -212,15 +300,32 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 			int32		f = mj_int(json_array_get(split_index, i), psprintf("%s.split_indices[%d]", tpath, i),
 								   0, INT32_MAX);
 
-			if (f >= n_features)
+			if (f >= tree_features)
 				mj_error(psprintf("%s.split_indices[%d]", tpath, i),
-						 "feature %d is beyond the model's %d features (learner_model_param.num_feature)",
-						 f, n_features);
+						 "feature %d is beyond the %s's %d features (%s.num_feature)",
+						 f, tree_features < n_features ? "tree" : "model", tree_features,
+						 tree_features < n_features ? "tree_param" : "learner_model_param");
 			mj_sec_int32(c, SEC_NODE_FEATURE, f);
 			mj_sec_double(c, SEC_NODE_THRESHOLD, (double) (float) cond);
 			mj_sec_int32(c, SEC_NODE_VALUE_FIRST, -1);
 		}
 	}
+
+	/*
+	 * XGBoost keeps the nodes it pruned in the arrays, unreachable, and
+	 * counts them in num_deleted (it reuses them as new nodes come).
+	 */
+	if (n_deleted >= 0)
+	{
+		int			reached = count_reachable(lchild, rchild, n);
+
+		if (reached >= 0 && n - reached != n_deleted)
+			mj_error(psprintf("%s.tree_param.num_deleted", tpath),
+					 "%d deleted nodes declared, but %d of the %d nodes are not reached from the root",
+					 n_deleted, n - reached, n);
+	}
+	pfree(lchild);
+	pfree(rchild);
 }
 
 void
@@ -247,6 +352,8 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	double		base_margin;
 	int32		node_base = 0;
 	int32		leaf_values = 0;
+	int32		n_parallel = 1;
+	json_t	   *v;
 	NameSet		seen;
 
 	if (strcmp(booster_name, "gbtree") != 0)
@@ -312,6 +419,17 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 				 "multi:softmax and count:poisson", obj);
 	if (c->hdr.task != TASK_MULTICLASS && n_class > 1)
 		mj_error("learner.learner_model_param.num_class", "num_class is %d for the objective \"%s\"", n_class, obj);
+	/* the multi: objectives repeat the class count in their own parameters */
+	if ((v = json_object_get(objective, "softmax_multiclass_param")))
+	{
+		int32		k;
+
+		mj_object(v, "learner.objective.softmax_multiclass_param");
+		k = param_int_opt(v, "num_class", "learner.objective.softmax_multiclass_param", 0, MODEL_MAX_OUTPUTS, n_class);
+		if (k != n_class)
+			mj_error("learner.objective.softmax_multiclass_param.num_class",
+					 "%d classes, but learner.learner_model_param.num_class is %d", k, n_class);
+	}
 
 	/* classes: XGBoost labels are 0 .. K-1 */
 	if (c->hdr.task == TASK_BINARY)
@@ -326,10 +444,15 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	/* signature: feature names from the file, else XGBoost's own f0, f1, ... */
 	names = json_object_get(learner, "feature_names");
 	types = json_object_get(learner, "feature_types");
-	if (names && json_is_array(names) && json_array_size(names) > 0 &&
-		(int) json_array_size(names) != n_features)
+	if (names)
+		mj_array(names, "learner.feature_names", 0);
+	if (names && json_array_size(names) > 0 && (int) json_array_size(names) != n_features)
 		mj_error("learner.feature_names", "%zu names for %d features", json_array_size(names), n_features);
-	if (types && json_is_array(types))
+	if (types)
+		mj_array(types, "learner.feature_types", 0);
+	if (types && json_array_size(types) > 0 && (int) json_array_size(types) != n_features)
+		mj_error("learner.feature_types", "%zu types for %d features", json_array_size(types), n_features);
+	if (types)
 		for (size_t i = 0; i < json_array_size(types); i++)
 			if (json_is_string(json_array_get(types, i)) &&
 				strcmp(json_string_value(json_array_get(types, i)), "c") == 0)
@@ -339,7 +462,7 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	{
 		const char *name;
 
-		if (names && json_is_array(names) && json_array_size(names) > 0)
+		if (names && json_array_size(names) > 0)
 		{
 			name = mj_string(json_array_get(names, i), psprintf("learner.feature_names[%d]", i));
 			if (name[0] == '\0' || strlen(name) > 250)
@@ -360,28 +483,78 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	c->hdr.n_inputs = n_features;
 	c->hdr.n_encoded = n_features;
 
-	/* the trees */
-	model = mj_object(mj_member(booster, "model", "learner.gradient_booster", true),
-					  "learner.gradient_booster.model");
-	trees = mj_array(mj_member(model, "trees", "learner.gradient_booster.model", true), TREES_PATH, 1);
+	/*
+	 * The trees, and the counts that describe them: each must agree with
+	 * what it counts, or the file is refused naming both numbers.
+	 */
+	model = mj_object(mj_member(booster, "model", "learner.gradient_booster", true), MODEL_PATH);
+	trees = mj_array(mj_member(model, "trees", MODEL_PATH, true), TREES_PATH, 1);
 	n_trees = (int) json_array_size(trees);
 	if (n_trees > MODEL_MAX_TREES)
 		mj_error(TREES_PATH, "at most %d trees are supported", MODEL_MAX_TREES);
-	tree_info = mj_array(mj_member(model, "tree_info", "learner.gradient_booster.model", true),
-						 "learner.gradient_booster.model.tree_info", 0);
+	if ((v = json_object_get(model, "gbtree_model_param")))
+	{
+		int32		declared;
+
+		mj_object(v, MODEL_PATH ".gbtree_model_param");
+		declared = param_int(v, "num_trees", MODEL_PATH ".gbtree_model_param", 0, INT32_MAX);
+		if (declared != n_trees)
+			mj_error(MODEL_PATH ".gbtree_model_param.num_trees", "%d trees declared, but " TREES_PATH " has %d",
+					 declared, n_trees);
+		n_parallel = param_int_opt(v, "num_parallel_tree", MODEL_PATH ".gbtree_model_param", 1,
+								   MODEL_MAX_TREES, 1);
+		if (param_int_opt(v, "size_leaf_vector", MODEL_PATH ".gbtree_model_param", 0, INT32_MAX, 0) > 1)
+			mj_error(MODEL_PATH ".gbtree_model_param.size_leaf_vector",
+					 "vector leaves (multi-target trees) are not supported");
+	}
+
+	/*
+	 * Each boosting round adds num_parallel_tree trees to every output in
+	 * turn (XGBoost's tree_info reads 0 0 1 1 2 2 0 0 ... for 2 parallel
+	 * trees and 3 classes), so the trees are whole rounds, and tree t adds
+	 * to output (t / num_parallel_tree) % outputs.
+	 */
+	if (n_trees % ((int64) n_parallel * c->hdr.n_outputs) != 0)
+		mj_error(TREES_PATH, "%d trees are not whole boosting rounds of %d (num_parallel_tree %d times %d output%s)",
+				 n_trees, n_parallel * c->hdr.n_outputs, n_parallel, c->hdr.n_outputs,
+				 c->hdr.n_outputs == 1 ? "" : "s, learner_model_param.num_class");
+	tree_info = mj_array(mj_member(model, "tree_info", MODEL_PATH, true), MODEL_PATH ".tree_info", 0);
 	if ((int) json_array_size(tree_info) != n_trees)
-		mj_error("learner.gradient_booster.model.tree_info", "%zu entries for %d trees",
-				 json_array_size(tree_info), n_trees);
+		mj_error(MODEL_PATH ".tree_info", "%zu entries for %d trees", json_array_size(tree_info), n_trees);
+
+	/* XGBoost 2: where each round's trees start, and the end of the last */
+	if ((v = json_object_get(model, "iteration_indptr")))
+	{
+		int			len = (int) json_array_size(mj_array(v, MODEL_PATH ".iteration_indptr", 1));
+		int32		prev = 0;
+
+		for (int i = 0; i < len; i++)
+		{
+			char	   *ipath = psprintf(MODEL_PATH ".iteration_indptr[%d]", i);
+			int32		at = mj_int(json_array_get(v, i), ipath, 0, INT32_MAX);
+
+			if (i == 0 && at != 0)
+				mj_error(ipath, "the first round starts at tree %d, not 0", at);
+			if (at < prev)
+				mj_error(ipath, "round %d starts at tree %d, before round %d (at %d)", i, at, i - 1, prev);
+			if (i == len - 1 && at != n_trees)
+				mj_error(ipath, "the rounds end at tree %d, but " TREES_PATH " has %d trees", at, n_trees);
+			prev = at;
+		}
+	}
 
 	for (int k = 0; k < c->hdr.n_outputs; k++)
 		mj_sec_double(c, SEC_BASE_SCORE, base_margin);
 	for (int t = 0; t < n_trees; t++)
 	{
-		int32		output = mj_int(json_array_get(tree_info, t),
-									psprintf("learner.gradient_booster.model.tree_info[%d]", t),
-									0, c->hdr.n_outputs - 1);
+		char	   *ipath = psprintf(MODEL_PATH ".tree_info[%d]", t);
+		int32		output = mj_int(json_array_get(tree_info, t), ipath, 0, c->hdr.n_outputs - 1);
+		int32		expected = (t / n_parallel) % c->hdr.n_outputs;
 		int32		n = (int32) json_array_size(json_object_get(json_array_get(trees, t), "left_children"));
 
+		if (output != expected)
+			mj_error(ipath, "tree %d adds to output %d, but with num_parallel_tree %d and %d outputs it is "
+					 "a tree of output %d", t, output, n_parallel, c->hdr.n_outputs, expected);
 		import_tree(c, json_array_get(trees, t), t, n_features, output, node_base, &leaf_values);
 		node_base += n;
 	}

@@ -67,3 +67,49 @@ SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb
 SELECT mlops.register_model_version('xgb_tie', :'near_tie');
 SELECT mlops.predict_class('xgb_tie:1', ARRAY[0]) AS "1",
        (mlops.predict_proba('xgb_tie:1', ARRAY[0]))[1] = (mlops.predict_proba('xgb_tie:1', ARRAY[0]))[2] AS probabilities_tie;
+
+-- Every count in the file must agree with what it counts (issue #9): each of
+-- these registered before, scored as a guess; now each is refused naming the
+-- JSON path and both numbers, and nothing is stored.
+-- gbtree_model_param.num_trees against the trees there are
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"num_trees": "2"', '"num_trees": "3"'));
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"num_trees": "2"', '"num_trees": "1"'));
+-- num_parallel_tree: 2 trees are not whole rounds of 3 parallel trees
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"num_parallel_tree": "1"', '"num_parallel_tree": "3"'));
+-- tree_info against num_class: with 3 classes and 1 tree per round, tree 1 is class 1's
+SELECT mlops.register_model_version('xgb_count', replace(:'near_tie', '"tree_info": [0, 1, 2]', '"tree_info": [0, 2, 1]'));
+-- 4 trees are not whole rounds of 3 classes
+SELECT mlops.register_model_version('xgb_count', replace(replace(:'near_tie', '"tree_info": [0, 1, 2]', '"tree_info": [0, 1, 2, 0]'),
+       '"trees": [', '"trees": [{"left_children": [-1], "right_children": [-1], "split_indices": [0], "split_conditions": [0], "default_left": [0]}, '));
+-- the objective's own num_class
+SELECT mlops.register_model_version('xgb_count', replace(:'near_tie', '"objective": {"name": "multi:softmax"}',
+       '"objective": {"name": "multi:softmax", "softmax_multiclass_param": {"num_class": "4"}}'));
+-- a tree's id is its position (XGBoost 2 loads each tree at its id)
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"id": 1,', '"id": 0,'));
+-- tree_param.num_deleted against the nodes the root does not reach (none here)
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"num_deleted": "0"', '"num_deleted": "1"'));
+-- tree_param.num_feature: more than the model's, or fewer than a split uses (tree 1 splits on feature 1)
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"num_feature": "2", "num_nodes"', '"num_feature": "3", "num_nodes"'));
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"num_feature": "2", "num_nodes"', '"num_feature": "1", "num_nodes"', 1, 2));
+-- per-node arrays that scoring does not read still have one element per node
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"parents": \[2147483647, 0, 0\]', '"parents": [2147483647, 0]'));
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"split_type": \[0, 0, 0\]', '"split_type": [0, 0]'));
+-- learner.feature_types against num_feature
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"feature_types": ["float", "float"]', '"feature_types": ["float"]'));
+-- XGBoost 2's iteration_indptr must end at the last tree
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"tree_info": [0, 0]', '"iteration_indptr": [0, 1, 3], "tree_info": [0, 0]'));
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"tree_info": [0, 0]', '"iteration_indptr": [0, 2, 1], "tree_info": [0, 0]'));
+-- vector leaves declared model-wide, and categorical nodes listed in a file that is valid JSON
+SELECT mlops.register_model_version('xgb_count', replace(:'xgb', '"num_trees": "2", "size_leaf_vector": "0"', '"num_trees": "2", "size_leaf_vector": "2"'));
+SELECT mlops.register_model_version('xgb_count', regexp_replace(:'xgb', '"categories_nodes": \[\]', '"categories_nodes": [0]'));
+
+-- consistent counts still register: XGBoost 2's iteration_indptr, and a
+-- pruned tree whose deleted nodes (3 and 4, unreachable; split index
+-- 2147483647 as XGBoost marks them) are counted in num_deleted.
+--   x0 < 0.5 ? 1 : 2, plus base_score 0.5 (reg:squarederror: the margin itself)
+SELECT mlops.register_model_version('xgb_indptr', replace(:'xgb', '"tree_info": [0, 0]', '"iteration_indptr": [0, 1, 2], "tree_info": [0, 0]'));
+\set pruned '{"learner": {"gradient_booster": {"model": {"gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "1"}, "tree_info": [0], "trees": [{"id": 0, "left_children": [1, -1, -1, -1, -1], "right_children": [2, -1, -1, -1, -1], "parents": [2147483647, 0, 0, 1, 1], "split_indices": [0, 0, 0, 2147483647, 2147483647], "split_conditions": [0.5, 1, 2, 7, 9], "default_left": [0, 0, 0, 0, 0], "split_type": [0, 0, 0, 0, 0], "tree_param": {"num_deleted": "2", "num_feature": "1", "num_nodes": "5", "size_leaf_vector": "0"}}]}, "name": "gbtree"}, "learner_model_param": {"base_score": "5E-1", "num_class": "0", "num_feature": "1"}, "objective": {"name": "reg:squarederror"}}}'
+SELECT mlops.register_model_version('xgb_pruned', :'pruned');
+SELECT mlops.predict('xgb_pruned:1', ARRAY[0.2]) AS "1.5", mlops.predict('xgb_pruned:1', ARRAY[0.7]) AS "2.5";
+SELECT mlops.register_model_version('xgb_count', replace(:'pruned', '"num_deleted": "2"', '"num_deleted": "1"'));
+SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb_count';

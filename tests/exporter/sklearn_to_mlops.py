@@ -12,12 +12,27 @@ fitted attributes, some of them private, so other versions may need changes.
 Usage as a module::
 
     from sklearn_to_mlops import export, dumps
-    doc = export(fitted_pipeline, feature_names=["age", "income", "region"])
+    doc = export(fitted_pipeline)   # fitted on a DataFrame: its columns are the feature names
+    doc = export(fitted_on_array, feature_names=["age", "income", "region"])
     text = dumps(doc)        # register it: SELECT mlops.register_model_version('name', text)
 
 Usage as a program (the model is a pickle: only load pickles you trust)::
 
+    /usr/bin/python3 sklearn_to_mlops.py model.pkl -o model.json
     /usr/bin/python3 sklearn_to_mlops.py model.pkl -o model.json --feature-names age,income,region
+
+Feature names are the model's signature: rows are scored by these names, so
+they are never made up.  They come from the model's feature_names_in_ (the
+columns of the DataFrame it was fitted on, for an estimator or a pipeline), or
+from feature_names / --feature-names (the raw input columns, in training
+order).  When both exist they must be equal.  A model fitted on an array has
+no names: it is refused unless they are given, or unless positional names are
+asked for explicitly (positional_names=True / --positional-names: x0, x1, ...).
+
+XGBoost models (a Booster, an XGBClassifier / XGBRegressor, or one at the end
+of a pipeline) are not exported: mlops registers XGBoost's own JSON as it is
+(booster.save_model("model.json"); README, "Models trained elsewhere"), with
+the booster's feature names.  The exporter refuses them and says so.
 
 Supported estimators (the last step of a pipeline, or alone):
 
@@ -328,12 +343,7 @@ class _Encoded:
         return {"center": center, "scale": scale}
 
 
-def _signature(steps, n_inputs, feature_names):
-    if feature_names is None:
-        feature_names = ["x%d" % i for i in range(n_inputs)]
-    feature_names = [str(n) for n in feature_names]
-    if len(feature_names) != n_inputs:
-        raise ValueError("%d feature names for %d inputs" % (len(feature_names), n_inputs))
+def _signature(steps, feature_names):
     enc = None
     for k, (name, step) in enumerate(steps):
         what = "step %s" % name
@@ -520,28 +530,105 @@ def _estimator(est):
 
 # --------------------------------------------------------------------------
 
-def export(model, feature_names=None, metadata=None):
+def _is_xgboost(obj):
+    """An XGBoost Booster or scikit-learn wrapper, recognised without importing xgboost."""
+    return type(obj).__module__.split(".")[0] == "xgboost"
+
+
+def _refuse_xgboost(model, feature_names):
+    """Raise ValueError pointing to XGBoost's own JSON, which mlops registers as it is."""
+    steps = model.steps if isinstance(model, Pipeline) else [("", model)]
+    xgb_steps = [(name, s) for name, s in steps if _is_xgboost(s)]
+    if not xgb_steps:
+        return
+    name, est = xgb_steps[-1]
+    booster = est.get_booster() if hasattr(est, "get_booster") else est
+    names = getattr(booster, "feature_names", None)
+    msg = ["%s is an XGBoost model: it is not exported to mlops.model/v1. Save it as XGBoost's own JSON, "
+           "which mlops registers as it is (README, \"Models trained elsewhere\"):" % type(est).__name__]
+    if isinstance(model, Pipeline):
+        msg.append("    booster = model.named_steps[%r].get_booster()" % name)
+    elif booster is not est:
+        msg.append("    booster = model.get_booster()")
+    if not names:
+        given = "[%s]" % ", ".join(repr(str(n)) for n in feature_names) if feature_names else "[...]"
+        msg.append("    booster.feature_names = %s   # it has none: mlops would call them f0, f1, ..." % given)
+    msg.append('    booster.save_model("model.json")')
+    msg.append("    SELECT mlops.register_model_version('my_model', pg_read_file('/path/to/model.json'));")
+    if names:
+        msg.append("The file keeps the booster's feature names (%s): they become the model's signature."
+                   % ", ".join(names))
+    if isinstance(model, Pipeline) and len(model.steps) > 1:
+        msg.append("The pipeline's other steps (%s) are not part of that file: apply them before scoring, "
+                   "or train the booster on the raw columns." % ", ".join(n for n, _ in model.steps if n != name))
+    raise ValueError("\n".join(msg))
+
+
+def _feature_names(model, given, positional):
+    """The raw input columns' names, and whether they are real (not positional placeholders).
+
+    From the model's feature_names_in_ (a DataFrame's columns) or from "given"; both, when
+    present, must be equal.  Without either, positional names x0, x1, ... are returned as
+    placeholders (real only when asked for), so that export() can still refuse what it cannot
+    represent before it refuses the missing names.
+    """
+    n_inputs = model.n_features_in_
+    fitted = getattr(model, "feature_names_in_", None)
+    fitted = [str(n) for n in fitted] if fitted is not None else None
+    if given is not None:
+        given = [str(n) for n in given]
+        if len(given) != n_inputs:
+            raise ValueError("%d feature names given for %d input columns" % (len(given), n_inputs))
+        if positional:
+            raise ValueError("feature names and positional names are both asked for: choose one")
+        if fitted is not None and given != fitted:
+            diff = [(i, g, f) for i, (g, f) in enumerate(zip(given, fitted)) if g != f]
+            i, g, f = diff[0]
+            raise ValueError("the feature names given (%s) disagree with the columns the model was fitted on "
+                             "(feature_names_in_: %s): column %d is %r, not %r; give the same names, or none"
+                             % (", ".join(given), ", ".join(fitted), i, f, g))
+        return given, True
+    if fitted is not None:
+        if positional:
+            raise ValueError("the model was fitted on named columns (feature_names_in_: %s); positional names "
+                             "would hide them" % ", ".join(fitted))
+        return fitted, True
+    return ["x%d" % i for i in range(n_inputs)], positional
+
+
+def export(model, feature_names=None, metadata=None, positional_names=False):
     """A fitted estimator or Pipeline as a dict in the mlops.model/v1 format.
 
-    feature_names: the names of the raw input columns, in input order (default:
-    the model's feature_names_in_, else x0, x1, ...).  A ColumnTransformer may
-    drop columns; the signature lists the columns it uses, in its output order.
+    feature_names: the names of the raw input columns, in input order.  By
+    default the model's feature_names_in_ (the columns of the DataFrame it was
+    fitted on); when both exist they must be equal.  A model fitted on an array
+    has no names: pass them, or positional_names=True for x0, x1, ...  A
+    ColumnTransformer may drop columns; the signature lists the columns it
+    uses, in its output order.
     metadata: extra JSON-able data stored under "metadata".
-    Raises NotImplementedError for what the format cannot represent exactly.
+    Raises NotImplementedError for what the format cannot represent exactly,
+    and ValueError for missing or inconsistent feature names and for XGBoost
+    models (which mlops registers from XGBoost's own JSON).
     """
+    _refuse_xgboost(model, feature_names)
     if isinstance(model, Pipeline):
         steps = list(model.steps[:-1])
         est = model.steps[-1][1]
     else:
         steps, est = [], model
-    n_inputs = model.n_features_in_
-    if feature_names is None and hasattr(model, "feature_names_in_"):
-        feature_names = list(model.feature_names_in_)
-    enc = _signature(steps, n_inputs, feature_names)
+    names, named = _feature_names(model, feature_names, positional_names)
+    enc = _signature(steps, names)
     if est.n_features_in_ != enc.width():
         raise ValueError("the estimator takes %d columns, the preprocessing gives %d"
                          % (est.n_features_in_, enc.width()))
     task, classes, body = _estimator(est)
+    if not named:
+        # after the checks above, so that what the format cannot represent is said first
+        raise ValueError("%s was fitted on an array, so it has no feature names (feature_names_in_), and "
+                         "mlops scores rows by name: pass the names of its %d input columns, in training "
+                         "order, with --feature-names a,b,c (feature_names=[...] from Python); or "
+                         "--positional-names (positional_names=True) for x0, x1, ..."
+                         % (type(model).__name__, len(names)))
     doc = {"format": FORMAT, "task": task}
     if classes is not None:
         doc["classes"] = classes
@@ -569,15 +656,20 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="Export a pickled, fitted scikit-learn model to mlops.model/v1 JSON.")
     p.add_argument("model", help="pickle file of a fitted estimator or Pipeline (only load pickles you trust)")
     p.add_argument("-o", "--output", help="output file (default: standard output)")
-    p.add_argument("--feature-names", help="comma-separated names of the raw input columns")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--feature-names", help="comma-separated names of the raw input columns, in training "
+                       "order (default: the model's feature_names_in_; required without it)")
+    names.add_argument("--positional-names", action="store_true",
+                       help="name the input columns x0, x1, ... (only for a model fitted on an array)")
     p.add_argument("--indent", type=int, help="pretty-print with this indent")
     args = p.parse_args(argv)
     with open(args.model, "rb") as f:
         model = pickle.load(f)
     names = args.feature_names.split(",") if args.feature_names else None
     try:
-        text = dumps(export(model, feature_names=names), indent=args.indent)
-    except NotImplementedError as e:
+        text = dumps(export(model, feature_names=names, positional_names=args.positional_names),
+                     indent=args.indent)
+    except (NotImplementedError, ValueError) as e:
         print("sklearn_to_mlops: %s" % e, file=sys.stderr)
         return 2
     if args.output:

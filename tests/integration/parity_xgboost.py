@@ -359,6 +359,30 @@ def malformed_cases(text):
             ["not valid JSON"])
     variant("xgb_bad_learner_type", "learner not an object",
             lambda d, t: d.__setitem__("learner", []), ["22023"], ["learner", "expected an object"])
+    # counts that disagree with what they count (each registered before issue #9)
+    model = lambda d: d["learner"]["gradient_booster"]["model"]
+    n_trees = len(model(doc)["trees"])
+    variant("xgb_bad_num_trees", "gbtree_model_param.num_trees one more than the trees",
+            lambda d, t: model(d)["gbtree_model_param"].__setitem__("num_trees", str(n_trees + 1)), ["22023"],
+            ["num_trees", "%d trees declared" % (n_trees + 1)])
+    variant("xgb_bad_num_parallel_tree", "num_parallel_tree that does not divide the trees",
+            lambda d, t: model(d)["gbtree_model_param"].__setitem__("num_parallel_tree", str(n_trees + 1)),
+            ["22023"], ["not whole boosting rounds"])
+    variant("xgb_bad_tree_id", "trees not in the order of their ids",
+            lambda d, t: t.__setitem__("id", 1), ["22023"], ["trees[0].id", "has id 1"])
+    variant("xgb_bad_num_deleted", "tree_param.num_deleted one more than the unreachable nodes",
+            lambda d, t: t["tree_param"].__setitem__("num_deleted", str(int(t["tree_param"]["num_deleted"]) + 1)),
+            ["22023"], ["num_deleted", "not reached from the root"])
+    variant("xgb_bad_tree_num_feature", "tree_param.num_feature beyond the model's",
+            lambda d, t: t["tree_param"].__setitem__("num_feature", str(n_features + 1)), ["22023"],
+            ["tree_param.num_feature", "more than the model's %d" % n_features])
+    variant("xgb_bad_parents", "parents one element short",
+            lambda d, t: t["parents"].pop(), ["22023"], ["parents", "expected %d elements" % n])
+    variant("xgb_bad_feature_types", "fewer feature types than num_feature",
+            lambda d, t: d["learner"].__setitem__("feature_types", ["float"] * 3), ["22023"], ["3 types for"])
+    variant("xgb_bad_iteration_indptr", "iteration_indptr ending past the last tree",
+            lambda d, t: model(d).__setitem__("iteration_indptr", list(range(n_trees)) + [n_trees + 1]),
+            ["22023"], ["iteration_indptr", "the rounds end at tree %d" % (n_trees + 1)])
     cases.append(("xgb_bad_deep_nesting", "arrays nested 100,000 deep",
                   '{"learner": ' + "[" * 100000 + "]" * 100000 + "}", ["22P02"], ["not valid JSON"]))
     return cases
