@@ -283,12 +283,17 @@ SELECT run_id AS best_run FROM mlops.runs_overview
 SELECT mlops.register_model_version_from_run('churn', :best_run, 'model/mlops-model.json',
                                              'logistic regression, best holdout AUC') AS version \gset
 SELECT mlops.set_model_alias('churn', 'champion', :version);
-SELECT mlops.transition_model_stage('churn', :version, 'Production');
+SELECT mlops.transition_model_stage('churn', :version, 'production');
+-- the version keeps the evaluation it was promoted on
+SELECT mlops.set_model_version_tag('churn', :version, 'holdout_auc', metrics->>'auc')
+  FROM mlops.runs_overview WHERE run_id = :best_run;
 \o
 
 \echo 'The registry:'
 SELECT model_name, version, stage, aliases, task, family, n_features, left(sha256, 16) AS sha256,
-       (SELECT run_name FROM mlops.runs r WHERE r.run_id = v.run_id) AS from_run
+       (SELECT run_name FROM mlops.runs r WHERE r.run_id = v.run_id) AS from_run,
+       (SELECT t.value FROM mlops.model_version_tags t WHERE t.version_id = v.version_id
+           AND t.key = 'holdout_auc') AS holdout_auc
   FROM mlops.model_versions_overview v WHERE model_name = 'churn' ORDER BY version DESC LIMIT 3;
 
 \echo 'Native scoring from raw columns, by name: the champion agrees with the SQL formula it was exported from:'
@@ -316,15 +321,14 @@ SELECT customer_id, contract_type, tenure_months, support_calls,
 
 -------------------------------------------------------------------------------
 -- 5. Batch scoring: every customer scored into churn.scores by the champion,
---    as a job run recorded in mlops.job_runs; then the same job on a nightly
---    pg_cron schedule (when pg_cron runs in this database), run once now.
+--    by name from the table's columns but the label, as a job run recorded
+--    in mlops.job_runs; then the same job on a nightly pg_cron schedule (when
+--    pg_cron runs in this database), run once now.
 -------------------------------------------------------------------------------
 \o /dev/null
-CALL mlops.batch_score('churn@champion',
-                       'SELECT customer_id, tenure_months, monthly_charges, support_calls, contract_type,
-                               internet_service, payment_method FROM churn.customers',
-                       'churn.scores', key_columns => ARRAY['customer_id'],
-                       outputs => ARRAY['prediction', 'class'], job_name => 'churn-scores');
+CALL mlops.batch_score('churn@champion', 'churn.customers', 'churn.scores', key_columns => ARRAY['customer_id'],
+                       exclude_columns => ARRAY['churned'], outputs => ARRAY['prediction', 'class'],
+                       job_name => 'churn-scores');
 \o
 \echo 'Batch scoring into churn.scores, and its job run:'
 SELECT class, count(*) AS customers, round(avg(prediction)::numeric, 4) AS mean_probability, model_version
@@ -339,10 +343,9 @@ BEGIN
         IF EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-nightly') THEN
             PERFORM mlops.drop_schedule('churn-nightly');
         END IF;
-        PERFORM mlops.schedule_batch_score('churn-nightly', '0 3 * * *', 'churn@champion',
-            'SELECT customer_id, tenure_months, monthly_charges, support_calls, contract_type,
-                    internet_service, payment_method FROM churn.customers',
-            'churn.scores', key_columns => ARRAY['customer_id'], outputs => ARRAY['prediction', 'class']);
+        PERFORM mlops.schedule_batch_score('churn-nightly', '0 3 * * *', 'churn@champion', 'churn.customers',
+            'churn.scores', key_columns => ARRAY['customer_id'], exclude_columns => ARRAY['churned'],
+            outputs => ARRAY['prediction', 'class']);
         RAISE NOTICE 'scheduled "churn-nightly" on pg_cron at 03:00 every day';
     ELSE
         RAISE NOTICE 'pg_cron does not run in this database: the nightly schedule is skipped';
@@ -354,5 +357,5 @@ SELECT EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-nightly') AS sche
 CALL mlops.run_schedule('churn-nightly');
 \o
 \echo 'The nightly schedule, run once now:'
-SELECT name, cron, active, model, target, last_status, last_rows_scored FROM mlops.schedules_overview;
+SELECT name, cron, state, model, target, last_status, last_rows_scored FROM mlops.schedules_overview;
 \endif
