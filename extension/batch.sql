@@ -77,22 +77,19 @@ CREATE POLICY batch_rejects_own_running_run ON mlops.batch_rejects FOR INSERT
 -- job_runs with each run's status as it is now: a run still marked running
 -- whose session is gone is failed.
 CREATE VIEW mlops.job_runs_overview AS
-SELECT j.job_run_id, j.job_name, j.kind, j.schedule_id, j.model_ref, j.version_id, j.model_version,
-       j.source, j.target, j.slice, j.rows_in, j.rows_scored, j.rows_failed, j.scoring,
-       CASE WHEN j.orphaned THEN 'failed' ELSE j.status END AS status,
-       CASE WHEN j.orphaned
+SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_id, r.model_version,
+       r.source, r.target, r.slice, r.rows_in, r.rows_scored, r.rows_failed, r.scoring,
+       CASE WHEN r.status = 'running' AND l.pid IS NULL THEN 'failed' ELSE r.status END AS status,
+       CASE WHEN r.status = 'running' AND l.pid IS NULL
             THEN pg_catalog.format('the session running this job (process %s) ended before the job finished: '
-                                   'it was terminated or crashed', j.backend_pid)
-            ELSE j.error END AS error,
-       j.run_by, j.started_at, j.finished_at, j.duration, j.backend_pid
-  FROM (SELECT r.*,
-               r.status = 'running'
-               AND NOT EXISTS (SELECT FROM pg_catalog.pg_locks l
-                                WHERE l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid
-                                  AND l.classid = 1836019578::oid
-                                  AND l.objid = (r.job_run_id % 2147483648)::oid AND l.objsubid = 2)
-                 AS orphaned
-          FROM mlops.job_runs r) j;
+                                   'it was terminated or crashed', r.backend_pid)
+            ELSE r.error END AS error,
+       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid
+  FROM mlops.job_runs r
+  -- a join, not a subquery per row: the lock table is read once per query
+  LEFT JOIN pg_catalog.pg_locks l
+         ON r.status = 'running' AND l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid
+        AND l.classid = 1836019578::oid AND l.objid = (r.job_run_id % 2147483648)::oid AND l.objsubid = 2;
 
 -- Start a job run: resolve and pin the model version, record the run as
 -- running, committed by the caller before the work starts.  Called by
