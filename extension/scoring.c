@@ -1,21 +1,26 @@
 /*
- * score.c
+ * scoring.c
  *	  The SQL scoring functions: predict / predict_proba / predict_class by
  *	  model reference, and score / score_proba / score_class on a compiled
  *	  model passed as an argument; each on float8[] features (signature
- *	  order) or jsonb features (by name).
+ *	  order) or jsonb features (by name, optionally leaving out the keys of
+ *	  an exclude list).
  *
  *	  Per call site, fn_extra keeps the model references resolved so far (up
  *	  to SCORE_RECENT_REFS, for queries whose reference changes row by row)
  *	  and the loaded model the last one led to.  fn_extra lives for one
  *	  execution of a statement, so an alias is resolved once per statement
  *	  and a moved alias is seen by the next statement, with no reload step
- *	  anywhere.
+ *	  anywhere.  For score*(), fn_extra keeps the last few compiled models it
+ *	  was given, and each call checks, exactly and cheaply, which one its
+ *	  argument is (use_compiled()).
  *
  *	  The hot path for a cached model and a float8[] without NULLs is: compare
  *	  the reference bytes, read the array in place, encode, evaluate.  Rows
  *	  with one-hot features update the previous row's encoding in place
- *	  (score_encode()).
+ *	  (score_encode()).  Rows by name are read in one merge of the object's
+ *	  keys with the signature, and their numbers converted without text
+ *	  (score_read_jsonb(), jsonb_number()).
  */
 #include "postgres.h"
 
@@ -24,6 +29,8 @@
 #include "catalog/pg_type_d.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/primnodes.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -44,7 +51,13 @@ static ScoreState *
 score_state(FunctionCallInfo fcinfo)
 {
 	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+	{
+		ScoreState *st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+
+		st->cxt = fcinfo->flinfo->fn_mcxt;
+		st->cur_seen = -1;
+		fcinfo->flinfo->fn_extra = st;
+	}
 	return (ScoreState *) fcinfo->flinfo->fn_extra;
 }
 
@@ -54,11 +67,14 @@ size_buffers(MemoryContext cxt, ScoreState *st)
 {
 	const Model *m = st->model;
 
+	if (st->cxt == NULL)
+		st->cxt = cxt;
 	if (st->buf_inputs < m->hdr->n_inputs)
 	{
 		st->buf_inputs = m->hdr->n_inputs;
 		st->in = MemoryContextAlloc(cxt, sizeof(double) * st->buf_inputs);
 		st->hot = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
+		st->key_of = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
 		st->enc_model = NULL;
 	}
 	if (st->buf_encoded < m->hdr->n_encoded)
@@ -175,13 +191,14 @@ score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 		st->label = slot->label;
 	}
 
-	st->model = model_cache_find(st->version_id, st->checksum);
+	st->model = model_cache_find_version(st->version_id, st->checksum);
 	if (st->model == NULL)
 	{
 		Datum		arg = Int64GetDatum(st->version_id);
 		bool		isnull;
 		Datum		compiled;
 
+		/* the only way into the cache under a version: read from the registry */
 		SPI_connect();
 		prepare_once(&fetch_plan, "SELECT compiled FROM mlops.model_versions WHERE version_id = $1", INT8OID);
 		if (SPI_execute_plan(fetch_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -189,102 +206,207 @@ score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("model version " INT64_FORMAT " does not exist", st->version_id)));
 		compiled = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		st->model = model_cache_add((bytea *) PG_DETOAST_DATUM(compiled), fcxt);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model version " INT64_FORMAT " has no compiled form", st->version_id)));
+		st->model = model_cache_add_version((bytea *) PG_DETOAST_DATUM(compiled), st->version_id, st->checksum);
 		SPI_finish();
 	}
 	st->epoch = model_cache_epoch;
 	size_buffers(fcxt, st);
 }
 
-/*
- * Read the header of a compiled model datum, detoasting only its first bytes
- * when it is stored out of line or compressed.  Also returns the size of the
- * whole compiled form.
- */
-static void
-read_compiled_header(Datum compiled, ModelHeader *hdr, Size *total)
+/* Whether argument argnum of the call is a Const: the same value on every call. */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argnum)
 {
-	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
-	bytea	   *head = (bytea *) v;
+	List	   *args;
 
-	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) flinfo->fn_expr)->args;
+	return argnum < list_length(args) && IsA(list_nth(args, argnum), Const);
+}
+
+static void
+forget_seen(ScoreState *st)
+{
+	for (int i = 0; i < st->n_seen; i++)
 	{
-		head = DatumGetByteaPSlice(compiled, 0, sizeof(ModelHeader));
-		*total = toast_raw_datum_size(compiled) - VARHDRSZ;
+		pfree(st->seen[i].label);
+		if (st->seen[i].raw)
+			pfree(st->seen[i].raw);
 	}
-	else
-		*total = VARSIZE_ANY_EXHDR(v);
-	if (VARSIZE_ANY_EXHDR(head) < sizeof(ModelHeader))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid model: %u bytes is too short for a compiled model",
-						(unsigned) VARSIZE_ANY_EXHDR(head)),
-				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
-	memcpy(hdr, VARDATA_ANY(head), sizeof(ModelHeader));
+	st->n_seen = 0;
+	st->next_seen = 0;
+	st->cur_seen = -1;
+	st->model = NULL;
+	st->seen_epoch = model_cache_epoch;
+}
+
+static void
+use_seen(ScoreState *st, int i)
+{
+	st->cur_seen = i;
+	st->model = st->seen[i].model;
+	st->label = st->seen[i].label;
+}
+
+/* A seen model whose toast pointer (ptr) or compressed bytes (raw) are these; -1 if none. */
+static int
+find_seen_argument(ScoreState *st, const struct varatt_external *ptr, const struct varlena *raw)
+{
+	for (int k = 0; k < st->n_seen; k++)
+	{
+		/* the one in use first: usually the argument has not changed */
+		int			i = (st->cur_seen + k) % st->n_seen;
+		SeenModel  *s = &st->seen[i];
+
+		if (ptr != NULL && s->have_toast_ptr && memcmp(ptr, &s->toast_ptr, sizeof(*ptr)) == 0)
+			return i;
+		if (raw != NULL && s->raw != NULL && s->raw_len == VARSIZE(raw) && memcmp(s->raw, raw, s->raw_len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* A seen model that is exactly these compiled bytes; -1 if none. */
+static int
+find_seen_bytes(ScoreState *st, const char *data, Size len)
+{
+	for (int k = 0; k < st->n_seen; k++)
+	{
+		int			i = (st->cur_seen + k) % st->n_seen;
+
+		if (model_same_bytes(st->seen[i].model, data, len))
+			return i;
+	}
+	return -1;
 }
 
 /*
- * A compiled model passed as an argument.  When the argument cannot change
- * during the statement (a constant or a query parameter), the model found on
- * the first row serves every row.  When it is stored out of line (as
- * compiled_model() returns it), the toast pointer names the stored value, so
- * an unchanged toast pointer means an unchanged model.  Otherwise each row's
- * header is read in place and compared with the model in hand: the key is
- * (version id, artifact checksum), of which the compiled form is a function,
- * plus its size.  The whole datum is read only on a cache miss.
+ * A compiled model passed as an argument: set st->model to it, exactly the
+ * model these bytes are, on every call.  The argument may change between
+ * calls of one call site even where the planner would call it stable: a
+ * PL/pgSQL variable between evaluations of the same expression, a Param on
+ * each rescan of a subquery, a column from row to row.  Only a Const cannot,
+ * so it is read once.  Otherwise, cheapest first:
+ * - a value stored out of line is named by its toast pointer: the same
+ *	 pointer is the same stored value, and nothing is read;
+ * - a value compressed in line is compared as it is, compressed;
+ * - otherwise, and when those differ, the bytes are compared with the
+ *	 models in hand (header first, then the whole compiled form);
+ * - only bytes that are none of them are looked up in the cache, by their
+ *	 SHA-256 (model_cache_get_compiled()), and loaded on a miss.
+ * Up to SCORE_RECENT_MODELS models are kept in hand, so that rows
+ * alternating between a few models (an A/B test) do not hash every row.
  */
 static void
 use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
 {
 	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
-	bool		have = st->model != NULL && st->epoch == model_cache_epoch;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(v);
+	bool		compressed = VARATT_IS_COMPRESSED(v);
 	struct varatt_external toast_ptr;
-	ModelHeader hdr;
-	Size		total;
+	struct varlena *flat = v;
+	int			i = -1;
 
-	if (have && st->model_arg_constant)
+	if (!st->arg_checked)
+	{
+		st->model_arg_const = arg_is_const(fcinfo->flinfo, 0);
+		st->arg_checked = true;
+	}
+	if (st->seen_epoch != model_cache_epoch)
+		forget_seen(st);		/* something was evicted: the pointers may dangle */
+	if (st->cur_seen >= 0 && st->model_arg_const)
 		return;
+
 	if (ondisk)
 	{
 		VARATT_EXTERNAL_GET_POINTER(toast_ptr, v);
-		if (have && st->have_toast_ptr && memcmp(&toast_ptr, &st->toast_ptr, sizeof(toast_ptr)) == 0)
-			return;
+		i = find_seen_argument(st, &toast_ptr, NULL);
+	}
+	else if (compressed)
+		i = find_seen_argument(st, NULL, v);
+	if (i >= 0)
+	{
+		use_seen(st, i);
+		return;
 	}
 
-	read_compiled_header(compiled, &hdr, &total);
-	if (!(have && st->version_id == hdr.version_id && memcmp(st->checksum, hdr.checksum, 32) == 0 &&
-		  st->model->hdr->total_size == total))
+	if (VARATT_IS_EXTERNAL(v) || compressed)
+		flat = (struct varlena *) PG_DETOAST_DATUM(compiled);
+	if (VARSIZE_ANY_EXHDR(flat) < sizeof(ModelHeader))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model: %u bytes is too short for a compiled model",
+						(unsigned) VARSIZE_ANY_EXHDR(flat)),
+				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
+	i = find_seen_bytes(st, VARDATA_ANY(flat), VARSIZE_ANY_EXHDR(flat));
+	if (i < 0)
 	{
-		st->model = model_cache_find(hdr.version_id, hdr.checksum);
-		if (st->model == NULL || st->model->hdr->total_size != total)
-			st->model = model_cache_add(DatumGetByteaPP(compiled), fcinfo->flinfo->fn_mcxt);
-		st->version_id = hdr.version_id;
-		memcpy(st->checksum, hdr.checksum, 32);
-		st->epoch = model_cache_epoch;
-		st->model_arg_constant = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
-		st->label = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
-										hdr.version_id > 0
-										? psprintf("compiled model (version id " INT64_FORMAT ")", hdr.version_id)
-										: "compiled model");
-		size_buffers(fcinfo->flinfo->fn_mcxt, st);
+		const Model *model = model_cache_get_compiled((bytea *) flat);
+		SeenModel  *s;
+
+		/* loading may have evicted models this call site holds */
+		if (st->seen_epoch != model_cache_epoch)
+			forget_seen(st);
+		if (st->n_seen < SCORE_RECENT_MODELS)
+			i = st->n_seen++;
+		else
+		{
+			i = st->next_seen;
+			st->next_seen = (st->next_seen + 1) % SCORE_RECENT_MODELS;
+			pfree(st->seen[i].label);
+			if (st->seen[i].raw)
+				pfree(st->seen[i].raw);
+		}
+		s = &st->seen[i];
+		memset(s, 0, sizeof(*s));
+		s->model = model;
+		s->label = MemoryContextStrdup(cxt, model->hdr->version_id > 0
+									   ? psprintf("compiled model (version id " INT64_FORMAT ")",
+												  model->hdr->version_id)
+									   : "compiled model");
+		st->model = model;
+		size_buffers(cxt, st);
 	}
-	st->have_toast_ptr = ondisk;
+
+	/* remember how this argument looked, to know it next time without reading it */
 	if (ondisk)
-		st->toast_ptr = toast_ptr;
+	{
+		st->seen[i].have_toast_ptr = true;
+		st->seen[i].toast_ptr = toast_ptr;
+	}
+	else if (compressed)
+	{
+		SeenModel  *s = &st->seen[i];
+
+		if (s->raw)
+			pfree(s->raw);
+		s->raw_len = VARSIZE(v);
+		s->raw = MemoryContextAlloc(cxt, s->raw_len);
+		memcpy(s->raw, v, s->raw_len);
+	}
+	use_seen(st, i);
+	if (flat != v)
+		pfree(flat);
 }
 
 static void
-signature_error(ScoreState *st, int sqlstate, const char *msg) pg_attribute_noreturn();
+signature_error(ScoreState *st, int sqlstate, const char *msg, const char *hint) pg_attribute_noreturn();
 
 static void
-signature_error(ScoreState *st, int sqlstate, const char *msg)
+signature_error(ScoreState *st, int sqlstate, const char *msg, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("%s", msg),
 			 errdetail("%s expects %d features: %s.", st->label, st->model->hdr->n_inputs,
-					   model_signature_text(st->model))));
+					   model_signature_text(st->model)),
+			 hint ? errhint("%s", hint) : 0));
 }
 
 /*
@@ -293,12 +415,18 @@ signature_error(ScoreState *st, int sqlstate, const char *msg)
  * set aside bad rows without a subtransaction per row.
  */
 static bool
-row_problem(ScoreState *st, int sqlstate, const char *msg)
+row_problem_hint(ScoreState *st, int sqlstate, const char *msg, const char *hint)
 {
 	if (!st->soft)
-		signature_error(st, sqlstate, msg);
+		signature_error(st, sqlstate, msg, hint);
 	st->problem = msg;
 	return false;
+}
+
+static bool
+row_problem(ScoreState *st, int sqlstate, const char *msg)
+{
+	return row_problem_hint(st, sqlstate, msg, NULL);
 }
 
 /* float8[] in signature order; NULL and NaN elements are missing. */
@@ -331,44 +459,385 @@ score_read_array(ScoreState *st, ArrayType *arr)
 	return true;
 }
 
+/*
+ * numeric -> float8 without going through text.
+ *
+ * numeric::float8 prints the number and reads it back with strtod(), a few
+ * hundred nanoseconds a number, which made scoring by name ten times
+ * slower than from a float8[].  Here the value is read from numeric's
+ * stored form (base-10000 digits, a weight, a sign: the on-disk format,
+ * which pg_upgrade keeps stable) as an integer M times 10^e, and rounded
+ * to the nearest double, ties to even, as strtod() rounds:
+ * - M < 2^53 and |e| <= 22: M and 10^|e| are exact doubles, so one IEEE
+ *	 multiplication or division rounds correctly (Clinger's fast path);
+ * - M < 2^64 and -22 <= e <= 38: the exact value, or 2^127 / 10^-e of it,
+ *	 in 128-bit integers, rounded by hand (what to_jsonb() makes of a
+ *	 float8, 15 to 17 digits, lands here);
+ * - anything else (more than 19 digits, other exponents, NaN and infinity,
+ *	 which jsonb does not hold anyway) goes the exact way through text.
+ * Both fast ways give what numeric::float8 gives, bit for bit; where that
+ * raises an out-of-range error, this (like numeric_float8_no_overflow)
+ * gives infinity or zero.
+ */
+
+/* numeric's stored form (src/backend/utils/adt/numeric.c) */
+#define NUM_FLAGS_MASK			0xC000
+#define NUM_NEG					0x4000
+#define NUM_SHORT				0x8000
+#define NUM_SPECIAL				0xC000
+#define NUM_LONG_DSCALE_MASK	0x3FFF
+#define NUM_SHORT_NEG			0x2000
+#define NUM_SHORT_DSCALE_MASK	0x1F80
+#define NUM_SHORT_DSCALE_SHIFT	7
+#define NUM_SHORT_WEIGHT_NEG	0x0040
+#define NUM_SHORT_WEIGHT_MASK	0x003F
+#define NUM_BASE				10000
+#define NUM_BASE_DIGITS			4
+
+static const double exact_pow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
 static double
-numeric_to_double(Numeric num)
+numeric_via_text(Numeric num)
 {
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(num)));
 }
 
-/* jsonb object {"feature": value}; absent keys and nulls are missing. */
+#ifdef HAVE_INT128
+static int
+bits_u128(uint128 v)
+{
+	uint64		hi = (uint64) (v >> 64);
+
+	return hi ? 65 + pg_leftmost_one_pos64(hi) : ((uint64) v ? 1 + pg_leftmost_one_pos64((uint64) v) : 0);
+}
+
+/*
+ * q * 2^scale rounded to 53 bits, ties to even; "inexact" says that q is
+ * the floor of the true value (a remainder was dropped), so a tie is not one.
+ * q has 54 bits at least, and the result is a normal double.
+ */
+static double
+round_u128(uint128 q, int scale, bool inexact)
+{
+	int			drop = bits_u128(q) - 53;
+	uint64		mant;
+	uint128		rest;
+	uint128		half;
+
+	if (drop <= 0)
+		return ldexp((double) (uint64) q, scale);	/* exact */
+	mant = (uint64) (q >> drop);
+	rest = q & (((uint128) 1 << drop) - 1);
+	half = (uint128) 1 << (drop - 1);
+	if (rest > half || (rest == half && (inexact || (mant & 1))))
+		mant++;					/* 2^53 at most: still exact as a double */
+	return ldexp((double) mant, drop + scale);
+}
+#endif
+
+static double
+jsonb_number(Numeric num)
+{
+	const char *p = VARDATA_ANY(num);
+	Size		size = VARSIZE_ANY_EXHDR(num);
+	uint16		head;
+	bool		neg;
+	int			dscale;
+	int			weight;
+	const char *digits;
+	int			ndigits;
+	uint64		mant = 0;
+	int			exp10;
+	double		d;
+
+	if (size < sizeof(uint16))
+		return numeric_via_text(num);
+	memcpy(&head, p, sizeof(head));
+	if ((head & NUM_FLAGS_MASK) == NUM_SHORT)
+	{
+		neg = (head & NUM_SHORT_NEG) != 0;
+		dscale = (head & NUM_SHORT_DSCALE_MASK) >> NUM_SHORT_DSCALE_SHIFT;
+		weight = (head & NUM_SHORT_WEIGHT_NEG ? ~NUM_SHORT_WEIGHT_MASK : 0) | (head & NUM_SHORT_WEIGHT_MASK);
+		digits = p + sizeof(uint16);
+		ndigits = (size - sizeof(uint16)) / sizeof(int16);
+	}
+	else if ((head & NUM_FLAGS_MASK) != NUM_SPECIAL && size >= 2 * sizeof(uint16))
+	{
+		int16		w;
+
+		neg = (head & NUM_FLAGS_MASK) == NUM_NEG;
+		dscale = head & NUM_LONG_DSCALE_MASK;
+		memcpy(&w, p + sizeof(uint16), sizeof(w));
+		weight = w;
+		digits = p + 2 * sizeof(uint16);
+		ndigits = (size - 2 * sizeof(uint16)) / sizeof(int16);
+	}
+	else
+		return numeric_via_text(num);	/* NaN, infinity */
+
+	if (ndigits == 0)
+		return neg ? numeric_via_text(num) : 0.0;	/* zero is stored unsigned */
+	for (int k = 0; k < ndigits; k++)
+	{
+		int16		dig;
+
+		memcpy(&dig, digits + k * sizeof(int16), sizeof(dig));
+		if (dig < 0 || dig >= NUM_BASE || mant > (PG_UINT64_MAX - (NUM_BASE - 1)) / NUM_BASE)
+			return numeric_via_text(num);	/* more than 19 digits */
+		mant = mant * NUM_BASE + dig;
+	}
+	if (mant == 0)
+		return numeric_via_text(num);
+	exp10 = NUM_BASE_DIGITS * (weight - ndigits + 1);
+	while (mant % 10 == 0)
+	{
+		mant /= 10;
+		exp10++;
+	}
+	/* numeric_out() prints dscale decimals: a digit beyond them would not be read */
+	if (exp10 < -dscale)
+		return numeric_via_text(num);
+
+	if (mant < ((uint64) 1 << 53) && exp10 >= -22 && exp10 <= 22)
+		d = exp10 >= 0 ? (double) mant * exact_pow10[exp10] : (double) mant / exact_pow10[-exp10];
+#ifdef HAVE_INT128
+	else if (exp10 >= 0 && exp10 <= 38)
+	{
+		static uint128 pow10_u128[39];
+		uint128		p10;
+
+		if (pow10_u128[0] == 0)
+		{
+			pow10_u128[0] = 1;
+			for (int k = 1; k <= 38; k++)
+				pow10_u128[k] = pow10_u128[k - 1] * 10;
+		}
+		p10 = pow10_u128[exp10];
+		if (1 + pg_leftmost_one_pos64(mant) + bits_u128(p10) > 128)
+			return numeric_via_text(num);
+		d = round_u128((uint128) mant * p10, 0, false);
+	}
+	else if (exp10 < 0 && exp10 >= -22)
+	{
+		/*
+		 * mant / 10^k with mant shifted to fill 128 bits: the quotient has
+		 * 127 - log2(10^22) > 53 bits, and the remainder says whether the
+		 * true value lies beyond it.
+		 */
+		static uint128 pow10_u128_small[23];
+		int			shift = 63 - pg_leftmost_one_pos64(mant) + 64;
+		uint128		scaled = (uint128) mant << shift;
+		uint128		p10;
+
+		if (pow10_u128_small[0] == 0)
+		{
+			pow10_u128_small[0] = 1;
+			for (int k = 1; k <= 22; k++)
+				pow10_u128_small[k] = pow10_u128_small[k - 1] * 10;
+		}
+		p10 = pow10_u128_small[-exp10];
+		d = round_u128(scaled / p10, -shift, scaled % p10 != 0);
+	}
+#endif
+	else
+		return numeric_via_text(num);
+	return neg ? -d : d;
+}
+
+/*
+ * The exclude list of a call (NULL: none), kept while the argument's bytes
+ * stay the same.  NULL elements leave nothing out.
+ */
+static void
+set_exclude(ScoreState *st, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (arr == NULL)
+	{
+		st->excl_active = false;
+		return;
+	}
+	st->excl_active = true;
+	if (st->excl_raw != NULL && st->excl_raw_len == VARSIZE(arr) && memcmp(st->excl_raw, arr, st->excl_raw_len) == 0)
+		return;
+
+	if (st->excl_raw != NULL)
+	{
+		for (int i = 0; i < st->n_excl; i++)
+			pfree(st->excl_name[i]);
+		pfree(st->excl_raw);
+		pfree(st->excl_name);
+		pfree(st->excl_len);
+		st->excl_raw = NULL;
+	}
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	st->excl_name = MemoryContextAlloc(st->cxt, sizeof(char *) * Max(n, 1));
+	st->excl_len = MemoryContextAlloc(st->cxt, sizeof(int) * Max(n, 1));
+	st->n_excl = 0;
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		st->excl_len[st->n_excl] = VARSIZE_ANY_EXHDR(t);
+		st->excl_name[st->n_excl] = MemoryContextAlloc(st->cxt, VARSIZE_ANY_EXHDR(t) + 1);
+		memcpy(st->excl_name[st->n_excl], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		st->excl_name[st->n_excl][VARSIZE_ANY_EXHDR(t)] = '\0';
+		st->n_excl++;
+	}
+	st->excl_raw_len = VARSIZE(arr);
+	st->excl_raw = MemoryContextAlloc(st->cxt, st->excl_raw_len);
+	memcpy(st->excl_raw, arr, st->excl_raw_len);
+	st->excl_model = NULL;
+}
+
+static bool
+excluded_key(ScoreState *st, const char *key, int len)
+{
+	for (int i = 0; i < st->n_excl; i++)
+		if (st->excl_len[i] == len && memcmp(st->excl_name[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* The inputs of st->model that the exclude list names: they are left out. */
+static void
+excluded_features(ScoreState *st)
+{
+	const Model *m = st->model;
+
+	if (st->excl_model == m && st->excl_epoch == model_cache_epoch)
+		return;
+	if (st->excl_features != NULL)
+		pfree(st->excl_features);
+	st->excl_features = MemoryContextAlloc(st->cxt, sizeof(int32) * m->hdr->n_inputs);
+	st->n_excl_features = 0;
+	for (int f = 0; f < m->hdr->n_inputs; f++)
+		if (excluded_key(st, model_string(m, m->feature_name[f]), m->feature_len[f]))
+			st->excl_features[st->n_excl_features++] = f;
+	st->excl_model = m;
+	st->excl_epoch = model_cache_epoch;
+}
+
+/* jsonb's key order: by length, then bytes */
+static inline int
+compare_key(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	return memcmp(a, b, alen);
+}
+
+/*
+ * jsonb object {"feature": value}; absent keys and nulls are missing, keys
+ * in st's exclude list are left out, other keys are errors.
+ *
+ * The object is read in place.  Its keys are stored sorted (by length, then
+ * bytes), and the model keeps its features in that order too
+ * (Model.feature_order), so one merge of the two lists finds every
+ * feature's key, and every key that is not a feature, in K + F comparisons
+ * instead of a binary search per feature.  Values are then read in the
+ * signature's order, so that a row with several problems reports the one
+ * it always has.
+ */
 bool
 score_read_jsonb(ScoreState *st, Jsonb *jb)
 {
 	const Model *m = st->model;
-	int			found = 0;
+	const JsonbContainer *jc = &jb->root;
+	int			n_keys;
+	const char *base;
+	uint32		offset = 0;
+	int			next = 0;		/* in feature_order: the first feature not below the key */
+	int			unknown = -1;
 
 	st->x = st->in;
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						"features must be a JSON object of feature names and values");
 
+	/* where each child (keys, then values) starts in the data area */
+	n_keys = JsonContainerSize(jc);
+	if (st->buf_offsets < 2 * n_keys + 1)
+	{
+		if (st->offsets)
+			pfree(st->offsets);
+		st->buf_offsets = Max(2 * n_keys + 1, 64);
+		st->offsets = MemoryContextAlloc(st->cxt, sizeof(uint32) * st->buf_offsets);
+	}
+	for (int c = 0; c < 2 * n_keys; c++)
+	{
+		st->offsets[c] = offset;
+		JBE_ADVANCE_OFFSET(offset, jc->children[c]);
+	}
+	st->offsets[2 * n_keys] = offset;
+	base = (const char *) &jc->children[2 * n_keys];
+
+	for (int f = 0; f < m->hdr->n_inputs; f++)
+		st->key_of[f] = -1;
+	for (int k = 0; k < n_keys; k++)
+	{
+		const char *key = base + st->offsets[k];
+		int			len = st->offsets[k + 1] - st->offsets[k];
+		bool		matched = false;
+
+		while (next < m->hdr->n_inputs)
+		{
+			int			f = m->feature_order[next];
+			int			cmp = compare_key(key, len, model_string(m, m->feature_name[f]), m->feature_len[f]);
+
+			if (cmp < 0)
+				break;
+			if (cmp == 0)
+			{
+				st->key_of[f] = k;
+				matched = true;
+			}
+			next++;				/* below the key (absent), or matched */
+		}
+		if (!matched && unknown < 0 && !(st->excl_active && excluded_key(st, key, len)))
+			unknown = k;
+	}
+	if (st->excl_active && st->n_excl > 0)
+	{
+		/* a feature that is excluded is left out: missing */
+		excluded_features(st);
+		for (int e = 0; e < st->n_excl_features; e++)
+			st->key_of[st->excl_features[e]] = -1;
+	}
+
 	for (int i = 0; i < m->hdr->n_inputs; i++)
 	{
 		const char *name = model_string(m, m->feature_name[i]);
-		JsonbValue	vbuf;
-		JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, name, strlen(name), &vbuf);
+		int			k = st->key_of[i];
+		JEntry		je;
+		uint32		voff;
 
 		st->in[i] = NAN;
-		if (v == NULL)
+		if (k < 0)
 			continue;
-		found++;
+		je = jc->children[n_keys + k];
+		voff = st->offsets[n_keys + k];
+		if (JBE_ISNULL(je))
+			continue;
 		if (m->feature_kind[i] == FEATURE_NUMERIC)
 		{
-			if (v->type == jbvNumeric)
-				st->in[i] = numeric_to_double(v->val.numeric);
-			else if (v->type == jbvBool)
-				st->in[i] = v->val.boolean ? 1.0 : 0.0;
-			else if (v->type != jbvNull)
+			if (JBE_ISNUMERIC(je))
+				st->in[i] = jsonb_number((Numeric) (base + INTALIGN(voff)));
+			else if (JBE_ISBOOL(je))
+				st->in[i] = JBE_ISBOOL_TRUE(je) ? 1.0 : 0.0;
+			else
 				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 								psprintf("feature \"%s\" of %s is numeric, but got a %s",
-										 name, st->label, v->type == jbvString ? "string" : "JSON container"));
+										 name, st->label, JBE_ISSTRING(je) ? "string" : "JSON container"));
 		}
 		else
 		{
@@ -376,30 +845,29 @@ score_read_jsonb(ScoreState *st, Jsonb *jb)
 			int			len;
 			int			idx;
 
-			if (v->type == jbvNull)
-				continue;
-			if (v->type == jbvString)
+			if (JBE_ISSTRING(je))
 			{
-				s = v->val.string.val;
-				len = v->val.string.len;
+				s = base + voff;
+				len = st->offsets[n_keys + k + 1] - voff;
 			}
-			else if (v->type == jbvNumeric)
+			else if (JBE_ISNUMERIC(je))
 			{
 				/*
 				 * Numeric categories are integers in the artifact; 2.0 is the
 				 * category 2, as it is to scikit-learn.
 				 */
-				double		d = numeric_to_double(v->val.numeric);
+				Numeric		num = (Numeric) (base + INTALIGN(voff));
+				double		d = jsonb_number(num);
 
 				if (d == floor(d) && fabs(d) < 1e15)
 					s = psprintf(INT64_FORMAT, (int64) d);
 				else
-					s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+					s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 				len = strlen(s);
 			}
-			else if (v->type == jbvBool)
+			else if (JBE_ISBOOL(je))
 			{
-				s = v->val.boolean ? "true" : "false";
+				s = JBE_ISBOOL_TRUE(je) ? "true" : "false";
 				len = strlen(s);
 			}
 			else
@@ -415,20 +883,15 @@ score_read_jsonb(ScoreState *st, Jsonb *jb)
 		}
 	}
 
-	if ((uint32) found < JsonContainerSize(&jb->root))
+	if (unknown >= 0)
 	{
-		/* some key is not a feature: find it for the message */
-		JsonbIterator *it = JsonbIteratorInit(&jb->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
+		const char *key = base + st->offsets[unknown];
+		int			len = st->offsets[unknown + 1] - st->offsets[unknown];
 
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			if (tok == WJB_KEY && model_find_feature(m, v.val.string.val, v.val.string.len) < 0)
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("unknown feature \"%.*s\" for %s",
-										 Min(v.val.string.len, 100), v.val.string.val, st->label));
-		}
+		return row_problem_hint(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("unknown feature \"%.*s\" for %s", Min(len, 100), key, st->label),
+								"To score a row that has other columns too, leave them out with "
+								"exclude => ARRAY['id', ...].");
 	}
 	return true;
 }
@@ -450,6 +913,22 @@ impute(ScoreState *st, int i, double *v)
 						   psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
 									model_string(m, m->feature_name[i]), st->label));
 	return true;
+}
+
+/*
+ * An input that is not a finite number (*v): NaN is missing (impute()),
+ * infinity a row problem.  scikit-learn and XGBoost refuse infinite inputs,
+ * and a model would turn one into an infinite or NaN score.
+ */
+static bool
+not_finite(ScoreState *st, int i, double *v)
+{
+	if (isnan(*v))
+		return impute(st, i, v);
+	return row_problem_hint(st, ERRCODE_INVALID_PARAMETER_VALUE,
+							psprintf("feature \"%s\" of %s is infinite",
+									 model_string(st->model, st->model->feature_name[i]), st->label),
+							"NULL and NaN are the missing values; infinite values are refused.");
 }
 
 /* an encoded column's value after the scaler, computed as the dense loop does */
@@ -482,7 +961,7 @@ score_encode(ScoreState *st, bool from_jsonb, double *enc)
 		{
 			double		v = st->x[i];
 
-			if (isnan(v) && !impute(st, i, &v))
+			if (!isfinite(v) && !not_finite(st, i, &v))
 				return false;
 			enc[i] = v;
 		}
@@ -503,7 +982,7 @@ score_encode(ScoreState *st, bool from_jsonb, double *enc)
 		int			first = m->encoded_first[i];
 		int			ncat;
 
-		if (isnan(v) && !impute(st, i, &v))
+		if (!isfinite(v) && !not_finite(st, i, &v))
 			return false;
 		if (m->feature_kind[i] == FEATURE_NUMERIC)
 		{
@@ -581,6 +1060,17 @@ score_outputs(ScoreState *st, double *out, const ScoreOutput *kinds, int n_kinds
 	int			n_proba = h->task == TASK_BINARY && h->n_outputs == 1 ? 2 : h->n_outputs;
 	int			best = 0;
 
+	/*
+	 * The inputs were finite (score_encode()), so a NaN here is an overflow
+	 * inside the model (inf - inf, 0 * inf): an error, not a score.
+	 */
+	for (int i = 0; i < h->n_outputs; i++)
+		if (isnan(out[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s computed NaN from finite features", st->label),
+					 errdetail("A value overflowed inside the model (such as infinity minus infinity)."),
+					 errhint("Check the scale of the features: values this large are out of the model's range.")));
 	if (h->task == TASK_BINARY && h->n_outputs == 1)
 	{
 		/* one logistic output: the probability of classes[1] */
@@ -646,6 +1136,20 @@ finish(ScoreState *st, ScoreOutput kind)
 	return value;
 }
 
+/* the exclude argument of the three-argument jsonb variants; NULL excludes nothing */
+static void
+read_exclude(FunctionCallInfo fcinfo, ScoreState *st, bool jsonb_features)
+{
+	if (jsonb_features && PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		set_exclude(st, PG_GETARG_ARRAYTYPE_P(2));
+	else
+		set_exclude(st, NULL);
+}
+
+/*
+ * The scoring functions.  The jsonb ones also serve the variants with a
+ * third argument, exclude text[].
+ */
 static Datum
 predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, bool jsonb_features)
 {
@@ -664,7 +1168,10 @@ predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, boo
 		use_compiled(fcinfo, st, PG_GETARG_DATUM(0));
 
 	if (jsonb_features)
+	{
+		read_exclude(fcinfo, st, jsonb_features);
 		score_read_jsonb(st, PG_GETARG_JSONB_P(1));
+	}
 	else
 		score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));
 	score_encode(st, jsonb_features, st->enc);
@@ -702,6 +1209,7 @@ problem_common(FunctionCallInfo fcinfo, bool jsonb_features)
 		PG_RETURN_TEXT_P(cstring_to_text("the features are NULL"));
 	score_resolve_reference(st, PG_GETARG_TEXT_PP(0), fcinfo->flinfo->fn_mcxt);
 
+	read_exclude(fcinfo, st, jsonb_features);
 	st->soft = true;
 	st->problem = NULL;
 	ok = jsonb_features ? score_read_jsonb(st, PG_GETARG_JSONB_P(1)) : score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));
