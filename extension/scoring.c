@@ -27,6 +27,7 @@
 #include <math.h>
 
 #include "catalog/pg_type_d.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "nodes/primnodes.h"
@@ -76,6 +77,7 @@ size_buffers(MemoryContext cxt, ScoreState *st)
 		st->hot = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
 		st->key_of = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
 		st->enc_model = NULL;
+		st->layout_model = NULL;
 	}
 	if (st->buf_encoded < m->hdr->n_encoded)
 	{
@@ -466,18 +468,23 @@ score_read_array(ScoreState *st, ArrayType *arr)
  * hundred nanoseconds a number, which made scoring by name ten times
  * slower than from a float8[].  Here the value is read from numeric's
  * stored form (base-10000 digits, a weight, a sign: the on-disk format,
- * which pg_upgrade keeps stable) as an integer M times 10^e, and rounded
- * to the nearest double, ties to even, as strtod() rounds:
- * - M < 2^53 and |e| <= 22: M and 10^|e| are exact doubles, so one IEEE
- *	 multiplication or division rounds correctly (Clinger's fast path);
- * - M < 2^64 and -22 <= e <= 38: the exact value, or 2^127 / 10^-e of it,
- *	 in 128-bit integers, rounded by hand (what to_jsonb() makes of a
- *	 float8, 15 to 17 digits, lands here);
+ * which pg_upgrade keeps stable) as an integer w times 10^e, w < 2^64, and
+ * rounded to the nearest double, ties to even, as strtod() rounds:
+ * - e >= 0: w * 10^e is an exact integer below 2^128 (for e <= 38), rounded
+ *	 by hand; or one exact multiplication when w < 2^53 and e <= 22
+ *	 (Clinger's fast path: both factors are exact doubles);
+ * - -40 <= e < 0 (what to_jsonb() makes of a float8, 15 to 17 digits,
+ *	 lands here): w / 10^e as w * 2^-e * 5^-e, with 5^-e as a 128-bit
+ *	 fixed-point number truncated from below (pow5_inv).  The product is
+ *	 then known to within less than 2 units of its 128th bit, which decides
+ *	 the rounding except when the bits below the mantissa are one unit short
+ *	 of a half: then, about once in 2^74, the exact way (the idea of
+ *	 Eisel and Lemire's algorithm);
  * - anything else (more than 19 digits, other exponents, NaN and infinity,
  *	 which jsonb does not hold anyway) goes the exact way through text.
- * Both fast ways give what numeric::float8 gives, bit for bit; where that
- * raises an out-of-range error, this (like numeric_float8_no_overflow)
- * gives infinity or zero.
+ * The result is numeric::float8's, bit for bit; where that raises an
+ * out-of-range error, this (like numeric_float8_no_overflow) gives infinity
+ * or zero.
  */
 
 /* numeric's stored form (src/backend/utils/adt/numeric.c) */
@@ -494,18 +501,41 @@ score_read_array(ScoreState *st, ArrayType *arr)
 #define NUM_BASE				10000
 #define NUM_BASE_DIGITS			4
 
+#define POW5_INV_MAX			40
+
 static const double exact_pow10[] = {
 	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
 	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
 };
 
-static double
+static const uint64 pow10_u64[] = {
+	UINT64CONST(1), UINT64CONST(10), UINT64CONST(100), UINT64CONST(1000), UINT64CONST(10000),
+	UINT64CONST(100000), UINT64CONST(1000000), UINT64CONST(10000000), UINT64CONST(100000000),
+	UINT64CONST(1000000000), UINT64CONST(10000000000), UINT64CONST(100000000000),
+	UINT64CONST(1000000000000), UINT64CONST(10000000000000), UINT64CONST(100000000000000),
+	UINT64CONST(1000000000000000), UINT64CONST(10000000000000000), UINT64CONST(100000000000000000),
+	UINT64CONST(1000000000000000000), UINT64CONST(10000000000000000000)
+};
+
+static pg_noinline double
 numeric_via_text(Numeric num)
 {
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(num)));
 }
 
 #ifdef HAVE_INT128
+
+/*
+ * A base-10000 digit without its trailing decimal zeros, and their count
+ * (in the top two bits): 1200 -> 12, 2.  Built on first use.
+ */
+static uint16 digit_stripped[NUM_BASE];
+
+/* pow5_inv[k] = floor(2^pow5_inv_exp[k] / 5^k), the exponent making it 128 bits */
+static uint128 pow5_inv[POW5_INV_MAX + 1];
+static int	pow5_inv_exp[POW5_INV_MAX + 1];
+static bool number_tables_built = false;
+
 static int
 bits_u128(uint128 v)
 {
@@ -514,13 +544,74 @@ bits_u128(uint128 v)
 	return hi ? 65 + pg_leftmost_one_pos64(hi) : ((uint64) v ? 1 + pg_leftmost_one_pos64((uint64) v) : 0);
 }
 
+static pg_noinline void
+build_number_tables(void)
+{
+	uint128		pow5 = 1;
+
+	for (int d = 0; d < NUM_BASE; d++)
+	{
+		int			v = d;
+		int			tz = 0;
+
+		while (v != 0 && v % 10 == 0 && tz < 3)
+		{
+			v /= 10;
+			tz++;
+		}
+		digit_stripped[d] = (uint16) (v | (tz << 14));
+	}
+	for (int k = 1; k <= POW5_INV_MAX; k++)
+	{
+		/* 2^b / 5^k by long division, one bit at a time, b so that it has 128 bits */
+		int			b;
+		uint128		rem = 0;
+		uint128		q = 0;
+
+		pow5 *= 5;
+		b = 127 + bits_u128(pow5);
+		for (int i = b; i >= 0; i--)
+		{
+			rem = rem * 2 + (i == b);
+			q <<= 1;
+			if (rem >= pow5)
+			{
+				rem -= pow5;
+				q |= 1;
+			}
+		}
+		Assert(bits_u128(q) == 128);
+		pow5_inv[k] = q;
+		pow5_inv_exp[k] = b;
+	}
+	number_tables_built = true;
+}
+
 /*
- * q * 2^scale rounded to 53 bits, ties to even; "inexact" says that q is
- * the floor of the true value (a remainder was dropped), so a tie is not one.
- * q has 54 bits at least, and the result is a normal double.
+ * The double m * 2^e, with its sign, for 2^52 <= m <= 2^53 (a rounding
+ * up may reach 2^53) and a result in the normal range: its bits directly.
  */
+static inline double
+make_double(uint64 m, int e, bool neg)
+{
+	uint64		bits;
+	double		d;
+
+	if (unlikely(m == (UINT64CONST(1) << 53)))
+	{
+		m >>= 1;
+		e++;
+	}
+	if (unlikely(e + 1075 < 1 || e + 1075 > 2046))
+		return neg ? -ldexp((double) m, e) : ldexp((double) m, e);	/* not reached here */
+	bits = ((uint64) (e + 1075) << 52) | (m & ((UINT64CONST(1) << 52) - 1)) | ((uint64) neg << 63);
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+/* q * 2^scale rounded to 53 bits, ties to even; q below 2^128, at least 2^53 */
 static double
-round_u128(uint128 q, int scale, bool inexact)
+round_u128(uint128 q, int scale, bool neg)
 {
 	int			drop = bits_u128(q) - 53;
 	uint64		mant;
@@ -528,19 +619,19 @@ round_u128(uint128 q, int scale, bool inexact)
 	uint128		half;
 
 	if (drop <= 0)
-		return ldexp((double) (uint64) q, scale);	/* exact */
+		return make_double((uint64) q << -drop, scale + drop, neg);	/* exact */
 	mant = (uint64) (q >> drop);
 	rest = q & (((uint128) 1 << drop) - 1);
 	half = (uint128) 1 << (drop - 1);
-	if (rest > half || (rest == half && (inexact || (mant & 1))))
-		mant++;					/* 2^53 at most: still exact as a double */
-	return ldexp((double) mant, drop + scale);
+	mant += rest > half || (rest == half && (mant & 1));
+	return make_double(mant, drop + scale, neg);
 }
-#endif
+#endif							/* HAVE_INT128 */
 
-static double
+static inline double
 jsonb_number(Numeric num)
 {
+#ifdef HAVE_INT128
 	const char *p = VARDATA_ANY(num);
 	Size		size = VARSIZE_ANY_EXHDR(num);
 	uint16		head;
@@ -549,14 +640,17 @@ jsonb_number(Numeric num)
 	int			weight;
 	const char *digits;
 	int			ndigits;
-	uint64		mant = 0;
+	uint64		w = 0;
 	int			exp10;
-	double		d;
+	int16		dig;
+	int			tz;
 
-	if (size < sizeof(uint16))
+	if (unlikely(!number_tables_built))
+		build_number_tables();
+	if (unlikely(size < sizeof(uint16)))
 		return numeric_via_text(num);
 	memcpy(&head, p, sizeof(head));
-	if ((head & NUM_FLAGS_MASK) == NUM_SHORT)
+	if (likely((head & NUM_FLAGS_MASK) == NUM_SHORT))
 	{
 		neg = (head & NUM_SHORT_NEG) != 0;
 		dscale = (head & NUM_SHORT_DSCALE_MASK) >> NUM_SHORT_DSCALE_SHIFT;
@@ -566,12 +660,12 @@ jsonb_number(Numeric num)
 	}
 	else if ((head & NUM_FLAGS_MASK) != NUM_SPECIAL && size >= 2 * sizeof(uint16))
 	{
-		int16		w;
+		int16		wt;
 
 		neg = (head & NUM_FLAGS_MASK) == NUM_NEG;
 		dscale = head & NUM_LONG_DSCALE_MASK;
-		memcpy(&w, p + sizeof(uint16), sizeof(w));
-		weight = w;
+		memcpy(&wt, p + sizeof(uint16), sizeof(wt));
+		weight = wt;
 		digits = p + 2 * sizeof(uint16);
 		ndigits = (size - 2 * sizeof(uint16)) / sizeof(int16);
 	}
@@ -580,71 +674,77 @@ jsonb_number(Numeric num)
 
 	if (ndigits == 0)
 		return neg ? numeric_via_text(num) : 0.0;	/* zero is stored unsigned */
-	for (int k = 0; k < ndigits; k++)
-	{
-		int16		dig;
 
+	/*
+	 * w: the digits as one integer, without the last digit's trailing zeros
+	 * (so that a digit beyond dscale shows, below).  Up to four digits
+	 * cannot overflow; a fifth may (a float8 of 17 digits often spans
+	 * five).  More than five is more than 19 significant digits, or so it is
+	 * simpler to assume.  Only the last digit is used as an index, so only
+	 * it is checked.
+	 */
+	if (unlikely(ndigits > 5))
+		return numeric_via_text(num);
+	for (int k = 0; k < ndigits - 1; k++)
+	{
 		memcpy(&dig, digits + k * sizeof(int16), sizeof(dig));
-		if (dig < 0 || dig >= NUM_BASE || mant > (PG_UINT64_MAX - (NUM_BASE - 1)) / NUM_BASE)
-			return numeric_via_text(num);	/* more than 19 digits */
-		mant = mant * NUM_BASE + dig;
+		w = w * NUM_BASE + (uint16) dig;
 	}
-	if (mant == 0)
-		return numeric_via_text(num);
-	exp10 = NUM_BASE_DIGITS * (weight - ndigits + 1);
-	while (mant % 10 == 0)
-	{
-		mant /= 10;
-		exp10++;
-	}
+	memcpy(&dig, digits + (ndigits - 1) * sizeof(int16), sizeof(dig));
+	if (unlikely(dig <= 0 || dig >= NUM_BASE))
+		return numeric_via_text(num);	/* a trailing 0 digit: not stored so */
+	tz = digit_stripped[dig] >> 14;
+	if (unlikely(pg_mul_u64_overflow(w, pow10_u64[NUM_BASE_DIGITS - tz], &w) ||
+				 pg_add_u64_overflow(w, digit_stripped[dig] & 0x3FFF, &w)))
+		return numeric_via_text(num);	/* more than 19 digits */
+	exp10 = NUM_BASE_DIGITS * (weight - ndigits + 1) + tz;
 	/* numeric_out() prints dscale decimals: a digit beyond them would not be read */
-	if (exp10 < -dscale)
+	if (unlikely(exp10 < -dscale))
 		return numeric_via_text(num);
 
-	if (mant < ((uint64) 1 << 53) && exp10 >= -22 && exp10 <= 22)
-		d = exp10 >= 0 ? (double) mant * exact_pow10[exp10] : (double) mant / exact_pow10[-exp10];
-#ifdef HAVE_INT128
-	else if (exp10 >= 0 && exp10 <= 38)
-	{
-		static uint128 pow10_u128[39];
-		uint128		p10;
-
-		if (pow10_u128[0] == 0)
-		{
-			pow10_u128[0] = 1;
-			for (int k = 1; k <= 38; k++)
-				pow10_u128[k] = pow10_u128[k - 1] * 10;
-		}
-		p10 = pow10_u128[exp10];
-		if (1 + pg_leftmost_one_pos64(mant) + bits_u128(p10) > 128)
-			return numeric_via_text(num);
-		d = round_u128((uint128) mant * p10, 0, false);
-	}
-	else if (exp10 < 0 && exp10 >= -22)
+	if (exp10 < 0 && exp10 >= -POW5_INV_MAX)
 	{
 		/*
-		 * mant / 10^k with mant shifted to fill 128 bits: the quotient has
-		 * 127 - log2(10^22) > 53 bits, and the remainder says whether the
-		 * true value lies beyond it.
+		 * w / 10^k = (w << lz) * pow5_inv[k] * 2^-(lz + k + b).  The
+		 * truncations (of pow5_inv[k], then of the product to its top 128
+		 * bits, u) leave the true top bits in [u, u + 2).  So unless the
+		 * bits below the mantissa are half minus one, the rounding is known.
 		 */
-		static uint128 pow10_u128_small[23];
-		int			shift = 63 - pg_leftmost_one_pos64(mant) + 64;
-		uint128		scaled = (uint128) mant << shift;
-		uint128		p10;
+		int			k = -exp10;
+		int			lz = 63 - pg_leftmost_one_pos64(w);
+		uint64		wn = w << lz;
+		uint128		u = (uint128) wn * (uint64) (pow5_inv[k] >> 64) +
+			(((uint128) wn * (uint64) pow5_inv[k]) >> 64);
+		/* u has 127 or 128 bits, so the 53 of the mantissa are in its high word */
+		uint64		hi = (uint64) (u >> 64);
+		uint64		lo = (uint64) u;
+		int			sh = 10 + (int) (hi >> 63);
+		int			drop = 64 + sh;
+		uint64		mant = hi >> sh;
+		uint64		rest_hi = hi & ((UINT64CONST(1) << sh) - 1);
+		uint64		half_hi = UINT64CONST(1) << (sh - 1);
 
-		if (pow10_u128_small[0] == 0)
-		{
-			pow10_u128_small[0] = 1;
-			for (int k = 1; k <= 22; k++)
-				pow10_u128_small[k] = pow10_u128_small[k - 1] * 10;
-		}
-		p10 = pow10_u128_small[-exp10];
-		d = round_u128(scaled / p10, -shift, scaled % p10 != 0);
+		if (unlikely(rest_hi == half_hi - 1 && lo == PG_UINT64_MAX))
+			return numeric_via_text(num);
+		mant += rest_hi >= half_hi; /* the true rest is above what is seen */
+		return make_double(mant, drop + 64 - lz - k - pow5_inv_exp[k], neg);
+	}
+	if (exp10 >= 0 && exp10 <= 22 && w < (UINT64CONST(1) << 53))
+	{
+		double		d = (double) w * exact_pow10[exp10];
+
+		return neg ? -d : d;
+	}
+	if (exp10 >= 0 && exp10 <= 38)
+	{
+		uint128		p10 = (uint128) pow10_u64[Min(exp10, 19)] * pow10_u64[Max(exp10 - 19, 0)];
+
+		if (1 + pg_leftmost_one_pos64(w) + bits_u128(p10) > 128)
+			return numeric_via_text(num);
+		return round_u128((uint128) w * p10, 0, neg);
 	}
 #endif
-	else
-		return numeric_via_text(num);
-	return neg ? -d : d;
+	return numeric_via_text(num);
 }
 
 /*
@@ -660,10 +760,16 @@ set_exclude(ScoreState *st, ArrayType *arr)
 
 	if (arr == NULL)
 	{
+		if (st->excl_active)
+			st->excl_version++;
 		st->excl_active = false;
 		return;
 	}
+	if (st->excl_active && st->excl_raw != NULL && st->excl_raw_len == VARSIZE(arr) &&
+		memcmp(st->excl_raw, arr, st->excl_raw_len) == 0)
+		return;
 	st->excl_active = true;
+	st->excl_version++;
 	if (st->excl_raw != NULL && st->excl_raw_len == VARSIZE(arr) && memcmp(st->excl_raw, arr, st->excl_raw_len) == 0)
 		return;
 
@@ -727,13 +833,19 @@ excluded_features(ScoreState *st)
 	st->excl_epoch = model_cache_epoch;
 }
 
-/* jsonb's key order: by length, then bytes */
+/*
+ * jsonb's key order: by length, then bytes (unsigned).  Feature names are
+ * short: a loop beats a call to memcmp().
+ */
 static inline int
 compare_key(const char *a, int alen, const char *b, int blen)
 {
 	if (alen != blen)
 		return alen < blen ? -1 : 1;
-	return memcmp(a, b, alen);
+	for (int i = 0; i < alen; i++)
+		if (a[i] != b[i])
+			return (unsigned char) a[i] < (unsigned char) b[i] ? -1 : 1;
+	return 0;
 }
 
 /*
@@ -744,9 +856,12 @@ compare_key(const char *a, int alen, const char *b, int blen)
  * bytes), and the model keeps its features in that order too
  * (Model.feature_order), so one merge of the two lists finds every
  * feature's key, and every key that is not a feature, in K + F comparisons
- * instead of a binary search per feature.  Values are then read in the
- * signature's order, so that a row with several problems reports the one
- * it always has.
+ * instead of a binary search per feature.  Rows of one column usually have
+ * the same keys, so the match is kept (feat_of, key_of) and reused while the
+ * keys are the same bytes.  The values are then read in one pass in storage
+ * order, numbers converted as they come; anything else (a category, a null,
+ * a value of the wrong type) is left to a second pass in the signature's
+ * order, so that a row with several problems reports the one it always has.
  */
 bool
 score_read_jsonb(ScoreState *st, Jsonb *jb)
@@ -755,141 +870,257 @@ score_read_jsonb(ScoreState *st, Jsonb *jb)
 	const JsonbContainer *jc = &jb->root;
 	int			n_keys;
 	const char *base;
-	uint32		offset = 0;
-	int			next = 0;		/* in feature_order: the first feature not below the key */
-	int			unknown = -1;
+	uint32		keys_end;
+	int			unknown;
+	uint32	   *off;
+	int32	   *feat_of;
+	double	   *in;
+	const int32 *kind = m->feature_kind;
+	int			n_inputs = m->hdr->n_inputs;
+	bool		second_pass = false;
+	uint32		offset;
 
 	st->x = st->in;
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						"features must be a JSON object of feature names and values");
 
-	/* where each child (keys, then values) starts in the data area */
+	/*
+	 * The row is read from one end to the other, and usually comes cold from
+	 * a shared buffer: ask for all its cache lines at once rather than one
+	 * after another as the reads reach them.
+	 */
+#ifdef __GNUC__
+	for (Size pos = 64; pos < VARSIZE(jb); pos += 64)
+		__builtin_prefetch((const char *) jb + pos);
+#endif
+
 	n_keys = JsonContainerSize(jc);
+	base = (const char *) &jc->children[2 * n_keys];
 	if (st->buf_offsets < 2 * n_keys + 1)
 	{
 		if (st->offsets)
 			pfree(st->offsets);
+		if (st->feat_of)
+			pfree(st->feat_of);
 		st->buf_offsets = Max(2 * n_keys + 1, 64);
 		st->offsets = MemoryContextAlloc(st->cxt, sizeof(uint32) * st->buf_offsets);
+		st->feat_of = MemoryContextAlloc(st->cxt, sizeof(int32) * st->buf_offsets);
+		st->layout_model = NULL;
 	}
-	for (int c = 0; c < 2 * n_keys; c++)
-	{
-		st->offsets[c] = offset;
-		JBE_ADVANCE_OFFSET(offset, jc->children[c]);
-	}
-	st->offsets[2 * n_keys] = offset;
-	base = (const char *) &jc->children[2 * n_keys];
 
-	for (int f = 0; f < m->hdr->n_inputs; f++)
-		st->key_of[f] = -1;
+	/*
+	 * Locals: PostgreSQL builds with -fno-strict-aliasing, so every store
+	 * through a pointer would otherwise reload st's and m's fields.
+	 */
+	off = st->offsets;
+	feat_of = st->feat_of;
+	in = st->in;
+
+	if (st->layout_model == m && st->layout_epoch == model_cache_epoch &&
+		st->layout_excl_version == st->excl_version && st->layout_n == n_keys &&
+		memcmp(st->layout, jc->children, sizeof(JEntry) * n_keys) == 0 &&
+		memcmp(st->layout + sizeof(JEntry) * n_keys, base, st->layout_len - sizeof(JEntry) * n_keys) == 0)
+	{
+		/* the same keys as the previous row (their entries, so their lengths, and bytes) */
+		keys_end = st->layout_len - sizeof(JEntry) * n_keys;
+		unknown = st->layout_unknown;
+	}
+	else
+	{
+		const int32 *order = m->feature_order;
+		const int32 *flen = m->feature_len;
+		const uint32 *fname = m->feature_name;
+		const char *strings = m->strings;
+		int32	   *key_of = st->key_of;
+		int			next = 0;	/* in feature_order: the first feature not below the key */
+		Size		len_needed;
+
+		offset = 0;
+		for (int k = 0; k < n_keys; k++)
+		{
+			off[k] = offset;
+			JBE_ADVANCE_OFFSET(offset, jc->children[k]);
+		}
+		off[n_keys] = keys_end = offset;
+
+		unknown = -1;
+		for (int f = 0; f < n_inputs; f++)
+			key_of[f] = -1;
+		for (int k = 0; k < n_keys; k++)
+		{
+			const char *key = base + off[k];
+			int			len = off[k + 1] - off[k];
+
+			feat_of[k] = -1;
+			while (next < n_inputs)
+			{
+				int			f = order[next];
+				int			cmp = compare_key(key, len, strings + fname[f], flen[f]);
+
+				if (cmp < 0)
+					break;
+				if (cmp == 0)
+				{
+					/* a hand-made model may name two inputs alike: the key is both */
+					if (feat_of[k] >= 0)
+						second_pass = true;
+					key_of[f] = k;
+					feat_of[k] = f;
+				}
+				next++;			/* below the key (absent), or matched */
+			}
+			if (feat_of[k] < 0 && unknown < 0 && !(st->excl_active && excluded_key(st, key, len)))
+				unknown = k;
+		}
+		if (st->excl_active && st->n_excl > 0)
+		{
+			/* a feature that is excluded is left out: missing */
+			excluded_features(st);
+			for (int e = 0; e < st->n_excl_features; e++)
+			{
+				int			f = st->excl_features[e];
+
+				if (key_of[f] >= 0)
+					feat_of[key_of[f]] = -1;
+				key_of[f] = -1;
+			}
+		}
+
+		/* these keys, for the next row */
+		len_needed = sizeof(JEntry) * n_keys + keys_end;
+		if (st->layout_alloc < len_needed)
+		{
+			if (st->layout)
+				pfree(st->layout);
+			st->layout_alloc = Max(len_needed, 1024);
+			st->layout = MemoryContextAlloc(st->cxt, st->layout_alloc);
+		}
+		memcpy(st->layout, jc->children, sizeof(JEntry) * n_keys);
+		memcpy(st->layout + sizeof(JEntry) * n_keys, base, keys_end);
+		st->layout_len = len_needed;
+		st->layout_n = n_keys;
+		st->layout_unknown = unknown;
+		st->layout_model = second_pass ? NULL : m;	/* duplicate names: not worth keeping */
+		st->layout_epoch = model_cache_epoch;
+		st->layout_excl_version = st->excl_version;
+	}
+
+	/* the values, in storage order: numbers for numeric features here */
+	for (int i = 0; i < n_inputs; i++)
+		in[i] = NAN;
+	offset = keys_end;
 	for (int k = 0; k < n_keys; k++)
 	{
-		const char *key = base + st->offsets[k];
-		int			len = st->offsets[k + 1] - st->offsets[k];
-		bool		matched = false;
+		JEntry		je = jc->children[n_keys + k];
+		int			f = feat_of[k];
 
-		while (next < m->hdr->n_inputs)
+		off[n_keys + k] = offset;
+		if (f >= 0)
 		{
-			int			f = m->feature_order[next];
-			int			cmp = compare_key(key, len, model_string(m, m->feature_name[f]), m->feature_len[f]);
-
-			if (cmp < 0)
-				break;
-			if (cmp == 0)
-			{
-				st->key_of[f] = k;
-				matched = true;
-			}
-			next++;				/* below the key (absent), or matched */
-		}
-		if (!matched && unknown < 0 && !(st->excl_active && excluded_key(st, key, len)))
-			unknown = k;
-	}
-	if (st->excl_active && st->n_excl > 0)
-	{
-		/* a feature that is excluded is left out: missing */
-		excluded_features(st);
-		for (int e = 0; e < st->n_excl_features; e++)
-			st->key_of[st->excl_features[e]] = -1;
-	}
-
-	for (int i = 0; i < m->hdr->n_inputs; i++)
-	{
-		const char *name = model_string(m, m->feature_name[i]);
-		int			k = st->key_of[i];
-		JEntry		je;
-		uint32		voff;
-
-		st->in[i] = NAN;
-		if (k < 0)
-			continue;
-		je = jc->children[n_keys + k];
-		voff = st->offsets[n_keys + k];
-		if (JBE_ISNULL(je))
-			continue;
-		if (m->feature_kind[i] == FEATURE_NUMERIC)
-		{
-			if (JBE_ISNUMERIC(je))
-				st->in[i] = jsonb_number((Numeric) (base + INTALIGN(voff)));
-			else if (JBE_ISBOOL(je))
-				st->in[i] = JBE_ISBOOL_TRUE(je) ? 1.0 : 0.0;
+			if (likely(JBE_ISNUMERIC(je) && kind[f] == FEATURE_NUMERIC))
+				in[f] = jsonb_number((Numeric) (base + INTALIGN(offset)));
 			else
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("feature \"%s\" of %s is numeric, but got a %s",
-										 name, st->label, JBE_ISSTRING(je) ? "string" : "JSON container"));
+				second_pass = true;
 		}
-		else
+		JBE_ADVANCE_OFFSET(offset, je);
+	}
+	off[2 * n_keys] = offset;
+	if (!second_pass && unknown < 0)
+		return true;
+
+	/*
+	 * The rest, in the signature's order.  A number is never NaN here (jsonb
+	 * holds none), so NaN marks the inputs still to read.
+	 */
+	if (second_pass)
+	{
+		int32	   *key_of = st->key_of;
+
+		for (int i = 0; i < n_inputs; i++)
 		{
-			const char *s;
-			int			len;
-			int			idx;
+			int			k = key_of[i];
+			JEntry		je;
+			uint32		voff;
+			const char *name;
 
-			if (JBE_ISSTRING(je))
+			if (k < 0 || !isnan(in[i]))
+				continue;
+			je = jc->children[n_keys + k];
+			voff = off[n_keys + k];
+			if (JBE_ISNULL(je))
+				continue;
+			name = model_string(m, m->feature_name[i]);
+			if (kind[i] == FEATURE_NUMERIC)
 			{
-				s = base + voff;
-				len = st->offsets[n_keys + k + 1] - voff;
-			}
-			else if (JBE_ISNUMERIC(je))
-			{
-				/*
-				 * Numeric categories are integers in the artifact; 2.0 is the
-				 * category 2, as it is to scikit-learn.
-				 */
-				Numeric		num = (Numeric) (base + INTALIGN(voff));
-				double		d = jsonb_number(num);
-
-				if (d == floor(d) && fabs(d) < 1e15)
-					s = psprintf(INT64_FORMAT, (int64) d);
+				if (JBE_ISNUMERIC(je))
+					in[i] = jsonb_number((Numeric) (base + INTALIGN(voff)));
+				else if (JBE_ISBOOL(je))
+					in[i] = JBE_ISBOOL_TRUE(je) ? 1.0 : 0.0;
 				else
-					s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
-				len = strlen(s);
-			}
-			else if (JBE_ISBOOL(je))
-			{
-				s = JBE_ISBOOL_TRUE(je) ? "true" : "false";
-				len = strlen(s);
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("feature \"%s\" of %s is numeric, but got a %s",
+											 name, st->label, JBE_ISSTRING(je) ? "string" : "JSON container"));
 			}
 			else
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
-										 name, st->label));
-			idx = model_find_category(m, i, s, len);
-			if (idx < 0 && !m->feature_unknown_ignore[i])
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
-										 Min(len, 100), s, name, st->label));
-			st->in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
+			{
+				const char *s;
+				int			len;
+				int			idx;
+
+				if (JBE_ISSTRING(je))
+				{
+					s = base + voff;
+					len = off[n_keys + k + 1] - voff;
+				}
+				else if (JBE_ISNUMERIC(je))
+				{
+					/*
+					 * Numeric categories are integers in the artifact; 2.0 is
+					 * the category 2, as it is to scikit-learn.
+					 */
+					Numeric		num = (Numeric) (base + INTALIGN(voff));
+					double		d = jsonb_number(num);
+
+					if (d == floor(d) && fabs(d) < 1e15)
+						s = psprintf(INT64_FORMAT, (int64) d);
+					else
+						s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+					len = strlen(s);
+				}
+				else if (JBE_ISBOOL(je))
+				{
+					s = JBE_ISBOOL_TRUE(je) ? "true" : "false";
+					len = strlen(s);
+				}
+				else
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
+											 name, st->label));
+				idx = model_find_category(m, i, s, len);
+				if (idx < 0 && !m->feature_unknown_ignore[i])
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
+											 Min(len, 100), s, name, st->label));
+				in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
+			}
 		}
 	}
 
 	if (unknown >= 0)
 	{
-		const char *key = base + st->offsets[unknown];
-		int			len = st->offsets[unknown + 1] - st->offsets[unknown];
+		uint32		kstart = 0;
+		uint32		kend = 0;
 
+		/* where the unknown key is: the key offsets may not have been worked out */
+		for (int k = 0; k <= unknown; k++)
+		{
+			kstart = kend;
+			JBE_ADVANCE_OFFSET(kend, jc->children[k]);
+		}
 		return row_problem_hint(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("unknown feature \"%.*s\" for %s", Min(len, 100), key, st->label),
+								psprintf("unknown feature \"%.*s\" for %s", (int) Min(kend - kstart, 100),
+										 base + kstart, st->label),
 								"To score a row that has other columns too, leave them out with "
 								"exclude => ARRAY['id', ...].");
 	}

@@ -99,10 +99,30 @@ typedef struct ScoreState
 	int32	   *excl_features;
 	int			n_excl_features;
 
-	/* a jsonb row: each input's key (-1 absent), and the children's offsets */
+	uint64		excl_version;	/* moves whenever the exclusions change */
+
+	/*
+	 * A jsonb row: each input's key (-1 absent), each key's input (-1 none),
+	 * and the children's offsets.
+	 */
 	int32	   *key_of;
+	int32	   *feat_of;
 	uint32	   *offsets;
 	int			buf_offsets;
+
+	/*
+	 * The keys of the last jsonb row (its key JEntries, then the key bytes),
+	 * and what key_of and the first unknown key were for them, for
+	 * layout_model with the exclusions of layout_excl_version.
+	 */
+	char	   *layout;
+	Size		layout_len;
+	Size		layout_alloc;
+	int			layout_n;
+	int			layout_unknown;
+	const Model *layout_model;
+	uint64		layout_epoch;
+	uint64		layout_excl_version;
 
 	/* feature_problem(): record what is wrong with a row instead of raising it */
 	bool		soft;
