@@ -325,6 +325,15 @@ use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
 	if (st->cur_seen >= 0 && st->model_arg_const)
 		return;
 
+	/* the usual case: an in-line argument with the bytes of the model in hand */
+	if (st->cur_seen >= 0 && !VARATT_IS_EXTENDED(v))
+	{
+		Size		len = VARSIZE(v) - VARHDRSZ;
+
+		if (len == st->model->hdr->total_size && memcmp(VARDATA(v), st->model->hdr, len) == 0)
+			return;
+	}
+
 	if (ondisk)
 	{
 		VARATT_EXTERNAL_GET_POINTER(toast_ptr, v);

@@ -579,6 +579,20 @@ SELECT round(mlops.score(compiled, jsonb_build_object('a', ln(3), 'b', 0, 'y', '
          AS "{0.25,0.75}",
        mlops.score_class(compiled, jsonb_build_object('a', ln(3), 'b', 0, 'y', 'yes'), ARRAY['y']) AS yes
   FROM m WHERE name = 'logreg';
+-- Rows of one column: the match of keys to features is kept from row to
+-- row while the keys stay the same; keys that change, and exclusions that
+-- change, are seen.  linreg: 1.5 at (2, 1), -0.5 with b missing (imputed 2).
+SELECT i, mlops.score(m.compiled, f, x) AS score
+  FROM m, (VALUES (1, '{"a": 2, "b": 1}'::jsonb, NULL::text[]), (2, '{"a": 2, "b": 1}', NULL),
+                  (3, '{"a": 2}', NULL), (4, '{"b": 1, "a": 2}', NULL), (5, '{"a": 2, "b": 1, "id": 5}', ARRAY['id']),
+                  (6, '{"a": 2, "b": 1, "id": 66}', ARRAY['id']), (7, '{"a": 2, "b": 1, "id": 7}', ARRAY['b', 'id']),
+                  (8, '{"a": 2, "b": 1}', NULL), (9, '{"a": 2, "b": null}', NULL), (10, '{"a": 2, "b": true}', NULL),
+                  (11, '{"a": 2, "b": 1}', ARRAY['id'])) v(i, f, x)
+ WHERE m.name = 'linreg' ORDER BY i;
+SELECT i, mlops.score(m.compiled, f, x) AS score
+  FROM m, (VALUES (1, '{"a": 2, "b": 1, "id": 1}'::jsonb, ARRAY['id']), (2, '{"a": 2, "b": 1, "id": 2}', NULL)) v(i, f, x)
+ WHERE m.name = 'linreg';
+
 -- by reference, rows with an id and a label: forge:1 is 2x + 1
 CREATE TEMP TABLE labelled AS SELECT i AS id, i * 10 AS x, 'l' || i AS label FROM generate_series(1, 3) i;
 SELECT id, mlops.predict('forge:1', to_jsonb(l), ARRAY['id', 'label']) AS "2x + 1",
@@ -621,7 +635,9 @@ SELECT t AS number, float8send(mlops.score(compiled, jsonb_build_object('x', t::
                        '1e22', '1e23', '9.999999999999999e22', '1e-22', '1e-23', '4.35e-20', '123456789e-30',
                        '1.7976931348623157e308', '1.7976931348623158e308', '-1.7976931348623157e308',
                        '2.2250738585072014e-308', '2.2250738585072011e-308', '4.9406564584124654e-324',
-                       '2.4703282292062328e-324', '-0.0000123456789012345678', '12345678901234567890e-40'
+                       '2.4703282292062328e-324', '-0.0000123456789012345678', '12345678901234567890e-40',
+                       '4503599627370497.5', '4503599627370496.5', '2251799813685248.25', '2251799813685248.75',
+                       '0.5', '1e-40', '-9.999999999999999e-41'
                       ]) t
  WHERE name = 'ident';
 SELECT setseed(0.25);
