@@ -34,8 +34,9 @@
 #   e) row_minus   sum(predict('jb_logreg', to_jsonb(p) - 'id' - 'c'))
 #   f) row_exclude sum(predict('jb_logreg', to_jsonb(p), exclude => ARRAY['id', 'c']))
 #   g) row_build   sum(predict('jb_logreg', jsonb_build_object('f1', f1, ..)))
+#   h) row_array   sum(predict('jb_logreg', ARRAY[f1, .., f20]))   the same columns, no names
 # (f is left out on builds without the exclude variant.)
-# Checks, row by row: a, b, e, f, g give the same prediction bit for bit (the
+# Checks, row by row: a, b, e, f, g, h give the same prediction bit for bit (the
 # jsonb numbers are the float8s to_jsonb() wrote, converted back exactly), c
 # and d too, and a equals the formula in SQL to 1e-12 relative.
 # PERF=1: a perf profile (self time, >= 1%) of b before the table.
@@ -98,13 +99,14 @@ declare -A Q=(
     [row_minus]="SELECT sum(mlops.predict('jb_logreg:1', to_jsonb(p) - 'id' - 'c')) FROM tp p WHERE id <= $SAMPLE"
     [row_exclude]="SELECT sum(mlops.predict('jb_logreg:1', to_jsonb(p), exclude => ARRAY['id', 'c'])) FROM tp p WHERE id <= $SAMPLE"
     [row_build]="SELECT sum(mlops.predict('jb_logreg:1', jsonb_build_object($pairs))) FROM tp WHERE id <= $SAMPLE"
+    [row_array]="SELECT sum(mlops.predict('jb_logreg:1', ARRAY[$(for j in $(seq 1 20); do printf '%sf%d' "$([ "$j" = 1 ] || echo ', ')" "$j"; done)])) FROM tp"
 )
 # the rows converted on the fly cost PostgreSQL's to_jsonb(): a tenth of them, scaled
 declare -A SCALE=([to_jsonb]=$((ROWS / SAMPLE)) [build]=$((ROWS / SAMPLE)) [row_minus]=$((ROWS / SAMPLE))
                   [row_exclude]=$((ROWS / SAMPLE)) [row_build]=$((ROWS / SAMPLE)))
-keys=(scan_x scan_f scan_p to_jsonb build x f xc fc row_minus row_exclude row_build)
+keys=(scan_x scan_f scan_p to_jsonb build x f xc fc row_minus row_exclude row_build row_array)
 if [ "$have_exclude" != t ]; then
-    keys=(scan_x scan_f scan_p to_jsonb build x f xc fc row_minus row_build)
+    keys=(scan_x scan_f scan_p to_jsonb build x f xc fc row_minus row_build row_array)
     log "no exclude variant in this build: row_exclude left out"
 fi
 declare -A T=()
@@ -166,10 +168,11 @@ check() {   # what, query returning the number of rows that differ
 p_lr() { echo "mlops.predict('jb_logreg:1', $1)"; }
 check "b) by name from a jsonb column = a) from float8[], bit for bit" \
     "SELECT count(*) FROM t JOIN tj USING (id) WHERE $(p_lr x) IS DISTINCT FROM $(p_lr f)"
-check "e) to_jsonb(p) - 'id' - 'c', g) jsonb_build_object(...) = a), bit for bit" \
+check "e) to_jsonb(p) - 'id' - 'c', g) jsonb_build_object(...), h) ARRAY[...] = a), bit for bit" \
     "SELECT count(*) FROM t JOIN tp p USING (id)
       WHERE $(p_lr x) IS DISTINCT FROM $(p_lr "to_jsonb(p) - 'id' - 'c'")
-         OR $(p_lr x) IS DISTINCT FROM $(p_lr "jsonb_build_object($pairs)")"
+         OR $(p_lr x) IS DISTINCT FROM $(p_lr "jsonb_build_object($pairs)")
+         OR $(p_lr x) IS DISTINCT FROM $(p_lr "ARRAY[$(for j in $(seq 1 20); do printf '%sf%d' "$([ "$j" = 1 ] || echo ', ')" "$j"; done)]")"
 if [ "$have_exclude" = t ]; then
     check "f) exclude => ARRAY['id', 'c'] = a), bit for bit" \
         "SELECT count(*) FROM t JOIN tp p USING (id) WHERE $(p_lr x) IS DISTINCT FROM $(p_lr "to_jsonb(p), exclude => ARRAY['id', 'c']")"
