@@ -9,16 +9,19 @@
 
 #define MLOPS_VERSION "0.2.0"
 
-/* GUCs, defined in mlops.c, cache.c and batch.c */
+/* GUCs, defined in mlops.c, model_cache.c and batch.c */
 extern int	mlops_max_artifact_kb;
 extern int	mlops_model_cache_kb;
 extern int	mlops_batch_chunk_rows;
 
-/* cache.c */
+/* model_cache.c */
 struct Model;
 extern uint64 model_cache_epoch;
-extern const struct Model *model_cache_find(int64 version_id, const uint8 *checksum);
-extern const struct Model *model_cache_add(const bytea *compiled, MemoryContext owner_cxt);
+extern const struct Model *model_cache_find_version(int64 version_id, const uint8 *checksum);
+extern const struct Model *model_cache_add_version(const bytea *compiled, int64 version_id,
+												   const uint8 *checksum);
+extern const struct Model *model_cache_get_compiled(const bytea *compiled);
+extern bool model_same_bytes(const struct Model *m, const char *data, Size len);
 extern void model_cache_stats(int64 *entries, int64 *bytes, int64 *hits, int64 *misses,
 							  int64 *evictions);
 extern void model_cache_reset(void);

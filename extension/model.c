@@ -310,6 +310,32 @@ build_category_index(Model *m, int n_cat_total)
 	pfree(keys);
 }
 
+/*
+ * The features' names in the order of a jsonb object's keys (by length,
+ * then bytes: CategoryKey's order), with their lengths, so that a row by
+ * name is read in one merge of its keys with the signature.
+ */
+static void
+build_feature_index(Model *m)
+{
+	int			n = m->hdr->n_inputs;
+	CategoryKey *keys = palloc(sizeof(CategoryKey) * n);
+
+	m->feature_len = palloc(sizeof(int32) * n);
+	m->feature_order = palloc(sizeof(int32) * n);
+	m->size += 2 * sizeof(int32) * n;
+	for (int i = 0; i < n; i++)
+	{
+		keys[i].name = model_string(m, m->feature_name[i]);
+		keys[i].len = m->feature_len[i] = strlen(keys[i].name);
+		keys[i].index = i;
+	}
+	qsort(keys, n, sizeof(CategoryKey), compare_category_keys);
+	for (int i = 0; i < n; i++)
+		m->feature_order[i] = keys[i].index;
+	pfree(keys);
+}
+
 Model *
 model_load(const bytea *compiled, MemoryContext cxt)
 {
@@ -455,6 +481,7 @@ model_load(const bytea *compiled, MemoryContext cxt)
 	}
 	if (n_encoded != h->n_encoded)
 		invalid("features: %d encoded columns, the header says %d", n_encoded, h->n_encoded);
+	build_feature_index(m);
 	check_count(m->category_name, cnt[SEC_CATEGORY_NAME], n_cat_total, SEC_CATEGORY_NAME);
 	for (int i = 0; i < n_cat_total; i++)
 		if (m->category_name[i] >= (uint32) m->strings_len)

@@ -205,6 +205,8 @@ typedef struct Model
 	int32	   *fast_root;		/* per tree: index of its root in fast_nodes */
 	bool		any_categorical;
 	bool		sparse_onehot;	/* every one-hot column encodes 0 as 0 (no scaler, or centre 0) */
+	int32	   *feature_len;	/* per input: strlen of its name */
+	int32	   *feature_order;	/* the inputs by name, in jsonb key order (length, then bytes) */
 	int32	   *category_len;	/* per category: strlen of its name */
 	int32	   *category_order; /* per feature's categories: their indices by name */
 	int32	   *encoded_first;	/* per input: its first encoded column */

@@ -1,20 +1,38 @@
 /*
- * cache.c
+ * model_cache.c
  *	  The per-backend cache of loaded models.
  *
- *	  A registered model version never changes, so a loaded copy never goes
- *	  stale: entries are keyed by (version id, artifact checksum) and only
- *	  leave when the cache is over mlops.model_cache_size, least recently used
- *	  first.  Scoring functions remember the entry they used in fn_extra
- *	  together with model_cache_epoch, which moves whenever anything is
- *	  evicted, so a remembered pointer is re-checked after an eviction and is
- *	  never used once freed.
+ *	  Two kinds of entry share one hash table, one LRU list and one byte
+ *	  limit (mlops.model_cache_size):
+ *	  - registry entries, keyed by (version id, artifact checksum).  Only
+ *		model_cache_add_version() makes them, from the compiled form it read
+ *		out of mlops.model_versions for that version, after checking that the
+ *		form says so itself.  predict() finds its models here;
+ *	  - content entries, keyed by the SHA-256 of the compiled bytes, for
+ *		compiled models that callers pass to score().  Their headers claim a
+ *		version id and a checksum, but a caller can write any header: a
+ *		header must never decide which model a key stands for, or a forged
+ *		model could take a registry version's place in a backend (and, in a
+ *		pooled connection, serve other users).  Keyed by their own bytes,
+ *		identical forms share an entry and different forms never do.
+ *	  A caller's bytes that are exactly a cached registry version's (as
+ *	  compiled_model() returns them) use that entry: the bytes are compared,
+ *	  not the header trusted.
+ *
+ *	  A registered version never changes, so nothing goes stale: entries
+ *	  leave only when the cache is over its size, least recently used first.
+ *	  Scoring functions remember the entries they use in fn_extra together
+ *	  with model_cache_epoch, which moves whenever anything is evicted, so a
+ *	  remembered pointer is re-checked after an eviction and never used once
+ *	  freed.
  *
  *	  Each entry owns a memory context, so eviction frees exactly what loading
  *	  allocated.
  */
 #include "postgres.h"
 
+#include "common/cryptohash.h"
+#include "common/sha2.h"
 #include "lib/ilist.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -22,10 +40,18 @@
 #include "mlops.h"
 #include "model.h"
 
+typedef enum CacheKind
+{
+	CACHE_VERSION = 1,			/* digest: the artifact's checksum */
+	CACHE_CONTENT = 2			/* digest: SHA-256 of the compiled bytes */
+} CacheKind;
+
 typedef struct CacheKey
 {
-	int64		version_id;
-	uint8		checksum[32];
+	int32		kind;			/* CacheKind */
+	int32		pad;			/* zeroed: keys are hashed as bytes */
+	int64		version_id;		/* CACHE_VERSION: the version; else 0 */
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 } CacheKey;
 
 typedef struct CacheEntry
@@ -87,39 +113,41 @@ shrink(Size limit, CacheEntry *keep)
 	}
 }
 
-/*
- * The loaded model for (version_id, checksum), or NULL if it is not cached.
- */
-const Model *
-model_cache_find(int64 version_id, const uint8 *checksum)
+static void
+make_key(CacheKey *key, CacheKind kind, int64 version_id, const uint8 *digest)
 {
-	CacheKey	key;
+	memset(key, 0, sizeof(*key));
+	key->kind = kind;
+	key->version_id = version_id;
+	memcpy(key->digest, digest, PG_SHA256_DIGEST_LENGTH);
+}
+
+/* The entry for key, made the most recently used, or NULL. */
+static CacheEntry *
+lookup(const CacheKey *key)
+{
 	CacheEntry *e;
 
 	if (cache == NULL)
 		return NULL;
-	memset(&key, 0, sizeof(key));
-	key.version_id = version_id;
-	memcpy(key.checksum, checksum, 32);
-	e = hash_search(cache, &key, HASH_FIND, NULL);
-	if (e == NULL)
-		return NULL;
-	dlist_move_head(&lru, &e->lru);
-	cache_hits++;
-	return e->model;
+	e = hash_search(cache, key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		dlist_move_head(&lru, &e->lru);
+		cache_hits++;
+	}
+	return e;
 }
 
 /*
- * Load a compiled model and cache it under the key in its header.  The
- * caller has already missed in model_cache_find().  A model that cannot be
- * cached is allocated under owner_cxt, which must outlive the caller's use.
+ * Load a compiled model into a new entry under key (which the caller has
+ * missed), then bring the cache back under its limit, sparing the new entry.
  */
-const Model *
-model_cache_add(const bytea *compiled, MemoryContext owner_cxt)
+static const Model *
+load_entry(const CacheKey *key, const bytea *compiled)
 {
 	MemoryContext cxt;
 	Model	   *model;
-	CacheKey	key;
 	CacheEntry *e;
 	bool		found;
 
@@ -139,27 +167,8 @@ model_cache_add(const bytea *compiled, MemoryContext owner_cxt)
 	}
 	PG_END_TRY();
 
-	memset(&key, 0, sizeof(key));
-	key.version_id = model->hdr->version_id;
-	memcpy(key.checksum, model->hdr->checksum, 32);
-	e = hash_search(cache, &key, HASH_ENTER, &found);
-	if (found)
-	{
-		/*
-		 * Another compiled form under a cached key: valid (it loaded), but
-		 * not what the key stands for.  It serves this caller only, and is
-		 * freed with the caller's memory.
-		 */
-		if (e->model->hdr->total_size != model->hdr->total_size ||
-			memcmp(e->model->hdr, model->hdr, model->hdr->total_size) != 0)
-		{
-			MemoryContextSetParent(cxt, owner_cxt);
-			return model;
-		}
-		MemoryContextDelete(cxt);
-		dlist_move_head(&lru, &e->lru);
-		return e->model;
-	}
+	e = hash_search(cache, key, HASH_ENTER, &found);
+	Assert(!found);
 	e->model = model;
 	e->cxt = cxt;
 	e->bytes = MemoryContextMemAllocated(cxt, true);
@@ -167,6 +176,106 @@ model_cache_add(const bytea *compiled, MemoryContext owner_cxt)
 	cache_bytes += e->bytes;
 	shrink((Size) mlops_model_cache_kb * 1024, e);
 	return model;
+}
+
+/* Whether a loaded model is exactly these compiled bytes. */
+bool
+model_same_bytes(const Model *m, const char *data, Size len)
+{
+	/* the header first: it differs between most models, and is short */
+	return len == m->hdr->total_size && len >= sizeof(ModelHeader) &&
+		memcmp(data, m->hdr, sizeof(ModelHeader)) == 0 &&
+		memcmp(data + sizeof(ModelHeader), (const char *) m->hdr + sizeof(ModelHeader),
+			   len - sizeof(ModelHeader)) == 0;
+}
+
+/*
+ * The loaded model of a registry version, or NULL if it is not cached.
+ */
+const Model *
+model_cache_find_version(int64 version_id, const uint8 *checksum)
+{
+	CacheKey	key;
+	CacheEntry *e;
+
+	make_key(&key, CACHE_VERSION, version_id, checksum);
+	e = lookup(&key);
+	return e ? e->model : NULL;
+}
+
+/*
+ * Load and cache the compiled form of a registry version, as read from
+ * mlops.model_versions; the caller has missed in model_cache_find_version().
+ * The form must name the version and artifact it is registered under: one
+ * that does not (a damaged or tampered row) is refused, never cached as the
+ * version.
+ */
+const Model *
+model_cache_add_version(const bytea *compiled, int64 version_id, const uint8 *checksum)
+{
+	CacheKey	key;
+	ModelHeader hdr;
+
+	if (VARSIZE_ANY_EXHDR(compiled) >= sizeof(ModelHeader))
+		memcpy(&hdr, VARDATA_ANY(compiled), sizeof(ModelHeader));
+	if (VARSIZE_ANY_EXHDR(compiled) < sizeof(ModelHeader) || hdr.version_id != version_id ||
+		memcmp(hdr.checksum, checksum, PG_SHA256_DIGEST_LENGTH) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the compiled form of model version " INT64_FORMAT " is not that version's", version_id),
+				 errdetail("Its header names another version or artifact than mlops.model_versions does."),
+				 errhint("Register the artifact again as a new version.")));
+	make_key(&key, CACHE_VERSION, version_id, checksum);
+	return load_entry(&key, compiled);
+}
+
+/*
+ * The loaded model for compiled bytes a caller passed: the registry
+ * version whose cached bytes they are, else the entry for these exact bytes
+ * (by their SHA-256), loading it on a miss.
+ */
+const Model *
+model_cache_get_compiled(const bytea *compiled)
+{
+	const char *data = VARDATA_ANY(compiled);
+	Size		len = VARSIZE_ANY_EXHDR(compiled);
+	CacheKey	key;
+	CacheEntry *e;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	pg_cryptohash_ctx *ctx;
+
+	if (len >= sizeof(ModelHeader) && cache != NULL)
+	{
+		ModelHeader hdr;
+
+		memcpy(&hdr, data, sizeof(ModelHeader));
+		make_key(&key, CACHE_VERSION, hdr.version_id, hdr.checksum);
+		e = hash_search(cache, &key, HASH_FIND, NULL);
+		if (e != NULL && model_same_bytes(e->model, data, len))
+		{
+			dlist_move_head(&lru, &e->lru);
+			cache_hits++;
+			return e->model;
+		}
+	}
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+	{
+		char	   *why = pstrdup(pg_cryptohash_error(ctx));
+
+		pg_cryptohash_free(ctx);
+		elog(ERROR, "could not compute a SHA-256 digest: %s", why);
+	}
+	pg_cryptohash_free(ctx);
+
+	make_key(&key, CACHE_CONTENT, 0, digest);
+	e = lookup(&key);
+	if (e != NULL)
+		return e->model;
+	return load_entry(&key, compiled);
 }
 
 /* Statistics for mlops.model_cache_stats(). */

@@ -1,29 +1,37 @@
 /*
- * score.c
+ * scoring.c
  *	  The SQL scoring functions: predict / predict_proba / predict_class by
  *	  model reference, and score / score_proba / score_class on a compiled
  *	  model passed as an argument; each on float8[] features (signature
- *	  order) or jsonb features (by name).
+ *	  order) or jsonb features (by name, optionally leaving out the keys of
+ *	  an exclude list).
  *
  *	  Per call site, fn_extra keeps the model references resolved so far (up
  *	  to SCORE_RECENT_REFS, for queries whose reference changes row by row)
  *	  and the loaded model the last one led to.  fn_extra lives for one
  *	  execution of a statement, so an alias is resolved once per statement
  *	  and a moved alias is seen by the next statement, with no reload step
- *	  anywhere.
+ *	  anywhere.  For score*(), fn_extra keeps the last few compiled models it
+ *	  was given, and each call checks, exactly and cheaply, which one its
+ *	  argument is (use_compiled()).
  *
  *	  The hot path for a cached model and a float8[] without NULLs is: compare
  *	  the reference bytes, read the array in place, encode, evaluate.  Rows
  *	  with one-hot features update the previous row's encoding in place
- *	  (score_encode()).
+ *	  (score_encode()).  Rows by name are read in one merge of the object's
+ *	  keys with the signature, and their numbers converted without text
+ *	  (score_read_jsonb(), jsonb_number()).
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "catalog/pg_type_d.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/primnodes.h"
+#include "port/pg_bitutils.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -44,7 +52,13 @@ static ScoreState *
 score_state(FunctionCallInfo fcinfo)
 {
 	if (fcinfo->flinfo->fn_extra == NULL)
-		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+	{
+		ScoreState *st = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScoreState));
+
+		st->cxt = fcinfo->flinfo->fn_mcxt;
+		st->cur_seen = -1;
+		fcinfo->flinfo->fn_extra = st;
+	}
 	return (ScoreState *) fcinfo->flinfo->fn_extra;
 }
 
@@ -54,12 +68,16 @@ size_buffers(MemoryContext cxt, ScoreState *st)
 {
 	const Model *m = st->model;
 
+	if (st->cxt == NULL)
+		st->cxt = cxt;
 	if (st->buf_inputs < m->hdr->n_inputs)
 	{
 		st->buf_inputs = m->hdr->n_inputs;
 		st->in = MemoryContextAlloc(cxt, sizeof(double) * st->buf_inputs);
 		st->hot = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
+		st->key_of = MemoryContextAlloc(cxt, sizeof(int32) * st->buf_inputs);
 		st->enc_model = NULL;
+		st->layout_model = NULL;
 	}
 	if (st->buf_encoded < m->hdr->n_encoded)
 	{
@@ -175,13 +193,14 @@ score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 		st->label = slot->label;
 	}
 
-	st->model = model_cache_find(st->version_id, st->checksum);
+	st->model = model_cache_find_version(st->version_id, st->checksum);
 	if (st->model == NULL)
 	{
 		Datum		arg = Int64GetDatum(st->version_id);
 		bool		isnull;
 		Datum		compiled;
 
+		/* the only way into the cache under a version: read from the registry */
 		SPI_connect();
 		prepare_once(&fetch_plan, "SELECT compiled FROM mlops.model_versions WHERE version_id = $1", INT8OID);
 		if (SPI_execute_plan(fetch_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
@@ -189,102 +208,216 @@ score_resolve_reference(ScoreState *st, text *ref, MemoryContext fcxt)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("model version " INT64_FORMAT " does not exist", st->version_id)));
 		compiled = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		st->model = model_cache_add((bytea *) PG_DETOAST_DATUM(compiled), fcxt);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model version " INT64_FORMAT " has no compiled form", st->version_id)));
+		st->model = model_cache_add_version((bytea *) PG_DETOAST_DATUM(compiled), st->version_id, st->checksum);
 		SPI_finish();
 	}
 	st->epoch = model_cache_epoch;
 	size_buffers(fcxt, st);
 }
 
-/*
- * Read the header of a compiled model datum, detoasting only its first bytes
- * when it is stored out of line or compressed.  Also returns the size of the
- * whole compiled form.
- */
-static void
-read_compiled_header(Datum compiled, ModelHeader *hdr, Size *total)
+/* Whether argument argnum of the call is a Const: the same value on every call. */
+static bool
+arg_is_const(FmgrInfo *flinfo, int argnum)
 {
-	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
-	bytea	   *head = (bytea *) v;
+	List	   *args;
 
-	if (VARATT_IS_EXTERNAL(v) || VARATT_IS_COMPRESSED(v))
+	if (flinfo->fn_expr == NULL || !IsA(flinfo->fn_expr, FuncExpr))
+		return false;
+	args = ((FuncExpr *) flinfo->fn_expr)->args;
+	return argnum < list_length(args) && IsA(list_nth(args, argnum), Const);
+}
+
+static void
+forget_seen(ScoreState *st)
+{
+	for (int i = 0; i < st->n_seen; i++)
 	{
-		head = DatumGetByteaPSlice(compiled, 0, sizeof(ModelHeader));
-		*total = toast_raw_datum_size(compiled) - VARHDRSZ;
+		pfree(st->seen[i].label);
+		if (st->seen[i].raw)
+			pfree(st->seen[i].raw);
 	}
-	else
-		*total = VARSIZE_ANY_EXHDR(v);
-	if (VARSIZE_ANY_EXHDR(head) < sizeof(ModelHeader))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid model: %u bytes is too short for a compiled model",
-						(unsigned) VARSIZE_ANY_EXHDR(head)),
-				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
-	memcpy(hdr, VARDATA_ANY(head), sizeof(ModelHeader));
+	st->n_seen = 0;
+	st->next_seen = 0;
+	st->cur_seen = -1;
+	st->model = NULL;
+	st->seen_epoch = model_cache_epoch;
+}
+
+static void
+use_seen(ScoreState *st, int i)
+{
+	st->cur_seen = i;
+	st->model = st->seen[i].model;
+	st->label = st->seen[i].label;
+}
+
+/* A seen model whose toast pointer (ptr) or compressed bytes (raw) are these; -1 if none. */
+static int
+find_seen_argument(ScoreState *st, const struct varatt_external *ptr, const struct varlena *raw)
+{
+	for (int k = 0; k < st->n_seen; k++)
+	{
+		/* the one in use first: usually the argument has not changed */
+		int			i = (st->cur_seen + k) % st->n_seen;
+		SeenModel  *s = &st->seen[i];
+
+		if (ptr != NULL && s->have_toast_ptr && memcmp(ptr, &s->toast_ptr, sizeof(*ptr)) == 0)
+			return i;
+		if (raw != NULL && s->raw != NULL && s->raw_len == VARSIZE(raw) && memcmp(s->raw, raw, s->raw_len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* A seen model that is exactly these compiled bytes; -1 if none. */
+static int
+find_seen_bytes(ScoreState *st, const char *data, Size len)
+{
+	for (int k = 0; k < st->n_seen; k++)
+	{
+		int			i = (st->cur_seen + k) % st->n_seen;
+
+		if (model_same_bytes(st->seen[i].model, data, len))
+			return i;
+	}
+	return -1;
 }
 
 /*
- * A compiled model passed as an argument.  When the argument cannot change
- * during the statement (a constant or a query parameter), the model found on
- * the first row serves every row.  When it is stored out of line (as
- * compiled_model() returns it), the toast pointer names the stored value, so
- * an unchanged toast pointer means an unchanged model.  Otherwise each row's
- * header is read in place and compared with the model in hand: the key is
- * (version id, artifact checksum), of which the compiled form is a function,
- * plus its size.  The whole datum is read only on a cache miss.
+ * A compiled model passed as an argument: set st->model to it, exactly the
+ * model these bytes are, on every call.  The argument may change between
+ * calls of one call site even where the planner would call it stable: a
+ * PL/pgSQL variable between evaluations of the same expression, a Param on
+ * each rescan of a subquery, a column from row to row.  Only a Const cannot,
+ * so it is read once.  Otherwise, cheapest first:
+ * - a value stored out of line is named by its toast pointer: the same
+ *	 pointer is the same stored value, and nothing is read;
+ * - a value compressed in line is compared as it is, compressed;
+ * - otherwise, and when those differ, the bytes are compared with the
+ *	 models in hand (header first, then the whole compiled form);
+ * - only bytes that are none of them are looked up in the cache, by their
+ *	 SHA-256 (model_cache_get_compiled()), and loaded on a miss.
+ * Up to SCORE_RECENT_MODELS models are kept in hand, so that rows
+ * alternating between a few models (an A/B test) do not hash every row.
  */
 static void
 use_compiled(FunctionCallInfo fcinfo, ScoreState *st, Datum compiled)
 {
 	struct varlena *v = (struct varlena *) DatumGetPointer(compiled);
-	bool		have = st->model != NULL && st->epoch == model_cache_epoch;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
 	bool		ondisk = VARATT_IS_EXTERNAL_ONDISK(v);
+	bool		compressed = VARATT_IS_COMPRESSED(v);
 	struct varatt_external toast_ptr;
-	ModelHeader hdr;
-	Size		total;
+	struct varlena *flat = v;
+	int			i = -1;
 
-	if (have && st->model_arg_constant)
-		return;
-	if (ondisk)
+	if (!st->arg_checked)
 	{
-		VARATT_EXTERNAL_GET_POINTER(toast_ptr, v);
-		if (have && st->have_toast_ptr && memcmp(&toast_ptr, &st->toast_ptr, sizeof(toast_ptr)) == 0)
+		st->model_arg_const = arg_is_const(fcinfo->flinfo, 0);
+		st->arg_checked = true;
+	}
+	if (st->seen_epoch != model_cache_epoch)
+		forget_seen(st);		/* something was evicted: the pointers may dangle */
+	if (st->cur_seen >= 0 && st->model_arg_const)
+		return;
+
+	/* the usual case: an in-line argument with the bytes of the model in hand */
+	if (st->cur_seen >= 0 && !VARATT_IS_EXTENDED(v))
+	{
+		Size		len = VARSIZE(v) - VARHDRSZ;
+
+		if (len == st->model->hdr->total_size && memcmp(VARDATA(v), st->model->hdr, len) == 0)
 			return;
 	}
 
-	read_compiled_header(compiled, &hdr, &total);
-	if (!(have && st->version_id == hdr.version_id && memcmp(st->checksum, hdr.checksum, 32) == 0 &&
-		  st->model->hdr->total_size == total))
-	{
-		st->model = model_cache_find(hdr.version_id, hdr.checksum);
-		if (st->model == NULL || st->model->hdr->total_size != total)
-			st->model = model_cache_add(DatumGetByteaPP(compiled), fcinfo->flinfo->fn_mcxt);
-		st->version_id = hdr.version_id;
-		memcpy(st->checksum, hdr.checksum, 32);
-		st->epoch = model_cache_epoch;
-		st->model_arg_constant = get_fn_expr_arg_stable(fcinfo->flinfo, 0);
-		st->label = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt,
-										hdr.version_id > 0
-										? psprintf("compiled model (version id " INT64_FORMAT ")", hdr.version_id)
-										: "compiled model");
-		size_buffers(fcinfo->flinfo->fn_mcxt, st);
-	}
-	st->have_toast_ptr = ondisk;
 	if (ondisk)
-		st->toast_ptr = toast_ptr;
+	{
+		VARATT_EXTERNAL_GET_POINTER(toast_ptr, v);
+		i = find_seen_argument(st, &toast_ptr, NULL);
+	}
+	else if (compressed)
+		i = find_seen_argument(st, NULL, v);
+	if (i >= 0)
+	{
+		use_seen(st, i);
+		return;
+	}
+
+	if (VARATT_IS_EXTERNAL(v) || compressed)
+		flat = (struct varlena *) PG_DETOAST_DATUM(compiled);
+	if (VARSIZE_ANY_EXHDR(flat) < sizeof(ModelHeader))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid model: %u bytes is too short for a compiled model",
+						(unsigned) VARSIZE_ANY_EXHDR(flat)),
+				 errhint("Pass the output of mlops.compile_model() or mlops.compiled_model().")));
+	i = find_seen_bytes(st, VARDATA_ANY(flat), VARSIZE_ANY_EXHDR(flat));
+	if (i < 0)
+	{
+		const Model *model = model_cache_get_compiled((bytea *) flat);
+		SeenModel  *s;
+
+		/* loading may have evicted models this call site holds */
+		if (st->seen_epoch != model_cache_epoch)
+			forget_seen(st);
+		if (st->n_seen < SCORE_RECENT_MODELS)
+			i = st->n_seen++;
+		else
+		{
+			i = st->next_seen;
+			st->next_seen = (st->next_seen + 1) % SCORE_RECENT_MODELS;
+			pfree(st->seen[i].label);
+			if (st->seen[i].raw)
+				pfree(st->seen[i].raw);
+		}
+		s = &st->seen[i];
+		memset(s, 0, sizeof(*s));
+		s->model = model;
+		s->label = MemoryContextStrdup(cxt, model->hdr->version_id > 0
+									   ? psprintf("compiled model (version id " INT64_FORMAT ")",
+												  model->hdr->version_id)
+									   : "compiled model");
+		st->model = model;
+		size_buffers(cxt, st);
+	}
+
+	/* remember how this argument looked, to know it next time without reading it */
+	if (ondisk)
+	{
+		st->seen[i].have_toast_ptr = true;
+		st->seen[i].toast_ptr = toast_ptr;
+	}
+	else if (compressed)
+	{
+		SeenModel  *s = &st->seen[i];
+
+		if (s->raw)
+			pfree(s->raw);
+		s->raw_len = VARSIZE(v);
+		s->raw = MemoryContextAlloc(cxt, s->raw_len);
+		memcpy(s->raw, v, s->raw_len);
+	}
+	use_seen(st, i);
+	if (flat != v)
+		pfree(flat);
 }
 
 static void
-signature_error(ScoreState *st, int sqlstate, const char *msg) pg_attribute_noreturn();
+signature_error(ScoreState *st, int sqlstate, const char *msg, const char *hint) pg_attribute_noreturn();
 
 static void
-signature_error(ScoreState *st, int sqlstate, const char *msg)
+signature_error(ScoreState *st, int sqlstate, const char *msg, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(sqlstate),
 			 errmsg("%s", msg),
 			 errdetail("%s expects %d features: %s.", st->label, st->model->hdr->n_inputs,
-					   model_signature_text(st->model))));
+					   model_signature_text(st->model)),
+			 hint ? errhint("%s", hint) : 0));
 }
 
 /*
@@ -293,12 +426,18 @@ signature_error(ScoreState *st, int sqlstate, const char *msg)
  * set aside bad rows without a subtransaction per row.
  */
 static bool
-row_problem(ScoreState *st, int sqlstate, const char *msg)
+row_problem_hint(ScoreState *st, int sqlstate, const char *msg, const char *hint)
 {
 	if (!st->soft)
-		signature_error(st, sqlstate, msg);
+		signature_error(st, sqlstate, msg, hint);
 	st->problem = msg;
 	return false;
+}
+
+static bool
+row_problem(ScoreState *st, int sqlstate, const char *msg)
+{
+	return row_problem_hint(st, sqlstate, msg, NULL);
 }
 
 /* float8[] in signature order; NULL and NaN elements are missing. */
@@ -331,104 +470,668 @@ score_read_array(ScoreState *st, ArrayType *arr)
 	return true;
 }
 
-static double
-numeric_to_double(Numeric num)
+/*
+ * numeric -> float8 without going through text.
+ *
+ * numeric::float8 prints the number and reads it back with strtod(), a few
+ * hundred nanoseconds a number, which made scoring by name ten times
+ * slower than from a float8[].  Here the value is read from numeric's
+ * stored form (base-10000 digits, a weight, a sign: the on-disk format,
+ * which pg_upgrade keeps stable) as an integer w times 10^e, w < 2^64, and
+ * rounded to the nearest double, ties to even, as strtod() rounds:
+ * - e >= 0: w * 10^e is an exact integer below 2^128 (for e <= 38), rounded
+ *	 by hand; or one exact multiplication when w < 2^53 and e <= 22
+ *	 (Clinger's fast path: both factors are exact doubles);
+ * - -40 <= e < 0 (what to_jsonb() makes of a float8, 15 to 17 digits,
+ *	 lands here): w / 10^e as w * 2^-e * 5^-e, with 5^-e as a 128-bit
+ *	 fixed-point number truncated from below (pow5_inv).  The product is
+ *	 then known to within less than 2 units of its 128th bit, which decides
+ *	 the rounding except when the bits below the mantissa are one unit short
+ *	 of a half: then, about once in 2^74, the exact way (the idea of
+ *	 Eisel and Lemire's algorithm);
+ * - anything else (more than 19 digits, other exponents, NaN and infinity,
+ *	 which jsonb does not hold anyway) goes the exact way through text.
+ * The result is numeric::float8's, bit for bit; where that raises an
+ * out-of-range error, this (like numeric_float8_no_overflow) gives infinity
+ * or zero.
+ */
+
+/* numeric's stored form (src/backend/utils/adt/numeric.c) */
+#define NUM_FLAGS_MASK			0xC000
+#define NUM_NEG					0x4000
+#define NUM_SHORT				0x8000
+#define NUM_SPECIAL				0xC000
+#define NUM_LONG_DSCALE_MASK	0x3FFF
+#define NUM_SHORT_NEG			0x2000
+#define NUM_SHORT_DSCALE_MASK	0x1F80
+#define NUM_SHORT_DSCALE_SHIFT	7
+#define NUM_SHORT_WEIGHT_NEG	0x0040
+#define NUM_SHORT_WEIGHT_MASK	0x003F
+#define NUM_BASE				10000
+#define NUM_BASE_DIGITS			4
+
+#define POW5_INV_MAX			40
+
+static const double exact_pow10[] = {
+	1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+};
+
+static const uint64 pow10_u64[] = {
+	UINT64CONST(1), UINT64CONST(10), UINT64CONST(100), UINT64CONST(1000), UINT64CONST(10000),
+	UINT64CONST(100000), UINT64CONST(1000000), UINT64CONST(10000000), UINT64CONST(100000000),
+	UINT64CONST(1000000000), UINT64CONST(10000000000), UINT64CONST(100000000000),
+	UINT64CONST(1000000000000), UINT64CONST(10000000000000), UINT64CONST(100000000000000),
+	UINT64CONST(1000000000000000), UINT64CONST(10000000000000000), UINT64CONST(100000000000000000),
+	UINT64CONST(1000000000000000000), UINT64CONST(10000000000000000000)
+};
+
+static pg_noinline double
+numeric_via_text(Numeric num)
 {
 	return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(num)));
 }
 
-/* jsonb object {"feature": value}; absent keys and nulls are missing. */
+#ifdef HAVE_INT128
+
+/*
+ * A base-10000 digit without its trailing decimal zeros, and their count
+ * (in the top two bits): 1200 -> 12, 2.  Built on first use.
+ */
+static uint16 digit_stripped[NUM_BASE];
+
+/* pow5_inv[k] = floor(2^pow5_inv_exp[k] / 5^k), the exponent making it 128 bits */
+static uint128 pow5_inv[POW5_INV_MAX + 1];
+static int	pow5_inv_exp[POW5_INV_MAX + 1];
+static bool number_tables_built = false;
+
+static int
+bits_u128(uint128 v)
+{
+	uint64		hi = (uint64) (v >> 64);
+
+	return hi ? 65 + pg_leftmost_one_pos64(hi) : ((uint64) v ? 1 + pg_leftmost_one_pos64((uint64) v) : 0);
+}
+
+static pg_noinline void
+build_number_tables(void)
+{
+	uint128		pow5 = 1;
+
+	for (int d = 0; d < NUM_BASE; d++)
+	{
+		int			v = d;
+		int			tz = 0;
+
+		while (v != 0 && v % 10 == 0 && tz < 3)
+		{
+			v /= 10;
+			tz++;
+		}
+		digit_stripped[d] = (uint16) (v | (tz << 14));
+	}
+	for (int k = 1; k <= POW5_INV_MAX; k++)
+	{
+		/* 2^b / 5^k by long division, one bit at a time, b so that it has 128 bits */
+		int			b;
+		uint128		rem = 0;
+		uint128		q = 0;
+
+		pow5 *= 5;
+		b = 127 + bits_u128(pow5);
+		for (int i = b; i >= 0; i--)
+		{
+			rem = rem * 2 + (i == b);
+			q <<= 1;
+			if (rem >= pow5)
+			{
+				rem -= pow5;
+				q |= 1;
+			}
+		}
+		Assert(bits_u128(q) == 128);
+		pow5_inv[k] = q;
+		pow5_inv_exp[k] = b;
+	}
+	number_tables_built = true;
+}
+
+/*
+ * The double m * 2^e, with its sign, for 2^52 <= m <= 2^53 (a rounding
+ * up may reach 2^53) and a result in the normal range: its bits directly.
+ */
+static inline double
+make_double(uint64 m, int e, bool neg)
+{
+	uint64		bits;
+	double		d;
+
+	if (unlikely(m == (UINT64CONST(1) << 53)))
+	{
+		m >>= 1;
+		e++;
+	}
+	if (unlikely(e + 1075 < 1 || e + 1075 > 2046))
+		return neg ? -ldexp((double) m, e) : ldexp((double) m, e);	/* not reached here */
+	bits = ((uint64) (e + 1075) << 52) | (m & ((UINT64CONST(1) << 52) - 1)) | ((uint64) neg << 63);
+	memcpy(&d, &bits, sizeof(d));
+	return d;
+}
+
+/* q * 2^scale rounded to 53 bits, ties to even; q below 2^128, at least 2^53 */
+static double
+round_u128(uint128 q, int scale, bool neg)
+{
+	int			drop = bits_u128(q) - 53;
+	uint64		mant;
+	uint128		rest;
+	uint128		half;
+
+	if (drop <= 0)
+		return make_double((uint64) q << -drop, scale + drop, neg);	/* exact */
+	mant = (uint64) (q >> drop);
+	rest = q & (((uint128) 1 << drop) - 1);
+	half = (uint128) 1 << (drop - 1);
+	mant += rest > half || (rest == half && (mant & 1));
+	return make_double(mant, drop + scale, neg);
+}
+#endif							/* HAVE_INT128 */
+
+static inline double
+jsonb_number(Numeric num)
+{
+#ifdef HAVE_INT128
+	const char *p = VARDATA_ANY(num);
+	Size		size = VARSIZE_ANY_EXHDR(num);
+	uint16		head;
+	bool		neg;
+	int			dscale;
+	int			weight;
+	const char *digits;
+	int			ndigits;
+	uint64		w = 0;
+	int			exp10;
+	int16		dig;
+	int			tz;
+
+	if (unlikely(!number_tables_built))
+		build_number_tables();
+	if (unlikely(size < sizeof(uint16)))
+		return numeric_via_text(num);
+	memcpy(&head, p, sizeof(head));
+	if (likely((head & NUM_FLAGS_MASK) == NUM_SHORT))
+	{
+		neg = (head & NUM_SHORT_NEG) != 0;
+		dscale = (head & NUM_SHORT_DSCALE_MASK) >> NUM_SHORT_DSCALE_SHIFT;
+		weight = (head & NUM_SHORT_WEIGHT_NEG ? ~NUM_SHORT_WEIGHT_MASK : 0) | (head & NUM_SHORT_WEIGHT_MASK);
+		digits = p + sizeof(uint16);
+		ndigits = (size - sizeof(uint16)) / sizeof(int16);
+	}
+	else if ((head & NUM_FLAGS_MASK) != NUM_SPECIAL && size >= 2 * sizeof(uint16))
+	{
+		int16		wt;
+
+		neg = (head & NUM_FLAGS_MASK) == NUM_NEG;
+		dscale = head & NUM_LONG_DSCALE_MASK;
+		memcpy(&wt, p + sizeof(uint16), sizeof(wt));
+		weight = wt;
+		digits = p + 2 * sizeof(uint16);
+		ndigits = (size - 2 * sizeof(uint16)) / sizeof(int16);
+	}
+	else
+		return numeric_via_text(num);	/* NaN, infinity */
+
+	if (ndigits == 0)
+		return neg ? numeric_via_text(num) : 0.0;	/* zero is stored unsigned */
+
+	/*
+	 * w: the digits as one integer, without the last digit's trailing zeros
+	 * (so that a digit beyond dscale shows, below).  Up to four digits
+	 * cannot overflow; a fifth may (a float8 of 17 digits often spans
+	 * five).  More than five is more than 19 significant digits, or so it is
+	 * simpler to assume.  Only the last digit is used as an index, so only
+	 * it is checked.
+	 */
+	if (unlikely(ndigits > 5))
+		return numeric_via_text(num);
+	for (int k = 0; k < ndigits - 1; k++)
+	{
+		memcpy(&dig, digits + k * sizeof(int16), sizeof(dig));
+		w = w * NUM_BASE + (uint16) dig;
+	}
+	memcpy(&dig, digits + (ndigits - 1) * sizeof(int16), sizeof(dig));
+	if (unlikely(dig <= 0 || dig >= NUM_BASE))
+		return numeric_via_text(num);	/* a trailing 0 digit: not stored so */
+	tz = digit_stripped[dig] >> 14;
+	if (unlikely(pg_mul_u64_overflow(w, pow10_u64[NUM_BASE_DIGITS - tz], &w) ||
+				 pg_add_u64_overflow(w, digit_stripped[dig] & 0x3FFF, &w)))
+		return numeric_via_text(num);	/* more than 19 digits */
+	exp10 = NUM_BASE_DIGITS * (weight - ndigits + 1) + tz;
+	/* numeric_out() prints dscale decimals: a digit beyond them would not be read */
+	if (unlikely(exp10 < -dscale))
+		return numeric_via_text(num);
+
+	if (exp10 < 0 && exp10 >= -POW5_INV_MAX)
+	{
+		/*
+		 * w / 10^k = (w << lz) * pow5_inv[k] * 2^-(lz + k + b).  The
+		 * truncations (of pow5_inv[k], then of the product to its top 128
+		 * bits, u) leave the true top bits in [u, u + 2).  So unless the
+		 * bits below the mantissa are half minus one, the rounding is known.
+		 */
+		int			k = -exp10;
+		int			lz = 63 - pg_leftmost_one_pos64(w);
+		uint64		wn = w << lz;
+		uint128		u = (uint128) wn * (uint64) (pow5_inv[k] >> 64) +
+			(((uint128) wn * (uint64) pow5_inv[k]) >> 64);
+		/* u has 127 or 128 bits, so the 53 of the mantissa are in its high word */
+		uint64		hi = (uint64) (u >> 64);
+		uint64		lo = (uint64) u;
+		int			sh = 10 + (int) (hi >> 63);
+		int			drop = 64 + sh;
+		uint64		mant = hi >> sh;
+		uint64		rest_hi = hi & ((UINT64CONST(1) << sh) - 1);
+		uint64		half_hi = UINT64CONST(1) << (sh - 1);
+
+		if (unlikely(rest_hi == half_hi - 1 && lo == PG_UINT64_MAX))
+			return numeric_via_text(num);
+		mant += rest_hi >= half_hi; /* the true rest is above what is seen */
+		return make_double(mant, drop + 64 - lz - k - pow5_inv_exp[k], neg);
+	}
+	if (exp10 >= 0 && exp10 <= 22 && w < (UINT64CONST(1) << 53))
+	{
+		double		d = (double) w * exact_pow10[exp10];
+
+		return neg ? -d : d;
+	}
+	if (exp10 >= 0 && exp10 <= 38)
+	{
+		uint128		p10 = (uint128) pow10_u64[Min(exp10, 19)] * pow10_u64[Max(exp10 - 19, 0)];
+
+		if (1 + pg_leftmost_one_pos64(w) + bits_u128(p10) > 128)
+			return numeric_via_text(num);
+		return round_u128((uint128) w * p10, 0, neg);
+	}
+#endif
+	return numeric_via_text(num);
+}
+
+/*
+ * The exclude list of a call (NULL: none), kept while the argument's bytes
+ * stay the same.  NULL elements leave nothing out.
+ */
+static void
+set_exclude(ScoreState *st, ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (arr == NULL)
+	{
+		if (st->excl_active)
+			st->excl_version++;
+		st->excl_active = false;
+		return;
+	}
+	if (st->excl_active && st->excl_raw != NULL && st->excl_raw_len == VARSIZE(arr) &&
+		memcmp(st->excl_raw, arr, st->excl_raw_len) == 0)
+		return;
+	st->excl_active = true;
+	st->excl_version++;
+	if (st->excl_raw != NULL && st->excl_raw_len == VARSIZE(arr) && memcmp(st->excl_raw, arr, st->excl_raw_len) == 0)
+		return;
+
+	if (st->excl_raw != NULL)
+	{
+		for (int i = 0; i < st->n_excl; i++)
+			pfree(st->excl_name[i]);
+		pfree(st->excl_raw);
+		pfree(st->excl_name);
+		pfree(st->excl_len);
+		st->excl_raw = NULL;
+	}
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	st->excl_name = MemoryContextAlloc(st->cxt, sizeof(char *) * Max(n, 1));
+	st->excl_len = MemoryContextAlloc(st->cxt, sizeof(int) * Max(n, 1));
+	st->n_excl = 0;
+	for (int i = 0; i < n; i++)
+	{
+		text	   *t;
+
+		if (nulls[i])
+			continue;
+		t = DatumGetTextPP(elems[i]);
+		st->excl_len[st->n_excl] = VARSIZE_ANY_EXHDR(t);
+		st->excl_name[st->n_excl] = MemoryContextAlloc(st->cxt, VARSIZE_ANY_EXHDR(t) + 1);
+		memcpy(st->excl_name[st->n_excl], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		st->excl_name[st->n_excl][VARSIZE_ANY_EXHDR(t)] = '\0';
+		st->n_excl++;
+	}
+	st->excl_raw_len = VARSIZE(arr);
+	st->excl_raw = MemoryContextAlloc(st->cxt, st->excl_raw_len);
+	memcpy(st->excl_raw, arr, st->excl_raw_len);
+	st->excl_model = NULL;
+}
+
+static bool
+excluded_key(ScoreState *st, const char *key, int len)
+{
+	for (int i = 0; i < st->n_excl; i++)
+		if (st->excl_len[i] == len && memcmp(st->excl_name[i], key, len) == 0)
+			return true;
+	return false;
+}
+
+/* The inputs of st->model that the exclude list names: they are left out. */
+static void
+excluded_features(ScoreState *st)
+{
+	const Model *m = st->model;
+
+	if (st->excl_model == m && st->excl_epoch == model_cache_epoch)
+		return;
+	if (st->excl_features != NULL)
+		pfree(st->excl_features);
+	st->excl_features = MemoryContextAlloc(st->cxt, sizeof(int32) * m->hdr->n_inputs);
+	st->n_excl_features = 0;
+	for (int f = 0; f < m->hdr->n_inputs; f++)
+		if (excluded_key(st, model_string(m, m->feature_name[f]), m->feature_len[f]))
+			st->excl_features[st->n_excl_features++] = f;
+	st->excl_model = m;
+	st->excl_epoch = model_cache_epoch;
+}
+
+/*
+ * jsonb's key order: by length, then bytes (unsigned).  Feature names are
+ * short: a loop beats a call to memcmp().
+ */
+static inline int
+compare_key(const char *a, int alen, const char *b, int blen)
+{
+	if (alen != blen)
+		return alen < blen ? -1 : 1;
+	for (int i = 0; i < alen; i++)
+		if (a[i] != b[i])
+			return (unsigned char) a[i] < (unsigned char) b[i] ? -1 : 1;
+	return 0;
+}
+
+/*
+ * jsonb object {"feature": value}; absent keys and nulls are missing, keys
+ * in st's exclude list are left out, other keys are errors.
+ *
+ * The object is read in place.  Its keys are stored sorted (by length, then
+ * bytes), and the model keeps its features in that order too
+ * (Model.feature_order), so one merge of the two lists finds every
+ * feature's key, and every key that is not a feature, in K + F comparisons
+ * instead of a binary search per feature.  Rows of one column usually have
+ * the same keys, so the match is kept (feat_of, key_of) and reused while the
+ * keys are the same bytes.  The values are then read in one pass in storage
+ * order, numbers converted as they come; anything else (a category, a null,
+ * a value of the wrong type) is left to a second pass in the signature's
+ * order, so that a row with several problems reports the one it always has.
+ */
 bool
 score_read_jsonb(ScoreState *st, Jsonb *jb)
 {
 	const Model *m = st->model;
-	int			found = 0;
+	const JsonbContainer *jc = &jb->root;
+	int			n_keys;
+	const char *base;
+	uint32		keys_end;
+	int			unknown;
+	uint32	   *off;
+	int32	   *feat_of;
+	double	   *in;
+	const int32 *kind = m->feature_kind;
+	int			n_inputs = m->hdr->n_inputs;
+	bool		second_pass = false;
+	uint32		offset;
 
 	st->x = st->in;
 	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
 		return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
 						"features must be a JSON object of feature names and values");
 
-	for (int i = 0; i < m->hdr->n_inputs; i++)
+	/*
+	 * The row is read from one end to the other, and usually comes cold from
+	 * a shared buffer: ask for all its cache lines at once rather than one
+	 * after another as the reads reach them.
+	 */
+#ifdef __GNUC__
+	for (Size pos = 64; pos < VARSIZE(jb); pos += 64)
+		__builtin_prefetch((const char *) jb + pos);
+#endif
+
+	n_keys = JsonContainerSize(jc);
+	base = (const char *) &jc->children[2 * n_keys];
+	if (st->buf_offsets < 2 * n_keys + 1)
 	{
-		const char *name = model_string(m, m->feature_name[i]);
-		JsonbValue	vbuf;
-		JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, name, strlen(name), &vbuf);
+		if (st->offsets)
+			pfree(st->offsets);
+		if (st->feat_of)
+			pfree(st->feat_of);
+		st->buf_offsets = Max(2 * n_keys + 1, 64);
+		st->offsets = MemoryContextAlloc(st->cxt, sizeof(uint32) * st->buf_offsets);
+		st->feat_of = MemoryContextAlloc(st->cxt, sizeof(int32) * st->buf_offsets);
+		st->layout_model = NULL;
+	}
 
-		st->in[i] = NAN;
-		if (v == NULL)
-			continue;
-		found++;
-		if (m->feature_kind[i] == FEATURE_NUMERIC)
+	/*
+	 * Locals: PostgreSQL builds with -fno-strict-aliasing, so every store
+	 * through a pointer would otherwise reload st's and m's fields.
+	 */
+	off = st->offsets;
+	feat_of = st->feat_of;
+	in = st->in;
+
+	if (st->layout_model == m && st->layout_epoch == model_cache_epoch &&
+		st->layout_excl_version == st->excl_version && st->layout_n == n_keys &&
+		memcmp(st->layout, jc->children, sizeof(JEntry) * n_keys) == 0 &&
+		memcmp(st->layout + sizeof(JEntry) * n_keys, base, st->layout_len - sizeof(JEntry) * n_keys) == 0)
+	{
+		/* the same keys as the previous row (their entries, so their lengths, and bytes) */
+		keys_end = st->layout_len - sizeof(JEntry) * n_keys;
+		unknown = st->layout_unknown;
+	}
+	else
+	{
+		const int32 *order = m->feature_order;
+		const int32 *flen = m->feature_len;
+		const uint32 *fname = m->feature_name;
+		const char *strings = m->strings;
+		int32	   *key_of = st->key_of;
+		int			next = 0;	/* in feature_order: the first feature not below the key */
+		Size		len_needed;
+
+		offset = 0;
+		for (int k = 0; k < n_keys; k++)
 		{
-			if (v->type == jbvNumeric)
-				st->in[i] = numeric_to_double(v->val.numeric);
-			else if (v->type == jbvBool)
-				st->in[i] = v->val.boolean ? 1.0 : 0.0;
-			else if (v->type != jbvNull)
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("feature \"%s\" of %s is numeric, but got a %s",
-										 name, st->label, v->type == jbvString ? "string" : "JSON container"));
+			off[k] = offset;
+			JBE_ADVANCE_OFFSET(offset, jc->children[k]);
 		}
-		else
+		off[n_keys] = keys_end = offset;
+
+		unknown = -1;
+		for (int f = 0; f < n_inputs; f++)
+			key_of[f] = -1;
+		for (int k = 0; k < n_keys; k++)
 		{
-			const char *s;
-			int			len;
-			int			idx;
+			const char *key = base + off[k];
+			int			len = off[k + 1] - off[k];
 
-			if (v->type == jbvNull)
+			feat_of[k] = -1;
+			while (next < n_inputs)
+			{
+				int			f = order[next];
+				int			cmp = compare_key(key, len, strings + fname[f], flen[f]);
+
+				if (cmp < 0)
+					break;
+				if (cmp == 0)
+				{
+					/* a hand-made model may name two inputs alike: the key is both */
+					if (feat_of[k] >= 0)
+						second_pass = true;
+					key_of[f] = k;
+					feat_of[k] = f;
+				}
+				next++;			/* below the key (absent), or matched */
+			}
+			if (feat_of[k] < 0 && unknown < 0 && !(st->excl_active && excluded_key(st, key, len)))
+				unknown = k;
+		}
+		if (st->excl_active && st->n_excl > 0)
+		{
+			/* a feature that is excluded is left out: missing */
+			excluded_features(st);
+			for (int e = 0; e < st->n_excl_features; e++)
+			{
+				int			f = st->excl_features[e];
+
+				if (key_of[f] >= 0)
+					feat_of[key_of[f]] = -1;
+				key_of[f] = -1;
+			}
+		}
+
+		/* these keys, for the next row */
+		len_needed = sizeof(JEntry) * n_keys + keys_end;
+		if (st->layout_alloc < len_needed)
+		{
+			if (st->layout)
+				pfree(st->layout);
+			st->layout_alloc = Max(len_needed, 1024);
+			st->layout = MemoryContextAlloc(st->cxt, st->layout_alloc);
+		}
+		memcpy(st->layout, jc->children, sizeof(JEntry) * n_keys);
+		memcpy(st->layout + sizeof(JEntry) * n_keys, base, keys_end);
+		st->layout_len = len_needed;
+		st->layout_n = n_keys;
+		st->layout_unknown = unknown;
+		st->layout_model = second_pass ? NULL : m;	/* duplicate names: not worth keeping */
+		st->layout_epoch = model_cache_epoch;
+		st->layout_excl_version = st->excl_version;
+	}
+
+	/* the values, in storage order: numbers for numeric features here */
+	for (int i = 0; i < n_inputs; i++)
+		in[i] = NAN;
+	offset = keys_end;
+	for (int k = 0; k < n_keys; k++)
+	{
+		JEntry		je = jc->children[n_keys + k];
+		int			f = feat_of[k];
+
+		off[n_keys + k] = offset;
+		if (f >= 0)
+		{
+			if (likely(JBE_ISNUMERIC(je) && kind[f] == FEATURE_NUMERIC))
+				in[f] = jsonb_number((Numeric) (base + INTALIGN(offset)));
+			else
+				second_pass = true;
+		}
+		JBE_ADVANCE_OFFSET(offset, je);
+	}
+	off[2 * n_keys] = offset;
+	if (!second_pass && unknown < 0)
+		return true;
+
+	/*
+	 * The rest, in the signature's order.  A number is never NaN here (jsonb
+	 * holds none), so NaN marks the inputs still to read.
+	 */
+	if (second_pass)
+	{
+		int32	   *key_of = st->key_of;
+
+		for (int i = 0; i < n_inputs; i++)
+		{
+			int			k = key_of[i];
+			JEntry		je;
+			uint32		voff;
+			const char *name;
+
+			if (k < 0 || !isnan(in[i]))
 				continue;
-			if (v->type == jbvString)
+			je = jc->children[n_keys + k];
+			voff = off[n_keys + k];
+			if (JBE_ISNULL(je))
+				continue;
+			name = model_string(m, m->feature_name[i]);
+			if (kind[i] == FEATURE_NUMERIC)
 			{
-				s = v->val.string.val;
-				len = v->val.string.len;
-			}
-			else if (v->type == jbvNumeric)
-			{
-				/*
-				 * Numeric categories are integers in the artifact; 2.0 is the
-				 * category 2, as it is to scikit-learn.
-				 */
-				double		d = numeric_to_double(v->val.numeric);
-
-				if (d == floor(d) && fabs(d) < 1e15)
-					s = psprintf(INT64_FORMAT, (int64) d);
+				if (JBE_ISNUMERIC(je))
+					in[i] = jsonb_number((Numeric) (base + INTALIGN(voff)));
+				else if (JBE_ISBOOL(je))
+					in[i] = JBE_ISBOOL_TRUE(je) ? 1.0 : 0.0;
 				else
-					s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-				len = strlen(s);
-			}
-			else if (v->type == jbvBool)
-			{
-				s = v->val.boolean ? "true" : "false";
-				len = strlen(s);
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("feature \"%s\" of %s is numeric, but got a %s",
+											 name, st->label, JBE_ISSTRING(je) ? "string" : "JSON container"));
 			}
 			else
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
-										 name, st->label));
-			idx = model_find_category(m, i, s, len);
-			if (idx < 0 && !m->feature_unknown_ignore[i])
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
-										 Min(len, 100), s, name, st->label));
-			st->in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
+			{
+				const char *s;
+				int			len;
+				int			idx;
+
+				if (JBE_ISSTRING(je))
+				{
+					s = base + voff;
+					len = off[n_keys + k + 1] - voff;
+				}
+				else if (JBE_ISNUMERIC(je))
+				{
+					/*
+					 * Numeric categories are integers in the artifact; 2.0 is
+					 * the category 2, as it is to scikit-learn.
+					 */
+					Numeric		num = (Numeric) (base + INTALIGN(voff));
+					double		d = jsonb_number(num);
+
+					if (d == floor(d) && fabs(d) < 1e15)
+						s = psprintf(INT64_FORMAT, (int64) d);
+					else
+						s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
+					len = strlen(s);
+				}
+				else if (JBE_ISBOOL(je))
+				{
+					s = JBE_ISBOOL_TRUE(je) ? "true" : "false";
+					len = strlen(s);
+				}
+				else
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("feature \"%s\" of %s is categorical, but got a JSON container",
+											 name, st->label));
+				idx = model_find_category(m, i, s, len);
+				if (idx < 0 && !m->feature_unknown_ignore[i])
+					return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
+									psprintf("unknown category \"%.*s\" for feature \"%s\" of %s",
+											 Min(len, 100), s, name, st->label));
+				in[i] = idx < 0 ? -1 : idx;	/* -1: unknown, encoded as all zeros */
+			}
 		}
 	}
 
-	if ((uint32) found < JsonContainerSize(&jb->root))
+	if (unknown >= 0)
 	{
-		/* some key is not a feature: find it for the message */
-		JsonbIterator *it = JsonbIteratorInit(&jb->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
+		uint32		kstart = 0;
+		uint32		kend = 0;
 
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		/* where the unknown key is: the key offsets may not have been worked out */
+		for (int k = 0; k <= unknown; k++)
 		{
-			if (tok == WJB_KEY && model_find_feature(m, v.val.string.val, v.val.string.len) < 0)
-				return row_problem(st, ERRCODE_INVALID_PARAMETER_VALUE,
-								psprintf("unknown feature \"%.*s\" for %s",
-										 Min(v.val.string.len, 100), v.val.string.val, st->label));
+			kstart = kend;
+			JBE_ADVANCE_OFFSET(kend, jc->children[k]);
 		}
+		return row_problem_hint(st, ERRCODE_INVALID_PARAMETER_VALUE,
+								psprintf("unknown feature \"%.*s\" for %s", (int) Min(kend - kstart, 100),
+										 base + kstart, st->label),
+								"To score a row that has other columns too, leave them out with "
+								"exclude => ARRAY['id', ...].");
 	}
 	return true;
 }
@@ -450,6 +1153,22 @@ impute(ScoreState *st, int i, double *v)
 						   psprintf("feature \"%s\" is NULL or NaN, and %s has no imputation for it",
 									model_string(m, m->feature_name[i]), st->label));
 	return true;
+}
+
+/*
+ * An input that is not a finite number (*v): NaN is missing (impute()),
+ * infinity a row problem.  scikit-learn and XGBoost refuse infinite inputs,
+ * and a model would turn one into an infinite or NaN score.
+ */
+static bool
+not_finite(ScoreState *st, int i, double *v)
+{
+	if (isnan(*v))
+		return impute(st, i, v);
+	return row_problem_hint(st, ERRCODE_INVALID_PARAMETER_VALUE,
+							psprintf("feature \"%s\" of %s is infinite",
+									 model_string(st->model, st->model->feature_name[i]), st->label),
+							"NULL and NaN are the missing values; infinite values are refused.");
 }
 
 /* an encoded column's value after the scaler, computed as the dense loop does */
@@ -482,7 +1201,7 @@ score_encode(ScoreState *st, bool from_jsonb, double *enc)
 		{
 			double		v = st->x[i];
 
-			if (isnan(v) && !impute(st, i, &v))
+			if (!isfinite(v) && !not_finite(st, i, &v))
 				return false;
 			enc[i] = v;
 		}
@@ -503,7 +1222,7 @@ score_encode(ScoreState *st, bool from_jsonb, double *enc)
 		int			first = m->encoded_first[i];
 		int			ncat;
 
-		if (isnan(v) && !impute(st, i, &v))
+		if (!isfinite(v) && !not_finite(st, i, &v))
 			return false;
 		if (m->feature_kind[i] == FEATURE_NUMERIC)
 		{
@@ -581,6 +1300,17 @@ score_outputs(ScoreState *st, double *out, const ScoreOutput *kinds, int n_kinds
 	int			n_proba = h->task == TASK_BINARY && h->n_outputs == 1 ? 2 : h->n_outputs;
 	int			best = 0;
 
+	/*
+	 * The inputs were finite (score_encode()), so a NaN here is an overflow
+	 * inside the model (inf - inf, 0 * inf): an error, not a score.
+	 */
+	for (int i = 0; i < h->n_outputs; i++)
+		if (isnan(out[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("%s computed NaN from finite features", st->label),
+					 errdetail("A value overflowed inside the model (such as infinity minus infinity)."),
+					 errhint("Check the scale of the features: values this large are out of the model's range.")));
 	if (h->task == TASK_BINARY && h->n_outputs == 1)
 	{
 		/* one logistic output: the probability of classes[1] */
@@ -646,6 +1376,20 @@ finish(ScoreState *st, ScoreOutput kind)
 	return value;
 }
 
+/* the exclude argument of the three-argument jsonb variants; NULL excludes nothing */
+static void
+read_exclude(FunctionCallInfo fcinfo, ScoreState *st, bool jsonb_features)
+{
+	if (jsonb_features && PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		set_exclude(st, PG_GETARG_ARRAYTYPE_P(2));
+	else
+		set_exclude(st, NULL);
+}
+
+/*
+ * The scoring functions.  The jsonb ones also serve the variants with a
+ * third argument, exclude text[].
+ */
 static Datum
 predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, bool jsonb_features)
 {
@@ -664,7 +1408,10 @@ predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, boo
 		use_compiled(fcinfo, st, PG_GETARG_DATUM(0));
 
 	if (jsonb_features)
+	{
+		read_exclude(fcinfo, st, jsonb_features);
 		score_read_jsonb(st, PG_GETARG_JSONB_P(1));
+	}
 	else
 		score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));
 	score_encode(st, jsonb_features, st->enc);
@@ -702,6 +1449,7 @@ problem_common(FunctionCallInfo fcinfo, bool jsonb_features)
 		PG_RETURN_TEXT_P(cstring_to_text("the features are NULL"));
 	score_resolve_reference(st, PG_GETARG_TEXT_PP(0), fcinfo->flinfo->fn_mcxt);
 
+	read_exclude(fcinfo, st, jsonb_features);
 	st->soft = true;
 	st->problem = NULL;
 	ok = jsonb_features ? score_read_jsonb(st, PG_GETARG_JSONB_P(1)) : score_read_array(st, PG_GETARG_ARRAYTYPE_P(1));

@@ -1,6 +1,6 @@
 /*
- * score.h
- *	  Row scoring shared by the SQL scoring functions (score.c) and chunked
+ * scoring.h
+ *	  Row scoring shared by the SQL scoring functions (scoring.c) and chunked
  *	  batch scoring (batch.c): resolving a model reference, reading one row's
  *	  features, encoding them, and turning a model's outputs into SQL values.
  *
@@ -39,24 +39,90 @@ typedef struct ResolvedRef
 	char	   *label;
 } ResolvedRef;
 
+/*
+ * A compiled model that score*() was given at this call site, and what
+ * identifies the argument that held it without reading it again: the toast
+ * pointer of a value stored out of line, or the bytes of a value compressed
+ * in line.
+ */
+#define SCORE_RECENT_MODELS 4
+
+typedef struct SeenModel
+{
+	const Model *model;
+	char	   *label;
+	bool		have_toast_ptr;
+	struct varatt_external toast_ptr;
+	char	   *raw;			/* a compressed in-line argument, as passed, or NULL */
+	Size		raw_len;
+} SeenModel;
+
 typedef struct ScoreState
 {
+	MemoryContext cxt;			/* where the buffers below live (fn_mcxt) */
+
 	/* the reference last seen (one of recent[]), and those resolved before it */
 	char	   *ref;
 	int			ref_len;
 	ResolvedRef recent[SCORE_RECENT_REFS];
 	int			n_recent;
 	int			next_recent;	/* the slot to reuse when all are taken */
-
-	bool		model_arg_constant; /* the compiled model argument is a Const or Param */
-	bool		have_toast_ptr; /* the last compiled model came out of line ... */
-	struct varatt_external toast_ptr;	/* ... from here */
 	int64		version_id;
 	uint8		checksum[32];
-	char	   *label;			/* for errors: model "churn@champion" (version 3) */
 
+	/* score*(): the compiled models seen, valid while seen_epoch is current */
+	bool		arg_checked;	/* model_arg_const worked out */
+	bool		model_arg_const;	/* the compiled model argument is a Const */
+	SeenModel	seen[SCORE_RECENT_MODELS];
+	int			n_seen;
+	int			next_seen;		/* the slot to reuse when all are taken */
+	int			cur_seen;		/* the one in use, or -1 */
+	uint64		seen_epoch;
+
+	char	   *label;			/* for errors: model "churn@champion" (version 3) */
 	const Model *model;
 	uint64		epoch;			/* model_cache_epoch when model was looked up */
+
+	/*
+	 * exclude => text[] of the jsonb functions: keys to leave out of a row.
+	 * excl_raw is the last argument as passed, to see that it is unchanged;
+	 * excl_features the inputs it names, for excl_model.
+	 */
+	bool		excl_active;
+	char	   *excl_raw;
+	Size		excl_raw_len;
+	int			n_excl;
+	char	  **excl_name;
+	int		   *excl_len;
+	const Model *excl_model;
+	uint64		excl_epoch;
+	int32	   *excl_features;
+	int			n_excl_features;
+
+	uint64		excl_version;	/* moves whenever the exclusions change */
+
+	/*
+	 * A jsonb row: each input's key (-1 absent), each key's input (-1 none),
+	 * and the children's offsets.
+	 */
+	int32	   *key_of;
+	int32	   *feat_of;
+	uint32	   *offsets;
+	int			buf_offsets;
+
+	/*
+	 * The keys of the last jsonb row (its key JEntries, then the key bytes),
+	 * and what key_of and the first unknown key were for them, for
+	 * layout_model with the exclusions of layout_excl_version.
+	 */
+	char	   *layout;
+	Size		layout_len;
+	Size		layout_alloc;
+	int			layout_n;
+	int			layout_unknown;
+	const Model *layout_model;
+	uint64		layout_epoch;
+	uint64		layout_excl_version;
 
 	/* feature_problem(): record what is wrong with a row instead of raising it */
 	bool		soft;

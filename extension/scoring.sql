@@ -40,11 +40,30 @@ CREATE FUNCTION mlops.score_proba(compiled bytea, features jsonb) RETURNS double
 CREATE FUNCTION mlops.score_class(compiled bytea, features jsonb) RETURNS text
     AS 'MODULE_PATHNAME', 'mlops_score_class_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- By name, leaving out keys that are not features (a row's id and label
+-- columns in to_jsonb(t)): keys listed in exclude are ignored, whether
+-- present or not, and win over a feature of the same name (which is then
+-- missing).  NULL excludes nothing.  The same C functions as the two-argument
+-- forms.
+CREATE FUNCTION mlops.predict(model text, features jsonb, exclude text[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_predict_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_proba(model text, features jsonb, exclude text[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_predict_proba_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.predict_class(model text, features jsonb, exclude text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_predict_class_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.score(compiled bytea, features jsonb, exclude text[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_score_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.score_proba(compiled bytea, features jsonb, exclude text[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_score_proba_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.score_class(compiled bytea, features jsonb, exclude text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_score_class_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- Why a row cannot be scored (the error predict() would raise), or NULL.
 CREATE FUNCTION mlops.feature_problem(model text, features double precision[]) RETURNS text
     AS 'MODULE_PATHNAME', 'mlops_feature_problem_array' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION mlops.feature_problem(model text, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.feature_problem(model text, features jsonb, exclude text[]) RETURNS text
     AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
 
 -- Privileges.  Scoring by reference checks the reader role when it resolves
@@ -64,8 +83,15 @@ GRANT EXECUTE ON FUNCTION
     mlops.score(bytea, jsonb),
     mlops.score_proba(bytea, jsonb),
     mlops.score_class(bytea, jsonb),
+    mlops.predict(text, jsonb, text[]),
+    mlops.predict_proba(text, jsonb, text[]),
+    mlops.predict_class(text, jsonb, text[]),
+    mlops.score(bytea, jsonb, text[]),
+    mlops.score_proba(bytea, jsonb, text[]),
+    mlops.score_class(bytea, jsonb, text[]),
     mlops.feature_problem(text, double precision[]),
     mlops.feature_problem(text, jsonb),
+    mlops.feature_problem(text, jsonb, text[]),
     mlops.model_cache_stats(),
     mlops.model_cache_reset()
     TO PUBLIC;

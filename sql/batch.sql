@@ -330,3 +330,16 @@ CALL mlops.batch_score('batchy', 'customers', 'my_scores', features => 'x', targ
 CALL mlops.batch_score('batchy', 'customers', 'my_scores', features => 'x', target_columns => '["prediction"]');
 CALL mlops.batch_score('batchy', 'customers', 'my_scores', key_columns => ARRAY['customer_id'], features => 'x',
                        target_columns => '{"prediction": "churn_probability", "model_version": "no_such_column"}');
+-- infinite features are bad rows on every path, in both input forms (as in
+-- predict(), which refuses them): the run fails naming the first, or scores
+-- the others and sets them aside with the reason
+UPDATE grid SET x = ARRAY[1, 'Infinity']::float8[] WHERE id = 44;
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x');
+CALL mlops.batch_score('tiny_mlp:1', 'grid', 'mlp_scores', features => 'x', on_error => 'reject');
+CALL mlops.batch_score('batchy:1', 'SELECT id, x[1] AS a, CASE id WHEN 44 THEN 0 WHEN 45 THEN 1e400 ELSE x[2]::numeric END AS b FROM grid',
+                       'by_name_grid_scores', on_error => 'reject');
+SELECT scoring, status, rows_in, rows_scored, rows_failed, error FROM mlops.job_runs ORDER BY job_run_id DESC LIMIT 3;
+SELECT j.model_version, r.row_key, r.reason FROM mlops.batch_rejects r JOIN mlops.job_runs j USING (job_run_id)
+ WHERE r.job_run_id > (SELECT max(job_run_id) - 2 FROM mlops.job_runs) ORDER BY r.job_run_id, r.row_key;
+SELECT count(*) AS rows, count(*) FILTER (WHERE prediction = 'NaN' OR prediction IN ('Infinity', '-Infinity')) AS not_finite
+  FROM by_name_grid_scores;

@@ -380,3 +380,280 @@ SELECT count(*) AS rows,
   FROM onehot_dense_families o,
        LATERAL (SELECT (i - 30) / 10.0::float8 AS n, (ARRAY['a', 'b', 'zz'])[1 + i % 3] AS c FROM generate_series(0, 60) i) r,
        LATERAL (SELECT jsonb_build_object('n', n, 'c', c) AS f, (c = 'a')::int AS ia, (c = 'b')::int AS ib) e;
+
+-------------------------------------------------------------------------------
+-- A compiled model passed by a caller never stands in for a registry
+-- version.  forge:1 is y = 2x + 1.  The forgery is y = 5x compiled without
+-- the registry, then given forge:1's version id and artifact checksum
+-- (header bytes 17-24 and 25-56; see ModelHeader): every check of the
+-- loader still passes.  Scored first in an empty cache, it must not become
+-- what predict('forge:1') serves: at x = 2, forge:1 gives 5, the forgery 10.
+-------------------------------------------------------------------------------
+SELECT mlops.register_model_version('forge', '{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [2], "intercept": 1, "link": "identity"}}') AS version;
+CREATE TEMP TABLE forged AS
+SELECT overlay(mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [5], "link": "identity"}}') PLACING substr(v.compiled, 17, 40) FROM 17 FOR 40)
+       AS compiled, v.version_id, v.sha256
+  FROM mlops.model_versions v JOIN mlops.registered_models r USING (model_id) WHERE r.name = 'forge';
+SELECT (mlops.model_info(compiled) ->> 'version_id')::bigint = version_id AS forged_version_id,
+       mlops.model_info(compiled) ->> 'sha256' = sha256 AS forged_checksum
+  FROM forged;
+SELECT mlops.model_cache_reset();
+SELECT mlops.score(compiled, ARRAY[2]) AS "forgery: 10" FROM forged;
+SELECT mlops.predict('forge:1', ARRAY[2]) AS "forge:1: 5",
+       mlops.predict('forge:1', '{"x": 2}'::jsonb) AS "by name: 5";
+SELECT mlops.score(compiled, ARRAY[2]) AS "forgery: 10" FROM forged;
+SELECT mlops.score(f.compiled, ARRAY[2]) AS "forgery: 10", mlops.predict('forge:1', ARRAY[2]) AS "forge:1: 5"
+  FROM forged f;
+-- two entries: forge:1 from the registry, the forgery by its bytes.  The
+-- real compiled form from a caller is forge:1's bytes (compared, not
+-- trusted) and shares its entry; the same forged bytes again share theirs.
+SELECT mlops.score(mlops.compiled_model('forge:1'), ARRAY[2]) AS "forge:1 passed as bytes: 5";
+SELECT mlops.score(compiled || ''::bytea, ARRAY[2]) AS "forgery copied: 10" FROM forged;
+SELECT mlops.model_cache_stats() ->> 'entries' AS entries;
+-- batch scoring reads the registry's forge:1 too
+SELECT * FROM mlops._score_query('forge:1', 'SELECT 1, ARRAY[2]::float8[]', 1, '{prediction}') AS r(id int, p float8);
+-- The registry's compiled form must carry the version and checksum it is
+-- registered under; one that does not is refused, never cached under them.
+BEGIN;
+UPDATE mlops.model_versions v SET compiled = f.compiled
+  FROM forged f WHERE v.version_id = f.version_id;   -- passes: the registry is trusted
+SELECT mlops.model_cache_reset();
+SELECT mlops.predict('forge:1', ARRAY[2]) AS "the registry says 10";
+UPDATE mlops.model_versions v SET compiled = m.compiled
+  FROM forged f, m WHERE v.version_id = f.version_id AND m.name = 'mlp';
+SELECT mlops.model_cache_reset();
+SELECT mlops.predict('forge:1', ARRAY[2]);
+ROLLBACK;
+
+-------------------------------------------------------------------------------
+-- score() scores with the model it is given on every call, whatever the
+-- argument is: a PL/pgSQL variable that changes between evaluations of the
+-- same expression, an outer reference re-evaluated on each rescan of a
+-- subquery, rows of models whose headers are the same byte for byte.
+-- At (a, b) = (2, 1): linreg 1.5, tree 20.
+-------------------------------------------------------------------------------
+CREATE FUNCTION score_each(models bytea[], x float8[]) RETURNS SETOF float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    c bytea;
+    v float8;
+BEGIN
+    FOREACH c IN ARRAY models LOOP
+        v := mlops.score(c, x);
+        RETURN NEXT v;
+    END LOOP;
+END $$;
+CREATE FUNCTION score_each(models bytea[], x jsonb) RETURNS SETOF float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    c bytea;
+BEGIN
+    FOREACH c IN ARRAY models LOOP
+        RETURN NEXT mlops.score(c, x);
+    END LOOP;
+END $$;
+SELECT score_each(ARRAY[l.compiled, t.compiled, l.compiled, t.compiled], ARRAY[2, 1]) AS "1.5, 20, 1.5, 20"
+  FROM m l, m t WHERE l.name = 'linreg' AND t.name = 'tree';
+SELECT score_each(ARRAY[t.compiled, l.compiled, l.compiled, t.compiled], '{"a": 2, "b": 1}'::jsonb) AS "20, 1.5, 1.5, 20"
+  FROM m l, m t WHERE l.name = 'linreg' AND t.name = 'tree';
+DO $$
+DECLARE
+    r record;
+    v float8;
+BEGIN
+    FOR r IN SELECT name, compiled FROM m WHERE name IN ('linreg', 'tree', 'mlp') ORDER BY name DESC LOOP
+        v := mlops.score(r.compiled, CASE r.name WHEN 'mlp' THEN ARRAY[3] ELSE ARRAY[2, 1] END);
+        RAISE NOTICE '% scores %', r.name, v;        -- tree 20, mlp 3.5, linreg 1.5
+    END LOOP;
+END $$;
+-- an outer reference inside a subquery: one Param, a new value per outer row
+SELECT m.name, (SELECT mlops.score(m.compiled, ARRAY[2, 1]) FROM generate_series(1, 1)) AS score
+  FROM m WHERE m.name IN ('linreg', 'tree') ORDER BY m.name;
+-- Models whose headers are equal byte for byte: y = 2x, and y = 3x given the
+-- first's checksum (version ids are both 0; sizes, counts and flags agree).
+-- At x = 2: 4 and 6, row after row and call after call.
+CREATE TEMP TABLE twins AS
+SELECT a AS double, overlay(b PLACING substr(a, 17, 40) FROM 17 FOR 40) AS triple
+  FROM (SELECT mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+                 "model": {"type": "linear", "coef": [2], "link": "identity"}}') AS a,
+               mlops.compile_model('{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+                 "model": {"type": "linear", "coef": [3], "link": "identity"}}') AS b) s;
+SELECT substr(double, 1, 128) = substr(triple, 1, 128) AS same_header, double <> triple AS different_bytes FROM twins;
+SELECT i, mlops.score(c, ARRAY[2]) AS score
+  FROM twins, LATERAL (VALUES (1, double), (2, triple), (3, double), (4, triple)) v(i, c) ORDER BY i;
+SELECT score_each(ARRAY[double, triple, triple, double], ARRAY[2]) AS "4, 6, 6, 4" FROM twins;
+-- models stored out of line (TOAST): 3,000 categories, the coefficient of
+-- category k being k, with intercepts 0 and 0.5, alternating row by row and
+-- call by call: category c7 scores 7 and 7.5
+CREATE TEMP TABLE big_models AS
+SELECT i, mlops.compile_model(json_build_object(
+  'format', 'mlops.model/v1', 'task', 'regression',
+  'features', json_build_array(json_build_object('name', 'z', 'type', 'categorical',
+      'categories', (SELECT json_agg('c' || k ORDER BY k) FROM generate_series(0, 2999) k))),
+  'model', json_build_object('type', 'linear', 'link', 'identity', 'intercept', json_build_array((i - 1) / 2.0),
+      'coef', (SELECT json_agg(k ORDER BY k) FROM generate_series(0, 2999) k)))::text) AS c
+  FROM generate_series(1, 2) i;
+SELECT i, pg_column_size(c) < octet_length(c) AS stored_compressed, octet_length(c) > 8000 AS big FROM big_models ORDER BY i;
+SELECT g, b.i, mlops.score(b.c, '{"z": "c7"}'::jsonb) AS score
+  FROM generate_series(1, 2) g, big_models b ORDER BY g, b.i;
+SELECT score_each(ARRAY(SELECT c FROM big_models, generate_series(1, 2) ORDER BY i DESC), '{"z": "c7"}'::jsonb)
+       AS "7.5, 7.5, 7, 7";
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT i, c FROM big_models, generate_series(1, 2) ORDER BY 1 + generate_series % 2, i LOOP
+        RAISE NOTICE 'model % scores %', r.i, mlops.score(r.c, '{"z": "c7"}'::jsonb);
+    END LOOP;
+END $$;
+
+-------------------------------------------------------------------------------
+-- Infinite inputs are refused, as scikit-learn and XGBoost refuse them: a row
+-- problem naming the feature, in both input forms (a jsonb number beyond
+-- float8's range, such as 1e400, is infinite once converted), for every
+-- family, even where a category index would be ignored; feature_problem()
+-- reports it.  A number below float8's range (1e-400) is 0, as it has been.
+-------------------------------------------------------------------------------
+SELECT mlops.score(compiled, ARRAY[1, 'Infinity']::float8[]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, ARRAY['-Infinity', 1]::float8[]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"a": 1e400, "b": 1}'::jsonb) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"a": 1, "b": -1e400}'::jsonb) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, ARRAY['Infinity', 1]::float8[]) FROM m WHERE name = 'tree';
+SELECT mlops.score(compiled, ARRAY[1, 'Infinity', 1]::float8[]) FROM m WHERE name = 'pipeline_ignore';
+SELECT mlops.score(compiled, '{"a": 1e-400, "b": 1}'::jsonb) AS "-1.5 (a = 0)" FROM m WHERE name = 'linreg';
+SELECT mlops.predict('forge:1', ARRAY['-Infinity']::float8[]);
+SELECT mlops.predict('forge:1', '{"x": 1e400}'::jsonb);
+SELECT mlops.feature_problem('forge:1', ARRAY['Infinity']::float8[]) AS array_problem,
+       mlops.feature_problem('forge:1', '{"x": -1e400}'::jsonb) AS jsonb_problem,
+       mlops.feature_problem('forge:1', ARRAY[1e308]::float8[]) AS "1e308 is fine";
+-- An output that comes out NaN from finite inputs (an overflow: here
+-- 10 * 1e308 - 10 * 1e308 = inf - inf) is an error, not a NaN score; a
+-- merely huge output is a value.  y = 10 a + 10 b.
+INSERT INTO artifacts VALUES ('overflow', '{
+  "format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [10, 10], "link": "identity"}}');
+SELECT mlops.score(compiled, ARRAY[1e308, -1e308]) FROM m WHERE name = 'overflow';
+SELECT mlops.score(compiled, '{"a": 1e308, "b": -1e308}'::jsonb) FROM m WHERE name = 'overflow';
+SELECT mlops.score(compiled, ARRAY[1e308, 1e308]) AS "Infinity", mlops.score(compiled, ARRAY[1e300, -1e300]) AS "0"
+  FROM m WHERE name = 'overflow';
+-- The chunked path of batch scoring (an MLP: y = 10 a + 10 b) refuses both too.
+SELECT mlops.register_model_version('wide', '{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
+  "model": {"type": "mlp", "output_activation": "identity", "layers": [{"weights": [[10], [10]], "bias": [0]}]}}') AS version;
+SELECT * FROM mlops._score_query('wide:1', 'SELECT 1, ARRAY[1, 2]::float8[]', 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('wide:1', $$SELECT i, ARRAY[1, CASE i WHEN 2 THEN 'Infinity'::float8 ELSE 2 END]
+                                           FROM generate_series(1, 3) i$$, 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('wide:1', $$SELECT i, jsonb_build_object('a', 1, 'b', CASE i WHEN 3 THEN 1e400 ELSE 2 END)
+                                           FROM generate_series(1, 3) i$$, 1, '{prediction}') AS r(id int, p float8);
+SELECT * FROM mlops._score_query('wide:1', $$SELECT i, ARRAY[1e308, CASE i WHEN 2 THEN -1e308 ELSE 2 END]::float8[]
+                                           FROM generate_series(1, 3) i$$, 1, '{prediction}') AS r(id int, p float8);
+
+-------------------------------------------------------------------------------
+-- Scoring a whole row by name, leaving out the columns that are not
+-- features: exclude => ARRAY[...] names keys to ignore (they need not be
+-- present); other unknown keys are still errors.  A key that is excluded
+-- and also a feature is left out: the feature is missing (imputed, or an
+-- error).  NULL, or NULL elements, exclude nothing.
+-- linreg at (2, 1): 1.5; with b missing (imputed 2): -0.5.
+-------------------------------------------------------------------------------
+SELECT mlops.score(compiled, '{"id": 7, "a": 2, "b": 1, "label": "x"}'::jsonb, ARRAY['id', 'label']) AS "1.5",
+       mlops.score(compiled, '{"a": 2, "b": 1}'::jsonb, ARRAY['id', 'label']) AS "1.5, nothing to leave out",
+       mlops.score(compiled, '{"a": 2, "b": 1}'::jsonb, exclude => ARRAY['b']) AS "-0.5, b left out",
+       mlops.score(compiled, '{"a": 2, "b": 1}'::jsonb, NULL) AS "1.5, NULL",
+       mlops.score(compiled, '{"a": 2, "b": 1, "id": [1]}'::jsonb, ARRAY[NULL, 'id']) AS "1.5, NULL element",
+       mlops.score(compiled, NULL::jsonb, ARRAY['id']) AS "NULL row"
+  FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"id": 7, "a": 2, "b": 1, "c": 3}'::jsonb, ARRAY['id']) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"id": 7, "a": 2, "b": 1}'::jsonb, NULL) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"id": 7, "a": 2, "b": 1}'::jsonb, ARRAY[NULL]::text[]) FROM m WHERE name = 'linreg';
+SELECT mlops.score(compiled, '{"a": 2, "b": 1}'::jsonb, ARRAY['a']) FROM m WHERE name = 'linreg';  -- a: no imputation
+-- logreg at (ln 3, 0): 3/4; score_proba and score_class
+SELECT round(mlops.score(compiled, jsonb_build_object('a', ln(3), 'b', 0, 'y', 'yes'), ARRAY['y'])::numeric, 12) AS "0.75",
+       (SELECT array_agg(round(p::numeric, 12))
+          FROM unnest(mlops.score_proba(compiled, jsonb_build_object('a', ln(3), 'b', 0, 'y', 'yes'), ARRAY['y'])) p)
+         AS "{0.25,0.75}",
+       mlops.score_class(compiled, jsonb_build_object('a', ln(3), 'b', 0, 'y', 'yes'), ARRAY['y']) AS yes
+  FROM m WHERE name = 'logreg';
+-- Rows of one column: the match of keys to features is kept from row to
+-- row while the keys stay the same; keys that change, and exclusions that
+-- change, are seen.  linreg: 1.5 at (2, 1), -0.5 with b missing (imputed 2).
+SELECT i, mlops.score(m.compiled, f, x) AS score
+  FROM m, (VALUES (1, '{"a": 2, "b": 1}'::jsonb, NULL::text[]), (2, '{"a": 2, "b": 1}', NULL),
+                  (3, '{"a": 2}', NULL), (4, '{"b": 1, "a": 2}', NULL), (5, '{"a": 2, "b": 1, "id": 5}', ARRAY['id']),
+                  (6, '{"a": 2, "b": 1, "id": 66}', ARRAY['id']), (7, '{"a": 2, "b": 1, "id": 7}', ARRAY['b', 'id']),
+                  (8, '{"a": 2, "b": 1}', NULL), (9, '{"a": 2, "b": null}', NULL), (10, '{"a": 2, "b": true}', NULL),
+                  (11, '{"a": 2, "b": 1}', ARRAY['id'])) v(i, f, x)
+ WHERE m.name = 'linreg' ORDER BY i;
+SELECT i, mlops.score(m.compiled, f, x) AS score
+  FROM m, (VALUES (1, '{"a": 2, "b": 1, "id": 1}'::jsonb, ARRAY['id']), (2, '{"a": 2, "b": 1, "id": 2}', NULL)) v(i, f, x)
+ WHERE m.name = 'linreg';
+
+-- by reference, rows with an id and a label: forge:1 is 2x + 1
+CREATE TEMP TABLE labelled AS SELECT i AS id, i * 10 AS x, 'l' || i AS label FROM generate_series(1, 3) i;
+SELECT id, mlops.predict('forge:1', to_jsonb(l), ARRAY['id', 'label']) AS "2x + 1",
+       mlops.feature_problem('forge:1', to_jsonb(l), ARRAY['id', 'label']) AS problem,
+       mlops.feature_problem('forge:1', to_jsonb(l), ARRAY['id']) AS problem_without_label,
+       mlops.feature_problem('forge:1', to_jsonb(l), ARRAY['id', 'label', 'x']) AS problem_without_x
+  FROM labelled l ORDER BY id;
+SELECT mlops.predict('forge:1', to_jsonb(l)) FROM labelled l WHERE id = 1;
+SELECT mlops.predict_proba('batchless', to_jsonb(l), ARRAY['id']) FROM labelled l WHERE id = 1;  -- unknown model
+SELECT mlops.register_model_version('softmax', doc) AS version FROM artifacts WHERE name = 'softmax';
+SELECT (SELECT array_agg(round(p::numeric, 12)) FROM unnest(mlops.predict_proba('softmax:1', f, ARRAY['row'])) p)
+         AS "{1/3, 1/2, 1/6}",
+       mlops.predict_class('softmax:1', f, ARRAY['row']) AS b
+  FROM (SELECT jsonb_build_object('a', ln(2), 'b', ln(3), 'row', 1) AS f) s;
+
+-------------------------------------------------------------------------------
+-- Numbers by name are converted to float8 exactly as numeric::float8 does
+-- (correctly rounded), bit for bit: y = x returns its input unchanged.
+-- Edge cases (halfway cases rounding to even, 2^53 and 2^64 neighbours,
+-- many digits, the largest and smallest doubles, subnormals, zero and
+-- negative zero, 10^22 and 10^23), then numbers of 1 to 20 digits at
+-- scales 1e-30 to 1e30, and random doubles round-tripped through to_jsonb().
+-------------------------------------------------------------------------------
+INSERT INTO artifacts VALUES ('ident', '{
+  "format": "mlops.model/v1", "task": "regression", "features": [{"name": "x", "type": "numeric"}],
+  "model": {"type": "linear", "coef": [1], "link": "identity"}}');
+SELECT t AS number, float8send(mlops.score(compiled, jsonb_build_object('x', t::numeric))) = float8send(t::numeric::float8)
+         AS same_bits
+  FROM m, unnest(ARRAY['0', '-0', '0.000', '-0.000', '1', '-1', '0.1', '-0.1', '0.2', '0.3', '1.5', '123.456', '1e-5',
+                       '3.141592653589793', '2.718281828459045', '0.30000000000000004',
+                       '9007199254740991', '9007199254740992', '9007199254740993', '9007199254740995',
+                       '-9007199254740993', '9007199254740993.0000000000000001', '9007199254740994.9999999999999999',
+                       '18446744073709551615', '18446744073709551616', '18446744073709551617', '99999999999999999999',
+                       '123456789012345678901234567890', '1234567890123456789.0123456789',
+                       '0.1000000000000000055511151231257827021181583404541015625',
+                       '0.1000000000000000055511151231257827021181583404541015624',
+                       '0.1000000000000000055511151231257827021181583404541015626',
+                       '1.00000000000000011102230246251565404236316680908203125',
+                       '1.00000000000000011102230246251565404236316680908203126',
+                       '1e22', '1e23', '9.999999999999999e22', '1e-22', '1e-23', '4.35e-20', '123456789e-30',
+                       '1.7976931348623157e308', '1.7976931348623158e308', '-1.7976931348623157e308',
+                       '2.2250738585072014e-308', '2.2250738585072011e-308', '4.9406564584124654e-324',
+                       '2.4703282292062328e-324', '-0.0000123456789012345678', '12345678901234567890e-40',
+                       '4503599627370497.5', '4503599627370496.5', '2251799813685248.25', '2251799813685248.75',
+                       '0.5', '1e-40', '-9.999999999999999e-41'
+                      ]) t
+ WHERE name = 'ident';
+SELECT setseed(0.25);
+SELECT count(*) AS numbers,
+       count(*) FILTER (WHERE float8send(mlops.score(compiled, jsonb_build_object('x', n))) = float8send(n::float8)) AS same_bits
+  FROM m, (SELECT (CASE WHEN i % 3 = 0 THEN '-' ELSE '' END || left(translate(md5(i::text), 'abcdef', '012345'), 1 + i % 20)
+                   || 'e' || (i % 61 - 30))::numeric AS n
+             FROM generate_series(1, 20000) i) r
+ WHERE name = 'ident';
+SET extra_float_digits = 1;                              -- to_jsonb(float8) keeps every bit
+SELECT count(*) AS doubles,
+       count(*) FILTER (WHERE float8send(mlops.score(compiled, jsonb_build_object('x', f))) = float8send(f)) AS same_bits
+  FROM m, (SELECT (random() - 0.5) * 10 ^ (i % 41 - 20) AS f FROM generate_series(1, 20000) i) r
+ WHERE name = 'ident';
+SET extra_float_digits = 0;
+
+-- the registry as the next test file expects it: empty
+SELECT mlops.delete_registered_model(name) FROM mlops.registered_models ORDER BY name;
+DROP FUNCTION score_each(bytea[], float8[]), score_each(bytea[], jsonb);
