@@ -299,7 +299,7 @@ SELECT model_name, version, stage, aliases, task, family, n_features, left(sha25
 \echo 'Native scoring from raw columns, by name: the champion agrees with the SQL formula it was exported from:'
 WITH scored AS (
     SELECT f.customer_id, f.holdout, f.label,
-           mlops.predict('churn@champion', to_jsonb(c) - 'customer_id' - 'churned') AS p,
+           mlops.predict('churn@champion', to_jsonb(c), exclude => ARRAY['customer_id', 'churned']) AS p,
            1 / (1 + exp(-(m.weights[1] + m.weights[2]*f.x[1] + m.weights[3]*f.x[2] + m.weights[4]*f.x[3]
                           + m.weights[5]*f.x[4] + m.weights[6]*f.x[5] + m.weights[7]*f.x[6]
                           + m.weights[8]*f.x[7]))) AS p_sql
@@ -313,10 +313,10 @@ SELECT count(*) AS customers_scored,
 
 \echo 'Customers most at risk (the champion through predict and predict_class):'
 SELECT customer_id, contract_type, tenure_months, support_calls,
-       round(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned')::numeric, 3) AS churn_probability,
-       mlops.predict_class('churn@champion', to_jsonb(c) - 'customer_id' - 'churned') AS predicted
+       round(mlops.predict('churn', to_jsonb(c), exclude => ARRAY['customer_id', 'churned'])::numeric, 3) AS churn_probability,
+       mlops.predict_class('churn@champion', to_jsonb(c), exclude => ARRAY['customer_id', 'churned']) AS predicted
   FROM churn.customers c
- ORDER BY mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned') DESC, customer_id
+ ORDER BY mlops.predict('churn', to_jsonb(c), exclude => ARRAY['customer_id', 'churned']) DESC, customer_id
  LIMIT 5;
 
 -------------------------------------------------------------------------------
