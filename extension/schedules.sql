@@ -63,6 +63,20 @@ BEGIN
 END
 $$;
 
+-- Disarm a schedule: remove its pg_cron job, if pg_cron is there to hold one
+-- (a schedule restored into a database without pg_cron still pauses and drops).
+CREATE FUNCTION mlops._disarm_schedule(s mlops.schedules) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        PERFORM mlops._cron_unschedule(s.cron_job_id);
+    END IF;
+    UPDATE mlops.schedules x SET active = false, cron_job_id = NULL WHERE x.schedule_id = s.schedule_id;
+END
+$$;
+
 -- Schedule a batch scoring job: cron syntax as pg_cron takes it
 -- ('*/10 * * * *', '@daily'); the job runs as the role that scheduled it.
 CREATE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, source text, target text,
@@ -161,13 +175,9 @@ CREATE FUNCTION mlops.pause_schedule(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'pause_schedule');
-    s := mlops._own_schedule(name);
-    PERFORM mlops._cron_unschedule(s.cron_job_id);
-    UPDATE mlops.schedules x SET active = false, cron_job_id = NULL WHERE x.schedule_id = s.schedule_id;
+    PERFORM mlops._disarm_schedule(mlops._own_schedule(name));
 END
 $$;
 
@@ -190,10 +200,7 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'drop_schedule');
     s := mlops._own_schedule(name);
-    -- a schedule whose pg_cron job is gone (restored elsewhere) still drops
-    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
-        PERFORM mlops._cron_unschedule(s.cron_job_id);
-    END IF;
+    PERFORM mlops._disarm_schedule(s);
     DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
 END
 $$;
