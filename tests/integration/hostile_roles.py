@@ -1,0 +1,1585 @@
+#!/usr/bin/python3
+"""Helper of hostile_roles.sh: every routine of schema mlops, called by hostile roles with
+hostile arguments, and what they may and may not have changed.
+
+Run by hostile_roles.sh against the suite's cluster (PGHOST, PGPORT, PGUSER: a superuser), in
+the database where pg_cron runs (PGDATABASE, 'postgres').  Prints a summary; exits 1 on any
+finding.  Must run under Debian's /usr/bin/python3 (python3-psycopg2).
+
+The routines come from the catalog (pg_proc in schema mlops, every overload; procedures and
+aggregates too), so a routine added to the extension is attacked without a change here.  Its
+arguments come from its parameters' types and names:
+  * a valid baseline for hostile_writer, by parameter name, else by type (baselines());
+  * hostile variants by type (build_pools()): NULLs, empty and 1 MB strings, control characters and
+    binary junk, quotes and SQL, identifier tricks, the victim's names and ids, extreme numbers,
+    NaN and infinities, malformed, deep and huge jsonb, wrong-shape arrays, forged compiled
+    models (a victim version's id and checksum over another body, bytes flipped, truncated,
+    sizes lied about), relations the attacker cannot read.
+Each routine is called with its baseline, then with each parameter varied in turn over its
+variants (the others at their baseline), then with every parameter hostile at once.  A function
+call runs in its own transaction with a statement_timeout and is rolled back, after the
+attacker's view of every mlops table was compared with the one before (each changed row is
+judged by policy(): the reader and a role with no mlops role may change nothing, the writer
+what README's roles give it, as itself) and, after the first calls that wrote, the integrity
+invariants (INVARIANTS) checked; a procedure commits, so a superuser compares everything
+(pg_cron's jobs, the victim's tables and the database's relations too) before and after it.
+Then the writer's successful calls run again, committed, checked the same way.  Any error
+must carry a SQLSTATE other than XX000; a lost connection is a crash.
+
+Other phases: direct DML on every mlops table; a backend shared by roles that switch with
+SET ROLE (a pool, as PostgREST's): each call of the reader's that runs as the caller, followed
+by the victim's scores in the same backend; a job run of the victim's left running in a shared
+backend, attacked by the writer.  At the end: nothing of the victim's changed (its schedules,
+pg_cron jobs, job runs and rejects, private tables, versions, aliases, stages; its params,
+artifacts, inputs, metric points and the registry events kept), the invariants, the victim's
+schedule still runs as the victim, its long job run is still its own (cancelled by its
+session, recorded so), and the server never restarted (its log since the start has no crash).
+"""
+import itertools
+import json
+import os
+import random
+import re
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+
+import psycopg2
+
+DB = os.environ.get('PGDATABASE', 'postgres')
+SUPER = os.environ.get('PGUSER', 'postgres')
+CALL_TIMEOUT_MS = int(os.environ.get('HOSTILE_CALL_TIMEOUT_MS', '5000'))
+VICTIM, ADMIN, READER, WRITER, NOBODY, POOL = (
+    'hostile_victim', 'hostile_admin', 'hostile_reader', 'hostile_writer', 'hostile_nobody', 'hostile_pool')
+ROLES = [POOL, VICTIM, ADMIN, READER, WRITER, NOBODY]
+START = time.time()
+MB = 1 << 20
+
+findings = []
+notes = []
+# HOSTILE_ERRORS=FILE writes every error (role, SQLSTATE, call, message) there, to review them
+ERROR_LOG = open(os.environ['HOSTILE_ERRORS'], 'w') if os.environ.get('HOSTILE_ERRORS') else None
+
+
+def log(msg):
+    print(f'[{time.time() - START:6.1f}s] {msg}', flush=True)
+
+
+def finding(kind, msg):
+    msg = msg if len(msg) <= 700 else msg[:700] + '...'
+    findings.append((kind, msg))
+    print(f'FINDING [{kind}] {msg}', flush=True)
+
+
+def connect(user=SUPER):
+    conn = psycopg2.connect(dbname=DB, user=user, application_name='hostile_roles')
+    conn.autocommit = True
+    return conn
+
+
+def q(conn, sql, args=None):
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.fetchall() if cur.description else None
+
+
+def q1(conn, sql, args=None):
+    rows = q(conn, sql, args)
+    return rows[0][0] if rows else None
+
+
+def short(value, n=40):
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        value = bytes(value)
+        return f'<{len(value)} bytes {value[:6].hex()}..>' if len(value) > 8 else f"'\\x{value.hex()}'"
+    s = repr(value)
+    return s if len(s) <= n else f'{s[:n]}...<{len(str(value))} chars>'
+
+
+# --------------------------------------------------------------------------- models
+def linear(coef, intercept):
+    return json.dumps({'format': 'mlops.model/v1', 'task': 'regression',
+                       'features': [{'name': 'a', 'type': 'numeric'}, {'name': 'b', 'type': 'numeric'}],
+                       'model': {'type': 'linear', 'coef': coef, 'intercept': intercept, 'link': 'identity'}})
+
+
+A_V1 = linear([2, -1], 1)
+A_V2 = linear([0.5, 0.5], 0)
+A_W = linear([3, 3], -1)            # the writer's
+A_W2 = linear([4, 4], -2)           # what the writer's baseline registers
+A_FORGE = linear([1000, 1000], 7)   # the body of a forged compiled model
+A_TREE = json.dumps({'format': 'mlops.model/v1', 'task': 'regression',
+                     'features': [{'name': 'a', 'type': 'numeric'}, {'name': 'b', 'type': 'numeric'}],
+                     'model': {'type': 'trees', 'link': 'identity',
+                               'trees': [{'feature': [0, 0, 1, 0, 0], 'threshold': [0.5, 0, 2, 0, 0],
+                                          'left': [1, -1, 3, -1, -1], 'right': [2, -1, 4, -1, -1],
+                                          'default_left': [False, True, True, True, True],
+                                          'value': [0, 10, 0, 20, 30]}]}})
+A_MLP = json.dumps({'format': 'mlops.model/v1', 'task': 'binary', 'classes': ['no', 'yes'],
+                    'features': [{'name': 'a', 'type': 'numeric'}, {'name': 'b', 'type': 'numeric'}],
+                    'model': {'type': 'mlp', 'hidden_activation': 'relu', 'output_activation': 'logistic',
+                              'layers': [{'weights': [[1, -1], [2, 0.5]], 'bias': [0, -1]},
+                                         {'weights': [[1], [-2]], 'bias': [0.5]}]}})
+NEVER = '0 3 31 2 *'    # February 31st: a schedule that never fires during the test
+
+
+# --------------------------------------------------------------------------- set-up
+def cleanup(su):
+    for stmt in [
+        "SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = ANY (%(roles)s) AND pid <> pg_backend_pid()",
+        "SELECT pg_sleep(0.2)",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = ANY (%(roles)s) AND pid <> pg_backend_pid()",
+        "SELECT cron.unschedule(jobid) FROM cron.job WHERE username = ANY (%(roles)s)",
+        "DROP EXTENSION IF EXISTS mlops CASCADE",
+        "DROP SCHEMA IF EXISTS hostile_victim_s CASCADE",
+        "DROP SCHEMA IF EXISTS hostile_writer_s CASCADE",
+        "REVOKE USAGE ON SCHEMA cron FROM mlops_writer",
+    ] + [f'DROP OWNED BY {r}' for r in ROLES] + [f'DROP ROLE IF EXISTS {r}' for r in ROLES]:
+        try:
+            q(su, stmt, {'roles': ROLES})
+        except psycopg2.Error:
+            pass
+
+
+def setup(su):
+    q(su, 'CREATE EXTENSION IF NOT EXISTS pg_cron')
+    q(su, 'CREATE EXTENSION mlops')
+    q(su, 'GRANT USAGE ON SCHEMA cron TO mlops_writer')
+    q(su, f"""
+        CREATE ROLE {VICTIM} LOGIN IN ROLE mlops_writer;
+        CREATE ROLE {ADMIN} LOGIN IN ROLE mlops_admin;
+        CREATE ROLE {READER} LOGIN IN ROLE mlops_reader;
+        CREATE ROLE {WRITER} LOGIN IN ROLE mlops_writer;
+        CREATE ROLE {NOBODY} LOGIN;
+        -- a pool's login role, as PostgREST's authenticator: no privileges of its own, it
+        -- switches to the role of each request with SET ROLE
+        CREATE ROLE {POOL} LOGIN NOINHERIT;
+        GRANT {READER}, {WRITER}, {VICTIM} TO {POOL};
+        CREATE SCHEMA hostile_victim_s AUTHORIZATION {VICTIM};
+        -- tens of thousands of errors, some with 1 MB arguments: not in the server log
+        ALTER ROLE {VICTIM} SET log_min_messages = fatal;
+        ALTER ROLE {VICTIM} SET log_min_error_statement = panic;
+        ALTER ROLE {ADMIN} SET log_min_messages = fatal;
+        ALTER ROLE {READER} SET log_min_messages = fatal;
+        ALTER ROLE {READER} SET log_min_error_statement = panic;
+        ALTER ROLE {WRITER} SET log_min_messages = fatal;
+        ALTER ROLE {WRITER} SET log_min_error_statement = panic;
+        ALTER ROLE {NOBODY} SET log_min_messages = fatal;
+        ALTER ROLE {NOBODY} SET log_min_error_statement = panic;
+        ALTER ROLE {POOL} SET log_min_messages = fatal;
+        ALTER ROLE {POOL} SET log_min_error_statement = panic;
+        CREATE SCHEMA hostile_writer_s AUTHORIZATION {WRITER};""")
+    ids = {}
+    v = connect(VICTIM)
+    q(v, """
+        CREATE TABLE hostile_victim_s.private AS
+        SELECT g AS id, ARRAY[g % 7, g % 3]::float8[] AS x FROM generate_series(1, 40) g;
+        INSERT INTO hostile_victim_s.private VALUES (41, NULL), (42, ARRAY[1]::float8[]);
+        CREATE VIEW hostile_victim_s.slow_src AS SELECT 1 AS id, ARRAY[1, 2]::float8[] AS x FROM pg_sleep(3600);""")
+    ids['exp'] = q1(v, "SELECT mlops.create_experiment('hv_exp', 'the victim''s', '{\"team\": \"victim\"}')")
+    ids['run1'] = r1 = q1(v, "SELECT mlops.start_run('hv_exp', 'hv_run_1', '{\"stage\": \"train\"}')")
+    q(v, """SELECT mlops.log_params(%(r)s, '{"lr": 0.1, "depth": 3}');
+            SELECT mlops.log_metric(%(r)s, 'loss', 0.5, 1); SELECT mlops.log_metric(%(r)s, 'loss', 0.4, 2);
+            SELECT mlops.log_metrics(%(r)s, '{"auc": 0.9}');
+            SELECT mlops.log_artifact(%(r)s, 'model/model.json', convert_to(%(a)s, 'UTF8'), 'application/json');
+            SELECT mlops.log_artifact(%(r)s, 'plots/roc.bin', '\\x00ff10'::bytea);
+            SELECT mlops.log_input(%(r)s, 'hostile_victim_s.private');
+            SELECT mlops.set_tag(%(r)s, 'owner', 'victim');""", {'r': r1, 'a': A_V1})
+    ids['run2'] = q1(v, "SELECT mlops.start_run('hv_exp', 'hv_run_2', parent_run_id => %s)", (r1,))
+    q(v, "SELECT mlops.log_metric(%(r)s, 'loss', 1.0); SELECT mlops.end_run(%(r)s)", {'r': ids['run2']})
+    ids['run3'] = q1(v, "SELECT mlops.start_run('hv_exp', 'hv_run_3')")
+    q(v, 'SELECT mlops.delete_run(%s)', (ids['run3'],))
+    ids['exp2'] = q1(v, "SELECT mlops.create_experiment('hv_exp_deleted')")
+    ids['run4'] = q1(v, "SELECT mlops.start_run('hv_exp_deleted', 'hv_run_4')")
+    q(v, """SELECT mlops.register_model_version_from_run('hv_model', %(r)s, 'model/model.json', 'v1');
+            SELECT mlops.register_model_version('hv_model', %(a2)s, %(r)s, 'v2');
+            SELECT mlops.register_model_version('hv_tree', %(t)s);
+            SELECT mlops.register_model_version('hv_mlp', %(m)s);
+            SELECT mlops.set_registered_model_tag('hv_model', 'team', 'victim');
+            SELECT mlops.set_model_version_tag('hv_model', 1, 'validated', 'yes');
+            SELECT mlops.create_registered_model('hv_empty', 'no versions yet', '{"team": "victim"}');""",
+      {'r': r1, 'a2': A_V2, 't': A_TREE, 'm': A_MLP})
+    a = connect(ADMIN)
+    q(a, """SELECT mlops.set_model_alias('hv_model', 'champion', 1);
+            SELECT mlops.set_model_alias('hv_model', 'challenger', 2);
+            SELECT mlops.set_model_alias('hv_mlp', 'champion', 1);
+            SELECT mlops.transition_model_stage('hv_model', 1, 'Production');
+            SELECT mlops.transition_model_stage('hv_tree', 1, 'staging');
+            SELECT mlops.delete_experiment('hv_exp_deleted');""")
+    a.close()
+    # the victim's job runs: one with rejects, one failed, one under its schedule
+    q(v, "CALL mlops.batch_score('hv_model:1', 'hostile_victim_s.private', 'hostile_victim_s.scores', features => 'x', "
+         "on_error => 'reject', job_name => 'hv-batch')")
+    try:
+        q(v, "CALL mlops.batch_score('hv_model:1', 'hostile_victim_s.private', 'hostile_victim_s.scores', "
+             "features => 'x', job_name => 'hv-failed')")
+    except psycopg2.Error:
+        pass
+    ids['sched'] = q1(v, "SELECT mlops.schedule_batch_score('hv-nightly', %s, 'hv_model@champion', "
+                         "'hostile_victim_s.private', 'hostile_victim_s.nightly', features => 'x', on_error => 'reject')",
+                      (NEVER,))
+    q(v, "CALL mlops.run_schedule('hv-nightly')")
+    ids['sched2'] = q1(v, "SELECT mlops.schedule_batch_score('hv-paused', %s, 'hv_mlp', 'hostile_victim_s.private', "
+                          "'hostile_victim_s.paused', features => 'x', on_error => 'reject', "
+                          "outputs => ARRAY['prediction', 'class'])", (NEVER,))
+    q(v, "SELECT mlops.pause_schedule('hv-paused')")
+    v.close()
+    for k, sql in [('job_batch', "job_name = 'hv-batch'"), ('job_failed', "job_name = 'hv-failed'"),
+                   ('job_sched', "job_name = 'hv-nightly'")]:
+        ids[k] = q1(su, f'SELECT job_run_id FROM mlops.job_runs WHERE {sql}')
+    for name, ref in [('vid1', ('hv_model', 1)), ('vid2', ('hv_model', 2)), ('vid_tree', ('hv_tree', 1)),
+                      ('vid_mlp', ('hv_mlp', 1))]:
+        ids[name] = q1(su, 'SELECT v.version_id FROM mlops.model_versions v JOIN mlops.registered_models m '
+                           'USING (model_id) WHERE m.name = %s AND v.version = %s', ref)
+    ids['model'] = q1(su, "SELECT model_id FROM mlops.registered_models WHERE name = 'hv_model'")
+    ids['model_empty'] = q1(su, "SELECT model_id FROM mlops.registered_models WHERE name = 'hv_empty'")
+    return ids
+
+
+def start_running_job(ids):
+    """A job run of the victim, running in another session for the whole test: its source
+    sleeps.  Returns the thread, its connection and the job run's id."""
+    conn = connect(VICTIM)
+    pid = q1(conn, 'SELECT pg_backend_pid()')
+    result = {}
+
+    def run():
+        try:
+            q(conn, "CALL mlops.batch_score('hv_model:1', 'hostile_victim_s.slow_src', 'hostile_victim_s.slow_scores', "
+                    "features => 'x', job_name => 'hv-running')")
+            result['ok'] = True
+        except psycopg2.Error as e:
+            result['error'] = (e.pgcode, str(e).strip().splitlines()[0])
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    su = connect()
+    for _ in range(100):
+        job = q1(su, "SELECT job_run_id FROM mlops.job_runs WHERE job_name = 'hv-running' AND status = 'running'")
+        if job:
+            break
+        time.sleep(0.1)
+    su.close()
+    if not job:
+        raise SystemExit(f'the victim\'s long job run did not start: {result}')
+    ids['job_running'] = job
+    return thread, conn, pid, result
+
+
+def setup_writer(w, ids):
+    """The writer's own objects, for valid baselines; made on its barrage connection, so that
+    the job run it leaves running belongs to that session."""
+    q(w, """CREATE TABLE hostile_writer_s.src AS
+            SELECT g AS id, ARRAY[g % 5, g % 2]::float8[] AS x FROM generate_series(1, 20) g""")
+    ids['w_exp'] = q1(w, "SELECT mlops.create_experiment('hw_exp')")
+    ids['w_run'] = r = q1(w, "SELECT mlops.start_run('hw_exp', 'hw_run')")
+    q(w, """SELECT mlops.log_param(%(r)s, 'p', '1');
+            SELECT mlops.log_artifact(%(r)s, 'model/model.json', convert_to(%(a)s, 'UTF8'));
+            SELECT mlops.register_model_version('hw_model', %(a)s, %(r)s);
+            SELECT mlops.set_model_version_tag('hw_model', 1, 't', 'v');
+            SELECT mlops.set_registered_model_tag('hw_model', 't', 'v');
+            SELECT mlops.set_experiment_tag('hw_exp', 't', 'v');
+            SELECT mlops.set_tag(%(r)s, 't', 'v');""", {'r': r, 'a': A_W})
+    ids['w_sched'] = q1(w, "SELECT mlops.schedule_batch_score('hw-sched', %s, 'hw_model:1', 'hostile_writer_s.src', "
+                           "'hostile_writer_s.sched_scores', features => 'x')", ('0 5 31 2 *',))
+    q(w, "CALL mlops.batch_score('hw_model:1', 'hostile_writer_s.src', 'hostile_writer_s.scores', features => 'x', "
+         "job_name => 'hw-job')")
+    ids['w_running'] = q1(w, "SELECT job_run_id FROM mlops._job_run_start('hw-running', 'batch_score', NULL, "
+                             "'hw_model:1', 'hostile_writer_s.src', 'hostile_writer_s.nowhere', NULL)")
+    ids['w_compiled'] = bytes(q1(w, 'SELECT mlops.compile_model(%s)', (A_W,)))
+    ids['w_bundle'] = json.dumps(q1(w, "SELECT mlops.export_model_version('hw_model:1')"))
+
+
+# --------------------------------------------------------------------------- routines
+class Fn:
+    def __init__(self, row):
+        (self.oid, self.name, self.kind, self.secdef, self.retset, self.rettype, ndefaults, argnames, argmodes,
+         argtypes, self.sig, self.needs_coldef, ex_r, ex_w, ex_n) = row
+        names = argnames or []
+        if argmodes:
+            names = [n for n, m in zip(names, argmodes) if m in ('i', 'b', 'v')]
+        names = list(names) + [''] * (len(argtypes) - len(names))
+        self.params = [(n, t, i >= len(argtypes) - ndefaults) for i, (n, t) in enumerate(zip(names, argtypes))]
+        self.named = all(n for n, _, _ in self.params)
+        self.executable = {READER: ex_r, WRITER: ex_w, NOBODY: ex_n}
+        self.callable = 'internal' not in argtypes
+
+    def __repr__(self):
+        return self.sig
+
+
+def load_routines(su):
+    """Every routine of schema mlops (HOSTILE_ONLY, a regular expression, keeps those whose
+    names match it: for working on this test, not for the suite)."""
+    rows = q(su, """
+        SELECT p.oid, p.proname, p.prokind, p.prosecdef, p.proretset, format_type(p.prorettype, NULL),
+               p.pronargdefaults, p.proargnames, p.proargmodes::text[],
+               ARRAY(SELECT format_type(t, NULL) FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY AS u(t, o) ORDER BY o),
+               p.oid::regprocedure::text,
+               p.prorettype = 'record'::regtype AND p.proallargtypes IS NULL,
+               has_function_privilege(%s, p.oid, 'EXECUTE'), has_function_privilege(%s, p.oid, 'EXECUTE'),
+               has_function_privilege(%s, p.oid, 'EXECUTE')
+          FROM pg_proc p WHERE p.pronamespace = 'mlops'::regnamespace ORDER BY p.proname, p.oid""",
+           (READER, WRITER, NOBODY))
+    only = os.environ.get('HOSTILE_ONLY')
+    return [Fn(r) for r in rows if not only or re.search(only, r[1])]
+
+
+class V:
+    """An argument: a SQL expression with %s placeholders, its values, its type (as
+    format_type() spells it), a label, and whether it names something of the victim's."""
+    __slots__ = ('expr', 'args', 'typ', 'label', 'victim')
+
+    def __init__(self, expr, args, typ, label, victim=False):
+        self.expr, self.args, self.typ, self.label, self.victim = expr, list(args), typ, label, victim
+
+
+def L(value, typ, label=None, victim=False):
+    """A value bound as a parameter, cast to typ."""
+    if isinstance(value, (bytes, bytearray)):
+        label = label or short(bytes(value))
+        value = psycopg2.Binary(bytes(value))
+    return V(f'%s::{typ}', [value], typ, label or short(value), victim)
+
+
+def RAW(expr, typ, label=None, victim=False):
+    """A SQL expression of type typ."""
+    return V(expr.replace('%', '%%'), [], typ, label or expr[:60], victim)
+
+
+def junk_text(n, seed):
+    r = random.Random(seed)
+    out = []
+    while len(out) < n:
+        c = r.choice([r.randint(1, 0x7f), r.randint(0x80, 0x7ff), r.randint(0x800, 0xd7ff),
+                      r.randint(0xe000, 0xfffd), r.randint(0x10000, 0x10ffff)])
+        out.append(chr(c))
+    return ''.join(out)
+
+
+def forged_models(ids, su):
+    """Compiled models with bytes changed: what score() and model_info() get from a hostile
+    caller.  Among them a victim version's id and checksum over another model's body."""
+    forge = bytes(q1(su, 'SELECT mlops.compile_model(%s)', (A_FORGE,)))
+    out = [(forge, 'compile_model() output')]
+    for vid_key in ('vid1', 'vid_mlp'):
+        vid = ids[vid_key]
+        sha = bytes.fromhex(q1(su, 'SELECT sha256 FROM mlops.model_versions WHERE version_id = %s', (vid,)))
+        out.append((forge[:16] + vid.to_bytes(8, 'little', signed=True) + sha + forge[56:],
+                    f'another body under victim version {vid}\'s id and checksum'))
+    bases = [forge] + [bytes(q1(su, 'SELECT compiled FROM mlops.model_versions WHERE version_id = %s', (ids[k],)))
+                       for k in ('vid_tree', 'vid_mlp')]
+    for base in bases:
+        n = len(base)
+        le = lambda v, k=4: v.to_bytes(k, 'little', signed=v < 0)  # noqa: E731
+        out += [(base[:n // 2], 'truncated'), (base[:56], 'header only'), (base[:-1], 'one byte short'),
+                (base + b'\x00' * 8, 'trailing bytes'),
+                (base[:8] + le(0) + base[12:], 'total_size 0'), (base[:8] + le(n + 8) + base[12:], 'total_size + 8'),
+                (base[:8] + le(0xFFFFFFFF, 4)[:4] + base[12:], 'total_size 2^32-1'),
+                (base[:12] + le(0) + base[16:], 'no sections'), (base[:12] + le(0x7FFFFFFF) + base[16:], '2^31 sections'),
+                (base[:16] + le(-1, 8) + base[24:], 'version_id -1'),
+                (b'XXXX' + base[4:], 'bad magic'), (base[:4] + b'\x02\x00' + base[6:], 'layout 2')]
+        for off, label in [(56, 'task'), (60, 'family'), (64, 'link'), (72, 'n_inputs'), (76, 'n_encoded'),
+                           (80, 'n_outputs'), (84, 'n_classes'), (88, 'n_layers'), (92, 'n_trees'), (96, 'n_nodes')]:
+            for val in (0, -1, 0x7FFFFFFF, 3):
+                out.append((base[:off] + le(val) + base[off + 4:], f'{label} = {val}'))
+        r = random.Random(n)
+        for i in range(12):
+            b = bytearray(base)
+            for _ in range(r.randint(1, 4)):
+                b[r.randrange(56, n)] = r.randrange(256)
+            out.append((bytes(b), f'bytes flipped #{i}'))
+        # section headers: huge counts and element sizes
+        for i in range(4):
+            b = bytearray(base)
+            off = 112 + 16 * i if 112 + 16 * i + 16 <= n else 112
+            b[off + 8:off + 12] = le(0x7FFFFFFF)
+            out.append((bytes(b), f'section {i} count 2^31-1'))
+    return out
+
+
+def build_pools(ids, su, routines):
+    """Hostile variants by parameter type (as format_type() spells it)."""
+    T, B, I, F, J, BY = 'text', 'bigint', 'integer', 'double precision', 'jsonb', 'bytea'
+    victim_text = ['hv_exp', 'hv_exp_deleted', 'hv_model', 'hv_tree', 'hv_mlp', 'hv_empty', 'hv_model@champion',
+                   'hv_model@challenger', 'hv_model:1', 'hv_model:2', 'models:/hv_model/Production',
+                   'models:/hv_model@champion', 'models:/hv_tree/Staging', 'hv_model@latest', 'hv_mlp@champion',
+                   'champion', 'challenger', 'hv-nightly', 'hv-paused', 'mlops:hv-nightly', 'hv-batch', 'hv-running',
+                   'hv_run_1', 'model/model.json', 'plots/roc.bin', 'lr', 'loss', 'owner', 'team', 'validated', 'stage',
+                   'hostile_victim_s.private', 'hostile_victim_s.scores', 'hostile_victim_s.nightly',
+                   'hostile_victim_s.slow_src', VICTIM, "CALL mlops.run_schedule('hv-nightly')",
+                   'SELECT id, x FROM hostile_victim_s.private', 'Production', 'Staging',
+                   'batch_score hostile_victim_s.scores', A_V1]
+    generic_text = [None, '', ' ', '  padded  ', 'a' * MB, '\x01\x02\t\n\r\x1b[31m\x7f', junk_text(64, 1),
+                    junk_text(3000, 2), "'; DROP TABLE mlops.runs; --", "x'); DROP TABLE mlops.runs; --", '"', '""',
+                    "'", '\\', '\\x00', 'pg_catalog.pg_authid', 'pg_authid', 'public."x""y"', '"pg_catalog"."pg_authid"',
+                    'mlops.runs', 'mlops.batch_rejects', 'cron.job', '%s%s%s%s%n%x%p', 'NaN', '-Infinity', '-1', '0',
+                    '9' * 400, 'k' * 251, 'v' * 8001, '\u00f1' * 300, '\U0001f642' * 100, 'a\u202eb', 'a\u200bb',
+                    '../../../etc/passwd', '/etc/passwd', 'a/./b', 'a//b', 'x@y@z', 'x:1:2', 'x:99999999999', 'models:/',
+                    'models:/x/y/z', '@latest', ':0', 'latest', 'v1', 'PRODUCTION', 'archived', 'None', 'SELECT 1',
+                    'WITH d AS (DELETE FROM mlops.runs RETURNING 1) SELECT 1 AS id, ARRAY[1, 2]::float8[] AS x',
+                    'SELECT 1 AS id, ARRAY[1, 2]::float8[] AS x; DROP TABLE mlops.runs', 'TABLE pg_authid', 'VALUES (1)',
+                    'mlops_admin', SUPER, READER, WRITER, 'pg_temp.hostile', '* * * * *', '@reboot', '5 seconds',
+                    '61 25 32 13 8', 'P0001', 'XX000', '{"a": 1}', 'hostile_writer_s.src', '[' * 100000,
+                    '[' * 3000 + ']' * 3000, '{"format": "mlops.model/v1"}', '1e999999',
+                    A_TREE.replace('"left": [1', '"left": [0'), A_MLP.replace('[1], [-2]', '[1]')]
+    text = [L(v, T) for v in generic_text] + [L(v, T, victim=True) for v in victim_text]
+
+    victim_ids = sorted({ids[k] for k in ('exp', 'exp2', 'run1', 'run2', 'run3', 'run4', 'sched', 'sched2', 'job_batch',
+                                          'job_failed', 'job_sched', 'job_running', 'vid1', 'vid2', 'vid_tree',
+                                          'vid_mlp', 'model', 'model_empty') if ids.get(k)})
+    bigint = [L(v, B) for v in (None, 0, -1, 1, 2 ** 31 - 1, 2 ** 31, -2 ** 31 - 1, 2 ** 63 - 1, -2 ** 63)] + \
+        [L(v, B, victim=True) for v in victim_ids] + [RAW('(SELECT max(run_id) + 1 FROM mlops.runs)', B, 'the next run id')]
+    integer = [L(v, I) for v in (None, 0, -1, 1, 2, 3, 2 ** 31 - 1, -2 ** 31, 100000)]
+    floats = [L(v, F) for v in ('NaN', 'Infinity', '-Infinity', '1e308', '-1e308', '5e-324', '-0', None)]
+    boolean = [L(v, 'boolean') for v in (None, True, False)]
+    tstz = [L(v, 'timestamp with time zone') for v in (None, 'infinity', '-infinity', '4713-01-01 00:00:00+00 BC',
+                                                       '294276-12-31 23:59:59+00', 'epoch')]
+
+    bundle = q1(su, "SELECT mlops.export_model_version('hv_model:1')")
+    copy = lambda: json.loads(json.dumps(bundle))  # noqa: E731
+    b_tampered = copy()
+    b_tampered['version']['artifact'] = A_FORGE
+    b_forged = copy()
+    b_forged['version'].update(artifact=A_FORGE, stage='Production', aliases=['champion'], created_by=VICTIM,
+                               sha256=q1(su, "SELECT encode(sha256(convert_to(%s, 'UTF8')), 'hex')", (A_FORGE,)))
+    b_forged['run'].update(created_by=VICTIM, inputs=[{'dataset_name': 'stolen', 'relation_name': 'hostile_victim_s.private',
+                                                       'context': 'training', 'row_count': 1e30, 'digest': '0' * 64}])
+    b_inputs = copy()
+    b_inputs['run']['inputs'] = 'not an array'
+    b_model = copy()
+    b_model['model'].update(name='hv_model', tags={'team': 'hostile'})
+    b_model['version']['tags'] = {'validated': 'no'}
+    b_run = copy()
+    b_run['run'].update(experiment='hv_exp', tags=[{'key': 'x'}])
+    jsonb_values = [None, '{}', '[]', 'null', '0', '"s"', '1e400', '-1e-400', 'true', '[' * 3000 + ']' * 3000,
+                    '{"a": ' * 3000 + '1' + '}' * 3000, json.dumps({f'k{i}': i for i in range(30000)}),
+                    json.dumps(list(range(100000))), '{"params": "x"}', '{"params": {"k": null}}',
+                    '{"params": {"lr": 0.2}}', '{"params": {"lr": 0.1}}', '{"metrics": {"loss": "NaN"}}',
+                    '{"metrics": [{"key": "loss", "value": 1, "step": 1e30}]}',
+                    '{"metrics": [{"key": "loss", "value": 1, "timestamp": -1e20}]}',
+                    '{"metrics": [{"key": "loss", "value": 1, "timestamp": "294277-01-01"}]}',
+                    '{"tags": [{"key": "a"}]}', '{"tags": {"owner": "hostile"}}', '{"\\u0001": 1}',
+                    '{"a": "\\u0000"}', '{"setp": 1}', '{"a": 1, "b": 2}', '{"a": "x", "b": [1]}',
+                    '{"prediction": "x\\"; DROP TABLE mlops.runs; --"}', '{"slice": "id"}', '{"version_id": "id"}',
+                    '{"prediction": null}', '["prediction"]', '{"mlops.imported_from_run": "1"}',
+                    json.dumps({f'k{i}': 'v' * 100 for i in range(2000)})]
+    jsonb = [L(v, J) for v in jsonb_values] + [
+        L(json.dumps(b), J, label, victim=True) for b, label in
+        [(bundle, "the victim version's bundle"), (b_tampered, 'a bundle whose artifact was changed'),
+         (b_forged, 'a bundle re-hashed, claiming stage, aliases and the victim'), (b_inputs, 'a bundle with bad inputs'),
+         (b_model, "a bundle for the victim's model, with tags"), (b_run, "a bundle into the victim's experiment")]]
+
+    text_arrays = [None, '{}', '{NULL}', '{id,NULL}', '{{id,x},{y,z}}', '{' + ','.join(['x'] * 1000) + '}',
+                   '{"x\\"; DROP TABLE mlops.runs; --"}', '{id,id}', '{ctid}', '{xmin}', '{"*"}', '{""}',
+                   '{prediction,prediction}', '{probabilities,class}', '{prediction,probabilities,class,x}',
+                   '{lr,loss}', '{x}', '[5:5]={id}', '{"a b"}']
+    float_arrays = [None, '{}', '{NULL}', '{NULL,NULL}', '{NaN,Infinity}', '{-Infinity,1e308}', '{1,2,3}',
+                    '{{1,2},{3,4}}', '[-5:-4]={1,2}', '{' + ','.join(['1'] * 100000) + '}', '{1}', '{5e-324,-0}']
+    other_arrays = [None, '{}', '{NULL}', '{1,2}']
+    R = 'regclass'
+    regclass = [L(v, R, victim=str(v).startswith('hostile_victim')) for v in
+                ('pg_authid', 'pg_catalog.pg_statistic', 'hostile_victim_s.private', 'hostile_victim_s.slow_src',
+                 'hostile_victim_s.scores', 'mlops.runs', 'mlops.model_versions', 'mlops.batch_rejects', 'cron.job',
+                 'pg_class', 'mlops.runs_pkey', 'mlops.runs_run_id_seq', 'pg_stat_activity',
+                 'information_schema.tables', 'mlops.runs_overview', None)] + [
+        RAW('0::oid::regclass', R, 'regclass 0'), RAW('4294967295::oid::regclass', R, 'regclass 2^32-1'),
+        RAW("'pg_toast.pg_toast_1260'::regclass", R, 'a toast table')]
+    A = 'anyelement'
+    anyelement = [RAW(e, A) for e in ('1::int', "'x'::text", 'NULL::text', 'NULL::int', '\'{"a": 1}\'::jsonb',
+                                      "'{1,2}'::float8[]", "'\\x00ff'::bytea", "ROW(1, 'x')", "'infinity'::timestamptz",
+                                      "'NaN'::float8")] + [
+        L('a' * MB, T), RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hv-nightly')", A,
+                            "the victim's schedule row", True)]
+    S_ROW = 'mlops.schedules'
+    schedules_row = [RAW('NULL::mlops.schedules', S_ROW),
+                     RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hv-nightly')", S_ROW,
+                         "the victim's schedule row", True),
+                     RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hw-sched')", S_ROW, 'own schedule row')]
+    bytea = [L(None, BY), L(b'', BY), L(random.Random(3).randbytes(1024), BY, 'junk'), L(b'\x00' * 100, BY),
+             L(random.Random(4).randbytes(MB), BY, '1 MB of junk'), L(ids['w_compiled'], BY, 'compile_model() output')] + [
+        L(bytes(q1(su, 'SELECT compiled FROM mlops.model_versions WHERE version_id = %s', (ids[k],))), BY,
+          f"victim version {k}'s compiled form", True) for k in ('vid1', 'vid_tree', 'vid_mlp')] + [
+        L(b, BY, label, victim='victim' in label) for b, label in forged_models(ids, su)]
+    pools = {T: text, B: bigint, I: integer, F: floats, 'boolean': boolean, 'timestamp with time zone': tstz, J: jsonb,
+             'text[]': [L(v, 'text[]') for v in text_arrays],
+             'double precision[]': [L(v, 'double precision[]') for v in float_arrays],
+             'bigint[]': [L(v, 'bigint[]') for v in other_arrays],
+             'timestamp with time zone[]': [L(v, 'timestamp with time zone[]') for v in other_arrays[:3] + ['{infinity}']],
+             R: regclass, A: anyelement, S_ROW: schedules_row, BY: bytea,
+             'name': [L(v, 'name') for v in (None, '', VICTIM, SUPER, 'a' * 300)]}
+    for t in sorted({t for f in routines if f.callable for _, t, _ in f.params if t not in pools}):
+        # a type this test has no variants for yet: it is still called, with NULL
+        pools[t] = [L(None, t)]
+        notes.append(f'no hostile variants for parameter type {t}: called with NULL only')
+    return pools
+
+
+def baselines(ids):
+    """Valid arguments for hostile_writer: arg(fn, name, type, has_default) -> V, or None to
+    leave a parameter to its default."""
+    T = 'text'
+    S = lambda v: L(v, T)  # noqa: E731
+    by_name = {
+        'run_id': L(ids['w_run'], 'bigint'), 'experiment': S('hw_exp'), 'experiment_id': L(ids['w_exp'], 'bigint'),
+        'new_name': S('hw_exp_renamed'), 'description': S('hostile description'), 'tags': L('{"hk": "hv"}', 'jsonb'),
+        'key': S('hw_key'), 'params': L('{"hw_p": 1}', 'jsonb'), 'metrics': L('{"hw_m": 0.5}', 'jsonb'),
+        'step': L(3, 'bigint'),
+        'batch': L('{"params": {"hw_b": 1}, "metrics": {"hw_bm": 0.1}, "tags": {"hw_bt": "x"}}', 'jsonb'),
+        'relation': L('hostile_writer_s.src', 'regclass'), 'context': S('training'), 'dataset_name': S('hw_ds'),
+        'path': S('hw/new.txt'), 'content': L(b'hostile content', 'bytea'), 'media_type': S('text/plain'),
+        'model': S('hw_model:1'), 'artifact': S(A_W2), 'version': L(1, 'integer'), 'alias': S('hw_alias'),
+        'stage': S('Staging'), 'archive_existing': L(True, 'boolean'), 'compiled': L(ids['w_compiled'], 'bytea'),
+        'bundle': L(ids['w_bundle'], 'jsonb'), 'source': S('hostile_writer_s.src'),
+        'target': S('hostile_writer_s.scores'), 'key_columns': L('{id}', 'text[]'),
+        'outputs': L('{prediction}', 'text[]'), 'schedule_id': L(ids['w_sched'], 'bigint'), 'cron': S('0 5 31 2 *'),
+        'query': S('SELECT id, x FROM hostile_writer_s.src'), 'n_keys': L(1, 'integer'),
+        'role_name': S('mlops_reader'), 'function_name': S('hostile'), 'sqlstate': S('P0001'), 'message': S('hostile'),
+        'job_run_id': L(ids['w_running'], 'bigint'), 'rows_in': L(10, 'bigint'), 'rows_scored': L(10, 'bigint'),
+        'rows_failed': L(0, 'bigint'), 'scoring': S('row'), 'kind': S('batch_score'), 'model_ref': S('hw_model:1'),
+        'ref': S('hw_model:1'), 'name': S('hw-sched'), 'relation_name': S('hostile_writer_s.src'),
+        'row_count': L(20, 'bigint'), 'digest': S('0' * 64), 'label': S('hw label'), 'max_chars': L(100, 'integer'),
+        'status': S('FINISHED'), 'job_name': S('hw-job-2'), 'features': S('x'),
+        'value': S('hw_value'), 'keys': L('{hw_k}', 'text[]'), 'vals': L('{v}', 'text[]'),
+        'steps': L('{1}', 'bigint[]'), 'times': RAW('ARRAY[now()]', 'timestamp with time zone[]'),
+        'allowed': L('{key,value}', 'text[]'), 'section': L('{"k": 1}', 'jsonb'), 'section_name': S('params'),
+        'absent': RAW('now()', 'timestamp with time zone'),
+    }
+    by_name_type = {
+        ('features', 'jsonb'): L('{"a": 1, "b": 2}', 'jsonb'), ('features', 'double precision[]'): L('{1,2}', 'double precision[]'),
+        ('value', 'double precision'): L(0.5, 'double precision'), ('value', 'anyelement'): RAW('0.5::float8', 'anyelement'),
+        ('vals', 'double precision[]'): L('{0.5}', 'double precision[]'), ('value', 'jsonb'): L('"v"', 'jsonb'),
+    }
+    override = {
+        ('create_experiment', 'name'): S('hw_exp_new'), ('set_experiment', 'name'): S('hw_exp'),
+        ('create_registered_model', 'name'): S('hw_model_new'), ('schedule_batch_score', 'name'): S('hw-sched-new'),
+        ('_insert_model', 'name'): S('hw_model_new'), ('_check_model_name', 'name'): S('hw_model'),
+        ('start_run', 'status'): S('RUNNING'), ('_job_run_finish', 'status'): S('succeeded'),
+        ('get_artifact', 'path'): S('model/model.json'), ('register_model_version_from_run', 'path'): S('model/model.json'),
+        ('delete_tag', 'key'): S('t'), ('delete_experiment_tag', 'key'): S('t'),
+        ('delete_registered_model_tag', 'key'): S('t'), ('delete_model_version_tag', 'key'): S('t'),
+        ('_json_metric_value', 'value'): L('0.5', 'jsonb'), ('_json_step', 'value'): L('1', 'jsonb'),
+        ('_json_timestamp', 'value'): L('1700000000000', 'jsonb'),
+        ('batch_score', 'job_name'): S('hw-job'),
+    }
+    # registry functions name a model, scoring functions a version of it
+    for f in ('register_model_version', 'register_model_version_from_run', 'set_registered_model_tag',
+              'delete_registered_model_tag', 'set_model_version_tag', 'delete_model_version_tag', 'set_model_alias',
+              'delete_model_alias', 'transition_model_stage', 'delete_model_version', 'delete_registered_model',
+              'import_model_version', '_model_id', '_lock_model', '_version_id'):
+        override[(f, 'model')] = S('hw_model')
+    by_type = {
+        'text': S('hw'), 'bigint': L(1, 'bigint'), 'integer': L(1, 'integer'), 'double precision': L(0.5, 'double precision'),
+        'boolean': L(True, 'boolean'), 'timestamp with time zone': RAW('now()', 'timestamp with time zone'),
+        'jsonb': L('{}', 'jsonb'), 'bytea': L(ids['w_compiled'], 'bytea'), 'text[]': L('{id}', 'text[]'),
+        'double precision[]': L('{1,2}', 'double precision[]'), 'regclass': L('hostile_writer_s.src', 'regclass'),
+        'anyelement': RAW('0.5::float8', 'anyelement'), 'bigint[]': L('{1}', 'bigint[]'),
+        'timestamp with time zone[]': RAW('ARRAY[now()]', 'timestamp with time zone[]'),
+        'mlops.schedules': RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hw-sched')", 'mlops.schedules'),
+        'name': L(WRITER, 'name'),
+    }
+    # parameters left to their defaults, unless named here
+    set_even_if_default = {('batch_score', 'features'), ('schedule_batch_score', 'features'), ('batch_score', 'job_name')}
+
+    def arg(fn, pname, ptype, has_default):
+        if (fn.name, pname) in override:
+            return override[(fn.name, pname)]
+        if has_default and (fn.name, pname) not in set_even_if_default:
+            return None
+        if (pname, ptype) in by_name_type:
+            return by_name_type[(pname, ptype)]
+        if pname in by_name and by_name[pname].typ == ptype:
+            return by_name[pname]
+        return by_type.get(ptype) or L(None, ptype)
+    return arg
+
+
+# --------------------------------------------------------------------------- fingerprints
+def table_list(su):
+    return q(su, """
+        SELECT c.oid::regclass::text,
+               coalesce((SELECT array_agg(a.attname::text ORDER BY k.o)
+                           FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, o)
+                           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                          WHERE i.indrelid = c.oid AND i.indisprimary), '{}')
+          FROM pg_class c WHERE c.relnamespace = 'mlops'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY 1""")
+
+
+RELATIONS_SQL = """
+    SELECT n.nspname || '.' || c.relname AS rel, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+       AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'"""
+
+
+class Snapshot:
+    """What a connection sees of the protected state: a hash per table of its row versions
+    (ctid and xmin, so that unchanged rows, however wide, cost nothing), and the rows."""
+
+    def __init__(self, conn, tables, superuser):
+        self.conn, self.superuser = conn, superuser
+        self.tables = list(tables)                       # [(name, pk columns)]
+        if superuser:
+            self.tables.append(('cron.job', ['jobid']))
+            for (t,) in q(conn, "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = "
+                                "'hostile_victim_s'::regnamespace AND c.relkind = 'r' ORDER BY 1"):
+                self.tables.append((t, []))
+            self.tables.append(('(' + RELATIONS_SQL + ')', ['rel']))
+        self.sql = 'SELECT ARRAY[' + ', '.join(
+            f"(SELECT count(*) || ':' || coalesce(sum(hashtextextended({self._version(i)}, 0)::numeric), 0) FROM {n} t)"
+            for i, (n, _) in enumerate(self.tables)) + ']'
+
+    def _version(self, i):
+        name = self.tables[i][0]
+        return 'to_jsonb(t)::text' if name.startswith('(') else "t.ctid::text || ':' || t.xmin::text"
+
+    def _key(self, i):
+        pk = self.tables[i][1]
+        return ('jsonb_build_array(' + ', '.join(f't.{c}' for c in pk) + ')::text') if pk else 'to_jsonb(t)::text'
+
+    def sums(self):
+        return q1(self.conn, self.sql)
+
+    def versions(self, i):
+        """{key: row version}; the key is the primary key (the whole row without one)."""
+        return dict(q(self.conn, f'SELECT {self._key(i)}, {self._version(i)} FROM {self.tables[i][0]} t'))
+
+    def rows(self, i, keys=None):
+        """{key: the row as jsonb text}, of every row or of these keys."""
+        sql = f'SELECT {self._key(i)}, to_jsonb(t)::text FROM {self.tables[i][0]} t'
+        if keys is None:
+            return dict(q(self.conn, sql))
+        return dict(q(self.conn, sql + f' WHERE {self._key(i)} = ANY (%s)', (list(keys),))) if keys else {}
+
+    def label(self, i):
+        name = self.tables[i][0]
+        return 'relations' if name.startswith('(') else name
+
+
+def parse_row(text):
+    try:
+        return json.loads(text)
+    except RecursionError:          # a deeply nested jsonb value: compared as text
+        return {'row': text}
+
+
+class Baseline:
+    """The state a call is compared with (taken before it, so that a diff inside the call's
+    transaction compares with the state before the call)."""
+
+    def __init__(self, snap):
+        self.snap = snap
+        self.sums = snap.sums()
+        self._versions = {i: snap.versions(i) for i in range(len(snap.tables))}
+        self._rows = {i: snap.rows(i) for i in range(len(snap.tables))}
+        self._pending = None
+
+    def diff(self):
+        """Changed rows since the baseline: {label: ({key: old row}, {key: new row})}, None if
+        nothing changed."""
+        now = self.snap.sums()
+        if now == self.sums:
+            self._pending = None
+            return None
+        out, pending = {}, {}
+        for i, (a, b) in enumerate(zip(self.sums, now)):
+            if a == b:
+                continue
+            old_v, new_v = self._versions[i], self.snap.versions(i)
+            keys = [k for k in set(old_v) | set(new_v) if old_v.get(k) != new_v.get(k)]
+            new_rows = self.snap.rows(i, [k for k in keys if k in new_v])
+            old_rows = self._rows[i]
+            pending[i] = (new_v, keys, new_rows)
+            changed = [k for k in keys if old_rows.get(k) != new_rows.get(k)]
+            if changed:
+                out[self.snap.label(i)] = ({k: parse_row(old_rows[k]) for k in changed if k in old_rows},
+                                           {k: parse_row(new_rows[k]) for k in changed if k in new_rows})
+        self._pending = (now, pending)
+        return out
+
+    def accept(self):
+        """The state of the last diff() becomes the baseline (after a committed call)."""
+        if self._pending:
+            now, pending = self._pending
+            for i, (new_v, keys, new_rows) in pending.items():
+                self._versions[i] = new_v
+                rows = self._rows[i]
+                for k in keys:
+                    if k in new_rows:
+                        rows[k] = new_rows[k]
+                    else:
+                        rows.pop(k, None)
+            self.sums = now
+            self._pending = None
+
+    def refresh(self):
+        self.diff()
+        self.accept()
+
+
+# --------------------------------------------------------------------------- policy
+ATTRIBUTION = ('created_by', 'run_by', 'actor', 'owner', 'updated_by', 'username')
+TAGS = {'mlops.experiment_tags', 'mlops.run_tags', 'mlops.registered_model_tags', 'mlops.model_version_tags'}
+APPEND_ONLY = {'mlops.params', 'mlops.metric_history', 'mlops.run_inputs', 'mlops.artifacts'}
+ENDED = ('FINISHED', 'FAILED', 'KILLED')
+
+
+def changed_columns(old, new):
+    return {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
+
+
+def policy(role, table, old, new, changes):
+    """Why a change is not one the role may make (None: it may).  Readers and role-less
+    roles may change nothing; a writer what README's roles give it: the shared tracking
+    workspace and registrations (as itself), its own job runs, rejects and schedules."""
+    if role != WRITER:
+        return f'{role} changed {table}'
+    me = WRITER
+    if new is not None:
+        for c in ATTRIBUTION:
+            if c in new and (old is None or old.get(c) != new.get(c)) and new[c] != me:
+                return f'a row of {table} attributed to {new[c]} ({c}), written by {me}'
+    if table in TAGS:
+        return None
+    if table.startswith('hostile_victim_s.'):
+        return f'{me} changed the victim\'s private table {table}'
+    if table == 'relations':
+        row = new or old
+        return None if row['owner'] == me else f'{me} {"created" if old is None else "dropped"} relation {row}'
+    if table == 'cron.job':
+        return None if (old or new)['username'] == me and (new or old)['username'] == me else \
+            f'{me} changed pg_cron job {(old or new)["jobid"]} of {(old or new)["username"]}'
+    if old is None:             # an insert
+        if table == 'mlops.run_documents':
+            return None if new['run_id'] in changes['new_runs'] else f'a second run_documents row for run {new["run_id"]}'
+        if table == 'mlops.registry_events' and new['event'] not in ('model_created', 'version_registered'):
+            return f'{me} recorded a registry event {new["event"]} (admin only)'
+        if table == 'mlops.batch_rejects':
+            owner = changes['job_owner'].get(new['job_run_id'])
+            return None if owner == me else f'{me} added rejects to job run {new["job_run_id"]} of {owner}'
+        if table == 'mlops.model_aliases':
+            return f'{me} set alias {new["alias"]} (admin only)'
+        if table == 'mlops.job_runs':
+            # a job run belongs to the schedule it names (by id, or by name: the monitoring
+            # views group runs by job name), and only the schedule's owner records runs of it
+            for k in ('schedule_id', 'job_name'):
+                owner = changes['schedule_owner'].get(new[k])
+                if owner is not None and owner != me:
+                    return f'{me} recorded job run {new["job_run_id"]} under {k} {new[k]!r}, the schedule of {owner}'
+            return None
+        if table in ('mlops.experiments', 'mlops.runs', 'mlops.registered_models', 'mlops.model_versions',
+                     'mlops.job_runs', 'mlops.schedules', 'mlops.latest_metrics', 'mlops.registry_events') or \
+                table in APPEND_ONLY:
+            return None
+        return f'{me} inserted into {table}, which this test has no policy for'
+    if new is None:             # a delete
+        return f'{me} deleted from {table}: {short(json.dumps(old), 200)} (admin only, or never)' \
+            if not (table == 'mlops.schedules' and old['created_by'] == me) else None
+    cols = changed_columns(old, new)
+    if table == 'mlops.experiments':
+        if cols <= {'name', 'updated_at'}:
+            return None
+        return f'{me} changed {sorted(cols)} of experiment {old["experiment_id"]} (admin only)'
+    if table == 'mlops.runs':
+        if cols <= {'status', 'end_time'} and old['status'] in ('RUNNING', 'SCHEDULED') and new['status'] in ENDED:
+            return None
+        if cols <= {'lifecycle_stage', 'deleted_at'}:
+            return None         # delete_run / restore_run are a writer's
+        return f'{me} changed {sorted(cols)} of run {old["run_id"]}'
+    if table == 'mlops.run_documents':
+        return None
+    if table == 'mlops.latest_metrics':
+        # (step, logged_at, value) only moves forward; the timestamps' text forms do not sort,
+        # so only the steps are compared here (the invariants check the rest)
+        return None if cols <= {'step', 'logged_at', 'value'} and new['step'] >= old['step'] else \
+            f'latest metric {old["key"]} of run {old["run_id"]} moved backwards: step {old["step"]} -> {new["step"]}'
+    if table == 'mlops.registered_models':
+        if cols <= {'last_version', 'updated_at'} and new['last_version'] > old['last_version']:
+            return None
+        return f'{me} changed {sorted(cols)} of model {old["name"]}'
+    if table == 'mlops.job_runs':
+        if old['run_by'] == me:
+            return None
+        if old['job_run_id'] in changes['orphans'] and cols <= {'status', 'error'} and new['status'] == 'failed':
+            return None         # a run whose session died, recorded as failed
+        return f'{me} changed {sorted(cols)} of job run {old["job_run_id"]} of {old["run_by"]}'
+    if table == 'mlops.schedules':
+        return None if old['created_by'] == me else f'{me} changed {sorted(cols)} of schedule {old["name"]} of {old["created_by"]}'
+    if table in ('mlops.model_versions', 'mlops.model_aliases'):
+        return f'{me} changed {sorted(cols)} of {table} row {short(json.dumps({k: old.get(k) for k in ("version_id", "model_id", "alias", "version")}), 120)} (admin only or immutable)'
+    return f'{me} changed {sorted(cols)} of a row of {table}'
+
+
+def classify(role, diffs, context_label, orphans, conn):
+    """Findings for the changes in diffs ({table: (old rows, new rows)}), as seen on conn."""
+    if not diffs:
+        return []
+    changes = {'orphans': orphans, 'new_runs': set(), 'job_owner': {}}
+    if 'mlops.runs' in diffs:
+        old, new = diffs['mlops.runs']
+        changes['new_runs'] = {r['run_id'] for k, r in new.items() if k not in old}
+    if 'mlops.batch_rejects' in diffs:
+        changes['job_owner'] = dict(q(conn, 'SELECT job_run_id, run_by::text FROM mlops.job_runs'))
+    if 'mlops.job_runs' in diffs:
+        rows = q(conn, 'SELECT schedule_id, name, created_by::text FROM mlops.schedules')
+        changes['schedule_owner'] = {**{r[0]: r[2] for r in rows}, **{r[1]: r[2] for r in rows}}
+    problems = []
+    for table, (old, new) in diffs.items():
+        for key in set(old) | set(new):
+            o, n = old.get(key), new.get(key)
+            if o == n:
+                continue
+            why = policy(role, table, o, n, changes)
+            if why:
+                problems.append(why)
+    return [f'{context_label}: {p}' for p in problems]
+
+
+# --------------------------------------------------------------------------- invariants
+INVARIANTS = r"""
+SELECT v FROM (
+  SELECT format('run %s has no run_documents row', r.run_id) FROM mlops.runs r
+   WHERE NOT EXISTS (SELECT FROM mlops.run_documents d WHERE d.run_id = r.run_id)
+  UNION ALL
+  SELECT format('run_documents of run %s: params %s, but the params table has %s', d.run_id,
+                ARRAY(SELECT jsonb_object_keys(d.params) ORDER BY 1),
+                ARRAY(SELECT p.key FROM mlops.params p WHERE p.run_id = d.run_id ORDER BY 1))
+    FROM mlops.run_documents d
+   WHERE ARRAY(SELECT jsonb_object_keys(d.params) ORDER BY 1)
+         IS DISTINCT FROM ARRAY(SELECT p.key FROM mlops.params p WHERE p.run_id = d.run_id ORDER BY 1)
+  UNION ALL
+  SELECT format('run_documents of run %s: tags %s differ from run_tags', d.run_id, d.tags) FROM mlops.run_documents d
+   WHERE d.tags IS DISTINCT FROM coalesce((SELECT jsonb_object_agg(t.key, t.value) FROM mlops.run_tags t
+                                            WHERE t.run_id = d.run_id), '{}')
+  UNION ALL
+  SELECT format('metric_history of run %s, which does not exist', h.run_id)
+    FROM (SELECT DISTINCT run_id FROM mlops.metric_history) h
+   WHERE NOT EXISTS (SELECT FROM mlops.runs r WHERE r.run_id = h.run_id)
+  UNION ALL
+  SELECT format('latest_metrics of run %s key %s disagree with metric_history', coalesce(h.run_id, l.run_id),
+                coalesce(h.key, l.key))
+    FROM (SELECT DISTINCT ON (run_id, key) run_id, key, value, step, logged_at FROM mlops.metric_history
+           ORDER BY run_id, key, step DESC, logged_at DESC, value DESC) h
+    FULL JOIN mlops.latest_metrics l ON l.run_id = h.run_id AND l.key = h.key
+   WHERE h.run_id IS NULL OR l.run_id IS NULL
+      OR (h.step, h.logged_at, h.value) IS DISTINCT FROM (l.step, l.logged_at, l.value)
+  UNION ALL
+  SELECT format('model version %s: its compiled form says %s', v.version_id, x.i)
+    FROM mlops.model_versions v, LATERAL (SELECT mlops.model_info(v.compiled) AS i) x
+   WHERE (x.i ->> 'sha256') IS DISTINCT FROM v.sha256 OR (x.i ->> 'version_id')::bigint IS DISTINCT FROM v.version_id
+      OR v.sha256 IS DISTINCT FROM encode(sha256(convert_to(v.artifact, 'UTF8')), 'hex')
+  UNION ALL
+  SELECT format('alias %s of model %s points at version %s of another model', a.alias, a.model_id, a.version_id)
+    FROM mlops.model_aliases a JOIN mlops.model_versions v USING (version_id) WHERE v.model_id <> a.model_id
+  UNION ALL
+  SELECT format('model %s: last_version %s < version %s', m.name, m.last_version, v.version)
+    FROM mlops.registered_models m JOIN mlops.model_versions v USING (model_id) WHERE v.version > m.last_version
+  UNION ALL
+  SELECT format('version %s of model %s has no version_registered event with its checksum', v.version, v.model_id)
+    FROM mlops.model_versions v
+   WHERE NOT EXISTS (SELECT FROM mlops.registry_events e WHERE e.model_id = v.model_id AND e.version = v.version
+                                                           AND e.event = 'version_registered' AND e.to_value = v.sha256)
+  UNION ALL
+  SELECT format('model %s has no model_created event', m.name) FROM mlops.registered_models m
+   WHERE NOT EXISTS (SELECT FROM mlops.registry_events e WHERE e.model_id = m.model_id AND e.event = 'model_created')
+  UNION ALL
+  SELECT format('alias %s of model %s: its last event says %s', a.alias, a.model_id, e.to_value)
+    FROM mlops.model_aliases a JOIN mlops.model_versions v USING (version_id)
+    LEFT JOIN LATERAL (SELECT e.to_value FROM mlops.registry_events e WHERE e.model_id = a.model_id AND e.alias = a.alias
+                         AND e.event IN ('alias_set', 'alias_deleted') ORDER BY e.event_id DESC LIMIT 1) e ON true
+   WHERE e.to_value IS DISTINCT FROM v.version::text
+  UNION ALL
+  SELECT format('version %s of model %s is in stage %s, its last event says %s', v.version, v.model_id, v.stage, e.s)
+    FROM mlops.model_versions v,
+         LATERAL (SELECT coalesce((SELECT e.to_value FROM mlops.registry_events e WHERE e.model_id = v.model_id
+                                     AND e.version = v.version AND e.event = 'stage_changed'
+                                   ORDER BY e.event_id DESC LIMIT 1), 'None') AS s) e
+   WHERE e.s IS DISTINCT FROM v.stage
+  UNION ALL
+  SELECT format('job run %s (%s) is %s: finished_at %s, rows %s/%s/%s', j.job_run_id, j.run_by, j.status,
+                j.finished_at, j.rows_in, j.rows_scored, j.rows_failed)
+    FROM mlops.job_runs j
+   WHERE (j.status = 'running' AND j.finished_at IS NOT NULL)
+      OR (j.status <> 'running' AND (j.finished_at IS NULL OR j.rows_scored IS NULL)
+          AND NOT (j.status = 'failed' AND j.error LIKE 'the session running this job%'))
+      OR (j.status = 'succeeded' AND (j.rows_in IS NULL OR j.rows_failed IS NULL))
+  UNION ALL
+  SELECT format('job run %s (%s) is running, but shown %s: %s', o.job_run_id, o.run_by, o.status, o.error)
+    FROM mlops.job_runs_overview o JOIN mlops.job_runs j USING (job_run_id)
+   WHERE j.status = 'running' AND o.status <> 'running'
+  UNION ALL
+  SELECT format('job run %s (%s) is recorded failed as if its session had ended, but its session (process %s) is alive',
+                j.job_run_id, j.run_by, j.backend_pid)
+    FROM mlops.job_runs j JOIN pg_catalog.pg_stat_activity a ON a.pid = j.backend_pid AND a.backend_start <= j.started_at
+   WHERE j.status = 'failed' AND j.error LIKE 'the session running this job%'
+  UNION ALL
+  SELECT format('rejects of job run %s, which has no on_error => reject run', r.job_run_id)
+    FROM (SELECT DISTINCT job_run_id FROM mlops.batch_rejects) r
+    JOIN mlops.job_runs j USING (job_run_id) WHERE j.rows_failed IS NULL AND j.status <> 'running'
+  UNION ALL
+  SELECT format('schedule %s (%s) is %s but %s', s.name, s.created_by,
+                CASE WHEN s.active THEN 'active' ELSE 'paused' END, mlops.schedule_state(s.name))
+    FROM mlops.schedules s
+   WHERE (s.active AND mlops.schedule_state(s.name) <> 'armed') OR (NOT s.active AND s.cron_job_id IS NOT NULL)
+) x(v)"""
+
+
+INVARIANT_CHECKS = Counter()
+
+
+def invariants_due(phase, fn, varied, per_parameter=3):
+    """The invariants take ~10 ms: checked after the first calls that wrote, per routine and
+    varied parameter (and after every committed call, and at the end)."""
+    INVARIANT_CHECKS[(phase, fn.sig, str(varied))] += 1
+    return INVARIANT_CHECKS[(phase, fn.sig, str(varied))] <= per_parameter
+
+
+SEEN_VIOLATIONS = set()
+
+
+def check_invariants(conn, label):
+    """The violations of the invariants not reported yet, each after the first call it
+    followed (a state that stays wrong is reported once)."""
+    try:
+        bad = [r[0] for r in q(conn, INVARIANTS)]
+    except psycopg2.Error as e:
+        bad = [f'the invariants cannot be checked: {e.pgcode} {str(e).strip().splitlines()[0]}']
+    new = [b for b in bad if b not in SEEN_VIOLATIONS]
+    SEEN_VIOLATIONS.update(new)
+    return [f'{label}: {b}' for b in new]
+
+
+# --------------------------------------------------------------------------- calls
+class Stats:
+    def __init__(self):
+        self.calls = Counter()          # phase -> calls
+        self.states = Counter()         # sqlstate -> count
+        self.by_role = defaultdict(Counter)
+        self.fn_called = set()
+        self.timeouts = []
+        self.successes = defaultdict(list)  # (role, fn sig) -> [args]
+        self.seconds = Counter()        # (phase, fn name) -> seconds, checks included
+        self.check_seconds = Counter()  # what of it went to the checks
+
+
+stats = Stats()
+
+
+def call_sql(fn, args):
+    """The statement calling fn with args ({param index: V}); None for a defaulted parameter."""
+    parts, values = [], []
+    for i, (pname, _, _) in enumerate(fn.params):
+        a = args.get(i)
+        if a is None:
+            continue
+        parts.append(f'{pname} => {a.expr}' if fn.named else a.expr)
+        values += a.args
+    if not fn.named and len(parts) < len(fn.params):
+        parts = [args[i].expr if args.get(i) else 'NULL' for i in range(len(fn.params))]
+        values = [v for i in range(len(fn.params)) if args.get(i) for v in args[i].args]
+    arglist = ', '.join(parts)
+    name = f'mlops.{fn.name}' if re.fullmatch(r'[a-z_][a-z0-9_]*', fn.name) else f'mlops."{fn.name}"'
+    if fn.kind == 'p':
+        return f'CALL {name}({arglist})', values
+    if fn.kind == 'a':
+        return f'SELECT {name}({", ".join("v" + str(i) for i in range(len(parts)))}) FROM (SELECT ' + \
+            ', '.join(f'{p} AS v{i}' for i, p in enumerate(parts)) + ') s', values
+    coldef = ' AS r(id integer, prediction double precision)' if fn.needs_coldef else ''
+    return f'SELECT * FROM {name}({arglist}){coldef}', values
+
+
+def describe(fn, args, varied):
+    if varied is None:
+        return f'{fn.name}(baseline)'
+    if varied == 'all':
+        return f'{fn.name}(all hostile: ' + ', '.join(f'{fn.params[i][0] or i}={a.label}' for i, a in sorted(args.items()) if a) + ')'
+    return f'{fn.name}({fn.params[varied][0] or varied} => {args[varied].label if args.get(varied) else "DEFAULT"})'
+
+
+def error_line(e):
+    return str(e).strip().splitlines()[0] if str(e).strip() else repr(e)
+
+
+class Attacker:
+    def __init__(self, role, conn, in_txn_checks, tables, orphans):
+        self.role, self.conn, self.orphans = role, conn, orphans
+        self.in_txn = in_txn_checks
+        self.baseline = Baseline(Snapshot(conn, tables, False)) if in_txn_checks else None
+
+    def reconnect(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+        for _ in range(60):
+            try:
+                self.conn = connect(self.role)
+                break
+            except psycopg2.Error:
+                time.sleep(1)
+        if self.baseline:
+            self.baseline.snap.conn = self.conn
+
+    def run(self, fn, args, varied, phase, commit=False, super_check=None):
+        """One call: rolled back (functions) unless commit; procedures always commit."""
+        t0 = time.time()
+        try:
+            return self._run(fn, args, varied, phase, commit, super_check)
+        finally:
+            stats.seconds[(phase, fn.name)] += time.time() - t0
+
+    def _run(self, fn, args, varied, phase, commit, super_check):
+        sql, values = call_sql(fn, args)
+        label = describe(fn, args, varied)
+        stats.calls[phase] += 1
+        stats.fn_called.add(fn.sig)
+        autocommit = commit or fn.kind == 'p'
+        cur = self.conn.cursor()
+        ok = False
+        try:
+            if autocommit:
+                # alone: a procedure that commits cannot run in a multi-statement query
+                cur.execute(f'SET statement_timeout = {CALL_TIMEOUT_MS}')
+                cur.execute(sql, values)
+            else:
+                cur.execute(f'BEGIN; SET LOCAL statement_timeout = {CALL_TIMEOUT_MS}; ' + sql, values)
+            if cur.description:
+                cur.fetchall()
+            ok = True
+            if self.role == NOBODY and fn.secdef:
+                # a SECURITY DEFINER routine reads and writes as the extension's owner: it must
+                # give a role with no mlops role nothing
+                finding('privilege', f'{NOBODY}, with no mlops role, called {label} (SECURITY DEFINER) successfully')
+            stats.states['ok'] += 1
+            stats.by_role[self.role]['ok'] += 1
+            stats.successes[(self.role, fn.sig)].append((varied, args))
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+            if self.conn.closed or getattr(e, 'pgcode', None) is None:
+                finding('crash', f'{self.role}: {label}: the connection was lost: {error_line(e)}')
+                self.reconnect()
+                return False
+            self._error(fn, e, label)
+        except psycopg2.Error as e:
+            self._error(fn, e, label)
+        t_check = time.time()
+        if not autocommit:
+            if ok and self.in_txn:
+                try:
+                    diffs = self.baseline.diff()
+                    for p in classify(self.role, diffs, f'{self.role}: {label}', self.orphans, self.conn):
+                        finding('write outside the role', p)
+                    if diffs and invariants_due(phase, fn, varied):
+                        for p in check_invariants(self.conn, f'{self.role}: {label}'):
+                            finding('half-written', p)
+                except psycopg2.Error as e:
+                    finding('check failed', f'{self.role}: {label}: {e.pgcode} {error_line(e)}')
+            try:
+                cur.execute('ROLLBACK')
+            except psycopg2.Error:
+                self.reconnect()
+        elif super_check is not None:
+            super_check(self.role, label, fn, varied, phase)
+        stats.check_seconds[(phase, fn.name)] += time.time() - t_check
+        return ok
+
+    def _error(self, fn, e, label):
+        state = e.pgcode or 'no-sqlstate'
+        if fn.name == '_fail':
+            state += ' (by _fail)'      # which raises the SQLSTATE it is given
+        if ERROR_LOG:
+            ERROR_LOG.write(f'{self.role}\t{state}\t{label[:150]}\t{error_line(e)[:200]}\n')
+        stats.states[state] += 1
+        stats.by_role[self.role][state] += 1
+        if state == '57014':
+            stats.timeouts.append(f'{self.role}: {label}')
+        # _fail raises the SQLSTATE it is given; import_model_version's XX001 is documented
+        if state.startswith('XX') and fn.name != '_fail' and not (state == 'XX001' and fn.name == 'import_model_version'):
+            finding('internal error', f'{self.role}: {label}: {state} {error_line(e)}')
+        if state == 'no-sqlstate':
+            finding('no SQLSTATE', f'{self.role}: {label}: {error_line(e)}')
+
+
+def variants_for(fn, arg_of, pools, fixed=None):
+    """(args, varied) for every call of fn: the baseline, each parameter varied in turn over
+    its type's variants (the others at their baseline), and calls with every parameter
+    hostile.  fixed: {parameter index: V} kept in every call."""
+    fixed = fixed or {}
+    base = {i: arg_of(fn, pname, ptype, has_default) for i, (pname, ptype, has_default) in enumerate(fn.params)}
+    base.update(fixed)
+    yield dict(base), None
+    for i, (pname, ptype, _) in enumerate(fn.params):
+        if i in fixed:
+            continue
+        for v in pools[ptype]:
+            args = dict(base)
+            args[i] = v
+            yield args, i
+    if len(fn.params) > len(fixed):
+        r = random.Random(fn.sig)
+        for _ in range(8):
+            args = {i: r.choice(pools[ptype]) for i, (_, ptype, _) in enumerate(fn.params)}
+            args.update(fixed)
+            yield args, 'all'
+
+
+# --------------------------------------------------------------------------- phases
+def super_checker(su_base, orphans, attackers=()):
+    """After a committed call: a superuser compares everything with the state before it."""
+    def check(role, label, fn, varied, phase):
+        diffs = su_base.diff()
+        if diffs:
+            for p in classify(role, diffs, f'{role}: {label} (committed)', orphans, su_base.snap.conn):
+                finding('write outside the role', p)
+            if phase == 'writer, committed' or invariants_due(phase, fn, varied):
+                for p in check_invariants(su_base.snap.conn, f'{role}: {label} (committed)'):
+                    finding('half-written', p)
+            su_base.accept()
+            for att in attackers:
+                if att.baseline:
+                    att.baseline.refresh()
+    return check
+
+
+def barrage(att, routines, arg_of, pools, su_base, orphans, phase):
+    check = super_checker(su_base, orphans, [att])
+    n0 = sum(stats.calls.values())
+    for fn in routines:
+        if not fn.callable:
+            continue
+        if not fn.executable[att.role]:
+            # not executable: a few calls, each refused by PostgreSQL itself
+            for args, varied in itertools.islice(variants_for(fn, arg_of, pools), 3):
+                sql, values = call_sql(fn, args)
+                stats.calls[phase] += 1
+                stats.fn_called.add(fn.sig)
+                try:
+                    q(att.conn, f'BEGIN; SET LOCAL statement_timeout = {CALL_TIMEOUT_MS}')
+                    q(att.conn, sql, values)
+                    finding('privilege', f'{att.role} could call {fn.sig}, which it may not execute')
+                except psycopg2.Error as e:
+                    stats.states[e.pgcode or 'no-sqlstate'] += 1
+                    stats.by_role[att.role][e.pgcode or 'no-sqlstate'] += 1
+                    if e.pgcode != '42501':
+                        finding('privilege', f'{att.role}: {fn.sig}: expected 42501, got {e.pgcode} {error_line(e)}')
+                q(att.conn, 'ROLLBACK')
+            continue
+        for args, varied in variants_for(fn, arg_of, pools):
+            att.run(fn, args, varied, phase, super_check=check if fn.kind == 'p' else None)
+    log(f'{phase}: {sum(stats.calls.values()) - n0} calls')
+
+
+def direct_dml(conn, role, tables):
+    """Writing the tables directly: refused (rejects go only to one's own running job run)."""
+    for name, _ in tables:
+        col = q1(conn, "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                       "AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1", (name,))
+        stmts = [f'INSERT INTO {name} DEFAULT VALUES', f'UPDATE {name} SET {col} = {col}', f'DELETE FROM {name}',
+                 f'TRUNCATE {name}']
+        if name == 'mlops.batch_rejects':
+            stmts.append("INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) "
+                         "SELECT job_run_id, '{\"id\": 1}', 'forged' FROM mlops.job_runs WHERE run_by <> current_user")
+        for stmt in stmts:
+            stats.calls['direct DML'] += 1
+            try:
+                q(conn, f'BEGIN; SET LOCAL statement_timeout = {CALL_TIMEOUT_MS}')
+                with conn.cursor() as cur:
+                    cur.execute(stmt)
+                    n = cur.rowcount
+                if n > 0 or stmt.startswith('TRUNCATE'):
+                    finding('write outside the role', f'{role}: {stmt}: {n} rows')
+            except psycopg2.Error as e:
+                stats.states[e.pgcode] += 1
+                stats.by_role[role][e.pgcode] += 1
+                if e.pgcode != '42501':
+                    notes.append(f'{role}: {stmt[:60]}: {e.pgcode} {error_line(e)}')
+            q(conn, 'ROLLBACK')
+
+
+def victim_scores_sql(refs):
+    """One statement: what the victim's models give for one row, by reference (float8[] and
+    jsonb), through compiled_model() and score(), and as classes and probabilities."""
+    exprs, args = [], []
+    for ref in refs:
+        for e in ("mlops.predict(%s, '{1,2}'::float8[])", 'mlops.predict(%s, \'{"a": 1, "b": 2}\'::jsonb)',
+                  "mlops.score(mlops.compiled_model(%s), '{1,2}'::float8[])",
+                  "mlops.feature_problem(%s, '{1}'::float8[])"):
+            exprs.append(f'({e})::text')
+            args.append(ref)
+        if 'mlp' in ref:
+            for e in ("mlops.predict_class(%s, '{1,2}'::float8[])", "mlops.predict_proba(%s, '{3,-1}'::float8[])",
+                      "mlops.score_class(mlops.compiled_model(%s), '{1,2}'::float8[])"):
+                exprs.append(f'({e})::text')
+                args.append(ref)
+    return exprs, args
+
+
+def victim_scores(conn, exprs, args):
+    """The victim's scores (victim_scores_sql()) on conn, an error as its SQLSTATE and message."""
+    try:
+        return q1(conn, 'SELECT ARRAY[' + ', '.join(exprs) + ']', args)
+    except psycopg2.Error:
+        out = []
+        for e, a in zip(exprs, args):
+            try:
+                out.append(q1(conn, f'SELECT {e}', (a,)))
+            except psycopg2.Error as err:
+                out.append(f'error {err.pgcode}: {error_line(err)}')
+        return out
+
+
+def pooled_backend(routines, arg_of, pools, refs, su):
+    """A backend shared by roles that switch with SET ROLE (a pool, as PostgREST's): what the
+    reader does in it must not change what the victim gets in it.  Each call of a routine that
+    runs as its caller (and so may leave state in the backend) runs in a backend whose model
+    cache the reader has just emptied; then the victim scores in that backend, as in a fresh
+    one; where it does not, the victim's batch job in that backend is checked too."""
+    log("shared backend: the reader's calls of each routine that runs as the caller, each followed by the "
+        "victim's scoring in the same backend")
+    exprs, sql_args = victim_scores_sql(refs)
+    fresh = connect(VICTIM)
+    expected = victim_scores(fresh, exprs, sql_args)
+    fresh.close()
+    conn = connect(POOL)
+    checked = wrong = 0
+    for fn in routines:
+        if not (fn.callable and fn.executable[READER] and not fn.secdef and fn.kind in ('f', 'a')):
+            continue
+        att = Attacker(READER, conn, False, [], set())
+        reported = False
+        for args, varied in variants_for(fn, arg_of, pools):
+            # (a role switch alone in its statement: a failing statement after it would undo it)
+            q(conn, f'RESET ROLE; SET ROLE {READER}')
+            try:
+                q(conn, 'SELECT mlops.model_cache_reset()')
+            except psycopg2.Error:
+                pass
+            att.run(fn, args, varied, 'shared backend')
+            conn = att.conn
+            q(conn, f'RESET ROLE; SET ROLE {VICTIM}')
+            got = victim_scores(conn, exprs, sql_args)
+            checked += 1
+            if got != expected:
+                wrong += 1
+                if not reported:
+                    reported = True
+                    diff = [(sql_args[i], g, e) for i, (g, e) in enumerate(zip(got, expected)) if g != e]
+                    finding('acts for another role', f"shared backend: after {READER} called {describe(fn, args, varied)}, "
+                                                     f"{VICTIM} in the same backend gets {diff[0][1]} from model "
+                                                     f"{diff[0][0]} where a fresh backend gets {diff[0][2]} "
+                                                     f"({len(diff)} of {len(got)} scores differ)")
+                    # the victim's batch job in that backend
+                    try:
+                        q(conn, "CALL mlops.batch_score('hv_model@champion', 'hostile_victim_s.private', "
+                                "'hostile_victim_s.pool_scores', features => 'x', on_error => 'reject', "
+                                "job_name => 'hv-pool')")
+                        bad = q1(su, """SELECT count(*) FROM hostile_victim_s.pool_scores t
+                                          JOIN hostile_victim_s.private p USING (id)
+                                         WHERE t.prediction IS DISTINCT FROM mlops.predict('hv_model:1', p.x)""")
+                    except psycopg2.Error as e:
+                        bad = f'none: it failed ({e.pgcode} {error_line(e)})'
+                    if bad:
+                        finding('acts for another role', f"shared backend: then {VICTIM}'s batch_score in that backend "
+                                                         f"wrote {bad} predictions of that model into its table")
+    conn.close()
+    log(f'shared backend: the victim\'s scores checked after {checked} calls, wrong after {wrong}')
+
+    pool_conn = connect(POOL)
+    # a job run of the victim left running in this backend: another role in the backend
+    # cannot finish it, record its outcome or add rejects to it
+    q(pool_conn, f'RESET ROLE; SET ROLE {VICTIM}')
+    run = q1(pool_conn, "SELECT job_run_id FROM mlops._job_run_start('hv-pooled', 'batch_score', NULL, 'hv_model:1', "
+                        "'hostile_victim_s.private', 'hostile_victim_s.nowhere', NULL)")
+    before = q1(su, 'SELECT to_jsonb(j) FROM mlops.job_runs j WHERE job_run_id = %s', (run,))
+    q(pool_conn, f'RESET ROLE; SET ROLE {WRITER}')
+    att = Attacker(WRITER, pool_conn, False, [], set())
+    att.reconnect = lambda: None
+    victim_run = L(run, 'bigint', "the victim's job run in this backend", True)
+    for fn in routines:
+        for i, (pname, ptype, _) in enumerate(fn.params):
+            if pname == 'job_run_id' and ptype == 'bigint' and fn.executable[WRITER] and fn.kind == 'f':
+                for args, varied in variants_for(fn, arg_of, pools, fixed={i: victim_run}):
+                    att.run(fn, args, varied, 'shared backend', commit=True)
+    for stmt in ["INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) VALUES (%s, '{\"id\": 1}', 'forged')",
+                 "INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) SELECT %s, '{}', reason "
+                 "FROM mlops.batch_rejects LIMIT 1"]:
+        stats.calls['shared backend'] += 1
+        try:
+            with pool_conn.cursor() as cur:
+                cur.execute(stmt, (run,))
+                n = cur.rowcount
+            if n:
+                finding('acts for another role', f"shared backend: {WRITER} added {n} rejects to {VICTIM}'s job run "
+                                                 f"{run} running in the backend")
+        except psycopg2.Error as e:
+            stats.states[e.pgcode] += 1
+            stats.by_role[WRITER][e.pgcode] += 1
+    log(f"shared backend: {VICTIM}'s job run {run} left running in the backend, attacked by {WRITER}")
+    after = q1(su, 'SELECT to_jsonb(j) FROM mlops.job_runs j WHERE job_run_id = %s', (run,))
+    if before != after:
+        finding('acts for another role', f"shared backend: {WRITER} changed {VICTIM}'s job run {run}: {before} -> {after}")
+    q(pool_conn, f'RESET ROLE; SET ROLE {VICTIM}')
+    q(pool_conn, "SELECT mlops._job_run_finish(%s, 'cancelled', 0, 0, 0, 'ended by the test', NULL)", (run,))
+    pool_conn.close()
+
+
+# What no attacker may change of the victim's: its schedules and their pg_cron jobs, its job
+# runs and their rejects, its private tables, every alias, its versions (immutable, stage by
+# admin), models, experiments and runs (what no writer changes: names, owners, lifecycle of
+# experiments); and, append-only, its params, artifacts, inputs, metric points and every
+# registry event: each row kept as it was (writers may add to the shared runs).
+VICTIM_EQUAL = """
+SELECT jsonb_build_object(
+  'schedules', (SELECT jsonb_agg(to_jsonb(s) ORDER BY s.schedule_id) FROM mlops.schedules s WHERE s.created_by = %(v)s),
+  'cron jobs', (SELECT jsonb_agg(jsonb_build_object('jobid', j.jobid, 'schedule', j.schedule, 'command', j.command,
+                                                   'database', j.database, 'username', j.username, 'active', j.active,
+                                                   'jobname', j.jobname) ORDER BY j.jobid)
+                  FROM cron.job j WHERE j.username = %(v)s),
+  'job runs', (SELECT jsonb_agg(to_jsonb(j) ORDER BY j.job_run_id) FROM mlops.job_runs j WHERE j.run_by = %(v)s),
+  'rejects', (SELECT jsonb_agg(to_jsonb(r) ORDER BY r.job_run_id, r.row_key::text) FROM mlops.batch_rejects r
+               JOIN mlops.job_runs j USING (job_run_id) WHERE j.run_by = %(v)s),
+  'private tables', (SELECT jsonb_agg(c.relname::text || ' ' || pg_get_userbyid(c.relowner) ORDER BY c.relname)
+                       FROM pg_class c WHERE c.relnamespace = 'hostile_victim_s'::regnamespace),
+  'private', (SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM hostile_victim_s.private t),
+  'scores', (SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM hostile_victim_s.scores t),
+  'nightly', (SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM hostile_victim_s.nightly t),
+  'aliases', (SELECT jsonb_agg(to_jsonb(a) ORDER BY a.model_id, a.alias) FROM mlops.model_aliases a),
+  'versions', (SELECT jsonb_agg(jsonb_build_object('id', v.version_id, 'model', v.model_id, 'version', v.version,
+                                                  'stage', v.stage, 'artifact', md5(v.artifact), 'sha', v.sha256,
+                                                  'compiled', md5(v.compiled), 'run', v.run_id, 'by', v.created_by,
+                                                  'at', v.created_at, 'description', v.description) ORDER BY v.version_id)
+                 FROM mlops.model_versions v WHERE v.created_by = %(v)s),
+  'models', (SELECT jsonb_agg(jsonb_build_object('id', m.model_id, 'name', m.name, 'owner', m.owner,
+                                                'description', m.description) ORDER BY m.model_id)
+               FROM mlops.registered_models m WHERE m.owner = %(v)s),
+  'experiments', (SELECT jsonb_agg(jsonb_build_object('id', e.experiment_id, 'by', e.created_by,
+                                                     'stage', e.lifecycle_stage, 'deleted_at', e.deleted_at,
+                                                     'created_at', e.created_at) ORDER BY e.experiment_id)
+                    FROM mlops.experiments e WHERE e.created_by = %(v)s),
+  'runs', (SELECT jsonb_agg(jsonb_build_object('id', r.run_id, 'exp', r.experiment_id, 'name', r.run_name,
+                                              'parent', r.parent_run_id, 'by', r.created_by, 'start', r.start_time)
+                            ORDER BY r.run_id) FROM mlops.runs r WHERE r.created_by = %(v)s))"""
+VICTIM_KEPT = """
+SELECT jsonb_build_object(
+  'params', (SELECT jsonb_agg(to_jsonb(p)) FROM mlops.params p JOIN mlops.runs r USING (run_id) WHERE r.created_by = %(v)s),
+  'artifacts', (SELECT jsonb_agg(jsonb_build_object('run', a.run_id, 'path', a.path, 'sha', a.sha256, 'size', a.size_bytes,
+                                                   'content', md5(a.content), 'type', a.media_type, 'at', a.logged_at))
+                  FROM mlops.artifacts a JOIN mlops.runs r USING (run_id) WHERE r.created_by = %(v)s),
+  'inputs', (SELECT jsonb_agg(to_jsonb(i)) FROM mlops.run_inputs i JOIN mlops.runs r USING (run_id)
+              WHERE r.created_by = %(v)s),
+  'metric points', (SELECT jsonb_agg(to_jsonb(h)) FROM mlops.metric_history h JOIN mlops.runs r USING (run_id)
+                     WHERE r.created_by = %(v)s),
+  'registry events', (SELECT jsonb_agg(to_jsonb(e)) FROM mlops.registry_events e))"""
+
+
+def victim_fingerprint(su):
+    return (q1(su, VICTIM_EQUAL, {'v': VICTIM}), q1(su, VICTIM_KEPT, {'v': VICTIM}))
+
+
+def victim_changes(before, after):
+    out = []
+    for k in before[0]:
+        b, a = before[0][k], after[0][k]
+        if b == a:
+            continue
+        if isinstance(b, list) and isinstance(a, list):
+            gone = [r for r in b if r not in a]
+            new = [r for r in a if r not in b]
+            out.append(f'{k}: {len(gone)} rows changed or gone, {len(new)} new or changed; first '
+                       f'{short(json.dumps(gone[:1]), 250)} -> {short(json.dumps(new[:1]), 250)}')
+        else:
+            out.append(f'{k}: {short(json.dumps(b), 250)} -> {short(json.dumps(a), 250)}')
+    for k in before[1]:
+        lost = Counter(json.dumps(r, sort_keys=True) for r in before[1][k] or []) - \
+            Counter(json.dumps(r, sort_keys=True) for r in after[1][k] or [])
+        for r in list(lost)[:3]:
+            out.append(f'{k}: row {short(r, 300)} is gone or changed')
+    return out
+
+
+def server_state(su):
+    return q1(su, "SELECT pg_postmaster_start_time()::text")
+
+
+SERVER_LOG = os.path.join(os.environ.get('PGHOST', ''), 'server.log')
+
+
+def server_log_offset():
+    try:
+        return os.path.getsize(SERVER_LOG)
+    except OSError:
+        return None
+
+
+def server_log_problems(offset):
+    """Lines of the server log since offset that say a backend crashed."""
+    if offset is None or not os.access(SERVER_LOG, os.R_OK):
+        notes.append(f'the server log {SERVER_LOG} is not readable: crashes were checked through the connections')
+        return []
+    with open(SERVER_LOG, 'rb') as f:
+        f.seek(offset)
+        text = f.read().decode('utf-8', 'replace')
+    return [line[:300] for line in text.splitlines()
+            if re.search(r'terminated by signal|was terminated by|PANIC|TRAP:|server process .* exited with exit code [^0]'
+                         r'|database system is in recovery mode|all server processes terminated', line)]
+
+
+# --------------------------------------------------------------------------- main
+def main():
+    log_offset = server_log_offset()
+    su = connect()
+    log(f'database {DB}, PostgreSQL {q1(su, "SHOW server_version")}')
+    cleanup(su)
+    bg = None
+    routines = []
+    try:
+        ids = setup(su)
+        started_at = server_state(su)
+        routines = load_routines(su)
+        bg = thread, bg_conn, bg_pid, bg_result = start_running_job(ids)
+        w = connect(WRITER)
+        setup_writer(w, ids)
+        log(f'set-up: {q1(su, "SELECT count(*) FROM mlops.runs")} runs, '
+            f'{q1(su, "SELECT count(*) FROM mlops.model_versions")} model versions, '
+            f'{q1(su, "SELECT count(*) FROM mlops.schedules")} schedules, '
+            f'{q1(su, "SELECT count(*) FROM mlops.job_runs")} job runs; the victim\'s job run '
+            f'{ids["job_running"]} running in process {bg_pid}')
+        refs = ['hv_model@champion', 'hv_model:1', 'hv_model:2', 'hv_model', 'models:/hv_model/Production',
+                'hv_tree:1', 'hv_mlp:1', 'hv_mlp', 'hv_mlp@champion']
+
+        pools = build_pools(ids, su, routines)
+        arg_of = baselines(ids)
+        tables = table_list(su)
+        orphans = {r[0] for r in q(su, "SELECT o.job_run_id FROM mlops.job_runs_overview o JOIN mlops.job_runs j "
+                                       "USING (job_run_id) WHERE j.status = 'running' AND o.status = 'failed'")}
+        su_base = Baseline(Snapshot(su, tables, True))
+        victim_before = victim_fingerprint(su)
+        everything_before = su_base.sums
+
+        callable_ = [f for f in routines if f.callable]
+        n_sets = sum(1 for f in callable_ for _ in variants_for(f, arg_of, pools))
+        log(f'{len(routines)} routines in schema mlops, {len(callable_)} callable from SQL; executable by '
+            f'{READER} {sum(f.executable[READER] for f in callable_)}, {WRITER} '
+            f'{sum(f.executable[WRITER] for f in callable_)}, {NOBODY} {sum(f.executable[NOBODY] for f in callable_)}; '
+            f'{n_sets} argument sets')
+
+        # ---- the reader, then a role with no mlops role: nothing may change
+        for role, phase in ((READER, 'reader'), (NOBODY, 'no role')):
+            conn = connect(role)
+            att = Attacker(role, conn, role == READER, tables, orphans)
+            barrage(att, routines, arg_of, pools, su_base, orphans, phase)
+            direct_dml(att.conn, role, tables)
+            after = su_base.snap.sums()
+            if after != everything_before:
+                changed = [su_base.snap.label(i) for i, (x, y) in enumerate(zip(everything_before, after)) if x != y]
+                finding('write outside the role', f'{role} changed {changed}')
+            att.conn.close()
+
+        # ---- the writer: only what a writer may, as itself
+        att = Attacker(WRITER, w, True, tables, orphans)
+        barrage(att, routines, arg_of, pools, su_base, orphans, 'writer')
+        direct_dml(att.conn, WRITER, tables)
+        # its successful calls again, committed, each checked by a superuser: those naming
+        # something of the victim's, and a few others
+        check = super_checker(su_base, orphans, [att])
+        su_base.refresh()
+        commit_calls = []
+        for (role, sig), calls in stats.successes.items():
+            fn = next(f for f in routines if f.sig == sig)
+            if role != WRITER or fn.kind != 'f':
+                continue
+            r = random.Random(sig)
+            victim_calls = [c for c in calls if any(a is not None and a.victim for a in c[1].values())]
+            others = [c for c in calls if c not in victim_calls]
+            commit_calls += [(fn, c) for c in r.sample(victim_calls, min(12, len(victim_calls))) +
+                             r.sample(others, min(3, len(others)))]
+        for fn, (varied, args) in commit_calls:
+            att.run(fn, args, varied, 'writer, committed', commit=True, super_check=check)
+        log(f'writer, committed: {len(commit_calls)} calls')
+
+        # ---- nothing of the victim's changed
+        for change in victim_changes(victim_before, victim_fingerprint(su)):
+            finding('victim changed', change)
+        if q1(su, 'SELECT status FROM mlops.job_runs_overview WHERE job_run_id = %s', (ids['job_running'],)) != 'running':
+            finding('victim changed', f"the victim's job run {ids['job_running']} in another session is no longer running")
+
+        # ---- a backend shared by roles
+        pooled_backend(routines, arg_of, pools, refs, su)
+
+        # ---- integrity, the victim's schedule and running job, the server
+        log('the end: invariants, the victim\'s schedule and running job, the server')
+        for p in check_invariants(su, 'at the end'):
+            finding('half-written', p)
+        cron_row = q1(su, "SELECT jsonb_build_object('command', command, 'username', username, 'database', database, "
+                          "'active', active, 'schedule', schedule) FROM cron.job WHERE jobname = 'mlops:hv-nightly'")
+        if cron_row != {'command': "CALL mlops.run_schedule('hv-nightly')", 'username': VICTIM, 'database': DB,
+                        'active': True, 'schedule': NEVER}:
+            finding('victim changed', f"the victim's pg_cron job is now {cron_row}")
+        v = connect(VICTIM)
+        try:
+            q(v, "CALL mlops.run_schedule('hv-nightly')")
+        except psycopg2.Error as e:
+            finding('victim changed', f"the victim's schedule, run by the victim, fails: {e.pgcode} {error_line(e)}")
+        last = q1(v, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE schedule_id = %s "
+                     "ORDER BY job_run_id DESC LIMIT 1", (ids['sched'],))
+        v.close()
+        if last != f'succeeded {VICTIM}':
+            finding('victim changed', f'the victim\'s schedule, run by the victim, ended "{last}"')
+        q(su, 'SELECT pg_cancel_backend(%s)', (bg_pid,))
+        thread.join(30)
+        status = q1(su, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE job_run_id = %s", (ids['job_running'],))
+        if status != f'cancelled {VICTIM}':
+            finding('victim changed', f'the victim\'s long job run, cancelled in its session, is "{status}" ({bg_result})')
+        if server_state(su) != started_at:
+            finding('crash', 'the postmaster restarted')
+        for line in server_log_problems(log_offset):
+            finding('crash', f'server log: {line}')
+        probe = connect()
+        if q1(probe, 'SELECT 1') != 1:
+            finding('crash', 'no new connection')
+        probe.close()
+        w.close()
+    finally:
+        try:
+            if bg:
+                q(su, 'SELECT pg_cancel_backend(%s)', (bg[2],))
+                bg[0].join(10)
+        except Exception:
+            pass
+        if not os.environ.get('HOSTILE_KEEP'):
+            cleanup(su)
+        log('cleaned up')
+
+    # ---- summary
+    total = sum(stats.calls.values())
+    print()
+    print(f'routines: {len(routines)} in schema mlops, {len(stats.fn_called)} called')
+    print('calls: ' + ', '.join(f'{k} {v}' for k, v in stats.calls.items()) + f'; {total} in all')
+    for role in (READER, NOBODY, WRITER):
+        c = stats.by_role[role]
+        print(f'  {role}: ' + ', '.join(f'{k} {v}' for k, v in c.most_common(12)))
+    print('errors by SQLSTATE: ' + ', '.join(f'{k} {v}' for k, v in stats.states.most_common() if k != 'ok'))
+    if stats.timeouts:
+        print(f'timeouts ({len(stats.timeouts)}): ' + '; '.join(stats.timeouts[:5]))
+    for n in sorted(set(notes))[:20]:
+        print(f'note: {n}')
+    print('slowest: ' + ', '.join(f'{p}/{f} {t:.1f} s ({stats.check_seconds[(p, f)]:.1f} s checks)'
+                                  for (p, f), t in stats.seconds.most_common(8)))
+    print(f'time: {time.time() - START:.0f} s')
+    if findings:
+        # one line per kind of finding and routine (or message), with how many there were
+        groups = {}
+        for k, m in findings:
+            g = re.match(r'^(.*?: [a-z_]+)\(', m)
+            groups.setdefault((k, g.group(1) if g else re.sub(r'\d+', 'N', m)[:60]), []).append(m)
+        kinds = Counter(k for k, _ in findings)
+        print(f'\n{len(findings)} findings (' + ', '.join(f'{k} {v}' for k, v in kinds.items()) + '):')
+        for (k, _), ms in list(groups.items())[:40]:
+            print(f'  [{k}] {ms[0]}' + (f'  (and {len(ms) - 1} more like it)' if len(ms) > 1 else ''))
+        return 1
+    print('no findings')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
