@@ -138,7 +138,10 @@ END
 $$;
 
 -- Finish a job run this session is running: nobody finishes, or rewrites
--- the outcome of, another session's run.
+-- the outcome of, another session's run.  The run's lock stays: releasing a
+-- session-level lock is not undone when the transaction rolls back, and a
+-- run left 'running' without it would show as failed while its session
+-- lives; batch_score releases it once the outcome is committed.
 CREATE FUNCTION mlops._job_run_finish(job_run_id bigint, status text, rows_in bigint, rows_scored bigint,
                                       rows_failed bigint, error text, scoring text) RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -163,7 +166,6 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'A job run is finished by the session that started it.';
     END IF;
-    PERFORM pg_advisory_unlock(1836019578, (job_run_id % 2147483648)::int);
 END
 $$;
 
@@ -591,6 +593,7 @@ BEGIN
                                        THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
                                   scoring);
     COMMIT;
+    PERFORM pg_advisory_unlock(1836019578, (run.job_run_id % 2147483648)::int);
     IF final_status <> 'succeeded' THEN
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;

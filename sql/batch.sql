@@ -268,6 +268,11 @@ SELECT status, error FROM mlops.job_runs WHERE job_name = 'ghost job';
 SELECT job_run_id AS live_run FROM mlops._job_run_start('by hand', 'batch_score', NULL, 'batchy', 'customers',
                                                         'nowhere', NULL) \gset
 SELECT status FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
+-- finished in a transaction that rolls back, it is still running, and alive
+BEGIN;
+SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, 'row');
+ROLLBACK;
+SELECT status FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 SELECT mlops._job_run_finish(:live_run, 'cancelled', 0, 0, 0, 'stopped by hand', NULL);
 SELECT status, error FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, NULL);      -- once
