@@ -155,6 +155,10 @@ BEGIN
     IF rows_in < 0 OR rows_scored < 0 OR rows_failed < 0 THEN
         RAISE EXCEPTION 'row counts of a job run cannot be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF rows_scored IS NULL OR (status = 'succeeded' AND (rows_in IS NULL OR rows_failed IS NULL)) THEN
+        RAISE EXCEPTION 'a finished job run says how many rows it scored, and a succeeded one how many it read and failed'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     UPDATE mlops.job_runs j
        SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
            rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,

@@ -273,6 +273,9 @@ BEGIN;
 SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, 'row');
 ROLLBACK;
 SELECT status FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
+-- a finished run has its counts
+SELECT mlops._job_run_finish(:live_run, 'succeeded', NULL, NULL, NULL, NULL, 'row');
+SELECT mlops._job_run_finish(:live_run, 'failed', 10, NULL, 0, 'no count', NULL);
 SELECT mlops._job_run_finish(:live_run, 'cancelled', 0, 0, 0, 'stopped by hand', NULL);
 SELECT status, error FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, NULL);      -- once
