@@ -119,6 +119,16 @@ BEGIN
                       DETAIL = 'Only the role that scheduled a job runs it, and records runs under it.';
         END IF;
     END IF;
+    -- the monitoring views show a job's runs by its name: a schedule's name is
+    -- its owner's, as the schedule is
+    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name;
+    IF FOUND AND owner <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'job name "%" is the name of a schedule of role %', job_name, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'latest_job_runs and job_runs_daily show a job''s runs by its name; only the role '
+                           'that scheduled a job records runs under it.',
+                  HINT = 'Choose another job_name.';
+    END IF;
     SELECT v.version_id, m.name || ':' || v.version INTO version_id, model_version
       FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
      WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model_ref) r);

@@ -285,6 +285,8 @@ VALUES ('postgres_nightly', 'batch_score', '0 3 * * *', '{}', 'postgres');
 SELECT schedule_id AS postgres_schedule FROM mlops.schedules WHERE name = 'postgres_nightly' \gset
 SET ROLE mlops_writer;
 CALL mlops.batch_score('batchy', 'customers', 'nowhere', schedule_id => :postgres_schedule);
+-- nor under its name, which the monitoring views show its runs by
+CALL mlops.batch_score('batchy', 'customers', 'nowhere', job_name => 'postgres_nightly');
 CALL mlops.run_schedule('postgres_nightly');
 RESET ROLE;
 DELETE FROM mlops.schedules WHERE name = 'postgres_nightly';
