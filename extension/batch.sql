@@ -59,7 +59,8 @@ CREATE INDEX job_runs_running ON mlops.job_runs (job_run_id) WHERE status = 'run
 -- Rows a batch run could not score, with the reason, when it was asked to
 -- set them aside (on_error => 'reject') rather than fail.  batch_score runs
 -- as its caller and writes these rows itself, set-based; the policy lets a
--- session add rejects only to a run it is running itself.
+-- session add rejects only to a run it is running itself, as the role that
+-- started it (a backend may serve several roles in turn, as a pool's do).
 CREATE TABLE mlops.batch_rejects (
     job_run_id  bigint NOT NULL REFERENCES mlops.job_runs ON DELETE CASCADE,
     row_key     jsonb NOT NULL,
@@ -72,7 +73,7 @@ CREATE POLICY batch_rejects_read ON mlops.batch_rejects FOR SELECT USING (true);
 CREATE POLICY batch_rejects_own_running_run ON mlops.batch_rejects FOR INSERT
     WITH CHECK (EXISTS (SELECT FROM mlops.job_runs j
                          WHERE j.job_run_id = batch_rejects.job_run_id AND j.status = 'running'
-                           AND j.backend_pid = pg_catalog.pg_backend_pid()));
+                           AND j.backend_pid = pg_catalog.pg_backend_pid() AND j.run_by = CURRENT_USER));
 
 -- job_runs with each run's status as it is now: a run still marked running
 -- whose session is gone is failed.

@@ -279,6 +279,20 @@ SELECT mlops._job_run_finish(:live_run, 'failed', 10, NULL, 0, 'no count', NULL)
 SELECT mlops._job_run_finish(:live_run, 'cancelled', 0, 0, 0, 'stopped by hand', NULL);
 SELECT status, error FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, NULL);      -- once
+-- a backend may serve several roles in turn (a pool): rejects go only to a
+-- run of the role's own
+SET ROLE mlops_writer;
+SELECT job_run_id AS pooled_run FROM mlops._job_run_start('pooled', 'batch_score', NULL, 'batchy', 'customers',
+                                                          'nowhere', NULL) \gset
+SET ROLE mlops_admin;
+INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) VALUES (:pooled_run, '{"id": 1}', 'forged');
+SELECT mlops._job_run_finish(:pooled_run, 'succeeded', 1, 1, 0, NULL, 'row');
+SET ROLE mlops_writer;
+INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) VALUES (:pooled_run, '{"id": 1}', 'its own');
+SELECT mlops._job_run_finish(:pooled_run, 'succeeded', 2, 1, 1, NULL, 'row');
+RESET ROLE;
+SELECT j.status, j.run_by, r.reason FROM mlops.job_runs j JOIN mlops.batch_rejects r USING (job_run_id)
+ WHERE j.job_run_id = :pooled_run;
 -- a job run cannot be recorded under someone else's schedule
 INSERT INTO mlops.schedules (name, kind, cron, spec, created_by)
 VALUES ('postgres_nightly', 'batch_score', '0 3 * * *', '{}', 'postgres');
