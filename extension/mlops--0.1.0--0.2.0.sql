@@ -1804,6 +1804,16 @@ BEGIN
                       DETAIL = 'Only the role that scheduled a job runs it, and records runs under it.';
         END IF;
     END IF;
+    -- the monitoring views show a job's runs by its name: a schedule's name is
+    -- its owner's, as the schedule is
+    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name;
+    IF FOUND AND owner <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'job name "%" is the name of a schedule of role %', job_name, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'latest_job_runs and job_runs_daily show a job''s runs by its name; only the role '
+                           'that scheduled a job records runs under it.',
+                  HINT = 'Choose another job_name.';
+    END IF;
     SELECT v.version_id, m.name || ':' || v.version INTO version_id, model_version
       FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
      WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model_ref) r);
@@ -1835,6 +1845,10 @@ BEGIN
     IF rows_in < 0 OR rows_scored < 0 OR rows_failed < 0 THEN
         RAISE EXCEPTION 'row counts of a job run cannot be negative' USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF rows_scored IS NULL OR (status = 'succeeded' AND (rows_in IS NULL OR rows_failed IS NULL)) THEN
+        RAISE EXCEPTION 'a finished job run says how many rows it scored, and a succeeded one how many it read and failed'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     UPDATE mlops.job_runs j
        SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
            rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,
@@ -1846,7 +1860,6 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'A job run is finished by the session that started it.';
     END IF;
-    PERFORM pg_advisory_unlock(1836019578, (job_run_id % 2147483648)::int);
 END
 $$;
 
@@ -2257,6 +2270,7 @@ BEGIN
                                        THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
                                   scoring);
     COMMIT;
+    PERFORM pg_advisory_unlock(1836019578, (run.job_run_id % 2147483648)::int);
     IF final_status <> 'succeeded' THEN
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;

@@ -135,6 +135,20 @@ SELECT v.ref, mlops.score(mlops.compiled_model(v.ref), ARRAY[2]) AS via_score,
  ORDER BY v.i;
 SELECT (mlops.get_model_version('price:2')).stage;
 SELECT (mlops.model_cache_stats() ->> 'entries')::int > 0 AS cached;
+-- A compiled model passed to score() is the caller's to write, its header
+-- too: another body under version 2's id and checksum scores as what it is,
+-- and never stands for version 2 afterwards in this backend, whichever role
+-- scores it by reference (a pool's connection serves roles in turn)
+SELECT mlops.model_cache_reset();
+SET ROLE mlops_reader;
+SELECT mlops.score(overlay(overlay(mlops.compile_model(:'shift')
+                                   placing decode((SELECT string_agg(lpad(to_hex((v.version_id >> (8 * i)) & 255), 2, '0'),
+                                                                     '' ORDER BY i)
+                                                     FROM generate_series(0, 7) i), 'hex') from 17)
+                           placing decode(v.sha256, 'hex') from 25), ARRAY[2]) AS "forged: 102"
+  FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id) WHERE m.name = 'price' AND v.version = 2;
+RESET ROLE;
+SELECT mlops.predict('price:2', ARRAY[2]) AS "6", mlops.score(mlops.compiled_model('price:2'), ARRAY[2]) AS "still 6";
 
 -------------------------------------------------------------------------------
 -- Roles: the reader scores, the writer registers, only the admin moves
