@@ -25,10 +25,13 @@ $$;
 
 -- One row per run of a job (batch scoring now; drift checks, feature
 -- materialisation and retraining as they land), for BI tools to chart.
--- A running job holds a session-level advisory lock, (1836019578, its id
--- modulo 2^31), for as long as it runs: when the session that ran it is gone
--- (terminated, crashed) without finishing it, the lock is gone too, and
--- job_runs_overview shows the run as failed (the next run records it so).
+-- A running job holds a session-level advisory lock, (1836019578, lock_key),
+-- for as long as it runs: when the session that ran it is gone (terminated,
+-- crashed) without finishing it, the lock is gone too, and job_runs_overview
+-- shows the run as failed (the next run records it so).  The key is drawn at
+-- random when the run starts, and is one nobody held: any role can take
+-- advisory locks, and keys it could guess ahead (the next run ids) would let
+-- it make every batch job wait.
 CREATE TABLE mlops.job_runs (
     job_run_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_name      text NOT NULL,
@@ -50,7 +53,8 @@ CREATE TABLE mlops.job_runs (
     started_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     finished_at   timestamptz,
     duration      interval GENERATED ALWAYS AS (finished_at - started_at) STORED,
-    backend_pid   int
+    backend_pid   int,
+    lock_key      int
 );
 CREATE INDEX job_runs_by_job ON mlops.job_runs (job_name, started_at DESC);
 CREATE INDEX job_runs_by_time ON mlops.job_runs (started_at);
@@ -85,12 +89,12 @@ SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_i
             THEN pg_catalog.format('the session running this job (process %s) ended before the job finished: '
                                    'it was terminated or crashed', r.backend_pid)
             ELSE r.error END AS error,
-       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid
+       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid, r.lock_key
   FROM mlops.job_runs r
   -- a join, not a subquery per row: the lock table is read once per query
   LEFT JOIN pg_catalog.pg_locks l
          ON r.status = 'running' AND l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid
-        AND l.classid = 1836019578::oid AND l.objid = (r.job_run_id % 2147483648)::oid AND l.objsubid = 2;
+        AND l.classid = 1836019578::oid AND l.objid = r.lock_key::oid AND l.objsubid = 2;
 
 -- Start a job run: resolve and pin the model version, record the run as
 -- running, committed by the caller before the work starts.  Called by
@@ -98,7 +102,8 @@ SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_i
 -- given: the role, the schedule (the caller's own), the names.
 CREATE FUNCTION mlops._job_run_start(job_name text, kind text, schedule_id bigint, model_ref text,
                                      source text, target text, slice text,
-                                     OUT job_run_id bigint, OUT version_id bigint, OUT model_version text)
+                                     OUT job_run_id bigint, OUT version_id bigint, OUT model_version text,
+                                     OUT lock_key int)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -139,12 +144,21 @@ BEGIN
       FROM mlops.job_runs_overview o
      WHERE j.status = 'running' AND o.job_run_id = j.job_run_id AND o.status = 'failed';
 
-    INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
-                                source, target, slice, status, run_by, backend_pid)
-    VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
-            'running', mlops._invoking_user(), pg_backend_pid())
-    RETURNING mlops.job_runs.job_run_id INTO job_run_id;
-    PERFORM pg_advisory_lock(1836019578, (job_run_id % 2147483648)::int);
+    -- the run's lock, on a key nobody holds, before the run exists
+    LOOP
+        lock_key := floor(random() * 2147483647)::int;
+        EXIT WHEN pg_try_advisory_lock(1836019578, lock_key);
+    END LOOP;
+    BEGIN
+        INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
+                                    source, target, slice, status, run_by, backend_pid, lock_key)
+        VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
+                'running', mlops._invoking_user(), pg_backend_pid(), lock_key)
+        RETURNING mlops.job_runs.job_run_id INTO job_run_id;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(1836019578, lock_key);    -- a session lock outlives the rollback
+        RAISE;
+    END;
 END
 $$;
 
@@ -608,7 +622,7 @@ BEGIN
                                        THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
                                   scoring);
     COMMIT;
-    PERFORM pg_advisory_unlock(1836019578, (run.job_run_id % 2147483648)::int);
+    PERFORM pg_advisory_unlock(1836019578, run.lock_key);
     IF final_status <> 'succeeded' THEN
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;

@@ -14,11 +14,12 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    vid bigint := (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    vid bigint;
     v record;
     run jsonb;
 BEGIN
     PERFORM mlops._require_role('mlops_reader', 'export_model_version');
+    vid := (SELECT r.version_id FROM mlops._resolve_model(model) r);
     SELECT mv.*, m.name AS model_name, m.description AS model_description,
            (SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}') FROM mlops.registered_model_tags t
              WHERE t.model_id = m.model_id) AS model_tags,

@@ -15,7 +15,7 @@
 -- the parent, purge_run keeps a run with nested runs.
 ALTER TABLE mlops.runs DROP CONSTRAINT runs_parent_run_id_fkey;
 -- a running job run's session, to tell a live run from one whose session died
-ALTER TABLE mlops.job_runs ADD COLUMN backend_pid int;
+ALTER TABLE mlops.job_runs ADD COLUMN backend_pid int, ADD COLUMN lock_key int;
 CREATE INDEX job_runs_running ON mlops.job_runs (job_run_id) WHERE status = 'running';
 -- rejects only for the session's own running run (batch_score runs as its caller)
 ALTER TABLE mlops.batch_rejects ENABLE ROW LEVEL SECURITY;
@@ -23,7 +23,7 @@ CREATE POLICY batch_rejects_read ON mlops.batch_rejects FOR SELECT USING (true);
 CREATE POLICY batch_rejects_own_running_run ON mlops.batch_rejects FOR INSERT
     WITH CHECK (EXISTS (SELECT FROM mlops.job_runs j
                          WHERE j.job_run_id = batch_rejects.job_run_id AND j.status = 'running'
-                           AND j.backend_pid = pg_catalog.pg_backend_pid()));
+                           AND j.backend_pid = pg_catalog.pg_backend_pid() AND j.run_by = CURRENT_USER));
 
 -- Routines gone, or whose arguments changed (dropped, then made again below).
 DROP FUNCTION mlops._quote_relation(text);
@@ -179,6 +179,9 @@ AS $$
 DECLARE
     c record;
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     -- the same key twice in one call with two values is a conflict too
     SELECT k, min(v) AS v1, max(v) AS v2 INTO c
       FROM unnest(keys, vals) AS u(k, v)
@@ -224,6 +227,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     INSERT INTO mlops.metric_history (run_id, key, value, step, logged_at)
     SELECT _store_metrics.run_id, k, v, s, t FROM unnest(keys, vals, steps, times) AS u(k, v, s, t);
 
@@ -250,6 +256,9 @@ AS $$
 DECLARE
     dup text;
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     SELECT k INTO dup FROM unnest(keys) AS k GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'tag "%" is given twice', dup USING ERRCODE = 'invalid_parameter_value';
@@ -698,6 +707,9 @@ BEGIN
     SELECT array_agg(mlops._check_key('metric key', e.key) ORDER BY e.key),
            array_agg(mlops._json_metric_value(e.value, 'metrics.' || e.key) ORDER BY e.key)
       INTO k, v FROM jsonb_each(metrics) AS e;
+    IF k IS NULL THEN
+        RETURN 0;                   -- {} logs nothing
+    END IF;
     RETURN mlops._store_metrics(run_id, k, v, array_fill(coalesce(step, 0), ARRAY[cardinality(k)]),
                                 array_fill(at, ARRAY[cardinality(k)]));
 END
@@ -1624,11 +1636,12 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    vid bigint := (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    vid bigint;
     v record;
     run jsonb;
 BEGIN
     PERFORM mlops._require_role('mlops_reader', 'export_model_version');
+    vid := (SELECT r.version_id FROM mlops._resolve_model(model) r);
     SELECT mv.*, m.name AS model_name, m.description AS model_description,
            (SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}') FROM mlops.registered_model_tags t
              WHERE t.model_id = m.model_id) AS model_tags,
@@ -1782,7 +1795,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION mlops._job_run_start(job_name text, kind text, schedule_id bigint, model_ref text,
                                      source text, target text, slice text,
-                                     OUT job_run_id bigint, OUT version_id bigint, OUT model_version text)
+                                     OUT job_run_id bigint, OUT version_id bigint, OUT model_version text,
+                                     OUT lock_key int)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -1823,12 +1837,21 @@ BEGIN
       FROM mlops.job_runs_overview o
      WHERE j.status = 'running' AND o.job_run_id = j.job_run_id AND o.status = 'failed';
 
-    INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
-                                source, target, slice, status, run_by, backend_pid)
-    VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
-            'running', mlops._invoking_user(), pg_backend_pid())
-    RETURNING mlops.job_runs.job_run_id INTO job_run_id;
-    PERFORM pg_advisory_lock(1836019578, (job_run_id % 2147483648)::int);
+    -- the run's lock, on a key nobody holds, before the run exists
+    LOOP
+        lock_key := floor(random() * 2147483647)::int;
+        EXIT WHEN pg_try_advisory_lock(1836019578, lock_key);
+    END LOOP;
+    BEGIN
+        INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
+                                    source, target, slice, status, run_by, backend_pid, lock_key)
+        VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
+                'running', mlops._invoking_user(), pg_backend_pid(), lock_key)
+        RETURNING mlops.job_runs.job_run_id INTO job_run_id;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(1836019578, lock_key);    -- a session lock outlives the rollback
+        RAISE;
+    END;
 END
 $$;
 
@@ -2270,7 +2293,7 @@ BEGIN
                                        THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
                                   scoring);
     COMMIT;
-    PERFORM pg_advisory_unlock(1836019578, (run.job_run_id % 2147483648)::int);
+    PERFORM pg_advisory_unlock(1836019578, run.lock_key);
     IF final_status <> 'succeeded' THEN
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;
@@ -2554,12 +2577,12 @@ SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_i
             THEN pg_catalog.format('the session running this job (process %s) ended before the job finished: '
                                    'it was terminated or crashed', r.backend_pid)
             ELSE r.error END AS error,
-       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid
+       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid, r.lock_key
   FROM mlops.job_runs r
   -- a join, not a subquery per row: the lock table is read once per query
   LEFT JOIN pg_catalog.pg_locks l
          ON r.status = 'running' AND l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid
-        AND l.classid = 1836019578::oid AND l.objid = (r.job_run_id % 2147483648)::oid AND l.objsubid = 2;
+        AND l.classid = 1836019578::oid AND l.objid = r.lock_key::oid AND l.objsubid = 2;
 
 CREATE OR REPLACE VIEW mlops.latest_job_runs AS
 SELECT DISTINCT ON (j.job_name) j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,

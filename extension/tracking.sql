@@ -248,6 +248,9 @@ AS $$
 DECLARE
     c record;
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     -- the same key twice in one call with two values is a conflict too
     SELECT k, min(v) AS v1, max(v) AS v2 INTO c
       FROM unnest(keys, vals) AS u(k, v)
@@ -293,6 +296,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     INSERT INTO mlops.metric_history (run_id, key, value, step, logged_at)
     SELECT _store_metrics.run_id, k, v, s, t FROM unnest(keys, vals, steps, times) AS u(k, v, s, t);
 
@@ -319,6 +325,9 @@ AS $$
 DECLARE
     dup text;
 BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
     SELECT k INTO dup FROM unnest(keys) AS k GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'tag "%" is given twice', dup USING ERRCODE = 'invalid_parameter_value';
@@ -789,6 +798,9 @@ BEGIN
     SELECT array_agg(mlops._check_key('metric key', e.key) ORDER BY e.key),
            array_agg(mlops._json_metric_value(e.value, 'metrics.' || e.key) ORDER BY e.key)
       INTO k, v FROM jsonb_each(metrics) AS e;
+    IF k IS NULL THEN
+        RETURN 0;                   -- {} logs nothing
+    END IF;
     RETURN mlops._store_metrics(run_id, k, v, array_fill(coalesce(step, 0), ARRAY[cardinality(k)]),
                                 array_fill(at, ARRAY[cardinality(k)]));
 END

@@ -50,6 +50,7 @@ SELECT mlops.get_experiment('anything');
 SELECT mlops.log_metric(1, 'auc', 0.5);
 SELECT mlops.predict('any_model', ARRAY[1.0]);
 SELECT mlops.set_model_alias('any_model', 'champion', 1);
+SELECT mlops.export_model_version('any_model');
 CALL mlops.batch_score('any_model', 'any_table', 'any_target');
 -- what reads nothing needs no role: compiling and scoring a compiled model
 SELECT mlops.score(mlops.compile_model('{"format": "mlops.model/v1", "task": "regression",

@@ -295,3 +295,11 @@ SELECT mlops.set_experiment('after-evil') > 0 AS ok;
 SELECT created_at > '2000-01-01' AS not_hijacked FROM mlops.experiments WHERE name = 'after-evil';
 RESET search_path;
 SELECT jsonb_typeof(mlops.build_info()) AS build_info, mlops.build_info()->>'openblas_threads' AS blas_threads;
+
+-- empty tags, params and metrics log nothing, and are no error
+SELECT mlops.set_experiment('empties') IS NOT NULL AS experiment;
+SELECT mlops.start_run('empties', 'no tags', tags => '{}') AS empty_run \gset
+SELECT mlops.start_run('empties', 'no tags either', tags => '[]') IS NOT NULL AS started;
+SELECT mlops.log_batch(:empty_run, '{"params": {}, "metrics": [], "tags": {}}');
+SELECT mlops.log_params(:empty_run, '{}'), mlops.log_metrics(:empty_run, '{}');
+SELECT params, tags, metrics FROM mlops.runs_overview WHERE run_id = :empty_run;

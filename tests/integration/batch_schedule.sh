@@ -13,6 +13,9 @@
 #     differently ('it_overlap_scores' and 'public.it_overlap_scores').
 #  4. A run whose backend is killed shows as failed in job_runs_overview at
 #     once (not 'running' forever), and the next run records it so.
+#  5. A role holding the advisory locks a run's key could be guessed from
+#     (the next run ids) does not make batch jobs wait: keys are drawn at
+#     random among those nobody holds.
 # pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so
 # this test works there and cleans up after itself.
 set -euo pipefail
@@ -152,4 +155,19 @@ q -c "CALL mlops.batch_score('it_model', 'it_src', 'it_cancel_scores', features 
 [ "$(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-killed'")" = failed ] \
     || fail "the next run did not record the killed run as failed"
 echo "the next run recorded it: $(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-killed'")"
+
+# ---- 5. nobody makes runs wait by taking their locks ahead
+next=$(q -c "SELECT max(job_run_id) + 1 FROM mlops.job_runs")
+( q -c "SELECT count(pg_advisory_lock(1836019578, g::int)) FROM generate_series($next, $next + 50) g" \
+       -c "SELECT pg_sleep(20)" >/dev/null 2>&1 || true ) &
+squatter=$!
+sleep 1
+timeout 15 psql -X -q -v ON_ERROR_STOP=1 -c "CALL mlops.batch_score('it_model', 'it_src', 'it_cancel_scores', features => 'x',
+                                                                   job_name => 'it-not-waiting')" >/dev/null \
+    || fail "a run waited for advisory locks another session took ahead"
+kill $squatter 2>/dev/null || true
+q -c "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1836019578 AND pid <> pg_backend_pid()
+       AND objid BETWEEN $next AND $next + 50" >/dev/null
+[ "$(q -c "SELECT status FROM mlops.job_runs WHERE job_name = 'it-not-waiting'")" = succeeded ] || fail "the run did not succeed"
+echo "locks taken ahead on the next 51 run ids: the run did not wait"
 echo "batch schedule ok"
