@@ -2624,7 +2624,7 @@ SELECT s.schedule_id, s.name, s.kind, s.cron, s.active, s.spec ->> 'model' AS mo
   LEFT JOIN LATERAL (SELECT j.started_at, j.status, j.rows_scored FROM mlops.job_runs_overview j
                       WHERE j.schedule_id = s.schedule_id ORDER BY j.started_at DESC LIMIT 1) l ON true;
 
--- Privileges as 0.2.0 grants them: public functions to PUBLIC (they check
+-- Privileges as the install script grants them: public functions to PUBLIC (they check
 -- the role themselves), internals to nobody but those batch_score needs.
 REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC, mlops_reader, mlops_writer, mlops_admin;
 REVOKE USAGE ON SCHEMA mlops FROM mlops_reader;
