@@ -27,6 +27,10 @@ extern void model_cache_stats(int64 *entries, int64 *bytes, int64 *hits, int64 *
 extern void model_cache_reset(void);
 extern void model_cache_size_changed(int newval, void *extra);
 
+/* tracking.c: a query run with the invoking role's privileges */
+extern void query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,
+								 int ncols, const Oid *types, Datum *values, bool *nulls);
+
 /* mlops.c: jansson allocates through these, so that errors free its memory */
 extern void *mlops_json_malloc(size_t size);
 extern void mlops_json_free(void *ptr);

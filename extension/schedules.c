@@ -18,7 +18,6 @@
 #include "catalog/pg_type_d.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
-#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -58,37 +57,14 @@ require_pg_cron(Oid role)
 						 quote_identifier(rolname))));
 }
 
-/*
- * Run one pg_cron call (a query returning one value) as the invoking role,
- * switched back whatever happens (an error restores it too, with the
- * transaction or subtransaction).
- */
+/* Run one pg_cron call (a query returning one value) as the invoking role. */
 static Datum
 cron_call(const char *sql, int nargs, Oid *argtypes, Datum *args, Oid result_type, bool *isnull)
 {
-	Oid			invoker = GetOuterUserId();
-	Oid			save_userid;
-	int			save_sec_context;
-	Datum		result = (Datum) 0;
+	Datum		result;
 
-	require_pg_cron(invoker);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(invoker, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1 || SPI_tuptable->tupdesc->attrs[0].atttypid != result_type)
-			elog(ERROR, "unexpected result from pg_cron: %s", sql);
-		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
+	require_pg_cron(GetOuterUserId());
+	query_row_as_invoker(sql, nargs, argtypes, args, false, 1, &result_type, &result, isnull);
 	return result;
 }
 

@@ -18,11 +18,11 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type_d.h"
-#include "executor/spi.h"
-#include "funcapi.h"
 #include "common/cryptohash.h"
 #include "common/sha2.h"
+#include "executor/spi.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "libpq/pqformat.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -289,6 +289,55 @@ mlops_require_role(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/*
+ * Run a query returning one row as the invoking role (_invoking_user()'s),
+ * from inside a SECURITY DEFINER function, and copy the row's first ncols
+ * values, of the given types, out into the caller's memory.  The current
+ * user is switched back whatever happens (an error restores it too, with
+ * the transaction or subtransaction).  Used where mlops writes its tables as
+ * their owner but must read or act with the caller's own privileges:
+ * dataset lineage (below) and pg_cron jobs (schedules.c).
+ */
+void
+query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,
+					 int ncols, const Oid *types, Datum *values, bool *nulls)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		TupleDesc	desc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1 || SPI_tuptable->tupdesc->natts < ncols)
+			elog(ERROR, "unexpected result from: %s", sql);
+		desc = SPI_tuptable->tupdesc;
+		for (int i = 0; i < ncols; i++)
+		{
+			int16		typlen;
+			bool		typbyval;
+			Datum		v;
+
+			if (TupleDescAttr(desc, i)->atttypid != types[i])
+				elog(ERROR, "unexpected result type from: %s", sql);
+			get_typlenbyval(types[i], &typlen, &typbyval);
+			v = SPI_getbinval(SPI_tuptable->vals[0], desc, i + 1, &nulls[i]);
+			values[i] = nulls[i] ? (Datum) 0 : SPI_datumTransfer(v, typbyval, typlen);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+}
+
 PG_FUNCTION_INFO_V1(mlops_relation_digest);
 
 /*
@@ -299,22 +348,20 @@ PG_FUNCTION_INFO_V1(mlops_relation_digest);
  * privileges and under its row-level security policies, so that nobody
  * records, or learns, the digest of rows they cannot read.  So the query
  * runs with the invoking role as the current user, switched back whatever
- * happens (an error restores it too, with the transaction or subtransaction).
+ * happens (query_row_as_invoker).
  */
 Datum
 mlops_relation_digest(PG_FUNCTION_ARGS)
 {
 	Oid			relid = PG_GETARG_OID(0);
-	Oid			invoker = GetOuterUserId();
-	Oid			save_userid;
-	int			save_sec_context;
 	char		relkind;
 	char	   *nspname;
 	char	   *relname;
 	char	   *query;
 	TupleDesc	tupdesc;
+	static const Oid result_types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	bool		nulls[2];
 	HeapTuple	result;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -335,31 +382,7 @@ mlops_relation_digest(PG_FUNCTION_ARGS)
 				 errhint("A dataset input is something a run read rows from.")));
 	query = psprintf("SELECT pg_catalog.count(*), mlops.content_digest(t) FROM %s AS t",
 					 quote_qualified_identifier(nspname, relname));
-
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(invoker, save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		bool		isnull;
-		Datum		digest;
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(query, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not read relation \"%s\"", relname);
-		values[0] = Int64GetDatum(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-															  1, &isnull)));
-		digest = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-		nulls[1] = isnull;
-		values[1] = isnull ? (Datum) 0 : SPI_datumTransfer(digest, false, -1);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-
+	query_row_as_invoker(query, 0, NULL, NULL, true, 2, result_types, values, nulls);
 	result = heap_form_tuple(tupdesc, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }
