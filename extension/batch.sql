@@ -259,6 +259,7 @@ DECLARE
     col_types jsonb := '{"prediction": "float8", "probabilities": "float8[]", "class": "text",
                          "version_id": "bigint", "model_version": "text", "scored_at": "timestamptz",
                          "slice": "text"}';
+    tgt_cols text[];
     missing text[];
     has_slice boolean;
     out_cols text := '';
@@ -430,10 +431,11 @@ BEGIN
 
         -- The target needs the key columns and the outputs asked for; it
         -- gets the run's values (version, time, slice) in the columns it has.
+        tgt_cols := ARRAY(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = tgt_oid AND a.attnum > 0 AND NOT a.attisdropped);
         SELECT array_agg(c ORDER BY o) INTO missing
           FROM unnest(key_columns || ARRAY(SELECT col ->> o2 FROM unnest(out_names) o2)) WITH ORDINALITY AS u(c, o)
-         WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tgt_oid AND a.attname = c
-                                                        AND a.attnum > 0 AND NOT a.attisdropped);
+         WHERE c <> ALL (tgt_cols);
         IF missing IS NOT NULL THEN
             RAISE EXCEPTION 'target % has no column %', tgt, array_to_string(missing, ', ')
                 USING ERRCODE = 'undefined_column',
@@ -447,25 +449,20 @@ BEGIN
         END IF;
         SELECT array_agg(c) INTO missing
           FROM jsonb_object_keys(coalesce(target_columns, '{}')) AS c
-         WHERE c <> ALL (ARRAY['prediction', 'probabilities', 'class']) AND col ->> c IS NOT NULL
-           AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tgt_oid AND a.attname = col ->> c
-                                                          AND a.attnum > 0 AND NOT a.attisdropped);
+         WHERE c <> ALL (ARRAY['prediction', 'probabilities', 'class']) AND col ->> c <> ALL (tgt_cols);
         IF missing IS NOT NULL THEN
             RAISE EXCEPTION 'target_columns maps % to columns target % does not have', array_to_string(missing, ', '), tgt
                 USING ERRCODE = 'undefined_column';
         END IF;
         FOREACH k IN ARRAY ARRAY['version_id', 'model_version', 'scored_at', 'slice'] LOOP
-            CONTINUE WHEN col ->> k IS NULL
-                OR NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = tgt_oid AND a.attname = col ->> k
-                                                             AND a.attnum > 0 AND NOT a.attisdropped);
+            CONTINUE WHEN col ->> k IS NULL OR col ->> k <> ALL (tgt_cols);
             run_cols := run_cols || ', ' || quote_ident(col ->> k);
             run_values := run_values || ', ' || CASE k WHEN 'version_id' THEN run.version_id::text
                                                         WHEN 'model_version' THEN quote_literal(pinned)
                                                         WHEN 'scored_at' THEN 'pg_catalog.now()'
                                                         ELSE quote_nullable(slice) END;
-            has_slice := has_slice OR k = 'slice';
         END LOOP;
-        has_slice := coalesce(has_slice, false);
+        has_slice := coalesce(col ->> 'slice' = ANY (tgt_cols), false);
         IF slice IS NOT NULL AND NOT has_slice THEN
             RAISE EXCEPTION 'target % has no slice column, so it cannot hold slice %', tgt, quote_literal(slice)
                 USING ERRCODE = 'undefined_column',
