@@ -219,6 +219,9 @@ DECLARE
     armed boolean;
 BEGIN
     PERFORM mlops._require_role('mlops_reader', 'schedule_state');
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'schedule name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     SELECT * INTO s FROM mlops.schedules x WHERE x.name = schedule_state.name;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';

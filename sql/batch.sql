@@ -303,6 +303,10 @@ CALL mlops.batch_score('batchy', 'customers', 'nowhere', schedule_id => :postgre
 CALL mlops.batch_score('batchy', 'customers', 'nowhere', job_name => 'postgres_nightly');
 CALL mlops.run_schedule('postgres_nightly');
 RESET ROLE;
+-- without pg_cron in this database, a schedule says so; nothing to re-arm
+SELECT mlops.schedule_state('postgres_nightly'), mlops.rearm_schedules() AS rearmed;
+SELECT mlops.schedule_state('no_such_schedule');
+SELECT mlops.schedule_state(NULL);
 DELETE FROM mlops.schedules WHERE name = 'postgres_nightly';
 DROP ROLE regress_batch_writer;
 
