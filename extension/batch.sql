@@ -35,7 +35,7 @@ $$;
 CREATE TABLE mlops.job_runs (
     job_run_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_name      text NOT NULL,
-    kind          text NOT NULL CHECK (kind IN ('batch_score')),
+    kind          text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor')),
     schedule_id   bigint,
     model_ref     text,
     version_id    bigint,
@@ -112,7 +112,7 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', '_job_run_start');
     PERFORM mlops._check_label('job name', job_name, 250);
-    IF kind IS NULL OR kind NOT IN ('batch_score') THEN
+    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor') THEN
         RAISE EXCEPTION 'unknown kind of job "%"', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF schedule_id IS NOT NULL THEN
@@ -135,9 +135,12 @@ BEGIN
                            'that scheduled a job records runs under it.',
                   HINT = 'Choose another job_name.';
     END IF;
-    SELECT v.version_id, m.name || ':' || v.version INTO version_id, model_version
-      FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
-     WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model_ref) r);
+    -- a drift monitor's run scores nothing: it names no model
+    IF model_ref IS NOT NULL OR kind = 'batch_score' THEN
+        SELECT v.version_id, m.name || ':' || v.version INTO version_id, model_version
+          FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
+         WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model_ref) r);
+    END IF;
 
     -- runs whose session died are failed, and say so
     UPDATE mlops.job_runs j SET status = 'failed', error = o.error
@@ -650,7 +653,7 @@ CREATE VIEW mlops.rows_scored_daily AS
 SELECT date_trunc('day', j.started_at) AS day, j.model_version, j.version_id,
        coalesce(sum(j.rows_scored), 0) AS rows_scored, count(*) AS runs
   FROM mlops.job_runs_overview j
- WHERE j.status = 'succeeded'
+ WHERE j.status = 'succeeded' AND j.kind = 'batch_score'
  GROUP BY 1, 2, 3;
 
 CREATE VIEW mlops.job_failures AS

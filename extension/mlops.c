@@ -78,6 +78,8 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	drift_init();
+
 	MarkGUCPrefixReserved("mlops");
 }
 

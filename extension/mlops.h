@@ -7,7 +7,7 @@
 
 #include "postgres.h"
 
-#define MLOPS_VERSION "0.2.0"
+#define MLOPS_VERSION "0.3.0"
 
 /* GUCs, defined in mlops.c, model_cache.c and batch.c */
 extern int	mlops_max_artifact_kb;
@@ -26,6 +26,11 @@ extern void model_cache_stats(int64 *entries, int64 *bytes, int64 *hits, int64 *
 							  int64 *evictions);
 extern void model_cache_reset(void);
 extern void model_cache_size_changed(int newval, void *extra);
+
+/* drift.c: its settings, defined by drift_init() from _PG_init() */
+extern int	mlops_drift_baseline_values;
+extern int	mlops_drift_max_categories;
+extern void drift_init(void);
 
 /* tracking.c: a query run with the invoking role's privileges */
 extern void query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,

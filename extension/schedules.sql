@@ -5,7 +5,7 @@
 CREATE TABLE mlops.schedules (
     schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE,
-    kind        text NOT NULL CHECK (kind IN ('batch_score')),
+    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor')),
     cron        text NOT NULL,
     spec        jsonb NOT NULL,
     cron_job_id bigint,
@@ -148,6 +148,10 @@ BEGIN
                   DETAIL = 'A schedule runs only as the role that created it.';
     END IF;
     -- each kind of scheduled job has its runner here
+    IF s.kind = 'drift_monitor' THEN
+        CALL mlops.run_drift_monitor(s.spec ->> 'monitor');
+        RETURN;
+    END IF;
     IF s.kind <> 'batch_score' THEN
         RAISE EXCEPTION 'schedule "%" is of kind "%", which this version of mlops cannot run', s.name, s.kind
             USING ERRCODE = 'feature_not_supported';

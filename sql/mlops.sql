@@ -27,7 +27,12 @@ SELECT p.oid::regprocedure AS definer_without_pinned_search_path
 -- _require_role), runs what its caller could run anyway (_score_query),
 -- reads what mlops_reader may read after checking it (_resolve_model), or
 -- checks that the caller owns what it touches (_job_run_start,
--- _job_run_finish).
+-- _job_run_finish).  The drift functions that read the caller's data run as
+-- the caller too, and reach: helpers that only compute (_source_sql,
+-- _drift_kind_of, _drift_verdict), that run the caller's own query as the
+-- caller (_describe_source, _drift_rows, _drift_capture), and definer
+-- functions that check the caller (_capture_baseline, _model_training_input,
+-- _drift_record).
 SELECT p.oid::regprocedure AS internal_callable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'mlops'::regnamespace AND p.proname LIKE '\_%'

@@ -1,0 +1,3779 @@
+-- mlops 0.2.0 -> 0.3.0: ALTER EXTENSION mlops UPDATE TO '0.3.0'.
+--
+-- What changed (README, "Upgrading"): drift statistics, baselines, the drift
+-- report and drift monitors are new (drift.sql); job runs and schedules
+-- take a new kind, 'drift_monitor'; rows_scored_daily counts batch scoring
+-- runs only.  tests/integration/upgrade.sh checks that an updated database
+-- is, object for object, a fresh 0.3.0 install.
+\echo Use "ALTER EXTENSION mlops UPDATE TO '0.3.0'" to load this file. \quit
+
+-- Tables that take the new kind of job.
+ALTER TABLE mlops.job_runs DROP CONSTRAINT job_runs_kind_check,
+    ADD CONSTRAINT job_runs_kind_check CHECK (kind IN ('batch_score', 'drift_monitor'));
+ALTER TABLE mlops.schedules DROP CONSTRAINT schedules_kind_check,
+    ADD CONSTRAINT schedules_kind_check CHECK (kind IN ('batch_score', 'drift_monitor'));
+
+-- New types (their routines are made below with the others).
+CREATE TYPE mlops.drift_state;
+CREATE FUNCTION mlops._drift_state_in(cstring) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mlops._drift_state_out(mlops.drift_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE TYPE mlops.drift_state (
+    INPUT = mlops._drift_state_in,
+    OUTPUT = mlops._drift_state_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+CREATE TYPE mlops.ks_2samp_result AS (statistic float8, p_value float8, method text);
+CREATE TYPE mlops.chisquare_result AS (statistic float8, p_value float8);
+
+-- New tables (drift.sql).
+CREATE TABLE mlops.drift_baselines (
+    baseline_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        text NOT NULL UNIQUE,
+    source      text NOT NULL,
+    source_kind text NOT NULL CHECK (source_kind IN ('relation', 'query', 'model_version', 'predictions')),
+    version_id  bigint,
+    options     jsonb NOT NULL DEFAULT '{}',
+    n_rows      bigint NOT NULL,
+    created_by  name NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE TABLE mlops.drift_baseline_columns (
+    baseline_id     bigint NOT NULL REFERENCES mlops.drift_baselines ON DELETE CASCADE,
+    position        int NOT NULL,
+    column_name     text NOT NULL,
+    kind            text NOT NULL CHECK (kind IN ('numeric', 'categorical')),
+    data_type       text NOT NULL,
+    n_rows          bigint NOT NULL,
+    n_null          bigint NOT NULL,
+    n_nan           bigint NOT NULL,
+    n_infinite      bigint NOT NULL,
+    n               bigint NOT NULL,
+    null_rate       float8 NOT NULL,
+    mean            float8,
+    std             float8,
+    min             float8,
+    max             float8,
+    bins            int,
+    edges           float8[],
+    bin_counts      float8[],
+    categories      text[],
+    category_counts float8[],
+    sorted_values   float8[],
+    values_exact    boolean,
+    ks_error_bound  float8,
+    PRIMARY KEY (baseline_id, position),
+    UNIQUE (baseline_id, column_name)
+);
+ALTER TABLE mlops.drift_baseline_columns ALTER COLUMN sorted_values SET STORAGE EXTERNAL;
+CREATE TABLE mlops.drift_monitors (
+    monitor_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name             text NOT NULL UNIQUE,
+    baseline         text NOT NULL,
+    source           text NOT NULL,
+    timestamp_column text,
+    time_window      interval,
+    options          jsonb NOT NULL DEFAULT '{}',
+    schedule_id      bigint,
+    created_by       name NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    CHECK ((timestamp_column IS NULL) = (time_window IS NULL))
+);
+CREATE TABLE mlops.drift_checks (
+    check_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    monitor_id      bigint NOT NULL REFERENCES mlops.drift_monitors ON DELETE CASCADE,
+    job_run_id      bigint,
+    checked_at      timestamptz NOT NULL,
+    window_start    timestamptz,
+    window_end      timestamptz,
+    n_rows          bigint,
+    n_features      int NOT NULL,
+    n_drifted       int NOT NULL,
+    share_drifted   float8,
+    drift_share     float8 NOT NULL,
+    dataset_drifted boolean
+);
+CREATE INDEX drift_checks_by_monitor ON mlops.drift_checks (monitor_id, checked_at DESC);
+CREATE TABLE mlops.drift_history (
+    check_id    bigint NOT NULL REFERENCES mlops.drift_checks ON DELETE CASCADE,
+    monitor_id  bigint NOT NULL REFERENCES mlops.drift_monitors ON DELETE CASCADE,
+    checked_at  timestamptz NOT NULL,
+    feature     text NOT NULL,
+    kind        text NOT NULL,
+    n_reference bigint,
+    n_current   bigint,
+    method      text NOT NULL,
+    statistic   float8,
+    p_value     float8,
+    threshold   float8 NOT NULL,
+    drifted     boolean,
+    stats       jsonb NOT NULL,
+    PRIMARY KEY (check_id, feature)
+);
+CREATE INDEX drift_history_by_feature ON mlops.drift_history (monitor_id, feature, checked_at DESC);
+CREATE TABLE mlops.drift_alerts (
+    alert_id     bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    monitor_id   bigint NOT NULL REFERENCES mlops.drift_monitors ON DELETE CASCADE,
+    check_id     bigint NOT NULL REFERENCES mlops.drift_checks ON DELETE CASCADE,
+    feature      text,
+    method       text,
+    statistic    float8,
+    p_value      float8,
+    threshold    float8,
+    raised_at    timestamptz NOT NULL,
+    last_seen_at timestamptz NOT NULL,
+    checks       int NOT NULL DEFAULT 1,
+    status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    closed_by    name,
+    closed_at    timestamptz,
+    note         text
+);
+CREATE UNIQUE INDEX drift_alerts_one_open ON mlops.drift_alerts (monitor_id, coalesce(feature, ''))
+    WHERE status <> 'resolved';
+
+-- Every routine of 0.3.0, as its install script defines it (unchanged ones too:
+-- replacing them is harmless, and keeps this script checkable against it).
+CREATE OR REPLACE FUNCTION mlops.build_info() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_build_info'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE PROCEDURE mlops._private_by_default()
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid FROM pg_proc p
+              WHERE p.pronamespace = 'mlops'::regnamespace AND p.proacl IS NULL ORDER BY p.oid LOOP
+        EXECUTE format('REVOKE ALL ON ROUTINE %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._fail(sqlstate text, message text, detail text DEFAULT NULL,
+                            hint text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- RAISE prints an empty DETAIL or HINT line for '', so leave them out
+    IF detail IS NULL AND hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message;
+    ELSIF hint IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message, DETAIL = detail;
+    ELSIF detail IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message, HINT = hint;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = sqlstate, MESSAGE = message, DETAIL = detail, HINT = hint;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._check_key(kind text, key text, at text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_check_key'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._check_label(kind text, label text, max_chars int, at text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_check_label'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._check_value(kind text, value text, max_chars int, at text DEFAULT NULL) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_check_value'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._invoking_user() RETURNS name
+    AS 'MODULE_PATHNAME', 'mlops_invoking_user'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._require_role(role_name text, function_name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'mlops_require_role'
+    LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._experiment_id(experiment text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+    deleted_id bigint;
+BEGIN
+    IF experiment IS NULL THEN
+        RAISE EXCEPTION 'experiment name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT e.experiment_id INTO id FROM mlops.experiments e
+     WHERE e.name = experiment AND e.lifecycle_stage = 'active';
+    IF id IS NULL THEN
+        SELECT max(e.experiment_id) INTO deleted_id FROM mlops.experiments e WHERE e.name = experiment;
+        IF deleted_id IS NOT NULL THEN
+            RAISE EXCEPTION 'experiment "%" is deleted', experiment
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('The deleted experiment has id %s.', deleted_id),
+                      HINT = format('mlops.restore_experiment(%s) restores it.', deleted_id);
+        END IF;
+        RAISE EXCEPTION 'experiment "%" does not exist', experiment
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'mlops.create_experiment() or mlops.set_experiment() creates it.';
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._writable_run(run_id bigint, allow_ended boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+BEGIN
+    IF run_id IS NULL THEN
+        RAISE EXCEPTION 'run_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT ru.status, ru.lifecycle_stage AS run_stage, e.lifecycle_stage AS exp_stage, e.name
+      INTO r
+      FROM mlops.runs ru JOIN mlops.experiments e USING (experiment_id)
+     WHERE ru.run_id = _writable_run.run_id
+       FOR SHARE OF ru;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % does not exist', run_id
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'mlops.start_run() returns the id of a new run.';
+    END IF;
+    IF r.run_stage = 'deleted' THEN
+        RAISE EXCEPTION 'run % is deleted', run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('mlops.restore_run(%s) restores it.', run_id);
+    END IF;
+    IF r.exp_stage = 'deleted' THEN
+        RAISE EXCEPTION 'run % belongs to deleted experiment "%"', run_id, r.name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT allow_ended AND r.status NOT IN ('RUNNING', 'SCHEDULED') THEN
+        RAISE EXCEPTION 'run % has ended with status %', run_id, r.status
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Params, inputs and artifacts can only be logged to a RUNNING or SCHEDULED run; metrics and tags to any run.',
+                  HINT = 'Start a new run, or a nested run with parent_run_id.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._param_jsonb(value text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN value ~ '^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]{1,3})?$'
+            THEN value::jsonb ELSE to_jsonb(value) END;
+
+CREATE OR REPLACE FUNCTION mlops._store_params(run_id bigint, keys text[], vals text[]) RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    c record;
+BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
+    -- the same key twice in one call with two values is a conflict too
+    SELECT k, min(v) AS v1, max(v) AS v2 INTO c
+      FROM unnest(keys, vals) AS u(k, v)
+     GROUP BY k HAVING count(DISTINCT v) > 1
+     ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'param "%" is given twice with different values', c.k
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('Values: %L and %L.', c.v1, c.v2);
+    END IF;
+
+    INSERT INTO mlops.params AS p (run_id, key, value)
+    SELECT DISTINCT _store_params.run_id, k, v FROM unnest(keys, vals) AS u(k, v)
+     ORDER BY 2
+        ON CONFLICT (run_id, key) DO NOTHING;
+
+    -- Checked after the insert, so that a concurrent writer's committed value
+    -- (which ON CONFLICT waited for) is compared too.
+    SELECT u.k, p.value AS stored, u.v AS given INTO c
+      FROM unnest(keys, vals) AS u(k, v)
+      JOIN mlops.params p ON p.run_id = _store_params.run_id AND p.key = u.k
+     WHERE p.value IS DISTINCT FROM u.v
+     ORDER BY u.k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'param "%" of run % is already logged with a different value', c.k, run_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('Logged value: %L. New value: %L.', c.stored, c.given),
+                  HINT = 'Params are write-once; start a new run to try another value.';
+    END IF;
+
+    UPDATE mlops.run_documents d
+       SET params = d.params || (SELECT jsonb_object_agg(u.k, mlops._param_jsonb(u.v))
+                                   FROM unnest(keys, vals) AS u(k, v))
+     WHERE d.run_id = _store_params.run_id;
+    RETURN coalesce(array_length(keys, 1), 0);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._store_metrics(run_id bigint, keys text[], vals double precision[],
+                                     steps bigint[], times timestamptz[]) RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
+    INSERT INTO mlops.metric_history (run_id, key, value, step, logged_at)
+    SELECT _store_metrics.run_id, k, v, s, t FROM unnest(keys, vals, steps, times) AS u(k, v, s, t);
+
+    -- One candidate per key, the batch's own latest; it replaces the stored
+    -- row only if it is later in (step, logged_at, value).  ON CONFLICT
+    -- re-checks the WHERE against the newest committed row, so concurrent
+    -- writers cannot move it backwards.
+    INSERT INTO mlops.latest_metrics AS l (run_id, key, value, step, logged_at)
+    SELECT DISTINCT ON (k) _store_metrics.run_id, k, v, s, t
+      FROM unnest(keys, vals, steps, times) AS u(k, v, s, t)
+     ORDER BY k, s DESC, t DESC, v DESC
+        ON CONFLICT (run_id, key) DO UPDATE
+       SET value = excluded.value, step = excluded.step, logged_at = excluded.logged_at
+     WHERE (excluded.step, excluded.logged_at, excluded.value) > (l.step, l.logged_at, l.value);
+    RETURN coalesce(array_length(keys, 1), 0);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._store_run_tags(run_id bigint, keys text[], vals text[]) RETURNS int
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    dup text;
+BEGIN
+    IF coalesce(cardinality(keys), 0) = 0 THEN
+        RETURN 0;                   -- an empty object or array logs nothing
+    END IF;
+    SELECT k INTO dup FROM unnest(keys) AS k GROUP BY k HAVING count(*) > 1 ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'tag "%" is given twice', dup USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mlops.run_tags AS t (run_id, key, value)
+    SELECT _store_run_tags.run_id, k, v FROM unnest(keys, vals) AS u(k, v) ORDER BY k
+        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value;
+    UPDATE mlops.run_documents d
+       SET tags = d.tags || (SELECT jsonb_object_agg(u.k, u.v) FROM unnest(keys, vals) AS u(k, v))
+     WHERE d.run_id = _store_run_tags.run_id;
+    RETURN coalesce(array_length(keys, 1), 0);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._batch_items(section jsonb, section_name text, allowed text[])
+RETURNS TABLE (path text, key text, value jsonb, step jsonb, ts jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bad record;
+BEGIN
+    CASE jsonb_typeof(section)
+    WHEN 'object' THEN
+        RETURN QUERY
+        SELECT format('%s[%s]', section_name, to_jsonb(e.key)), e.key, e.value, NULL::jsonb, NULL::jsonb
+          FROM jsonb_each(section) AS e;
+    WHEN 'array' THEN
+        SELECT a.o - 1 AS idx, a.el INTO bad
+          FROM jsonb_array_elements(section) WITH ORDINALITY AS a(el, o)
+         WHERE jsonb_typeof(a.el) <> 'object'
+            OR NOT (a.el ? 'key') OR NOT (a.el ? 'value')
+            OR EXISTS (SELECT FROM jsonb_object_keys(a.el) AS f WHERE f <> ALL (allowed))
+         ORDER BY a.o LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'invalid element at %[%] of the batch', section_name, bad.idx
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Found %s.', left(bad.el::text, 200)),
+                      HINT = format('Each element is an object with the fields %s, and "key" and "value" are required.',
+                                    array_to_string(allowed, ', '));
+        END IF;
+        RETURN QUERY
+        SELECT format('%s[%s]', section_name, a.o - 1), a.el ->> 'key', a.el -> 'value',
+               a.el -> 'step', a.el -> 'timestamp'
+          FROM jsonb_array_elements(section) WITH ORDINALITY AS a(el, o);
+    ELSE
+        RAISE EXCEPTION '"%" in a batch must be a JSON object or array, not %', section_name,
+                        coalesce(jsonb_typeof(section), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._json_value_text(value jsonb, path text) RETURNS text
+LANGUAGE sql VOLATILE
+RETURN CASE
+    WHEN value IS NULL OR jsonb_typeof(value) = 'null'
+        THEN mlops._fail('22004', format('value at %s must not be NULL', path))
+    WHEN jsonb_typeof(value) IN ('object', 'array') THEN value::text
+    ELSE value #>> '{}' END;
+
+CREATE OR REPLACE FUNCTION mlops._json_metric_value(value jsonb, path text) RETURNS double precision
+LANGUAGE sql VOLATILE
+RETURN CASE
+    WHEN jsonb_typeof(value) = 'number' THEN value::double precision
+    WHEN jsonb_typeof(value) = 'string'
+         AND lower(value #>> '{}') IN ('nan', 'infinity', '-infinity', '+infinity', 'inf', '-inf', '+inf')
+        THEN (value #>> '{}')::double precision
+    WHEN value IS NULL OR jsonb_typeof(value) = 'null'
+        THEN mlops._fail('22004', format('metric value at %s must not be NULL', path),
+                         hint => 'Log NaN explicitly (the string "NaN") for a missing value.')::double precision
+    ELSE mlops._fail('22P02', format('metric value at %s must be a number', path),
+                     format('Found %s.', left(value::text, 100)),
+                     'Use a JSON number, or the strings "NaN", "Infinity" or "-Infinity".')::double precision
+    END;
+
+CREATE OR REPLACE FUNCTION mlops._json_step(value jsonb, path text) RETURNS bigint
+LANGUAGE sql VOLATILE
+RETURN CASE
+    WHEN value IS NULL OR jsonb_typeof(value) = 'null' THEN 0
+    WHEN jsonb_typeof(value) = 'number' AND value::numeric = trunc(value::numeric)
+         AND value::numeric BETWEEN -9223372036854775808 AND 9223372036854775807
+        THEN value::bigint
+    ELSE mlops._fail('22023', format('step at %s must be an integer', path),
+                     format('Found %s.', left(value::text, 100)))::bigint
+    END;
+
+CREATE OR REPLACE FUNCTION mlops._json_timestamp(value jsonb, path text, absent timestamptz) RETURNS timestamptz
+LANGUAGE sql VOLATILE
+RETURN CASE
+    WHEN value IS NULL OR jsonb_typeof(value) = 'null' THEN absent
+    WHEN jsonb_typeof(value) = 'number' AND abs(value::numeric) < 1e14
+        THEN to_timestamp(value::double precision / 1000.0)
+    WHEN jsonb_typeof(value) = 'string'
+         AND (value #>> '{}') ~ '^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}(:?\d{2})?)?$'
+        THEN (value #>> '{}')::timestamptz
+    ELSE mlops._fail('22007', format('timestamp at %s must be milliseconds since the epoch or an ISO 8601 string', path),
+                     format('Found %s.', left(value::text, 100)))::timestamptz
+    END;
+
+CREATE OR REPLACE FUNCTION mlops.create_experiment(name text, description text DEFAULT NULL,
+                                        tags jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'create_experiment');
+    PERFORM mlops._check_label('experiment name', name, 500);
+    IF EXISTS (SELECT FROM mlops.experiments e
+                WHERE e.name = create_experiment.name AND e.lifecycle_stage = 'active') THEN
+        RAISE EXCEPTION 'experiment "%" already exists', name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'mlops.set_experiment() returns the existing experiment instead.';
+    END IF;
+    INSERT INTO mlops.experiments (name, description, created_by)
+    VALUES (name, description, mlops._invoking_user())
+    RETURNING experiment_id INTO id;
+    IF tags IS NOT NULL THEN
+        INSERT INTO mlops.experiment_tags (experiment_id, key, value)
+        SELECT id, mlops._check_key('experiment tag key', i.key, i.path),
+               mlops._check_value('experiment tag value', mlops._json_value_text(i.value, i.path), 8000, i.path)
+          FROM mlops._batch_items(tags, 'tags', ARRAY['key', 'value']) AS i;
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_experiment(name text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_experiment');
+    PERFORM mlops._check_label('experiment name', name, 500);
+    SELECT e.experiment_id INTO id FROM mlops.experiments e
+     WHERE e.name = set_experiment.name AND e.lifecycle_stage = 'active';
+    IF FOUND THEN
+        RETURN id;
+    END IF;
+    INSERT INTO mlops.experiments (name, created_by)
+    VALUES (name, mlops._invoking_user())
+        ON CONFLICT (name) WHERE lifecycle_stage = 'active' DO NOTHING
+    RETURNING experiment_id INTO id;
+    RETURN coalesce(id, mlops._experiment_id(name));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.get_experiment(experiment text)
+RETURNS TABLE (experiment_id bigint, name text, description text, lifecycle_stage text,
+               created_by name, created_at timestamptz, updated_at timestamptz, tags jsonb)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_experiment');
+    id := mlops._experiment_id(experiment);
+    RETURN QUERY
+    SELECT e.experiment_id, e.name, e.description, e.lifecycle_stage, e.created_by,
+           e.created_at, e.updated_at,
+           coalesce((SELECT jsonb_object_agg(t.key, t.value) FROM mlops.experiment_tags t
+                      WHERE t.experiment_id = e.experiment_id), '{}'::jsonb)
+      FROM mlops.experiments e WHERE e.experiment_id = id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.rename_experiment(experiment text, new_name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'rename_experiment');
+    id := mlops._experiment_id(experiment);
+    PERFORM mlops._check_label('new experiment name', new_name, 500);
+    IF new_name <> experiment AND EXISTS (SELECT FROM mlops.experiments e
+                                     WHERE e.name = new_name AND e.lifecycle_stage = 'active') THEN
+        RAISE EXCEPTION 'experiment "%" already exists', new_name USING ERRCODE = 'unique_violation';
+    END IF;
+    UPDATE mlops.experiments SET name = new_name, updated_at = clock_timestamp()
+     WHERE experiment_id = id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_experiment(experiment text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_experiment');
+    id := mlops._experiment_id(experiment);
+    UPDATE mlops.experiments
+       SET lifecycle_stage = 'deleted', deleted_at = clock_timestamp(), updated_at = clock_timestamp()
+     WHERE experiment_id = id;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.restore_experiment(experiment_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e record;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'restore_experiment');
+    IF experiment_id IS NULL THEN
+        RAISE EXCEPTION 'experiment_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT x.name, x.lifecycle_stage INTO e FROM mlops.experiments x
+     WHERE x.experiment_id = restore_experiment.experiment_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment % does not exist', experiment_id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF e.lifecycle_stage = 'active' THEN
+        RAISE EXCEPTION 'experiment % ("%") is not deleted', experiment_id, e.name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF EXISTS (SELECT FROM mlops.experiments x WHERE x.name = e.name AND x.lifecycle_stage = 'active') THEN
+        RAISE EXCEPTION 'cannot restore experiment %: the name "%" is taken by an active experiment',
+                        experiment_id, e.name
+            USING ERRCODE = 'unique_violation',
+                  HINT = 'Rename the active experiment first.';
+    END IF;
+    UPDATE mlops.experiments x
+       SET lifecycle_stage = 'active', deleted_at = NULL, updated_at = clock_timestamp()
+     WHERE x.experiment_id = restore_experiment.experiment_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_experiment_tag(experiment text, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_experiment_tag');
+    id := mlops._experiment_id(experiment);
+    INSERT INTO mlops.experiment_tags AS t (experiment_id, key, value)
+    VALUES (id, mlops._check_key('experiment tag key', key),
+            mlops._check_value('experiment tag value', value, 8000))
+        ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_experiment_tag(experiment text, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_experiment_tag');
+    id := mlops._experiment_id(experiment);
+    DELETE FROM mlops.experiment_tags t
+     WHERE t.experiment_id = id AND t.key = mlops._check_key('experiment tag key', delete_experiment_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment "%" has no tag "%"', experiment, key USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.start_run(experiment text, run_name text DEFAULT NULL, tags jsonb DEFAULT NULL,
+                                parent_run_id bigint DEFAULT NULL, status text DEFAULT 'RUNNING')
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    exp_id bigint;
+    id bigint;
+    parent record;
+    k text[];
+    v text[];
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'start_run');
+    exp_id := mlops._experiment_id(experiment);
+    IF status IS NULL OR status NOT IN ('RUNNING', 'SCHEDULED') THEN
+        RAISE EXCEPTION 'a run starts as RUNNING or SCHEDULED, not %', coalesce(status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF run_name IS NOT NULL THEN
+        PERFORM mlops._check_label('run name', run_name, 250);
+    END IF;
+    IF parent_run_id IS NOT NULL THEN
+        -- locked, so that the parent is not purged while its child is made
+        SELECT r.experiment_id, r.lifecycle_stage INTO parent
+          FROM mlops.runs r WHERE r.run_id = start_run.parent_run_id FOR SHARE;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'parent run % does not exist', parent_run_id USING ERRCODE = 'undefined_object';
+        ELSIF parent.lifecycle_stage = 'deleted' THEN
+            RAISE EXCEPTION 'parent run % is deleted', parent_run_id
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        ELSIF parent.experiment_id <> exp_id THEN
+            RAISE EXCEPTION 'parent run % belongs to another experiment', parent_run_id
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Nested runs live in the experiment of their parent.';
+        END IF;
+    END IF;
+
+    id := nextval(pg_get_serial_sequence('mlops.runs', 'run_id'));
+    INSERT INTO mlops.runs (run_id, experiment_id, run_name, parent_run_id, status, created_by)
+    VALUES (id, exp_id, coalesce(run_name, 'run-' || id), parent_run_id, status, mlops._invoking_user());
+    INSERT INTO mlops.run_documents (run_id) VALUES (id);
+
+    IF tags IS NOT NULL THEN
+        SELECT array_agg(mlops._check_key('tag key', i.key, i.path)),
+               array_agg(mlops._check_value('tag value',
+                                            mlops._json_value_text(i.value, i.path), 8000, i.path))
+          INTO k, v
+          FROM mlops._batch_items(tags, 'tags', ARRAY['key', 'value']) AS i;
+        PERFORM mlops._store_run_tags(id, k, v);
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.end_run(run_id bigint, status text DEFAULT 'FINISHED') RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    previous text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'end_run');
+    IF status IS NULL OR status NOT IN ('FINISHED', 'FAILED', 'KILLED') THEN
+        RAISE EXCEPTION 'a run ends as FINISHED, FAILED or KILLED, not %', coalesce(status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    SELECT r.status INTO previous FROM mlops.runs r WHERE r.run_id = end_run.run_id;
+    IF previous NOT IN ('RUNNING', 'SCHEDULED') THEN
+        RAISE EXCEPTION 'run % has already ended with status %', run_id, previous
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE mlops.runs r SET status = end_run.status, end_time = clock_timestamp()
+     WHERE r.run_id = end_run.run_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_run(run_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_run');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    UPDATE mlops.runs r SET lifecycle_stage = 'deleted', deleted_at = clock_timestamp()
+     WHERE r.run_id = delete_run.run_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.restore_run(run_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'restore_run');
+    IF run_id IS NULL THEN
+        RAISE EXCEPTION 'run_id must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE mlops.runs r SET lifecycle_stage = 'active', deleted_at = NULL
+     WHERE r.run_id = restore_run.run_id AND r.lifecycle_stage = 'deleted';
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT FROM mlops.runs r WHERE r.run_id = restore_run.run_id) THEN
+            RAISE EXCEPTION 'run % is not deleted', run_id USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        RAISE EXCEPTION 'run % does not exist', run_id USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_param(run_id bigint, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_param');
+    PERFORM mlops._writable_run(run_id);
+    PERFORM mlops._store_params(run_id, ARRAY[mlops._check_key('param key', key)],
+                                ARRAY[mlops._check_value('param value', value, 6000)]);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_param(run_id bigint, key text, value anyelement) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT mlops.log_param(run_id, key, value::text) $$;
+
+CREATE OR REPLACE FUNCTION mlops.log_params(run_id bigint, params jsonb) RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_params');
+    RETURN (mlops.log_batch(run_id, jsonb_build_object('params', params)) ->> 'params')::int;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_metric(run_id bigint, key text, value double precision,
+                                 step bigint DEFAULT 0, logged_at timestamptz DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_metric');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    PERFORM mlops._check_key('metric key', key);
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'metric value must not be NULL' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Log ''NaN'' explicitly for a missing value.';
+    END IF;
+    PERFORM mlops._store_metrics(run_id, ARRAY[key], ARRAY[value], ARRAY[coalesce(step, 0)],
+                                 ARRAY[coalesce(logged_at, clock_timestamp())]);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_metrics(run_id bigint, metrics jsonb, step bigint DEFAULT 0,
+                                  logged_at timestamptz DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text[];
+    v double precision[];
+    at timestamptz := coalesce(logged_at, clock_timestamp());
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_metrics');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    IF jsonb_typeof(metrics) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'metrics must be a JSON object of key: value'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'mlops.log_batch() takes arrays with steps.';
+    END IF;
+    SELECT array_agg(mlops._check_key('metric key', e.key) ORDER BY e.key),
+           array_agg(mlops._json_metric_value(e.value, 'metrics.' || e.key) ORDER BY e.key)
+      INTO k, v FROM jsonb_each(metrics) AS e;
+    IF k IS NULL THEN
+        RETURN 0;                   -- {} logs nothing
+    END IF;
+    RETURN mlops._store_metrics(run_id, k, v, array_fill(coalesce(step, 0), ARRAY[cardinality(k)]),
+                                array_fill(at, ARRAY[cardinality(k)]));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_tag(run_id bigint, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_tag');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    PERFORM mlops._store_run_tags(run_id, ARRAY[mlops._check_key('tag key', key)],
+                                  ARRAY[mlops._check_value('tag value', value, 8000)]);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_tag(run_id bigint, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_tag');
+    PERFORM mlops._writable_run(run_id, allow_ended => true);
+    DELETE FROM mlops.run_tags t
+     WHERE t.run_id = delete_tag.run_id AND t.key = mlops._check_key('tag key', delete_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % has no tag "%"', run_id, key USING ERRCODE = 'undefined_object';
+    END IF;
+    UPDATE mlops.run_documents d SET tags = d.tags - delete_tag.key WHERE d.run_id = delete_tag.run_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_batch(run_id bigint, batch jsonb) RETURNS jsonb
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    unknown text;
+    now_ts timestamptz := clock_timestamp();
+    pk text[]; pv text[];
+    mk text[]; mv double precision[]; ms bigint[]; mt timestamptz[];
+    tk text[]; tv text[];
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_batch');
+    IF batch IS NULL THEN
+        RAISE EXCEPTION 'batch must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF jsonb_typeof(batch) <> 'object' THEN
+        RAISE EXCEPTION 'batch must be a JSON object, not %', jsonb_typeof(batch)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The batch has the optional fields "params", "metrics" and "tags".';
+    END IF;
+    SELECT k INTO unknown FROM jsonb_object_keys(batch) AS k
+     WHERE k NOT IN ('params', 'metrics', 'tags') ORDER BY k LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unknown field "%" in batch', unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'The batch has the optional fields "params", "metrics" and "tags".';
+    END IF;
+
+    -- metrics and tags may go to an ended run; params may not
+    PERFORM mlops._writable_run(run_id, allow_ended => NOT batch ? 'params');
+
+    IF batch ? 'params' THEN
+        SELECT array_agg(mlops._check_key('param key', i.key, i.path)),
+               array_agg(mlops._check_value('param value',
+                                            mlops._json_value_text(i.value, i.path), 6000, i.path))
+          INTO pk, pv
+          FROM mlops._batch_items(batch -> 'params', 'params', ARRAY['key', 'value']) AS i;
+    END IF;
+    IF batch ? 'metrics' THEN
+        SELECT array_agg(mlops._check_key('metric key', i.key, i.path)),
+               array_agg(mlops._json_metric_value(i.value, i.path)),
+               array_agg(mlops._json_step(i.step, i.path)),
+               array_agg(mlops._json_timestamp(i.ts, i.path, now_ts))
+          INTO mk, mv, ms, mt
+          FROM mlops._batch_items(batch -> 'metrics', 'metrics',
+                                  ARRAY['key', 'value', 'step', 'timestamp']) AS i;
+    END IF;
+    IF batch ? 'tags' THEN
+        SELECT array_agg(mlops._check_key('tag key', i.key, i.path)),
+               array_agg(mlops._check_value('tag value',
+                                            mlops._json_value_text(i.value, i.path), 8000, i.path))
+          INTO tk, tv
+          FROM mlops._batch_items(batch -> 'tags', 'tags', ARRAY['key', 'value']) AS i;
+    END IF;
+
+    RETURN jsonb_build_object(
+        'params',  CASE WHEN pk IS NULL THEN 0 ELSE mlops._store_params(run_id, pk, pv) END,
+        'metrics', CASE WHEN mk IS NULL THEN 0 ELSE mlops._store_metrics(run_id, mk, mv, ms, mt) END,
+        'tags',    CASE WHEN tk IS NULL THEN 0 ELSE mlops._store_run_tags(run_id, tk, tv) END);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._relation_digest(relation regclass, OUT row_count bigint, OUT digest text)
+    AS 'MODULE_PATHNAME', 'mlops_relation_digest'
+    LANGUAGE C VOLATILE STRICT;
+
+CREATE OR REPLACE FUNCTION mlops._record_input(run_id bigint, dataset_name text, relation_name text,
+                                    context text, row_count bigint, digest text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._writable_run(run_id);
+    PERFORM mlops._check_label('dataset name', dataset_name, 250);
+    PERFORM mlops._check_label('relation name', relation_name, 500);
+    PERFORM mlops._check_key('input context', context);
+    IF row_count IS NULL OR row_count < 0 THEN
+        RAISE EXCEPTION 'row count of input "%" must be a number of rows, not %', dataset_name,
+                        coalesce(row_count::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF digest IS NULL OR digest !~ '^[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'digest of input "%" must be 64 lowercase hexadecimal digits', dataset_name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('Found %s.', coalesce(quote_literal(left(digest, 100)), 'NULL')),
+                  HINT = 'Digests are what mlops.content_digest() returns (a SHA-256 in hex).';
+    END IF;
+    -- Logging the same data twice is the same input: look before inserting,
+    -- and let the unique constraint settle a race between two sessions.
+    FOR attempt IN 1..2 LOOP
+        SELECT i.input_id INTO id FROM mlops.run_inputs i
+         WHERE i.run_id = _record_input.run_id AND i.dataset_name = _record_input.dataset_name
+           AND i.context = _record_input.context AND i.digest = _record_input.digest;
+        EXIT WHEN FOUND;
+        INSERT INTO mlops.run_inputs (run_id, dataset_name, relation_name, context, row_count, digest)
+        VALUES (run_id, dataset_name, relation_name, context, row_count, digest)
+            ON CONFLICT ON CONSTRAINT run_inputs_run_id_dataset_name_context_digest_key DO NOTHING
+        RETURNING input_id INTO id;
+        EXIT WHEN id IS NOT NULL;
+    END LOOP;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_input(run_id bigint, relation regclass, context text DEFAULT 'training',
+                                dataset_name text DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET "DateStyle" = 'ISO, YMD'
+SET "IntervalStyle" = 'postgres'
+SET "TimeZone" = 'UTC'
+SET extra_float_digits = 1
+SET bytea_output = 'hex'
+AS $$
+DECLARE
+    d record;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_input');
+    IF relation IS NULL THEN
+        RAISE EXCEPTION 'relation must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM mlops._check_key('input context', context);
+    PERFORM mlops._writable_run(run_id);
+    IF dataset_name IS NOT NULL THEN
+        PERFORM mlops._check_label('dataset name', dataset_name, 250);
+    END IF;
+    d := mlops._relation_digest(relation);
+    RETURN mlops._record_input(run_id, coalesce(dataset_name, relation::text), relation::text,
+                               context, d.row_count, d.digest);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._check_artifact_path(path text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._check_label('artifact path', path, 1000);
+    IF path ~ '^/' OR path ~ '\\' OR path ~ '(^|/)\.{1,2}(/|$)' OR path ~ '//' OR path ~ '/$' THEN
+        RAISE EXCEPTION 'invalid artifact path "%"', path
+            USING ERRCODE = 'invalid_name',
+                  DETAIL = 'Artifact paths are relative, use "/" between non-empty parts, and have no "." or ".." parts.';
+    END IF;
+    RETURN path;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.log_artifact(run_id bigint, path text, content bytea,
+                                   media_type text DEFAULT 'application/octet-stream') RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    digest text;
+    stored text;
+    limit_bytes bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'log_artifact');
+    PERFORM mlops._check_artifact_path(path);
+    IF content IS NULL THEN
+        RAISE EXCEPTION 'artifact content must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM mlops._check_label('media type', media_type, 255);
+    limit_bytes := pg_size_bytes(current_setting('mlops.max_artifact_size'));
+    IF octet_length(content) > limit_bytes THEN
+        RAISE EXCEPTION 'artifact "%" is too large', path
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = format('It has %s bytes; mlops.max_artifact_size is %s.',
+                                  octet_length(content), current_setting('mlops.max_artifact_size')),
+                  HINT = 'A superuser can raise mlops.max_artifact_size.';
+    END IF;
+    PERFORM mlops._writable_run(run_id);
+    digest := encode(sha256(content), 'hex');
+    INSERT INTO mlops.artifacts (run_id, path, content, size_bytes, sha256, media_type)
+    VALUES (run_id, path, content, octet_length(content), digest, media_type)
+        ON CONFLICT (run_id, path) DO NOTHING;
+    SELECT a.sha256 INTO stored FROM mlops.artifacts a
+     WHERE a.run_id = log_artifact.run_id AND a.path = log_artifact.path;
+    IF stored <> digest THEN
+        RAISE EXCEPTION 'artifact "%" of run % is already logged with different content', path, run_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('Stored sha256 %s, new sha256 %s.', stored, digest),
+                  HINT = 'Artifacts are write-once; log the new content under another path.';
+    END IF;
+    RETURN digest;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.get_artifact(run_id bigint, path text) RETURNS bytea
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c bytea;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_artifact');
+    SELECT a.content INTO c FROM mlops.artifacts a
+     WHERE a.run_id = get_artifact.run_id AND a.path = get_artifact.path;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % has no artifact "%"', run_id, path USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN c;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.list_artifacts(run_id bigint)
+RETURNS TABLE (path text, size_bytes bigint, sha256 text, media_type text, logged_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'list_artifacts');
+    RETURN QUERY
+    SELECT a.path, a.size_bytes, a.sha256, a.media_type, a.logged_at
+      FROM mlops.artifacts a WHERE a.run_id = list_artifacts.run_id ORDER BY a.path;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.get_run(run_id bigint) RETURNS mlops.runs_overview
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r mlops.runs_overview;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_run');
+    SELECT * INTO r FROM mlops.runs_overview o WHERE o.run_id = get_run.run_id;
+    IF NOT FOUND THEN
+        IF EXISTS (SELECT FROM mlops.runs x WHERE x.run_id = get_run.run_id) THEN
+            RAISE EXCEPTION 'run % is deleted, or belongs to a deleted experiment', run_id
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        RAISE EXCEPTION 'run % does not exist', run_id USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN r;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.get_metric_history(run_id bigint, key text)
+RETURNS TABLE (step bigint, value double precision, logged_at timestamptz)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'get_metric_history');
+    RETURN QUERY
+    SELECT h.step, h.value, h.logged_at FROM mlops.metric_history h
+     WHERE h.run_id = get_metric_history.run_id AND h.key = get_metric_history.key
+     ORDER BY h.step, h.logged_at;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.purge_run(run_id bigint) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'purge_run');
+    -- locked first: a nested run started meanwhile waits, then finds its parent gone
+    IF NOT EXISTS (SELECT FROM mlops.runs r WHERE r.run_id = purge_run.run_id AND r.lifecycle_stage = 'deleted'
+                      FOR UPDATE) THEN
+        RAISE EXCEPTION 'run % is not a deleted run', run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only runs deleted with mlops.delete_run() can be purged.';
+    END IF;
+    IF EXISTS (SELECT FROM mlops.runs r WHERE r.parent_run_id = purge_run.run_id) THEN
+        RAISE EXCEPTION 'run % has nested runs', run_id
+            USING ERRCODE = 'dependent_objects_still_exist', HINT = 'Purge the nested runs first.';
+    END IF;
+    DELETE FROM mlops.metric_history h WHERE h.run_id = purge_run.run_id;
+    DELETE FROM mlops.runs r WHERE r.run_id = purge_run.run_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._digest_accum(internal, anyelement) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_digest_accum'
+    LANGUAGE C PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._digest_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_digest_combine'
+    LANGUAGE C PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._digest_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mlops_digest_serialize'
+    LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._digest_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_digest_deserialize'
+    LANGUAGE C STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._digest_final(internal) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_digest_final'
+    LANGUAGE C PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.content_digest(anyelement) (
+    SFUNC = mlops._digest_accum,
+    STYPE = internal,
+    COMBINEFUNC = mlops._digest_combine,
+    SERIALFUNC = mlops._digest_serialize,
+    DESERIALFUNC = mlops._digest_deserialize,
+    FINALFUNC = mlops._digest_final,
+    PARALLEL = SAFE
+);
+
+CREATE OR REPLACE FUNCTION mlops._compile_model(artifact text, version_id bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mlops_compile_model'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.compile_model(artifact text) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mlops_compile_model_unregistered'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.model_info(compiled bytea) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_model_info'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._check_model_name(kind text, name text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', kind USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF length(name) > 250 THEN
+        RAISE EXCEPTION '% is too long', kind USING ERRCODE = 'name_too_long',
+            DETAIL = format('It has %s characters; the limit is 250.', length(name));
+    END IF;
+    IF name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'invalid % "%"', kind, name USING ERRCODE = 'invalid_name',
+            HINT = 'Use letters, digits, "_", "-" and "."; the first character is a letter, digit or "_".';
+    END IF;
+    RETURN name;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._stage_name(stage text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    canonical text;
+BEGIN
+    SELECT s INTO canonical FROM unnest(ARRAY['None', 'Staging', 'Production', 'Archived']) AS s
+     WHERE lower(s) = lower(stage);
+    IF canonical IS NULL THEN
+        RAISE EXCEPTION 'invalid stage "%"', coalesce(left(stage, 100), 'NULL') USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Stages are None, Staging, Production and Archived (in any case).';
+    END IF;
+    RETURN canonical;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._model_id(model text) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    IF model IS NULL THEN
+        RAISE EXCEPTION 'model name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT m.model_id INTO id FROM mlops.registered_models m WHERE m.name = model;
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'model "%" does not exist', model
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'mlops.register_model_version() registers a model and its first version.';
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._lock_model(model text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint := mlops._model_id(model);
+BEGIN
+    PERFORM FROM mlops.registered_models m WHERE m.model_id = id FOR UPDATE;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._version_id(model text, version int) RETURNS bigint
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint := mlops._model_id(model);
+    id bigint;
+BEGIN
+    IF version IS NULL THEN
+        RAISE EXCEPTION 'version must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT v.version_id INTO id FROM mlops.model_versions v
+     WHERE v.model_id = mid AND v.version = _version_id.version;
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'model "%" has no version %', model, version
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = coalesce((SELECT 'Its versions are ' || string_agg(v.version::text, ', ' ORDER BY v.version) || '.'
+                                       FROM mlops.model_versions v WHERE v.model_id = mid),
+                                    'It has no versions.');
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._registry_event(model_id bigint, model_name text, version int, event text,
+                                      alias text DEFAULT NULL, from_value text DEFAULT NULL,
+                                      to_value text DEFAULT NULL) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO mlops.registry_events (model_id, model_name, version, event, alias, from_value, to_value, actor)
+    VALUES (model_id, model_name, version, event, alias, from_value, to_value, mlops._invoking_user());
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._resolve_model(ref text)
+RETURNS TABLE (version_id bigint, sha256 text, label text)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    parts text[];
+    m_name text;
+    m_alias text;
+    m_version int;
+    m_stage text;
+    mid bigint;
+    vid bigint;
+    how text;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'predict');
+    IF ref IS NULL THEN
+        RAISE EXCEPTION 'model reference must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF ref ~ '^models:/' THEN
+        parts := regexp_match(ref, '^models:/([^/@]+)(?:/([^/@]+)|@([^/@]+))?$');
+        IF parts IS NULL THEN
+            RAISE EXCEPTION 'invalid model URI "%"', ref USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Use models:/<name>/<version>, models:/<name>/<stage> or models:/<name>@<alias>.';
+        END IF;
+        m_name := parts[1];
+        m_alias := parts[3];
+        IF parts[2] ~ '^[0-9]+$' THEN
+            m_version := parts[2]::int;
+        ELSE
+            m_stage := parts[2];
+        END IF;
+    ELSE
+        parts := regexp_match(ref, '^([^@:]+)(?:@([^@:]+)|:([0-9]+))?$');
+        IF parts IS NULL THEN
+            RAISE EXCEPTION 'invalid model reference "%"', left(ref, 300) USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Use <name>, <name>@<alias> or <name>:<version>, e.g. ''churn@champion''.';
+        END IF;
+        m_name := parts[1];
+        m_alias := parts[2];
+        m_version := parts[3]::int;
+    END IF;
+
+    mid := mlops._model_id(m_name);
+    IF m_version IS NOT NULL THEN
+        vid := mlops._version_id(m_name, m_version);
+        how := ':' || m_version;
+    ELSIF m_alias = 'latest' THEN
+        SELECT v.version_id INTO vid FROM mlops.model_versions v
+         WHERE v.model_id = mid ORDER BY v.version DESC LIMIT 1;
+        how := '@latest';
+    ELSIF m_alias IS NOT NULL THEN
+        SELECT a.version_id INTO vid FROM mlops.model_aliases a WHERE a.model_id = mid AND a.alias = m_alias;
+        IF vid IS NULL THEN
+            RAISE EXCEPTION 'model "%" has no alias "%"', m_name, m_alias
+                USING ERRCODE = 'undefined_object',
+                      DETAIL = coalesce((SELECT 'Its aliases are ' || string_agg(a.alias, ', ' ORDER BY a.alias) || '.'
+                                           FROM mlops.model_aliases a WHERE a.model_id = mid),
+                                        'It has no aliases.');
+        END IF;
+        how := '@' || m_alias;
+    ELSIF m_stage IS NOT NULL THEN
+        m_stage := mlops._stage_name(m_stage);
+        SELECT v.version_id INTO vid FROM mlops.model_versions v
+         WHERE v.model_id = mid AND v.stage = m_stage ORDER BY v.version DESC LIMIT 1;
+        IF vid IS NULL THEN
+            RAISE EXCEPTION 'model "%" has no version in stage %', m_name, m_stage USING ERRCODE = 'undefined_object';
+        END IF;
+        how := '/' || m_stage;
+    ELSE
+        SELECT a.version_id INTO vid FROM mlops.model_aliases a WHERE a.model_id = mid AND a.alias = 'champion';
+        how := '@champion';
+        IF vid IS NULL THEN
+            SELECT v.version_id INTO vid FROM mlops.model_versions v
+             WHERE v.model_id = mid AND v.stage = 'Production' ORDER BY v.version DESC LIMIT 1;
+            how := '/Production';
+        END IF;
+        IF vid IS NULL THEN
+            RAISE EXCEPTION 'model "%" has neither a champion alias nor a Production version', m_name
+                USING ERRCODE = 'undefined_object',
+                      HINT = format('Name a version explicitly (''%s:1''), or set an alias with mlops.set_model_alias().', m_name);
+        END IF;
+    END IF;
+
+    RETURN QUERY
+    SELECT v.version_id, v.sha256, format('model "%s%s" (version %s)', m_name, how, v.version)
+      FROM mlops.model_versions v WHERE v.version_id = vid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._insert_model(name text, description text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._check_model_name('model name', name);
+    INSERT INTO mlops.registered_models AS m (name, description, owner)
+    VALUES (name, description, mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT registered_models_name_key DO NOTHING
+    RETURNING m.model_id INTO id;
+    IF id IS NOT NULL THEN
+        PERFORM mlops._registry_event(id, name, NULL, 'model_created');
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.create_registered_model(name text, description text DEFAULT NULL,
+                                              tags jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'create_registered_model');
+    id := mlops._insert_model(name, description);
+    IF id IS NULL THEN
+        RAISE EXCEPTION 'model "%" already exists', name USING ERRCODE = 'unique_violation',
+            HINT = 'mlops.register_model_version() adds a version to it.';
+    END IF;
+    IF tags IS NOT NULL THEN
+        INSERT INTO mlops.registered_model_tags (model_id, key, value)
+        SELECT id, mlops._check_key('model tag key', i.key, i.path),
+               mlops._check_value('model tag value', mlops._json_value_text(i.value, i.path), 8000, i.path)
+          FROM mlops._batch_items(tags, 'tags', ARRAY['key', 'value']) AS i;
+    END IF;
+    RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_registered_model_tag(model text, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_registered_model_tag');
+    id := mlops._model_id(model);
+    INSERT INTO mlops.registered_model_tags AS t (model_id, key, value)
+    VALUES (id, mlops._check_key('model tag key', key), mlops._check_value('model tag value', value, 8000))
+        ON CONFLICT (model_id, key) DO UPDATE SET value = excluded.value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_registered_model_tag(model text, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_registered_model_tag');
+    id := mlops._model_id(model);
+    DELETE FROM mlops.registered_model_tags t
+     WHERE t.model_id = id AND t.key = mlops._check_key('model tag key', delete_registered_model_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" has no tag "%"', model, key USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_model_version_tag(model text, version int, key text, value text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    vid bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_model_version_tag');
+    vid := mlops._version_id(model, version);
+    INSERT INTO mlops.model_version_tags AS t (version_id, key, value)
+    VALUES (vid, mlops._check_key('version tag key', key), mlops._check_value('version tag value', value, 8000))
+        ON CONFLICT (version_id, key) DO UPDATE SET value = excluded.value;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_model_version_tag(model text, version int, key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vid bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'delete_model_version_tag');
+    vid := mlops._version_id(model, version);
+    DELETE FROM mlops.model_version_tags t
+     WHERE t.version_id = vid AND t.key = mlops._check_key('version tag key', delete_model_version_tag.key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'version % of model "%" has no tag "%"', version, model, key
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.register_model_version(model text, artifact text, run_id bigint DEFAULT NULL,
+                                             description text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint;
+    vid bigint;
+    ver int;
+    compiled bytea;
+    info jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'register_model_version');
+    PERFORM mlops._check_model_name('model name', model);
+    IF artifact IS NULL THEN
+        RAISE EXCEPTION 'model artifact must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF run_id IS NOT NULL AND NOT EXISTS (SELECT FROM mlops.runs r WHERE r.run_id = register_model_version.run_id
+                                                                   AND r.lifecycle_stage = 'active') THEN
+        RAISE EXCEPTION 'run % does not exist or is deleted', run_id USING ERRCODE = 'undefined_object';
+    END IF;
+
+    -- the model is created on first use, and its row locked so that
+    -- concurrent registrations number in turn
+    PERFORM mlops._insert_model(model, NULL);
+    mid := mlops._lock_model(model);
+
+    vid := nextval(pg_get_serial_sequence('mlops.model_versions', 'version_id'));
+    compiled := mlops._compile_model(artifact, vid);
+    info := mlops.model_info(compiled);
+
+    UPDATE mlops.registered_models m SET last_version = m.last_version + 1, updated_at = clock_timestamp()
+     WHERE m.model_id = mid RETURNING m.last_version INTO ver;
+    INSERT INTO mlops.model_versions (version_id, model_id, version, run_id, format, artifact, sha256, compiled,
+                                      task, family, signature, classes, description, created_by)
+    VALUES (vid, mid, ver, run_id, info ->> 'format', artifact, info ->> 'sha256', compiled,
+            info ->> 'task', info ->> 'family', info -> 'features', info -> 'classes', description,
+            mlops._invoking_user());
+    PERFORM mlops._registry_event(mid, model, ver, 'version_registered', to_value => info ->> 'sha256');
+    RETURN ver;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.register_model_version_from_run(model text, run_id bigint, path text,
+                                                      description text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    content bytea;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'register_model_version_from_run');
+    SELECT a.content INTO content FROM mlops.artifacts a
+     WHERE a.run_id = register_model_version_from_run.run_id AND a.path = register_model_version_from_run.path;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'run % has no artifact "%"', run_id, path USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN mlops.register_model_version(model, convert_from(content, 'UTF8'), run_id, description);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.set_model_alias(model text, alias text, version int) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    mid bigint;
+    vid bigint;
+    previous int;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'set_model_alias');
+    mid := mlops._lock_model(model);
+    PERFORM mlops._check_model_name('alias', alias);
+    IF alias = 'latest' OR alias ~ '^v[0-9]+$' THEN
+        RAISE EXCEPTION 'alias "%" is reserved', alias USING ERRCODE = 'reserved_name',
+            HINT = '"latest" always means the highest version; "v<number>" looks like a version.';
+    END IF;
+    vid := mlops._version_id(model, version);
+    SELECT v.version INTO previous FROM mlops.model_aliases a JOIN mlops.model_versions v USING (version_id)
+     WHERE a.model_id = mid AND a.alias = set_model_alias.alias;
+    INSERT INTO mlops.model_aliases AS a (model_id, alias, version_id, updated_by)
+    VALUES (mid, set_model_alias.alias, vid, mlops._invoking_user())
+        ON CONFLICT (model_id, alias) DO UPDATE
+       SET version_id = excluded.version_id, updated_by = excluded.updated_by, updated_at = clock_timestamp();
+    PERFORM mlops._registry_event(mid, model, set_model_alias.version, 'alias_set', set_model_alias.alias,
+                                  previous::text, set_model_alias.version::text);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_model_alias(model text, alias text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint;
+    previous int;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_model_alias');
+    mid := mlops._lock_model(model);
+    SELECT v.version INTO previous FROM mlops.model_aliases a JOIN mlops.model_versions v USING (version_id)
+     WHERE a.model_id = mid AND a.alias = delete_model_alias.alias;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'model "%" has no alias "%"', model, alias USING ERRCODE = 'undefined_object';
+    END IF;
+    DELETE FROM mlops.model_aliases a WHERE a.model_id = mid AND a.alias = delete_model_alias.alias;
+    PERFORM mlops._registry_event(mid, model, previous, 'alias_deleted', alias, previous::text, NULL);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.transition_model_stage(model text, version int, stage text,
+                                             archive_existing boolean DEFAULT true) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint;
+    vid bigint;
+    previous text;
+    other record;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'transition_model_stage');
+    mid := mlops._lock_model(model);
+    vid := mlops._version_id(model, version);
+    stage := mlops._stage_name(stage);
+    SELECT v.stage INTO previous FROM mlops.model_versions v WHERE v.version_id = vid;
+    IF archive_existing AND stage IN ('Staging', 'Production') THEN
+        FOR other IN SELECT v.version_id, v.version FROM mlops.model_versions v
+                      WHERE v.model_id = mid AND v.stage = transition_model_stage.stage AND v.version_id <> vid
+                      ORDER BY v.version LOOP
+            UPDATE mlops.model_versions v SET stage = 'Archived' WHERE v.version_id = other.version_id;
+            PERFORM mlops._registry_event(mid, model, other.version, 'stage_changed', NULL, stage, 'Archived');
+        END LOOP;
+    END IF;
+    UPDATE mlops.model_versions v SET stage = transition_model_stage.stage WHERE v.version_id = vid;
+    PERFORM mlops._registry_event(mid, model, version, 'stage_changed', NULL, previous, stage);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_model_version(model text, version int) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint;
+    vid bigint;
+    aliases text;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_model_version');
+    mid := mlops._lock_model(model);
+    vid := mlops._version_id(model, version);
+    SELECT string_agg(a.alias, ', ' ORDER BY a.alias) INTO aliases FROM mlops.model_aliases a WHERE a.version_id = vid;
+    IF aliases IS NOT NULL THEN
+        RAISE EXCEPTION 'version % of model "%" is in use by alias %', version, model, aliases
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'Move or delete the aliases first, so that no caller loses its model.';
+    END IF;
+    DELETE FROM mlops.model_versions v WHERE v.version_id = vid;
+    PERFORM mlops._registry_event(mid, model, version, 'version_deleted');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.delete_registered_model(model text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    mid bigint;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'delete_registered_model');
+    mid := mlops._lock_model(model);
+    DELETE FROM mlops.model_aliases a WHERE a.model_id = mid;
+    DELETE FROM mlops.registered_models m WHERE m.model_id = mid;
+    PERFORM mlops._registry_event(mid, model, NULL, 'model_deleted');
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.compiled_model(model text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT mlops._require_role('mlops_reader', 'compiled_model');
+    SELECT v.compiled FROM mlops.model_versions v
+     WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
+END;
+
+CREATE OR REPLACE FUNCTION mlops.get_model_version(model text) RETURNS mlops.model_versions_overview
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT mlops._require_role('mlops_reader', 'get_model_version');
+    SELECT o.* FROM mlops.model_versions_overview o
+     WHERE o.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
+END;
+
+CREATE OR REPLACE FUNCTION mlops.model_cache_stats() RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_model_cache_stats'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE OR REPLACE FUNCTION mlops.model_cache_reset() RETURNS void
+    AS 'MODULE_PATHNAME', 'mlops_model_cache_reset'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE OR REPLACE FUNCTION mlops.predict(model text, features double precision[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_predict_array' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_proba(model text, features double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_predict_proba_array' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_class(model text, features double precision[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_predict_class_array' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict(model text, features jsonb) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_predict_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_proba(model text, features jsonb) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_predict_proba_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_class(model text, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_predict_class_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score(compiled bytea, features double precision[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_score_array' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_proba(compiled bytea, features double precision[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_score_proba_array' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_class(compiled bytea, features double precision[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_score_class_array' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score(compiled bytea, features jsonb) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_score_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_proba(compiled bytea, features jsonb) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_score_proba_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_class(compiled bytea, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_score_class_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict(model text, features jsonb, exclude text[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_predict_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_proba(model text, features jsonb, exclude text[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_predict_proba_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.predict_class(model text, features jsonb, exclude text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_predict_class_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score(compiled bytea, features jsonb, exclude text[]) RETURNS double precision
+    AS 'MODULE_PATHNAME', 'mlops_score_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_proba(compiled bytea, features jsonb, exclude text[]) RETURNS double precision[]
+    AS 'MODULE_PATHNAME', 'mlops_score_proba_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.score_class(compiled bytea, features jsonb, exclude text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_score_class_jsonb' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.feature_problem(model text, features double precision[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_array' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.feature_problem(model text, features jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.feature_problem(model text, features jsonb, exclude text[]) RETURNS text
+    AS 'MODULE_PATHNAME', 'mlops_feature_problem_jsonb' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.export_model_version(model text) RETURNS jsonb
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    vid bigint;
+    v record;
+    run jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'export_model_version');
+    vid := (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    SELECT mv.*, m.name AS model_name, m.description AS model_description,
+           (SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}') FROM mlops.registered_model_tags t
+             WHERE t.model_id = m.model_id) AS model_tags,
+           (SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}') FROM mlops.model_version_tags t
+             WHERE t.version_id = mv.version_id) AS version_tags,
+           (SELECT coalesce(jsonb_agg(a.alias ORDER BY a.alias), '[]') FROM mlops.model_aliases a
+             WHERE a.version_id = mv.version_id) AS aliases
+      INTO v
+      FROM mlops.model_versions mv JOIN mlops.registered_models m USING (model_id)
+     WHERE mv.version_id = vid;
+
+    IF v.run_id IS NOT NULL THEN
+        SELECT jsonb_build_object(
+                 'experiment', e.name, 'run_id', r.run_id, 'run_name', r.run_name, 'status', r.status,
+                 'start_time', r.start_time, 'end_time', r.end_time, 'created_by', r.created_by,
+                 'params', coalesce((SELECT jsonb_object_agg(p.key, p.value) FROM mlops.params p
+                                      WHERE p.run_id = r.run_id), '{}'),
+                 'metrics', coalesce((SELECT jsonb_agg(jsonb_build_object('key', l.key, 'value', l.value,
+                                                                          'step', l.step, 'timestamp', l.logged_at)
+                                                       ORDER BY l.key)
+                                        FROM mlops.latest_metrics l WHERE l.run_id = r.run_id), '[]'),
+                 'tags', coalesce((SELECT jsonb_object_agg(t.key, t.value) FROM mlops.run_tags t
+                                    WHERE t.run_id = r.run_id), '{}'),
+                 'inputs', coalesce((SELECT jsonb_agg(jsonb_build_object('dataset_name', i.dataset_name,
+                                                                         'relation_name', i.relation_name,
+                                                                         'context', i.context,
+                                                                         'row_count', i.row_count,
+                                                                         'digest', i.digest)
+                                                      ORDER BY i.input_id)
+                                       FROM mlops.run_inputs i WHERE i.run_id = r.run_id), '[]'))
+          INTO run
+          FROM mlops.runs r JOIN mlops.experiments e USING (experiment_id)
+         WHERE r.run_id = v.run_id;
+    END IF;
+
+    RETURN jsonb_build_object(
+        'format', 'mlops.bundle/v1',
+        'exported_at', clock_timestamp(),
+        'source', jsonb_build_object('database', current_database(),
+                                     'mlops', mlops.build_info() ->> 'mlops'),
+        'model', jsonb_build_object('name', v.model_name, 'description', v.model_description,
+                                    'tags', v.model_tags),
+        'version', jsonb_build_object('version', v.version, 'description', v.description,
+                                      'tags', v.version_tags, 'stage', v.stage, 'aliases', v.aliases,
+                                      'format', v.format, 'task', v.task, 'family', v.family,
+                                      'signature', v.signature, 'classes', v.classes,
+                                      'created_by', v.created_by, 'created_at', v.created_at,
+                                      'sha256', v.sha256, 'artifact', v.artifact),
+        'run', run);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.import_model_version(bundle jsonb, model text DEFAULT NULL) RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ver jsonb;
+    run jsonb;
+    artifact text;
+    target text;
+    new_run bigint;
+    new_version int;
+    input record;
+    item record;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'import_model_version');
+    IF bundle IS NULL THEN
+        RAISE EXCEPTION 'bundle must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF jsonb_typeof(bundle) <> 'object' OR bundle ->> 'format' IS DISTINCT FROM 'mlops.bundle/v1' THEN
+        RAISE EXCEPTION 'not an mlops bundle' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Expected "format": "mlops.bundle/v1", found %s.', coalesce(bundle -> 'format', 'null'::jsonb)),
+            HINT = 'mlops.export_model_version() makes bundles.';
+    END IF;
+    ver := bundle -> 'version';
+    artifact := ver ->> 'artifact';
+    IF jsonb_typeof(ver) IS DISTINCT FROM 'object' OR artifact IS NULL OR ver ->> 'sha256' IS NULL THEN
+        RAISE EXCEPTION 'the bundle has no version artifact and checksum' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF encode(sha256(convert_to(artifact, 'UTF8')), 'hex') <> ver ->> 'sha256' THEN
+        RAISE EXCEPTION 'the bundle''s artifact does not match its checksum'
+            USING ERRCODE = 'data_corrupted',
+                  DETAIL = format('The bundle says sha256 %s; the artifact hashes to %s.',
+                                  ver ->> 'sha256', encode(sha256(convert_to(artifact, 'UTF8')), 'hex')),
+                  HINT = 'The bundle was changed after export; export it again.';
+    END IF;
+    target := coalesce(model, bundle -> 'model' ->> 'name');
+    PERFORM mlops._check_model_name('model name', target);
+
+    -- a model new here takes the bundle's description and tags
+    IF mlops._insert_model(target, bundle -> 'model' ->> 'description') IS NOT NULL THEN
+        FOR item IN SELECT * FROM mlops._batch_items(coalesce(nullif(bundle -> 'model' -> 'tags', 'null'), '{}'),
+                                                     'model.tags', ARRAY['key', 'value']) LOOP
+            PERFORM mlops.set_registered_model_tag(target, item.key, mlops._json_value_text(item.value, item.path));
+        END LOOP;
+    END IF;
+
+    run := bundle -> 'run';
+    IF jsonb_typeof(run) = 'object' THEN
+        PERFORM mlops.set_experiment(run ->> 'experiment');
+        new_run := mlops.start_run(run ->> 'experiment', run ->> 'run_name',
+                                   coalesce(run -> 'tags', '{}'::jsonb) || jsonb_build_object(
+                                       'mlops.imported_from_database', bundle -> 'source' ->> 'database',
+                                       'mlops.imported_from_run', run ->> 'run_id'));
+        PERFORM mlops.log_batch(new_run, jsonb_build_object('params', coalesce(run -> 'params', '{}'::jsonb),
+                                                            'metrics', coalesce(run -> 'metrics', '[]'::jsonb)));
+        IF jsonb_typeof(coalesce(run -> 'inputs', '[]')) <> 'array' THEN
+            RAISE EXCEPTION 'run.inputs of the bundle must be an array' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR input IN SELECT a.el, a.o - 1 AS idx
+                       FROM jsonb_array_elements(coalesce(run -> 'inputs', '[]')) WITH ORDINALITY AS a(el, o) LOOP
+            IF jsonb_typeof(input.el) <> 'object' OR jsonb_typeof(input.el -> 'row_count') <> 'number'
+               OR (input.el ->> 'row_count')::numeric NOT BETWEEN 0 AND 9223372036854775807
+               OR (input.el ->> 'row_count')::numeric <> trunc((input.el ->> 'row_count')::numeric) THEN
+                RAISE EXCEPTION 'invalid input at run.inputs[%] of the bundle', input.idx
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('Found %s.', left(input.el::text, 200)),
+                          HINT = 'Each input is an object with dataset_name, relation_name, context, '
+                                 'row_count (a whole number of rows) and digest.';
+            END IF;
+            PERFORM mlops._record_input(new_run, input.el ->> 'dataset_name', input.el ->> 'relation_name',
+                                        input.el ->> 'context', (input.el ->> 'row_count')::bigint,
+                                        input.el ->> 'digest');
+        END LOOP;
+        PERFORM mlops.end_run(new_run, CASE WHEN run ->> 'status' IN ('FAILED', 'KILLED')
+                                            THEN run ->> 'status' ELSE 'FINISHED' END);
+    END IF;
+
+    new_version := mlops.register_model_version(target, artifact, new_run, ver ->> 'description');
+    FOR item IN SELECT * FROM mlops._batch_items(coalesce(nullif(ver -> 'tags', 'null'), '{}'), 'version.tags',
+                                                 ARRAY['key', 'value']) LOOP
+        PERFORM mlops.set_model_version_tag(target, new_version, item.key,
+                                            mlops._json_value_text(item.value, item.path));
+    END LOOP;
+    RETURN new_version;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._score_query(model text, query text, n_keys int, outputs text[]) RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mlops_score_query' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._null_features(features anyelement) RETURNS anyelement
+LANGUAGE plpgsql VOLATILE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'the features are NULL' USING ERRCODE = 'null_value_not_allowed';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._job_run_start(job_name text, kind text, schedule_id bigint, model_ref text,
+                                     source text, target text, slice text,
+                                     OUT job_run_id bigint, OUT version_id bigint, OUT model_version text,
+                                     OUT lock_key int)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    owner name;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', '_job_run_start');
+    PERFORM mlops._check_label('job name', job_name, 250);
+    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor') THEN
+        RAISE EXCEPTION 'unknown kind of job "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF schedule_id IS NOT NULL THEN
+        SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.schedule_id = _job_run_start.schedule_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'schedule % does not exist', schedule_id USING ERRCODE = 'undefined_object';
+        ELSIF owner <> mlops._invoking_user() THEN
+            RAISE EXCEPTION 'schedule % belongs to role %', schedule_id, owner
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only the role that scheduled a job runs it, and records runs under it.';
+        END IF;
+    END IF;
+    -- the monitoring views show a job's runs by its name: a schedule's name is
+    -- its owner's, as the schedule is
+    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name;
+    IF FOUND AND owner <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'job name "%" is the name of a schedule of role %', job_name, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'latest_job_runs and job_runs_daily show a job''s runs by its name; only the role '
+                           'that scheduled a job records runs under it.',
+                  HINT = 'Choose another job_name.';
+    END IF;
+    -- a drift monitor's run scores nothing: it names no model
+    IF model_ref IS NOT NULL OR kind = 'batch_score' THEN
+        SELECT v.version_id, m.name || ':' || v.version INTO version_id, model_version
+          FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id)
+         WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model_ref) r);
+    END IF;
+
+    -- runs whose session died are failed, and say so
+    UPDATE mlops.job_runs j SET status = 'failed', error = o.error
+      FROM mlops.job_runs_overview o
+     WHERE j.status = 'running' AND o.job_run_id = j.job_run_id AND o.status = 'failed';
+
+    -- the run's lock, on a key nobody holds, before the run exists
+    LOOP
+        lock_key := floor(random() * 2147483647)::int;
+        EXIT WHEN pg_try_advisory_lock(1836019578, lock_key);
+    END LOOP;
+    BEGIN
+        INSERT INTO mlops.job_runs (job_name, kind, schedule_id, model_ref, version_id, model_version,
+                                    source, target, slice, status, run_by, backend_pid, lock_key)
+        VALUES (job_name, kind, schedule_id, model_ref, version_id, model_version, source, target, slice,
+                'running', mlops._invoking_user(), pg_backend_pid(), lock_key)
+        RETURNING mlops.job_runs.job_run_id INTO job_run_id;
+    EXCEPTION WHEN OTHERS THEN
+        PERFORM pg_advisory_unlock(1836019578, lock_key);    -- a session lock outlives the rollback
+        RAISE;
+    END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._job_run_finish(job_run_id bigint, status text, rows_in bigint, rows_scored bigint,
+                                      rows_failed bigint, error text, scoring text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF status IS NULL OR status NOT IN ('succeeded', 'failed', 'cancelled') THEN
+        RAISE EXCEPTION 'a job run ends as succeeded, failed or cancelled, not %', coalesce(status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rows_in < 0 OR rows_scored < 0 OR rows_failed < 0 THEN
+        RAISE EXCEPTION 'row counts of a job run cannot be negative' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rows_scored IS NULL OR (status = 'succeeded' AND (rows_in IS NULL OR rows_failed IS NULL)) THEN
+        RAISE EXCEPTION 'a finished job run says how many rows it scored, and a succeeded one how many it read and failed'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    UPDATE mlops.job_runs j
+       SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
+           rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,
+           error = _job_run_finish.error, scoring = _job_run_finish.scoring, finished_at = clock_timestamp()
+     WHERE j.job_run_id = _job_run_finish.job_run_id AND j.status = 'running'
+       AND j.backend_pid = pg_backend_pid() AND j.run_by = mlops._invoking_user();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job run % is not running in this session', job_run_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'A job run is finished by the session that started it.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE mlops.batch_score(model text, source text, target text,
+                                   key_columns text[] DEFAULT ARRAY['id'],
+                                   features text DEFAULT NULL,
+                                   outputs text[] DEFAULT ARRAY['prediction'],
+                                   slice text DEFAULT NULL,
+                                   mode text DEFAULT 'replace',
+                                   on_error text DEFAULT 'fail',
+                                   job_name text DEFAULT NULL,
+                                   schedule_id bigint DEFAULT NULL,
+                                   feature_columns text[] DEFAULT NULL,
+                                   exclude_columns text[] DEFAULT NULL,
+                                   target_columns jsonb DEFAULT NULL)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    run record;
+    pinned text;
+    src text;
+    tgt text;
+    tgt_oid oid;
+    tgt_schema oid;
+    ident text[];
+    feat text;
+    feat_checked text;
+    keys text;
+    key_defs text;
+    key_casts text;
+    n_key_defs int;
+    key_json text;
+    out_defs text := '';
+    out_names text[] := '{}';
+    info jsonb;
+    signature jsonb;
+    scoring text;
+    stage text;
+    select_sql text;
+    plan text;
+    -- the target's column for each of mlops' columns: outputs and the run's values
+    col jsonb := '{"prediction": "prediction", "probabilities": "probabilities", "class": "class",
+                   "version_id": "version_id", "model_version": "model_version", "scored_at": "scored_at",
+                   "slice": "slice"}';
+    col_types jsonb := '{"prediction": "float8", "probabilities": "float8[]", "class": "text",
+                         "version_id": "bigint", "model_version": "text", "scored_at": "timestamptz",
+                         "slice": "text"}';
+    tgt_cols text[];
+    missing text[];
+    has_slice boolean;
+    out_cols text := '';
+    out_exprs text := '';
+    run_cols text := '';
+    run_values text := '';
+    n_in bigint;
+    n_failed bigint;
+    n_scored bigint;
+    first_bad record;
+    extra text[];
+    bad_hint text;
+    insert_sql text;
+    insert_good_sql text;
+    insert_into text;
+    good_rows text;
+    source_sql text;
+    score_args text;
+    stage_sql text;
+    stage_good_sql text;
+    err_state text;
+    err_message text;
+    err_detail text;
+    err_hint text;
+    final_status text;
+    k text;
+    v jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'batch_score');
+    IF model IS NULL OR source IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'model, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF key_columns IS NULL OR cardinality(key_columns) = 0 OR array_position(key_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'key_columns must name at least one column' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The key columns identify each scored row in the target and in the rejects.';
+    END IF;
+    IF mode IS NULL OR mode NOT IN ('replace', 'append') THEN
+        RAISE EXCEPTION 'mode is "replace" or "append", not %', coalesce(mode, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF on_error IS NULL OR on_error NOT IN ('fail', 'reject') THEN
+        RAISE EXCEPTION 'on_error is "fail" or "reject", not %', coalesce(on_error, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF outputs IS NULL OR cardinality(outputs) = 0
+       OR NOT (outputs <@ ARRAY['prediction', 'probabilities', 'class']) THEN
+        RAISE EXCEPTION 'outputs are some of prediction, probabilities, class; not %', coalesce(outputs::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF num_nonnulls(features, feature_columns, exclude_columns) > 1 THEN
+        RAISE EXCEPTION 'features, feature_columns and exclude_columns are alternatives: give one'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'features names one float8[] or jsonb column; feature_columns names the columns to score '
+                         'by name; exclude_columns scores by name every column but the keys and these.';
+    END IF;
+    IF cardinality(feature_columns) = 0 OR array_position(feature_columns, NULL) IS NOT NULL
+       OR array_position(exclude_columns, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'feature_columns and exclude_columns name columns: no NULLs, and at least one'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF target_columns IS NOT NULL THEN
+        IF jsonb_typeof(target_columns) <> 'object' THEN
+            RAISE EXCEPTION 'target_columns must be a JSON object, not %', jsonb_typeof(target_columns)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'It maps mlops'' column names to the target''s: {"prediction": "churn_probability"}; '
+                             'null leaves a column out.';
+        END IF;
+        FOR k, v IN SELECT * FROM jsonb_each(target_columns) LOOP
+            IF NOT col ? k THEN
+                RAISE EXCEPTION 'target_columns names "%", which is not a column batch_score writes', k
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'It maps prediction, probabilities, class, version_id, model_version, scored_at '
+                                 'and slice to the target''s column names.';
+            END IF;
+            IF jsonb_typeof(v) NOT IN ('string', 'null') OR (k = ANY (outputs) AND jsonb_typeof(v) = 'null') THEN
+                RAISE EXCEPTION 'target_columns maps "%" to %: expected a column name%', k, v,
+                                CASE WHEN k = ANY (outputs) THEN '' ELSE ' or null' END
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END LOOP;
+        col := col || target_columns;
+    END IF;
+
+    -- the version is pinned for the whole run: moving an alias meanwhile
+    -- does not mix versions in one slice
+    run := mlops._job_run_start(coalesce(job_name, 'batch_score ' || left(target, 200)), 'batch_score',
+                                schedule_id, model, source, target, slice);
+    pinned := run.model_version;
+    COMMIT;
+
+    BEGIN
+        IF source ~* '^\s*(select|with|values|table)\s' THEN
+            src := '(' || source || ')';
+        ELSE
+            src := source::regclass::text;
+        END IF;
+        ident := parse_ident(target);
+        tgt := (SELECT string_agg(quote_ident(p), '.' ORDER BY o) FROM unnest(ident) WITH ORDINALITY AS u(p, o));
+        SELECT mlops.model_info(mv.compiled), mv.signature INTO info, signature
+          FROM mlops.model_versions mv WHERE mv.version_id = run.version_id;
+        feat := CASE
+            WHEN features IS NOT NULL THEN 's.' || quote_ident(features)
+            -- by name from the columns given (jsonb_build_object takes 50 pairs at most)
+            WHEN feature_columns IS NOT NULL THEN
+                (SELECT '(' || string_agg('pg_catalog.jsonb_build_object(' || pairs || ')', ' OPERATOR(pg_catalog.||) ') || ')'
+                   FROM (SELECT string_agg(format('%L, s.%I', c, c), ', ' ORDER BY o) AS pairs
+                           FROM unnest(feature_columns) WITH ORDINALITY AS u(c, o)
+                          GROUP BY (o - 1) / 50) chunks)
+            -- by name from every column but the keys (and those excluded)
+            ELSE format('(pg_catalog.to_jsonb(s) OPERATOR(pg_catalog.-) %L::text[])',
+                        key_columns || coalesce(exclude_columns, '{}'))
+            END;
+        -- predict() of NULL is NULL; in a batch it is a bad row
+        feat_checked := format('COALESCE(%s, mlops._null_features(%s))', feat, feat);
+        SELECT string_agg('s.' || quote_ident(c), ', ' ORDER BY o),
+               'pg_catalog.jsonb_build_object(' || string_agg(format('%L, s.%I', c, c), ', ' ORDER BY o) || ')'
+          INTO keys, key_json
+          FROM unnest(key_columns) WITH ORDINALITY AS u(c, o);
+        FOREACH k IN ARRAY ARRAY['prediction', 'probabilities', 'class'] LOOP
+            CONTINUE WHEN NOT k = ANY (outputs);
+            out_cols := out_cols || ', ' || quote_ident(col ->> k);
+            out_exprs := out_exprs || format(', mlops.%s(%L, %s)',
+                                             CASE k WHEN 'prediction' THEN 'predict' WHEN 'probabilities' THEN 'predict_proba'
+                                                    ELSE 'predict_class' END, pinned, feat_checked);
+            out_defs := out_defs || format(', %I %s', k, col_types ->> k);
+            out_names := out_names || k;
+        END LOOP;
+
+        -- Runs into the same target and slice take turns: two at once would
+        -- each delete the slice as it was before either wrote, and both
+        -- insert, leaving it twice over.  The lock is keyed on the table
+        -- itself, however it was named ('t', 'alice.t'); one that does not
+        -- exist yet is locked by schema and name first, so that two runs do
+        -- not both create it.  The locks last until the run commits; the
+        -- next run then deletes what this one wrote.
+        tgt_oid := to_regclass(tgt);
+        IF tgt_oid IS NULL THEN
+            tgt_schema := CASE WHEN cardinality(ident) > 1
+                               THEN (SELECT n.oid FROM pg_namespace n WHERE n.nspname = ident[cardinality(ident) - 1])
+                               ELSE (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema()) END;
+            PERFORM pg_advisory_xact_lock(hashtext('mlops.batch_score'),
+                                          hashtext(tgt_schema || '.' || ident[cardinality(ident)]));
+            tgt_oid := to_regclass(tgt);
+        END IF;
+        IF tgt_oid IS NULL THEN
+            BEGIN
+                EXECUTE format('CREATE TABLE %s AS SELECT %s%s FROM %s s WITH NO DATA', tgt, keys,
+                               (SELECT string_agg(format(', NULL::%s AS %I', col_types ->> c, col ->> c), '' ORDER BY o)
+                                  FROM unnest(ARRAY['prediction', 'probabilities', 'class', 'version_id', 'model_version',
+                                                    'scored_at', 'slice']) WITH ORDINALITY AS u(c, o)
+                                 WHERE col ->> c IS NOT NULL),
+                               src);
+            EXCEPTION WHEN insufficient_privilege THEN
+                GET STACKED DIAGNOSTICS err_message = MESSAGE_TEXT;
+                RAISE EXCEPTION 'cannot create the target table %: %', tgt, err_message
+                    USING ERRCODE = 'insufficient_privilege',
+                          HINT = format('Since PostgreSQL 15 roles may not create tables in schema public unless '
+                                        'granted to.  Create the target first (its key columns, then %s), name a '
+                                        'schema where role %s may create tables, or have the schema''s owner run '
+                                        'GRANT CREATE ON SCHEMA %s TO %s.',
+                                        array_to_string(out_names, ', ') || ', version_id, model_version, scored_at, slice',
+                                        quote_ident(current_user), coalesce(quote_ident(ident[cardinality(ident) - 1]),
+                                                                           quote_ident(current_schema())),
+                                        quote_ident(current_user));
+            END;
+            tgt_oid := tgt::regclass;
+        END IF;
+        PERFORM pg_advisory_xact_lock(hashtext('mlops.batch_score:' || tgt_oid), hashtext(coalesce(slice, '')));
+
+        -- The target needs the key columns and the outputs asked for; it
+        -- gets the run's values (version, time, slice) in the columns it has.
+        tgt_cols := ARRAY(SELECT a.attname::text FROM pg_attribute a
+                           WHERE a.attrelid = tgt_oid AND a.attnum > 0 AND NOT a.attisdropped);
+        SELECT array_agg(c ORDER BY o) INTO missing
+          FROM unnest(key_columns || ARRAY(SELECT col ->> o2 FROM unnest(out_names) o2)) WITH ORDINALITY AS u(c, o)
+         WHERE c <> ALL (tgt_cols);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'target % has no column %', tgt, array_to_string(missing, ', ')
+                USING ERRCODE = 'undefined_column',
+                      DETAIL = format('A batch_score target needs its key columns (%s) and a column for each output '
+                                      '(%s); version_id, model_version, scored_at and slice are written when it has '
+                                      'them.', array_to_string(key_columns, ', '),
+                                      (SELECT string_agg(format('%s %s', col ->> o2, col_types ->> o2), ', ')
+                                         FROM unnest(out_names) o2)),
+                      HINT = 'Add the columns, or map the outputs to columns the target has: '
+                             'target_columns => ''{"prediction": "your_column"}''.';
+        END IF;
+        SELECT array_agg(c) INTO missing
+          FROM jsonb_object_keys(coalesce(target_columns, '{}')) AS c
+         WHERE c <> ALL (ARRAY['prediction', 'probabilities', 'class']) AND col ->> c <> ALL (tgt_cols);
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION 'target_columns maps % to columns target % does not have', array_to_string(missing, ', '), tgt
+                USING ERRCODE = 'undefined_column';
+        END IF;
+        FOREACH k IN ARRAY ARRAY['version_id', 'model_version', 'scored_at', 'slice'] LOOP
+            CONTINUE WHEN col ->> k IS NULL OR col ->> k <> ALL (tgt_cols);
+            run_cols := run_cols || ', ' || quote_ident(col ->> k);
+            run_values := run_values || ', ' || CASE k WHEN 'version_id' THEN run.version_id::text
+                                                        WHEN 'model_version' THEN quote_literal(pinned)
+                                                        WHEN 'scored_at' THEN 'pg_catalog.now()'
+                                                        ELSE quote_nullable(slice) END;
+        END LOOP;
+        has_slice := coalesce(col ->> 'slice' = ANY (tgt_cols), false);
+        IF slice IS NOT NULL AND NOT has_slice THEN
+            RAISE EXCEPTION 'target % has no slice column, so it cannot hold slice %', tgt, quote_literal(slice)
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Add a text column named slice (or map one with target_columns => ''{"slice": "..."}''), '
+                             'or score without a slice.';
+        END IF;
+        -- replace mode rewrites the run's slice: the rows whose slice is the
+        -- run's (NULL is a slice of its own), or every row of a target
+        -- without slices
+        IF mode = 'replace' THEN
+            EXECUTE format('DELETE FROM %s', tgt)
+                 || CASE WHEN has_slice THEN format(' WHERE %I IS NOT DISTINCT FROM %L', col ->> 'slice', slice) ELSE '' END;
+        END IF;
+        -- How the rows are scored (README, "Batch scoring and schedules"):
+        -- - chunked: MLPs and linear models with several outputs whose
+        --   one-hot encoding does not widen the input more than 4 times, a
+        --   chunk of rows at a time as matrix products (mlops._score_query);
+        -- - parallel: tree models big enough that scoring outweighs an extra
+        --   copy of the results, when the planner gives the scan workers:
+        --   INSERT cannot run in parallel, but CREATE TABLE AS can, so the
+        --   rows are scored in parallel into a temporary table and copied
+        --   into the target from there;
+        -- - row: otherwise, predict() per row in the INSERT itself.  A
+        --   single-output linear model is a dot product per row, bound by
+        --   reading its inputs: chunks only add the cursor and the
+        --   tuplestore (measured: tests/bench/batch_paths_bench.sh).
+        scoring := 'row';
+        select_sql := format('SELECT %s%s FROM %s s', keys, out_exprs, src);
+        -- what every path inserts, and its good rows
+        insert_into := format('INSERT INTO %s (%s%s%s) ', tgt,
+                              array_to_string(ARRAY(SELECT quote_ident(c) FROM unnest(key_columns) c), ', '),
+                              out_cols, run_cols);
+        good_rows := format(' WHERE mlops.feature_problem(%L, %s) IS NULL', pinned, feat);
+        IF (info ->> 'family' = 'mlp' OR (info ->> 'family' = 'linear' AND (info ->> 'n_outputs')::int > 1))
+           -- wide one-hot inputs are cheaper row by row, where only the set
+           -- columns are multiplied, than densely in a matrix
+           AND (info ->> 'n_encoded')::int <= 4 * (info ->> 'n_features')::int THEN
+            scoring := 'chunked';
+        ELSIF (info ->> 'n_trees')::float8
+                  * ln(greatest((info ->> 'n_nodes')::float8 / nullif((info ->> 'n_trees')::float8, 0), 2)) / ln(2)
+                  >= 256      -- about the nodes a row visits: trees x depth
+              AND current_setting('max_parallel_workers_per_gather')::int > 0
+              AND has_database_privilege(current_database(), 'TEMPORARY') THEN
+            -- walking the trees costs far more than passing a row to the
+            -- leader: say so to the planner, for this transaction only
+            PERFORM set_config('parallel_tuple_cost', '0.001', true);
+            EXECUTE 'EXPLAIN (FORMAT JSON) ' || select_sql INTO plan;
+            IF plan LIKE '%"Workers Planned": %' THEN
+                scoring := 'parallel';
+            END IF;
+        END IF;
+
+        IF scoring = 'chunked' THEN
+            -- the key columns come out of _score_query as the target's types
+            SELECT count(*),
+                   string_agg(format('%I %s', c, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o),
+                   string_agg(format('s.%I::%s', c, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+              INTO n_key_defs, key_defs, key_casts
+              FROM unnest(key_columns) WITH ORDINALITY AS u(c, o)
+              JOIN pg_attribute a ON a.attrelid = tgt_oid AND a.attname = c AND a.attnum > 0
+                                 AND NOT a.attisdropped;
+            -- the source query, with or without the bad-row filter, is an argument
+            insert_sql := insert_into || format('SELECT r.*%s FROM mlops._score_query(%L, ', run_values, pinned);
+            score_args := format(', %s, %L) AS r(%s%s)', cardinality(key_columns), out_names, key_defs, out_defs);
+            source_sql := format('SELECT %s, %s FROM %s s', key_casts, feat, src);
+            insert_good_sql := insert_sql || quote_literal(source_sql || good_rows) || score_args;
+            insert_sql := insert_sql || quote_literal(source_sql) || score_args;
+        ELSIF scoring = 'parallel' THEN
+            stage := 'mlops_batch_stage_' || run.job_run_id;
+            stage_sql := format('CREATE TEMPORARY TABLE %I ON COMMIT DROP AS ', stage) || select_sql;
+            stage_good_sql := stage_sql || good_rows;
+            insert_sql := insert_into || format('SELECT *%s FROM pg_temp.%I', run_values, stage);
+            insert_good_sql := insert_sql;
+        ELSE
+            insert_sql := insert_into || format('SELECT %s%s%s FROM %s s', keys, out_exprs, run_values, src);
+            insert_good_sql := insert_sql || good_rows;
+        END IF;
+
+        -- One pass when every row scores, which is the common case: bad rows
+        -- raise from the scoring functions, and only then is the source read
+        -- again to count them, name the first, and set them aside.
+        BEGIN
+            IF stage_sql IS NOT NULL THEN
+                EXECUTE stage_sql;
+            END IF;
+            EXECUTE insert_sql;
+            GET DIAGNOSTICS n_scored = ROW_COUNT;
+            n_in := n_scored;
+            n_failed := 0;
+        EXCEPTION WHEN invalid_parameter_value OR null_value_not_allowed OR array_subscript_error THEN
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE mlops.feature_problem(%L, %s) IS NOT NULL) FROM %s s',
+                           pinned, feat, src)
+               INTO n_in, n_failed;
+            IF n_failed = 0 THEN
+                RAISE;                  -- not a row problem after all
+            END IF;
+            IF on_error = 'fail' THEN
+                EXECUTE format('SELECT %s AS key, mlops.feature_problem(%L, %s) AS reason FROM %s s
+                                 WHERE mlops.feature_problem(%L, %s) IS NOT NULL LIMIT 1',
+                               key_json, pinned, feat, src, pinned, feat)
+                   INTO first_bad;
+                -- Scoring by name, a source column that is not a feature
+                -- fails every row: say which columns to leave out, rather
+                -- than suggest setting every row aside.
+                IF features IS NULL AND n_failed = n_in THEN
+                    EXECUTE format('SELECT array_agg(c ORDER BY c) FROM (SELECT %s AS f FROM %s s LIMIT 1) r,
+                                           pg_catalog.jsonb_object_keys(r.f) AS c WHERE c <> ALL (%L::text[])',
+                                   feat, src, ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(signature) x))
+                       INTO extra;
+                END IF;
+                bad_hint := CASE
+                    WHEN extra IS NOT NULL AND feature_columns IS NULL THEN
+                        format('Every row has columns that are not features of %s: %s.  Leave them out with '
+                               'exclude_columns => %L, or name the features with feature_columns.',
+                               pinned, array_to_string(extra, ', '), extra::text)
+                    WHEN extra IS NOT NULL THEN
+                        format('feature_columns names columns that are not features of %s: %s.',
+                               pinned, array_to_string(extra, ', '))
+                    ELSE 'Fix the rows, or pass on_error => ''reject'' to score the others and '
+                         'set these aside in mlops.batch_rejects.' END;
+                RAISE EXCEPTION '% of % rows cannot be scored with %', n_failed, n_in, pinned
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = format('The first is %s: %s', first_bad.key, first_bad.reason),
+                          HINT = bad_hint;
+            END IF;
+            IF stage_good_sql IS NOT NULL THEN
+                EXECUTE stage_good_sql;
+            END IF;
+            EXECUTE insert_good_sql;
+            GET DIAGNOSTICS n_scored = ROW_COUNT;
+            EXECUTE format('INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason)
+                            SELECT %s, %s, mlops.feature_problem(%L, %s) FROM %s s
+                             WHERE mlops.feature_problem(%L, %s) IS NOT NULL',
+                           run.job_run_id, key_json, pinned, feat, src, pinned, feat);
+        END;
+        IF stage IS NOT NULL THEN
+            EXECUTE format('DROP TABLE IF EXISTS pg_temp.%I', stage);    -- free its buffers now
+        END IF;
+        final_status := 'succeeded';
+    EXCEPTION
+        WHEN query_canceled THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            final_status := 'cancelled';
+        WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
+                                    err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
+            final_status := 'failed';
+    END;
+
+    PERFORM mlops._job_run_finish(run.job_run_id, final_status, n_in,
+                                  CASE WHEN final_status = 'succeeded' THEN n_scored ELSE 0 END, n_failed,
+                                  CASE WHEN err_message IS NOT NULL
+                                       THEN err_message || coalesce(E'\n' || nullif(err_detail, ''), '') END,
+                                  scoring);
+    COMMIT;
+    PERFORM pg_advisory_unlock(1836019578, run.lock_key);
+    IF final_status <> 'succeeded' THEN
+        PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._cron_schedule(job_name text, cron text, command text) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mlops_cron_schedule' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._cron_unschedule(job_id bigint) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'mlops_cron_unschedule' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._schedule_command(name text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN pg_catalog.format('CALL mlops.run_schedule(%L)', name);
+
+CREATE OR REPLACE FUNCTION mlops._own_schedule(name text) RETURNS mlops.schedules
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'schedule name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = _own_schedule.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF s.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'schedule "%" belongs to role %', name, s.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A schedule runs as the role that created it, and only that role changes it.';
+    END IF;
+    RETURN s;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._arm_schedule(s mlops.schedules) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE mlops.schedules x
+       SET cron_job_id = mlops._cron_schedule('mlops:' || s.name, s.cron, mlops._schedule_command(s.name)),
+           active = true
+     WHERE x.schedule_id = s.schedule_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._disarm_schedule(s mlops.schedules) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        PERFORM mlops._cron_unschedule(s.cron_job_id);
+    END IF;
+    UPDATE mlops.schedules x SET active = false, cron_job_id = NULL WHERE x.schedule_id = s.schedule_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, source text, target text,
+                                           key_columns text[] DEFAULT ARRAY['id'],
+                                           features text DEFAULT NULL,
+                                           outputs text[] DEFAULT ARRAY['prediction'],
+                                           slice text DEFAULT NULL,
+                                           mode text DEFAULT 'replace',
+                                           on_error text DEFAULT 'fail',
+                                           feature_columns text[] DEFAULT NULL,
+                                           exclude_columns text[] DEFAULT NULL,
+                                           target_columns jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    owner name;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'schedule_batch_score');
+    PERFORM mlops._check_model_name('schedule name', name);
+    IF cron IS NULL OR source IS NULL OR target IS NULL THEN
+        RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, 'batch_score', cron,
+            jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
+                               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode,
+                               'on_error', on_error, 'feature_columns', feature_columns,
+                               'exclude_columns', exclude_columns, 'target_columns', target_columns),
+            mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_batch_score.name;
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner),
+            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
+                        ELSE 'Choose another name.' END;
+    END IF;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE mlops.run_schedule(name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    s record;
+    keys text[];
+    outs text[];
+    feature_columns text[];
+    exclude_columns text[];
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'run_schedule');
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = run_schedule.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF s.created_by <> current_user THEN
+        RAISE EXCEPTION 'schedule "%" belongs to role %', s.name, s.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A schedule runs only as the role that created it.';
+    END IF;
+    -- each kind of scheduled job has its runner here
+    IF s.kind = 'drift_monitor' THEN
+        CALL mlops.run_drift_monitor(s.spec ->> 'monitor');
+        RETURN;
+    END IF;
+    IF s.kind <> 'batch_score' THEN
+        RAISE EXCEPTION 'schedule "%" is of kind "%", which this version of mlops cannot run', s.name, s.kind
+            USING ERRCODE = 'feature_not_supported';
+    END IF;
+    keys := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'key_columns'));
+    outs := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'outputs'));
+    -- absent from the specs of schedules made by mlops 0.1.0
+    IF jsonb_typeof(s.spec -> 'feature_columns') = 'array' THEN
+        feature_columns := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'feature_columns'));
+    END IF;
+    IF jsonb_typeof(s.spec -> 'exclude_columns') = 'array' THEN
+        exclude_columns := ARRAY(SELECT jsonb_array_elements_text(s.spec -> 'exclude_columns'));
+    END IF;
+    CALL mlops.batch_score(s.spec ->> 'model', s.spec ->> 'source', s.spec ->> 'target', keys,
+                           s.spec ->> 'features', outs, s.spec ->> 'slice', s.spec ->> 'mode',
+                           s.spec ->> 'on_error', s.name, s.schedule_id, feature_columns, exclude_columns,
+                           nullif(s.spec -> 'target_columns', 'null'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.pause_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'pause_schedule');
+    PERFORM mlops._disarm_schedule(mlops._own_schedule(name));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.resume_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'resume_schedule');
+    PERFORM mlops._arm_schedule(mlops._own_schedule(name));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.drop_schedule(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'drop_schedule');
+    s := mlops._own_schedule(name);
+    PERFORM mlops._disarm_schedule(s);
+    DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.schedule_state(name text) RETURNS text
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    armed boolean;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'schedule_state');
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'schedule name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO s FROM mlops.schedules x WHERE x.name = schedule_state.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF NOT s.active THEN
+        RETURN 'paused';
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+        RETURN 'no pg_cron';
+    END IF;
+    EXECUTE 'SELECT j.active FROM cron.job j
+              WHERE j.jobid = $1 AND j.username = $2 AND j.database = current_database() AND j.command = $3'
+       INTO armed USING s.cron_job_id, s.created_by::text, mlops._schedule_command(s.name);
+    RETURN CASE WHEN armed THEN 'armed' ELSE 'missing' END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.rearm_schedules() RETURNS int
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    n int := 0;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'rearm_schedules');
+    FOR s IN SELECT * FROM mlops.schedules x WHERE x.created_by = mlops._invoking_user() AND x.active
+              ORDER BY x.schedule_id FOR UPDATE LOOP
+        IF mlops.schedule_state(s.name) = 'missing' THEN
+            PERFORM mlops._arm_schedule(s);
+            n := n + 1;
+        END IF;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._drift_state_in(cstring) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_state_out(mlops.drift_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.ks_2samp(reference float8[], current float8[], method text DEFAULT 'auto')
+RETURNS mlops.ks_2samp_result
+    AS 'MODULE_PATHNAME', 'mlops_ks_2samp' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.wasserstein_distance(reference float8[], current float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_wasserstein_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.psi(reference float8[], current float8[], bins int DEFAULT 10) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_psi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.js_distance(reference float8[], current float8[], bins int DEFAULT 10) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_js_distance' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.chisquare(observed float8[], expected float8[]) RETURNS mlops.chisquare_result
+    AS 'MODULE_PATHNAME', 'mlops_chisquare' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_numeric_trans(mlops.drift_state, float8, text, text) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_numeric_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_numeric_values_trans(mlops.drift_state, float8, text, text) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_numeric_values_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_categorical_trans(mlops.drift_state, text, text, text) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_categorical_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_combine(mlops.drift_state, mlops.drift_state) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_psi_final(mlops.drift_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_drift_psi_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_js_final(mlops.drift_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_drift_js_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_ks_final(mlops.drift_state) RETURNS mlops.ks_2samp_result
+    AS 'MODULE_PATHNAME', 'mlops_drift_ks_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_wasserstein_final(mlops.drift_state) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_drift_wasserstein_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_chisquare_final(mlops.drift_state) RETURNS mlops.chisquare_result
+    AS 'MODULE_PATHNAME', 'mlops_drift_chisquare_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_stats_final(mlops.drift_state) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_drift_stats_final' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.psi_agg(current float8, baseline text, feature text) (
+    SFUNC = mlops._drift_numeric_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_psi_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.psi_agg(current text, baseline text, feature text) (
+    SFUNC = mlops._drift_categorical_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_psi_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.js_distance_agg(current float8, baseline text, feature text) (
+    SFUNC = mlops._drift_numeric_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_js_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.js_distance_agg(current text, baseline text, feature text) (
+    SFUNC = mlops._drift_categorical_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_js_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.ks_2samp_agg(current float8, baseline text, feature text) (
+    SFUNC = mlops._drift_numeric_values_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_ks_final, FINALFUNC_MODIFY = SHAREABLE,
+    COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.wasserstein_agg(current float8, baseline text, feature text) (
+    SFUNC = mlops._drift_numeric_values_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_wasserstein_final, FINALFUNC_MODIFY = SHAREABLE,
+    COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.chisquare_agg(current text, baseline text, feature text) (
+    SFUNC = mlops._drift_categorical_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_chisquare_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.drift_stats_agg(current float8, baseline text, feature text) (
+    SFUNC = mlops._drift_numeric_values_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_stats_final, FINALFUNC_MODIFY = SHAREABLE,
+    COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.drift_stats_agg(current text, baseline text, feature text) (
+    SFUNC = mlops._drift_categorical_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_stats_final, COMBINEFUNC = mlops._drift_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE FUNCTION mlops._drift_capture_numeric_trans(mlops.drift_state, float8, int) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_numeric_trans' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_capture_categorical_trans(mlops.drift_state, text) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_categorical_trans' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._drift_capture_final(mlops.drift_state) RETURNS mlops.drift_state
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_final' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE AGGREGATE mlops._drift_capture(float8, int) (
+    SFUNC = mlops._drift_capture_numeric_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_capture_final, FINALFUNC_MODIFY = READ_WRITE);
+
+CREATE OR REPLACE AGGREGATE mlops._drift_capture(text) (
+    SFUNC = mlops._drift_capture_categorical_trans, STYPE = mlops.drift_state,
+    FINALFUNC = mlops._drift_capture_final, FINALFUNC_MODIFY = READ_WRITE);
+
+CREATE OR REPLACE FUNCTION mlops._drift_capture_summary(state mlops.drift_state, bins int,
+    OUT n_rows bigint, OUT n_null bigint, OUT n_nan bigint, OUT n_infinite bigint, OUT n bigint,
+    OUT mean float8, OUT std float8, OUT min float8, OUT max float8, OUT sorted_values float8[],
+    OUT values_exact boolean, OUT edges float8[], OUT bin_counts float8[], OUT categories text[],
+    OUT category_counts float8[], OUT ks_error_bound float8)
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_summary' LANGUAGE C IMMUTABLE STRICT;
+
+CREATE OR REPLACE FUNCTION mlops._drift_run_as_invoker(query text, search_path text) RETURNS mlops.drift_state[]
+    AS 'MODULE_PATHNAME', 'mlops_drift_run_as_invoker' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._describe_source(source_sql text, search_path text,
+                                       OUT "position" int, OUT name text, OUT type_oid oid)
+RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mlops_describe_source' LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE FUNCTION mlops._source_sql(source text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF source IS NULL THEN
+        RAISE EXCEPTION 'source must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF source ~* '^\s*(select|with|values|table)\s' THEN
+        RETURN '(' || source || ')';
+    END IF;
+    RETURN (SELECT string_agg(quote_ident(p), '.' ORDER BY o) FROM unnest(parse_ident(source)) WITH ORDINALITY AS u(p, o));
+EXCEPTION WHEN invalid_parameter_value THEN
+    RAISE EXCEPTION 'source "%" is neither a table or view name nor a query', left(source, 200)
+        USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'Give a relation name (schema.table) or a query starting with SELECT, WITH, VALUES or TABLE.';
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._drift_kind_of(type_oid oid) RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+RETURN CASE WHEN type_oid IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype, 'float4'::regtype,
+                              'float8'::regtype, 'numeric'::regtype) THEN 'numeric'
+            WHEN type_oid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, 'bool'::regtype,
+                              'name'::regtype, '"char"'::regtype)
+                 OR (SELECT t.typtype = 'e' FROM pg_type t WHERE t.oid = type_oid) THEN 'categorical' END;
+
+CREATE OR REPLACE FUNCTION mlops._capture_baseline(name text, source text, columns text[], options jsonb,
+                                        source_kind text, version_id bigint, search_path text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    src text;
+    bins int;
+    max_values int;
+    kinds jsonb;
+    col record;
+    cols text[] := '{}';
+    col_kinds text[] := '{}';
+    col_types text[] := '{}';
+    exprs text[] := '{}';
+    states mlops.drift_state[];
+    s record;
+    bid bigint;
+    existing record;
+    replace boolean;
+    k text;
+    bad text[];
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'capture_baseline');
+    PERFORM mlops._check_label('baseline name', name, 200);
+    options := coalesce(options, '{}');
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(options)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    bad := ARRAY(SELECT jsonb_object_keys(options) EXCEPT SELECT unnest(ARRAY['bins', 'kinds', 'replace', 'max_values']));
+    IF cardinality(bad) > 0 THEN
+        RAISE EXCEPTION 'unknown capture option "%"', bad[1] USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The options are bins (PSI bins, default 10), kinds ({"column": "numeric" | "categorical"}), '
+                   'max_values (values kept per numeric column) and replace (true to replace a baseline).';
+    END IF;
+    BEGIN
+        bins := coalesce((options ->> 'bins')::int, 10);
+        max_values := coalesce((options ->> 'max_values')::int, current_setting('mlops.drift_baseline_values')::int);
+        replace := coalesce((options ->> 'replace')::boolean, false);
+    EXCEPTION WHEN invalid_text_representation OR numeric_value_out_of_range THEN
+        RAISE EXCEPTION 'bins and max_values are integers and replace a boolean' USING ERRCODE = 'invalid_parameter_value';
+    END;
+    IF bins < 2 OR bins > 1000 THEN
+        RAISE EXCEPTION 'bins must be between 2 and 1000, not %', bins USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF max_values < 1000 THEN
+        RAISE EXCEPTION 'max_values must be at least 1000, not %', max_values USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    kinds := coalesce(options -> 'kinds', '{}');
+    IF jsonb_typeof(kinds) <> 'object'
+       OR EXISTS (SELECT FROM jsonb_each(kinds) e WHERE e.value NOT IN ('"numeric"', '"categorical"')) THEN
+        RAISE EXCEPTION 'kinds maps column names to "numeric" or "categorical"' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF array_position(columns, NULL) IS NOT NULL OR cardinality(columns) = 0 THEN
+        RAISE EXCEPTION 'columns names the columns to capture: no NULLs, and at least one'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    src := mlops._source_sql(source);
+    FOR col IN SELECT * FROM mlops._describe_source(src, search_path) d ORDER BY d.position LOOP
+        IF columns IS NOT NULL AND NOT col.name = ANY (columns) THEN
+            CONTINUE;
+        END IF;
+        k := coalesce(kinds ->> col.name, mlops._drift_kind_of(col.type_oid));
+        IF k IS NULL THEN
+            IF columns IS NULL THEN
+                CONTINUE;       -- not a feature drift is measured on (a timestamp, an array, ...)
+            END IF;
+            RAISE EXCEPTION 'column "%" is of type %, whose kind mlops cannot infer', col.name, col.type_oid::regtype
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Say it in options: {"kinds": {"' || col.name || '": "categorical"}} (or "numeric" for '
+                             'a type that casts to float8).';
+        END IF;
+        IF k = 'numeric' AND mlops._drift_kind_of(col.type_oid) IS DISTINCT FROM 'numeric'
+           AND NOT EXISTS (SELECT FROM pg_cast c WHERE c.castsource = col.type_oid AND c.casttarget = 'float8'::regtype) THEN
+            RAISE EXCEPTION 'column "%" is of type %, which does not cast to float8', col.name, col.type_oid::regtype
+                USING ERRCODE = 'datatype_mismatch', HINT = 'Capture it as categorical.';
+        END IF;
+        cols := cols || col.name;
+        col_kinds := col_kinds || k;
+        col_types := col_types || format_type(col.type_oid, NULL);
+        exprs := exprs || CASE k WHEN 'numeric' THEN format('mlops._drift_capture((s.%I)::float8, %s)', col.name, max_values)
+                                 ELSE format('mlops._drift_capture((s.%I)::text)', col.name) END;
+    END LOOP;
+    IF columns IS NOT NULL THEN
+        bad := ARRAY(SELECT unnest(columns) EXCEPT SELECT unnest(cols));
+        IF cardinality(bad) > 0 THEN
+            RAISE EXCEPTION 'the source has no column "%"', bad[1] USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+    IF cardinality(cols) = 0 THEN
+        RAISE EXCEPTION 'the source has no column drift can be measured on' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Numeric, text, boolean and enum columns are captured; name others in columns with their kind.';
+    END IF;
+    FOR col IN SELECT jsonb_object_keys(kinds) AS name LOOP
+        IF NOT col.name = ANY (cols) THEN
+            RAISE EXCEPTION 'options.kinds names column "%", which is not captured', col.name
+                USING ERRCODE = 'undefined_column';
+        END IF;
+    END LOOP;
+
+    states := mlops._drift_run_as_invoker('SELECT ' || array_to_string(exprs, ', ') || ' FROM ' || src || ' s',
+                                          search_path);
+
+    SELECT b.baseline_id, b.created_by INTO existing FROM mlops.drift_baselines b
+     WHERE b.name = _capture_baseline.name FOR UPDATE;
+    IF FOUND THEN
+        IF NOT replace THEN
+            RAISE EXCEPTION 'drift baseline "%" already exists', name USING ERRCODE = 'unique_violation',
+                HINT = 'Pass options {"replace": true} to capture it again, or choose another name.';
+        END IF;
+        IF existing.created_by <> mlops._invoking_user() AND NOT pg_has_role(mlops._invoking_user(), 'mlops_admin', 'MEMBER') THEN
+            RAISE EXCEPTION 'drift baseline "%" belongs to role %', name, existing.created_by
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only the role that captured a baseline, or an mlops_admin, replaces it.';
+        END IF;
+        DELETE FROM mlops.drift_baselines b WHERE b.baseline_id = existing.baseline_id;
+    END IF;
+
+    s := mlops._drift_capture_summary(states[1], bins);
+    IF s.n_rows = 0 THEN
+        RAISE EXCEPTION 'the source of drift baseline "%" has no rows', name USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A baseline is the distribution drift is measured against: it needs data.';
+    END IF;
+    INSERT INTO mlops.drift_baselines AS b (name, source, source_kind, version_id, options, n_rows, created_by)
+    VALUES (name, source, source_kind, version_id,
+            jsonb_build_object('bins', bins, 'max_values', max_values) || jsonb_strip_nulls(jsonb_build_object('kinds', options -> 'kinds')),
+            s.n_rows, mlops._invoking_user())
+    RETURNING b.baseline_id INTO bid;
+    FOR i IN 1 .. cardinality(cols) LOOP
+        s := mlops._drift_capture_summary(states[i], bins);
+        IF s.n = 0 THEN
+            RAISE EXCEPTION 'column "%" has no values in the source of drift baseline "%"', cols[i], name
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Its %s rows are NULL%s.', s.n_rows, CASE WHEN s.n_nan + s.n_infinite > 0
+                                      THEN ', NaN or infinite' ELSE '' END),
+                      HINT = 'Leave it out (columns), or capture the baseline from data where it has values.';
+        END IF;
+        INSERT INTO mlops.drift_baseline_columns
+            (baseline_id, position, column_name, kind, data_type, n_rows, n_null, n_nan, n_infinite, n, null_rate,
+             mean, std, min, max, bins, edges, bin_counts, categories, category_counts, sorted_values, values_exact,
+             ks_error_bound)
+        VALUES (bid, i, cols[i], col_kinds[i], col_types[i], s.n_rows, s.n_null, s.n_nan, s.n_infinite, s.n,
+                s.n_null::float8 / s.n_rows, s.mean, s.std, s.min, s.max,
+                CASE col_kinds[i] WHEN 'numeric' THEN bins END, s.edges, s.bin_counts, s.categories,
+                s.category_counts, s.sorted_values, s.values_exact, s.ks_error_bound);
+    END LOOP;
+    RETURN bid;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.capture_baseline(name text, source text, columns text[] DEFAULT NULL,
+                                       options jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'capture_baseline');
+    RETURN mlops._capture_baseline(name, source, columns, options,
+                                   CASE WHEN mlops._source_sql(source) LIKE '(%' THEN 'query' ELSE 'relation' END,
+                                   NULL, pg_catalog.current_setting('search_path'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.capture_baseline_from_model(name text, model text, options jsonb DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v record;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'capture_baseline_from_model');
+    SELECT * INTO v FROM mlops._model_training_input(model);
+    RETURN mlops._capture_baseline(name, v.relation_name, v.features, options, 'model_version', v.version_id,
+                                   pg_catalog.current_setting('search_path'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._model_training_input(model text, OUT version_id bigint, OUT relation_name text,
+                                            OUT features text[])
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run bigint;
+    sig jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'capture_baseline_from_model');
+    SELECT mv.version_id, mv.run_id, mv.signature INTO version_id, run, sig
+      FROM mlops.model_versions mv WHERE mv.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    IF run IS NULL THEN
+        RAISE EXCEPTION 'model version % was registered without a run', model USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'Capture the baseline from its training data with mlops.capture_baseline().';
+    END IF;
+    SELECT i.relation_name INTO relation_name FROM mlops.run_inputs i
+     WHERE i.run_id = run ORDER BY (i.context = 'training') DESC, i.input_id LIMIT 1;
+    IF relation_name IS NULL THEN
+        RAISE EXCEPTION 'the run of model version % logged no dataset input', model
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'mlops.log_input(run_id, relation, ''training'') records what a run trained on.';
+    END IF;
+    features := ARRAY(SELECT x ->> 'name' FROM jsonb_array_elements(sig) x);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.capture_prediction_baseline(name text, target text, slice text DEFAULT NULL,
+                                                  columns text[] DEFAULT ARRAY['prediction'],
+                                                  options jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    q text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'capture_prediction_baseline');
+    q := 'SELECT * FROM ' || mlops._source_sql(target) || ' t'
+         || CASE WHEN slice IS NOT NULL THEN ' WHERE t.slice = ' || quote_literal(slice) ELSE '' END;
+    RETURN mlops._capture_baseline(name, q, columns, options, 'predictions', NULL,
+                                   pg_catalog.current_setting('search_path'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.drop_baseline(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    b record;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'drop_baseline');
+    SELECT * INTO b FROM mlops.drift_baselines x WHERE x.name = drop_baseline.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'drift baseline "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF b.created_by <> mlops._invoking_user() AND NOT pg_has_role(mlops._invoking_user(), 'mlops_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'drift baseline "%" belongs to role %', name, b.created_by USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF EXISTS (SELECT FROM mlops.drift_monitors m WHERE m.baseline = b.name) THEN
+        RAISE EXCEPTION 'drift baseline "%" is watched by a monitor', name USING ERRCODE = 'dependent_objects_still_exist',
+            HINT = 'Drop the monitor first (mlops.drop_drift_monitor).';
+    END IF;
+    DELETE FROM mlops.drift_baselines x WHERE x.baseline_id = b.baseline_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._drift_rows(baseline text, current text, options jsonb)
+RETURNS TABLE (feature text, kind text, n_reference bigint, n_current bigint, method text, statistic float8,
+               p_value float8, threshold float8, drifted boolean, stats jsonb, histogram jsonb)
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    b record;
+    c record;
+    src text;
+    src_cols jsonb;
+    exprs text[] := '{}';
+    names text[] := '{}';
+    kinds text[] := '{}';
+    nrefs bigint[] := '{}';
+    results jsonb[];
+    features text[];
+    m text;
+    t float8;
+    per jsonb;
+    r jsonb;
+    bad text[];
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'drift_report');
+    IF baseline IS NULL THEN
+        RAISE EXCEPTION 'baseline must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    options := coalesce(options, '{}');
+    IF jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object, not %', jsonb_typeof(options) USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    bad := ARRAY(SELECT jsonb_object_keys(options)
+                 EXCEPT SELECT unnest(ARRAY['features', 'method', 'threshold', 'columns', 'drift_share']));
+    IF cardinality(bad) > 0 THEN
+        RAISE EXCEPTION 'unknown drift report option "%"', bad[1] USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'The options are features (the columns to report), method and threshold (for every feature), '
+                   'columns ({"feature": {"method": ..., "threshold": ...}}) and drift_share.';
+    END IF;
+    SELECT * INTO b FROM mlops.drift_baselines x WHERE x.name = baseline;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'drift baseline "%" does not exist', baseline USING ERRCODE = 'undefined_object',
+            HINT = 'mlops.capture_baseline() makes one; mlops.drift_baselines lists them.';
+    END IF;
+    IF options ? 'features' THEN
+        IF jsonb_typeof(options -> 'features') <> 'array' THEN
+            RAISE EXCEPTION 'options.features is an array of column names' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        features := ARRAY(SELECT jsonb_array_elements_text(options -> 'features'));
+        bad := ARRAY(SELECT unnest(features) EXCEPT SELECT x.column_name FROM mlops.drift_baseline_columns x
+                                                     WHERE x.baseline_id = b.baseline_id);
+        IF cardinality(bad) > 0 THEN
+            RAISE EXCEPTION 'drift baseline "%" has no column "%"', baseline, bad[1] USING ERRCODE = 'undefined_column';
+        END IF;
+    END IF;
+    src := mlops._source_sql(current);
+    SELECT jsonb_object_agg(d.name, mlops._drift_kind_of(d.type_oid) || ':' || format_type(d.type_oid, NULL))
+      INTO src_cols FROM mlops._describe_source(src, NULL) d;
+    FOR c IN SELECT * FROM mlops.drift_baseline_columns x WHERE x.baseline_id = b.baseline_id
+              AND (features IS NULL OR x.column_name = ANY (features)) ORDER BY x.position LOOP
+        IF NOT src_cols ? c.column_name THEN
+            RAISE EXCEPTION 'the current data has no column "%", which drift baseline "%" holds', c.column_name, baseline
+                USING ERRCODE = 'undefined_column',
+                      HINT = 'Report on some features only with options {"features": [...]}.';
+        END IF;
+        IF c.kind = 'numeric' AND split_part(src_cols ->> c.column_name, ':', 1) IS DISTINCT FROM 'numeric' THEN
+            RAISE EXCEPTION 'column "%" is numeric in drift baseline "%", and % in the current data', c.column_name,
+                baseline, split_part(src_cols ->> c.column_name, ':', 2)
+                USING ERRCODE = 'datatype_mismatch',
+                      HINT = 'Compare like with like: cast the column in a query, or capture the baseline again.';
+        END IF;
+        names := names || c.column_name;
+        kinds := kinds || c.kind;
+        nrefs := nrefs || c.n;
+        exprs := exprs || format('mlops.drift_stats_agg((s.%I)::%s, %L, %L)', c.column_name,
+                                 CASE c.kind WHEN 'numeric' THEN 'float8' ELSE 'text' END, baseline, c.column_name);
+    END LOOP;
+    IF cardinality(names) = 0 THEN
+        RETURN;
+    END IF;
+    EXECUTE 'SELECT ARRAY[' || array_to_string(exprs, ', ') || '] FROM ' || src || ' s' INTO results;
+
+    FOR i IN 1 .. cardinality(names) LOOP
+        r := results[i];
+        per := coalesce(options -> 'columns' -> names[i], '{}');
+        m := coalesce(per ->> 'method', options ->> 'method',
+                      CASE WHEN kinds[i] = 'numeric' THEN CASE WHEN nrefs[i] <= 1000 THEN 'ks' ELSE 'wasserstein' END
+                           ELSE CASE WHEN nrefs[i] <= 1000 THEN 'chisquare' ELSE 'js' END END);
+        IF NOT (m = ANY (CASE kinds[i] WHEN 'numeric' THEN ARRAY['ks', 'wasserstein', 'psi', 'js']
+                                       ELSE ARRAY['chisquare', 'psi', 'js'] END)) THEN
+            RAISE EXCEPTION 'method "%" does not apply to % feature "%"', m, kinds[i], names[i]
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Numeric features: ks, wasserstein, psi, js; categorical features: chisquare, psi, js.';
+        END IF;
+        t := coalesce((per ->> 'threshold')::float8, (options ->> 'threshold')::float8,
+                      CASE WHEN m IN ('ks', 'chisquare') THEN 0.05 ELSE 0.1 END);
+        feature := names[i];
+        kind := kinds[i];
+        n_reference := nrefs[i];
+        n_current := (r ->> 'n_current')::bigint;
+        method := m;
+        statistic := CASE m WHEN 'ks' THEN (r ->> 'ks_statistic')::float8
+                            WHEN 'wasserstein' THEN (r ->> 'wasserstein_norm')::float8
+                            WHEN 'psi' THEN (r ->> 'psi')::float8
+                            WHEN 'js' THEN (r ->> 'js_distance')::float8
+                            WHEN 'chisquare' THEN (r ->> 'chi2_statistic')::float8 END;
+        p_value := CASE m WHEN 'ks' THEN (r ->> 'ks_p_value')::float8
+                          WHEN 'chisquare' THEN (r ->> 'chi2_p_value')::float8 END;
+        threshold := t;
+        drifted := CASE WHEN m IN ('ks', 'chisquare') THEN p_value < t ELSE statistic >= t END;
+        histogram := r -> 'histogram';
+        stats := r - 'histogram' - 'kind';
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.drift_report(baseline text, current text, options jsonb DEFAULT NULL)
+RETURNS TABLE (feature text, kind text, n_reference bigint, n_current bigint, method text, statistic float8,
+               p_value float8, threshold float8, drifted boolean, stats jsonb)
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    SELECT r.feature, r.kind, r.n_reference, r.n_current, r.method, r.statistic, r.p_value, r.threshold,
+           r.drifted, r.stats
+      FROM mlops._drift_rows(baseline, current, options) r;
+END;
+
+CREATE OR REPLACE FUNCTION mlops._drift_verdict(drifted boolean[], options jsonb,
+                                     OUT n_features int, OUT n_drifted int, OUT share_drifted float8,
+                                     OUT drift_share float8, OUT dataset_drifted boolean)
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT cardinality(drifted),
+           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::int,
+           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::float8 / nullif(cardinality(drifted), 0),
+           coalesce((options ->> 'drift_share')::float8, 0.5),
+           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::float8 / nullif(cardinality(drifted), 0)
+               >= coalesce((options ->> 'drift_share')::float8, 0.5)
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.dataset_drift(baseline text, current text, options jsonb DEFAULT NULL,
+                                    OUT n_features int, OUT n_drifted int, OUT share_drifted float8,
+                                    OUT drift_share float8, OUT dataset_drifted boolean)
+LANGUAGE plpgsql STABLE
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'dataset_drift');
+    SELECT * INTO n_features, n_drifted, share_drifted, drift_share, dataset_drifted
+      FROM mlops._drift_verdict(ARRAY(SELECT coalesce(r.drifted, false)
+                                        FROM mlops._drift_rows(baseline, current, options) r), options);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._own_monitor(name text) RETURNS mlops.drift_monitors
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m mlops.drift_monitors;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'monitor name must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO m FROM mlops.drift_monitors x WHERE x.name = _own_monitor.name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'drift monitor "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF m.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'drift monitor "%" belongs to role %', name, m.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A monitor runs as the role that created it, and only that role changes it.';
+    END IF;
+    RETURN m;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.create_drift_monitor(name text, baseline text, source text, cron text DEFAULT NULL,
+                                           timestamp_column text DEFAULT NULL, time_window interval DEFAULT NULL,
+                                           options jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m mlops.drift_monitors;
+    s mlops.schedules;
+    owner name;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'create_drift_monitor');
+    PERFORM mlops._check_model_name('monitor name', name);
+    PERFORM mlops._source_sql(source);
+    IF NOT EXISTS (SELECT FROM mlops.drift_baselines b WHERE b.name = baseline) THEN
+        RAISE EXCEPTION 'drift baseline "%" does not exist', baseline USING ERRCODE = 'undefined_object',
+            HINT = 'mlops.capture_baseline() makes one.';
+    END IF;
+    IF (timestamp_column IS NULL) <> (time_window IS NULL) THEN
+        RAISE EXCEPTION 'timestamp_column and time_window go together' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Each run reads the rows whose timestamp_column is within time_window before the run; '
+                   'give neither to read the whole source each time.';
+    END IF;
+    IF time_window <= interval '0' THEN
+        RAISE EXCEPTION 'time_window must be positive' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO mlops.drift_monitors AS x (name, baseline, source, timestamp_column, time_window, options, created_by)
+    VALUES (name, baseline, source, timestamp_column, time_window, coalesce(options, '{}'), mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT drift_monitors_name_key DO NOTHING
+    RETURNING x.* INTO m;
+    IF m.monitor_id IS NULL THEN
+        RAISE EXCEPTION 'drift monitor "%" already exists', name USING ERRCODE = 'unique_violation';
+    END IF;
+    IF cron IS NOT NULL THEN
+        INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+        VALUES (name, 'drift_monitor', cron, jsonb_build_object('monitor', name), mlops._invoking_user())
+            ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+        RETURNING x.* INTO s;
+        IF s.schedule_id IS NULL THEN
+            SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = create_drift_monitor.name;
+            RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+                DETAIL = format('It belongs to role %s; a monitor''s schedule takes the monitor''s name.', owner),
+                HINT = 'Choose another monitor name.';
+        END IF;
+        PERFORM mlops._arm_schedule(s);
+        UPDATE mlops.drift_monitors x SET schedule_id = s.schedule_id WHERE x.monitor_id = m.monitor_id;
+    END IF;
+    RETURN m.monitor_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.drop_drift_monitor(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m mlops.drift_monitors;
+    s mlops.schedules;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'drop_drift_monitor');
+    m := mlops._own_monitor(name);
+    SELECT * INTO s FROM mlops.schedules x WHERE x.schedule_id = m.schedule_id FOR UPDATE;
+    IF FOUND THEN
+        PERFORM mlops._disarm_schedule(s);
+        DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
+    END IF;
+    DELETE FROM mlops.drift_monitors x WHERE x.monitor_id = m.monitor_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._drift_record(job_run_id bigint, monitor_name text, results jsonb,
+                                    window_start timestamptz, window_end timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m mlops.drift_monitors;
+    v record;
+    cid bigint;
+    now_ts timestamptz := clock_timestamp();
+    r jsonb;
+    new_alerts bigint[] := '{}';
+    aid bigint;
+    drifted_features text[];
+    payload jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'run_drift_monitor');
+    m := mlops._own_monitor(monitor_name);
+    IF NOT EXISTS (SELECT FROM mlops.job_runs j
+                    WHERE j.job_run_id = _drift_record.job_run_id AND j.status = 'running' AND j.kind = 'drift_monitor'
+                      AND j.job_name = m.name AND j.backend_pid = pg_backend_pid() AND j.run_by = mlops._invoking_user()) THEN
+        RAISE EXCEPTION 'job run % is not a run of drift monitor "%" in this session', job_run_id, monitor_name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF jsonb_typeof(results) <> 'array' THEN
+        RAISE EXCEPTION 'results must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v FROM mlops._drift_verdict(ARRAY(SELECT coalesce((x ->> 'drifted')::boolean, false)
+                                                      FROM jsonb_array_elements(results) x), m.options);
+    INSERT INTO mlops.drift_checks AS c (monitor_id, job_run_id, checked_at, window_start, window_end, n_rows,
+                                         n_features, n_drifted, share_drifted, drift_share, dataset_drifted)
+    VALUES (m.monitor_id, job_run_id, now_ts, window_start, window_end,
+            (SELECT max((x -> 'stats' ->> 'n_rows')::bigint) FROM jsonb_array_elements(results) x),
+            v.n_features, v.n_drifted, v.share_drifted, v.drift_share, v.dataset_drifted)
+    RETURNING c.check_id INTO cid;
+    INSERT INTO mlops.drift_history (check_id, monitor_id, checked_at, feature, kind, n_reference, n_current, method,
+                                     statistic, p_value, threshold, drifted, stats)
+    SELECT cid, m.monitor_id, now_ts, x ->> 'feature', x ->> 'kind', (x ->> 'n_reference')::bigint,
+           (x ->> 'n_current')::bigint, x ->> 'method', (x ->> 'statistic')::float8, (x ->> 'p_value')::float8,
+           (x ->> 'threshold')::float8, (x ->> 'drifted')::boolean, coalesce(x -> 'stats', '{}')
+      FROM jsonb_array_elements(results) x;
+
+    -- alerts: one open alert per drifting feature (and for the dataset)
+    FOR r IN SELECT x FROM jsonb_array_elements(results) x
+             UNION ALL
+             SELECT jsonb_build_object('feature', NULL, 'drifted', v.dataset_drifted, 'method', 'drift_share',
+                                       'statistic', v.share_drifted, 'threshold', v.drift_share) LOOP
+        IF coalesce((r ->> 'drifted')::boolean, false) THEN
+            UPDATE mlops.drift_alerts a SET last_seen_at = now_ts, checks = a.checks + 1, check_id = cid,
+                   statistic = (r ->> 'statistic')::float8, p_value = (r ->> 'p_value')::float8
+             WHERE a.monitor_id = m.monitor_id AND a.feature IS NOT DISTINCT FROM (r ->> 'feature')
+               AND a.status <> 'resolved';
+            IF NOT FOUND THEN
+                INSERT INTO mlops.drift_alerts AS a (monitor_id, check_id, feature, method, statistic, p_value,
+                                                     threshold, raised_at, last_seen_at)
+                VALUES (m.monitor_id, cid, r ->> 'feature', r ->> 'method', (r ->> 'statistic')::float8,
+                        (r ->> 'p_value')::float8, (r ->> 'threshold')::float8, now_ts, now_ts)
+                RETURNING a.alert_id INTO aid;
+                new_alerts := new_alerts || aid;
+            END IF;
+        ELSIF (r ->> 'drifted') IS NOT NULL THEN
+            UPDATE mlops.drift_alerts a SET status = 'resolved', closed_at = now_ts,
+                   note = coalesce(a.note, 'no longer drifting at check ' || cid)
+             WHERE a.monitor_id = m.monitor_id AND a.feature IS NOT DISTINCT FROM (r ->> 'feature')
+               AND a.status <> 'resolved';
+        END IF;
+    END LOOP;
+
+    drifted_features := ARRAY(SELECT x ->> 'feature' FROM jsonb_array_elements(results) x
+                               WHERE (x ->> 'drifted')::boolean);
+    IF cardinality(drifted_features) > 0 OR v.dataset_drifted THEN
+        payload := jsonb_build_object('monitor', m.name, 'check_id', cid, 'job_run_id', job_run_id,
+                                      'checked_at', now_ts, 'dataset_drifted', v.dataset_drifted,
+                                      'share_drifted', v.share_drifted, 'new_alert_ids', to_jsonb(new_alerts),
+                                      'drifted_features', to_jsonb(drifted_features[1:50]));
+        PERFORM pg_notify('mlops_drift', payload::text);
+    END IF;
+    RETURN cid;
+END
+$$;
+
+CREATE OR REPLACE PROCEDURE mlops.run_drift_monitor(name text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    m record;
+    run record;
+    w_end timestamptz;
+    w_start timestamptz;
+    cur text;
+    results jsonb;
+    n_rows bigint;
+    err_state text;
+    err_message text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'run_drift_monitor');
+    SELECT * INTO m FROM mlops.drift_monitors x WHERE x.name = run_drift_monitor.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'drift monitor "%" does not exist', name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF m.created_by <> current_user THEN
+        RAISE EXCEPTION 'drift monitor "%" belongs to role %', m.name, m.created_by
+            USING ERRCODE = 'insufficient_privilege', DETAIL = 'A monitor runs only as the role that created it.';
+    END IF;
+    run := mlops._job_run_start(m.name, 'drift_monitor', m.schedule_id, NULL, m.source, NULL, NULL);
+    COMMIT;
+    BEGIN
+        w_end := clock_timestamp();
+        cur := m.source;
+        IF m.timestamp_column IS NOT NULL THEN
+            w_start := w_end - m.time_window;
+            cur := format('SELECT * FROM %s w WHERE w.%I > %L::timestamptz AND w.%I <= %L::timestamptz',
+                          mlops._source_sql(m.source), m.timestamp_column, w_start, m.timestamp_column, w_end);
+        END IF;
+        SELECT coalesce(jsonb_agg(to_jsonb(r) - 'histogram'), '[]'), max((r.stats ->> 'n_rows')::bigint)
+          INTO results, n_rows
+          FROM mlops._drift_rows(m.baseline, cur, m.options - 'drift_share') r;
+        PERFORM mlops._drift_record(run.job_run_id, m.name, results, w_start, w_end);
+        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+        PERFORM mlops._job_run_finish(run.job_run_id, CASE WHEN err_state = '57014' THEN 'cancelled' ELSE 'failed' END,
+                                      NULL, 0, NULL, err_state || ': ' || err_message, NULL);
+        COMMIT;
+        PERFORM pg_advisory_unlock(1836019578, run.lock_key);
+        RAISE;
+    END;
+    COMMIT;
+    PERFORM pg_advisory_unlock(1836019578, run.lock_key);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.acknowledge_drift_alert(alert_id bigint, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'acknowledge_drift_alert');
+    PERFORM mlops._close_drift_alert(alert_id, 'acknowledged', note);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops.resolve_drift_alert(alert_id bigint, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'resolve_drift_alert');
+    PERFORM mlops._close_drift_alert(alert_id, 'resolved', note);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION mlops._close_drift_alert(alert_id bigint, status text, note text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a record;
+BEGIN
+    PERFORM mlops._check_value('note', note, 2000);
+    SELECT x.*, m.created_by INTO a FROM mlops.drift_alerts x JOIN mlops.drift_monitors m USING (monitor_id)
+     WHERE x.alert_id = _close_drift_alert.alert_id FOR UPDATE OF x;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'drift alert % does not exist', alert_id USING ERRCODE = 'undefined_object';
+    END IF;
+    IF a.created_by <> mlops._invoking_user() AND NOT pg_has_role(mlops._invoking_user(), 'mlops_admin', 'MEMBER') THEN
+        RAISE EXCEPTION 'drift alert % is of a monitor of role %', alert_id, a.created_by
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF a.status = 'resolved' THEN
+        RAISE EXCEPTION 'drift alert % is already resolved', alert_id USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE mlops.drift_alerts x SET status = _close_drift_alert.status, closed_by = mlops._invoking_user(),
+           closed_at = clock_timestamp(), note = coalesce(_close_drift_alert.note, x.note)
+     WHERE x.alert_id = a.alert_id;
+END
+$$;
+
+-- The views, as 0.3.0 defines them (columns are only added, at the end).
+CREATE OR REPLACE VIEW mlops.runs_overview AS
+SELECT r.run_id, r.experiment_id, e.name AS experiment_name, r.run_name, r.status,
+       r.parent_run_id, r.created_by, r.start_time, r.end_time,
+       r.end_time - r.start_time AS duration,
+       d.params,
+       coalesce((SELECT jsonb_object_agg(m.key, m.value)
+                   FROM mlops.latest_metrics m WHERE m.run_id = r.run_id), '{}'::jsonb) AS metrics,
+       d.tags
+  FROM mlops.runs r
+  JOIN mlops.experiments e ON e.experiment_id = r.experiment_id
+  JOIN mlops.run_documents d ON d.run_id = r.run_id
+ WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active';
+
+CREATE OR REPLACE VIEW mlops.metric_history_overview AS
+SELECT e.experiment_id, e.name AS experiment_name, r.run_id, r.run_name,
+       h.key, h.step, h.value, h.logged_at
+  FROM mlops.metric_history h
+  JOIN mlops.runs r ON r.run_id = h.run_id
+  JOIN mlops.experiments e ON e.experiment_id = r.experiment_id
+ WHERE r.lifecycle_stage = 'active' AND e.lifecycle_stage = 'active';
+
+CREATE OR REPLACE VIEW mlops.experiments_overview AS
+SELECT e.experiment_id, e.name, e.description, e.created_by, e.created_at, e.updated_at,
+       (SELECT count(*) FROM mlops.runs r
+         WHERE r.experiment_id = e.experiment_id AND r.lifecycle_stage = 'active') AS runs,
+       (SELECT count(*) FROM mlops.runs r
+         WHERE r.experiment_id = e.experiment_id AND r.lifecycle_stage = 'active'
+           AND r.status = 'RUNNING') AS running_runs,
+       (SELECT max(r.start_time) FROM mlops.runs r
+         WHERE r.experiment_id = e.experiment_id AND r.lifecycle_stage = 'active') AS last_run_start,
+       coalesce((SELECT jsonb_object_agg(t.key, t.value) FROM mlops.experiment_tags t
+                  WHERE t.experiment_id = e.experiment_id), '{}'::jsonb) AS tags
+  FROM mlops.experiments e
+ WHERE e.lifecycle_stage = 'active';
+
+CREATE OR REPLACE VIEW mlops.model_versions_overview AS
+SELECT v.version_id, m.name AS model_name, v.version, v.stage,
+       coalesce((SELECT array_agg(a.alias ORDER BY a.alias) FROM mlops.model_aliases a
+                  WHERE a.version_id = v.version_id), '{}') AS aliases,
+       v.task, v.family, v.format, jsonb_array_length(v.signature) AS n_features, v.signature, v.classes,
+       v.sha256, octet_length(v.compiled) AS compiled_bytes, v.run_id, r.experiment_id,
+       v.description, v.created_by, v.created_at
+  FROM mlops.model_versions v
+  JOIN mlops.registered_models m ON m.model_id = v.model_id
+  LEFT JOIN mlops.runs r ON r.run_id = v.run_id;
+
+CREATE OR REPLACE VIEW mlops.job_runs_overview AS
+SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_id, r.model_version,
+       r.source, r.target, r.slice, r.rows_in, r.rows_scored, r.rows_failed, r.scoring,
+       CASE WHEN r.status = 'running' AND l.pid IS NULL THEN 'failed' ELSE r.status END AS status,
+       CASE WHEN r.status = 'running' AND l.pid IS NULL
+            THEN pg_catalog.format('the session running this job (process %s) ended before the job finished: '
+                                   'it was terminated or crashed', r.backend_pid)
+            ELSE r.error END AS error,
+       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid, r.lock_key
+  FROM mlops.job_runs r
+  -- a join, not a subquery per row: the lock table is read once per query
+  LEFT JOIN pg_catalog.pg_locks l
+         ON r.status = 'running' AND l.locktype = 'advisory' AND l.granted AND l.pid = r.backend_pid
+        AND l.classid = 1836019578::oid AND l.objid = r.lock_key::oid AND l.objsubid = 2;
+
+CREATE OR REPLACE VIEW mlops.latest_job_runs AS
+SELECT DISTINCT ON (j.job_name) j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
+       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error, j.scoring
+  FROM mlops.job_runs_overview j
+ ORDER BY j.job_name, j.started_at DESC, j.job_run_id DESC;
+
+CREATE OR REPLACE VIEW mlops.job_runs_daily AS
+SELECT date_trunc('day', j.started_at) AS day, j.job_name, j.kind,
+       count(*) AS runs,
+       count(*) FILTER (WHERE j.status = 'succeeded') AS succeeded,
+       count(*) FILTER (WHERE j.status = 'failed') AS failed,
+       count(*) FILTER (WHERE j.status = 'cancelled') AS cancelled,
+       coalesce(sum(j.rows_scored), 0) AS rows_scored,
+       coalesce(sum(j.rows_failed), 0) AS rows_failed,
+       avg(j.duration) AS avg_duration, max(j.duration) AS max_duration
+  FROM mlops.job_runs_overview j
+ GROUP BY 1, 2, 3;
+
+CREATE OR REPLACE VIEW mlops.rows_scored_daily AS
+SELECT date_trunc('day', j.started_at) AS day, j.model_version, j.version_id,
+       coalesce(sum(j.rows_scored), 0) AS rows_scored, count(*) AS runs
+  FROM mlops.job_runs_overview j
+ WHERE j.status = 'succeeded' AND j.kind = 'batch_score'
+ GROUP BY 1, 2, 3;
+
+CREATE OR REPLACE VIEW mlops.job_failures AS
+SELECT j.job_run_id, j.job_name, j.kind, j.status, j.model_version, j.source, j.target, j.rows_in,
+       j.rows_failed, j.error, j.started_at, j.finished_at, j.run_by
+  FROM mlops.job_runs_overview j
+ WHERE j.status IN ('failed', 'cancelled');
+
+CREATE OR REPLACE VIEW mlops.schedules_overview AS
+SELECT s.schedule_id, s.name, s.kind, s.cron, s.active, s.spec ->> 'model' AS model,
+       s.spec ->> 'source' AS source, s.spec ->> 'target' AS target, s.cron_job_id, s.created_by, s.created_at,
+       l.started_at AS last_run_at, l.status AS last_status, l.rows_scored AS last_rows_scored,
+       mlops.schedule_state(s.name) AS state
+  FROM mlops.schedules s
+  LEFT JOIN LATERAL (SELECT j.started_at, j.status, j.rows_scored FROM mlops.job_runs_overview j
+                      WHERE j.schedule_id = s.schedule_id ORDER BY j.started_at DESC LIMIT 1) l ON true;
+
+CREATE OR REPLACE VIEW mlops.drift_baselines_overview AS
+SELECT b.baseline_id, b.name, b.source, b.source_kind, b.version_id, b.n_rows,
+       count(c.*) AS columns,
+       count(c.*) FILTER (WHERE c.kind = 'numeric') AS numeric_columns,
+       count(c.*) FILTER (WHERE c.kind = 'categorical') AS categorical_columns,
+       b.created_by, b.created_at
+  FROM mlops.drift_baselines b LEFT JOIN mlops.drift_baseline_columns c USING (baseline_id)
+ GROUP BY b.baseline_id;
+
+CREATE OR REPLACE VIEW mlops.drift_monitor_status AS
+SELECT m.monitor_id, m.name AS monitor, m.baseline, h.feature, h.kind, h.checked_at, h.method, h.statistic,
+       h.p_value, h.threshold, h.drifted, h.n_reference, h.n_current,
+       EXISTS (SELECT FROM mlops.drift_alerts a WHERE a.monitor_id = m.monitor_id AND a.feature = h.feature
+                                                  AND a.status = 'open') AS alert_open
+  FROM mlops.drift_monitors m
+  JOIN LATERAL (SELECT c.check_id FROM mlops.drift_checks c WHERE c.monitor_id = m.monitor_id
+                 ORDER BY c.checked_at DESC, c.check_id DESC LIMIT 1) l ON true
+  JOIN mlops.drift_history h ON h.check_id = l.check_id;
+
+CREATE OR REPLACE VIEW mlops.drift_monitors_overview AS
+SELECT m.monitor_id, m.name AS monitor, m.baseline, m.source, m.timestamp_column, m.time_window,
+       s.cron, s.active AS schedule_active, c.checked_at AS last_checked_at, c.n_rows AS last_rows,
+       c.n_features, c.n_drifted, c.share_drifted, c.dataset_drifted,
+       (SELECT count(*) FROM mlops.drift_alerts a WHERE a.monitor_id = m.monitor_id AND a.status = 'open') AS open_alerts,
+       m.created_by, m.created_at
+  FROM mlops.drift_monitors m
+  LEFT JOIN mlops.schedules s ON s.schedule_id = m.schedule_id
+  LEFT JOIN LATERAL (SELECT * FROM mlops.drift_checks x WHERE x.monitor_id = m.monitor_id
+                      ORDER BY x.checked_at DESC, x.check_id DESC LIMIT 1) c ON true;
+
+CREATE OR REPLACE VIEW mlops.drift_alerts_open AS
+SELECT a.alert_id, m.name AS monitor, m.baseline, coalesce(a.feature, '(dataset)') AS feature, a.method,
+       a.statistic, a.p_value, a.threshold, a.raised_at, a.last_seen_at, a.checks, a.status
+  FROM mlops.drift_alerts a JOIN mlops.drift_monitors m USING (monitor_id)
+ WHERE a.status <> 'resolved';
+
+-- Privileges as the install script grants them: public functions to PUBLIC (they check
+-- the role themselves), internals to nobody but those batch_score needs.
+REVOKE ALL ON ALL ROUTINES IN SCHEMA mlops FROM PUBLIC, mlops_reader, mlops_writer, mlops_admin;
+REVOKE USAGE ON SCHEMA mlops FROM mlops_reader;
+GRANT USAGE ON SCHEMA mlops TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mlops.build_info() TO PUBLIC;
+GRANT SELECT ON mlops.experiments, mlops.experiment_tags, mlops.runs, mlops.run_documents, mlops.params,
+                mlops.metric_history, mlops.latest_metrics, mlops.run_tags, mlops.run_inputs, mlops.artifacts,
+                mlops.runs_overview, mlops.metric_history_overview, mlops.experiments_overview
+    TO mlops_reader;
+GRANT EXECUTE ON FUNCTION
+    mlops.content_digest(anyelement),
+    mlops.get_experiment(text),
+    mlops.get_run(bigint),
+    mlops.get_metric_history(bigint, text),
+    mlops.get_artifact(bigint, text),
+    mlops.list_artifacts(bigint),
+    mlops.create_experiment(text, text, jsonb),
+    mlops.set_experiment(text),
+    mlops.rename_experiment(text, text),
+    mlops.set_experiment_tag(text, text, text),
+    mlops.delete_experiment_tag(text, text),
+    mlops.start_run(text, text, jsonb, bigint, text),
+    mlops.end_run(bigint, text),
+    mlops.delete_run(bigint),
+    mlops.restore_run(bigint),
+    mlops.log_param(bigint, text, text),
+    mlops.log_param(bigint, text, anyelement),
+    mlops.log_params(bigint, jsonb),
+    mlops.log_metric(bigint, text, double precision, bigint, timestamptz),
+    mlops.log_metrics(bigint, jsonb, bigint, timestamptz),
+    mlops.set_tag(bigint, text, text),
+    mlops.delete_tag(bigint, text),
+    mlops.log_batch(bigint, jsonb),
+    mlops.log_input(bigint, regclass, text, text),
+    mlops.log_artifact(bigint, text, bytea, text),
+    mlops.delete_experiment(text),
+    mlops.restore_experiment(bigint),
+    mlops.purge_run(bigint)
+    TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mlops._require_role(text, text) TO PUBLIC;
+GRANT SELECT ON mlops.registered_models, mlops.registered_model_tags, mlops.model_versions,
+                mlops.model_version_tags, mlops.model_aliases, mlops.registry_events,
+                mlops.model_versions_overview
+    TO mlops_reader;
+GRANT EXECUTE ON FUNCTION
+    mlops.compiled_model(text),
+    mlops.compile_model(text),
+    mlops.model_info(bytea),
+    mlops.get_model_version(text),
+    mlops._resolve_model(text),
+    mlops.create_registered_model(text, text, jsonb),
+    mlops.set_registered_model_tag(text, text, text),
+    mlops.delete_registered_model_tag(text, text),
+    mlops.set_model_version_tag(text, int, text, text),
+    mlops.delete_model_version_tag(text, int, text),
+    mlops.register_model_version(text, text, bigint, text),
+    mlops.register_model_version_from_run(text, bigint, text, text),
+    mlops.set_model_alias(text, text, int),
+    mlops.delete_model_alias(text, text),
+    mlops.transition_model_stage(text, int, text, boolean),
+    mlops.delete_model_version(text, int),
+    mlops.delete_registered_model(text)
+    TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    mlops.predict(text, double precision[]),
+    mlops.predict_proba(text, double precision[]),
+    mlops.predict_class(text, double precision[]),
+    mlops.predict(text, jsonb),
+    mlops.predict_proba(text, jsonb),
+    mlops.predict_class(text, jsonb),
+    mlops.score(bytea, double precision[]),
+    mlops.score_proba(bytea, double precision[]),
+    mlops.score_class(bytea, double precision[]),
+    mlops.score(bytea, jsonb),
+    mlops.score_proba(bytea, jsonb),
+    mlops.score_class(bytea, jsonb),
+    mlops.predict(text, jsonb, text[]),
+    mlops.predict_proba(text, jsonb, text[]),
+    mlops.predict_class(text, jsonb, text[]),
+    mlops.score(bytea, jsonb, text[]),
+    mlops.score_proba(bytea, jsonb, text[]),
+    mlops.score_class(bytea, jsonb, text[]),
+    mlops.feature_problem(text, double precision[]),
+    mlops.feature_problem(text, jsonb),
+    mlops.feature_problem(text, jsonb, text[]),
+    mlops.model_cache_stats(),
+    mlops.model_cache_reset()
+    TO PUBLIC;
+GRANT EXECUTE ON FUNCTION mlops.export_model_version(text), mlops.import_model_version(jsonb, text) TO PUBLIC;
+GRANT SELECT ON mlops.job_runs, mlops.batch_rejects, mlops.job_runs_overview, mlops.latest_job_runs,
+                mlops.job_runs_daily, mlops.rows_scored_daily, mlops.job_failures
+    TO mlops_reader;
+GRANT INSERT ON mlops.batch_rejects TO mlops_writer;
+GRANT EXECUTE ON PROCEDURE
+    mlops.batch_score(text, text, text, text[], text, text[], text, text, text, text, bigint, text[], text[], jsonb)
+    TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    mlops._job_run_start(text, text, bigint, text, text, text, text),
+    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text, text),
+    mlops._score_query(text, text, int, text[]),
+    mlops._null_features(anyelement),
+    mlops._fail(text, text, text, text)
+    TO PUBLIC;
+GRANT SELECT ON mlops.schedules, mlops.schedules_overview TO mlops_reader;
+GRANT EXECUTE ON FUNCTION
+    mlops.schedule_batch_score(text, text, text, text, text, text[], text, text[], text, text, text, text[], text[], jsonb),
+    mlops.pause_schedule(text),
+    mlops.resume_schedule(text),
+    mlops.drop_schedule(text),
+    mlops.schedule_state(text),
+    mlops.rearm_schedules()
+    TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE mlops.run_schedule(text) TO PUBLIC;
+GRANT SELECT ON mlops.drift_baselines, mlops.drift_baseline_columns, mlops.drift_baselines_overview,
+                mlops.drift_monitors, mlops.drift_checks, mlops.drift_history, mlops.drift_alerts,
+                mlops.drift_monitor_status, mlops.drift_monitors_overview, mlops.drift_alerts_open
+    TO mlops_reader;
+GRANT EXECUTE ON FUNCTION
+    mlops.ks_2samp(float8[], float8[], text),
+    mlops.wasserstein_distance(float8[], float8[]),
+    mlops.psi(float8[], float8[], int),
+    mlops.js_distance(float8[], float8[], int),
+    mlops.chisquare(float8[], float8[]),
+    mlops.psi_agg(float8, text, text),
+    mlops.psi_agg(text, text, text),
+    mlops.js_distance_agg(float8, text, text),
+    mlops.js_distance_agg(text, text, text),
+    mlops.ks_2samp_agg(float8, text, text),
+    mlops.wasserstein_agg(float8, text, text),
+    mlops.chisquare_agg(text, text, text),
+    mlops.drift_stats_agg(float8, text, text),
+    mlops.drift_stats_agg(text, text, text),
+    mlops.capture_baseline(text, text, text[], jsonb),
+    mlops.capture_baseline_from_model(text, text, jsonb),
+    mlops.capture_prediction_baseline(text, text, text, text[], jsonb),
+    mlops.drop_baseline(text),
+    mlops.drift_report(text, text, jsonb),
+    mlops.dataset_drift(text, text, jsonb),
+    mlops.create_drift_monitor(text, text, text, text, text, interval, jsonb),
+    mlops.drop_drift_monitor(text),
+    mlops.acknowledge_drift_alert(bigint, text),
+    mlops.resolve_drift_alert(bigint, text),
+    mlops._source_sql(text),
+    mlops._drift_kind_of(oid),
+    mlops._drift_verdict(boolean[], jsonb),
+    mlops._describe_source(text, text),
+    mlops._drift_rows(text, text, jsonb),
+    mlops._drift_capture(float8, int),
+    mlops._drift_capture(text),
+    mlops._capture_baseline(text, text, text[], jsonb, text, bigint, text),
+    mlops._model_training_input(text),
+    mlops._drift_record(bigint, text, jsonb, timestamptz, timestamptz)
+    TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE mlops.run_drift_monitor(text) TO PUBLIC;
+
+-- Every table of user data (and its sequence) is dumped by pg_dump.
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiment_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_documents', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.params', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.metric_history', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.latest_metrics', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_inputs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.artifacts', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.experiments_experiment_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.run_inputs_input_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_models', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_model_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_version_tags', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_aliases', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registry_events', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registered_models_model_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.model_versions_version_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.registry_events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.job_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.batch_rejects', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.job_runs_job_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.schedules_schedule_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_baselines', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_baselines_baseline_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_baseline_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_monitors', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_monitors_monitor_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_checks', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_checks_check_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_history', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.drift_alerts_alert_id_seq', '');
