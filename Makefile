@@ -21,7 +21,7 @@ DATA_built  = mlops--$(EXTVERSION).sql
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
-REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch
+REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift
 REGRESS_OPTS = --inputdir=. --load-extension=mlops
 
 PG_CONFIG ?= pg_config

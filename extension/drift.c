@@ -27,6 +27,7 @@
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -1623,14 +1624,26 @@ mlops_drift_chisquare_final(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(chisquare_result_datum(fcinfo, stat, p));
 }
 
+/* the shortest text that reads back as the same double, as float8out writes it */
+static void
+append_double(StringInfo buf, double x)
+{
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN];
+
+	if (!isfinite(x))
+	{
+		appendStringInfoString(buf, "null");
+		return;
+	}
+	double_to_shortest_decimal_buf(x, digits);
+	appendStringInfoString(buf, digits);
+}
+
 static void
 json_number(StringInfo buf, const char *key, double x)
 {
 	appendStringInfo(buf, ", \"%s\": ", key);
-	if (isfinite(x))
-		appendStringInfo(buf, "%.17g", x);
-	else
-		appendStringInfoString(buf, "null");
+	append_double(buf, x);
 }
 
 static void
@@ -1643,10 +1656,7 @@ json_numbers(StringInfo buf, const double *x, int n, double scale)
 
 		if (i)
 			appendStringInfoString(buf, ", ");
-		if (isfinite(v))
-			appendStringInfo(buf, "%.17g", v);
-		else
-			appendStringInfoString(buf, "null");
+		append_double(buf, v);
 	}
 	appendStringInfoChar(buf, ']');
 }
@@ -1726,7 +1736,8 @@ mlops_drift_stats_final(PG_FUNCTION_ARGS)
 		}
 		appendStringInfoString(&buf, ", \"histogram\": {\"edges\": ");
 		json_numbers(&buf, bc->edges, bc->nedges, 1.0);
-		appendStringInfo(&buf, ", \"min\": %.17g, \"max\": %.17g", bc->min, bc->max);
+		json_number(&buf, "min", bc->min);
+		json_number(&buf, "max", bc->max);
 	}
 	else
 	{

@@ -2895,11 +2895,11 @@ BEGIN
         DELETE FROM mlops.drift_baselines b WHERE b.baseline_id = existing.baseline_id;
     END IF;
 
-    s := mlops._drift_capture_summary(states[1], bins);
-    IF s.n_rows = 0 THEN
+    IF states[1] IS NULL THEN       -- an aggregate over no rows
         RAISE EXCEPTION 'the source of drift baseline "%" has no rows', name USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A baseline is the distribution drift is measured against: it needs data.';
     END IF;
+    s := mlops._drift_capture_summary(states[1], bins);
     INSERT INTO mlops.drift_baselines AS b (name, source, source_kind, version_id, options, n_rows, created_by)
     VALUES (name, source, source_kind, version_id,
             jsonb_build_object('bins', bins, 'max_values', max_values) || jsonb_strip_nulls(jsonb_build_object('kinds', options -> 'kinds')),

@@ -12,7 +12,10 @@
 --      columns), point the champion alias at it, and score every customer
 --      in SQL by name from the raw columns, with no Python anywhere;
 --   5. batch-score every customer into a table as a recorded job, and put
---      that job on a nightly pg_cron schedule.
+--      that job on a nightly pg_cron schedule;
+--   6. capture a drift baseline of the model's inputs from its training rows
+--      (and of its predictions), then report drift on a month of new
+--      customers whose contracts, services and charges have moved.
 --
 -- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
 \set ON_ERROR_STOP 1
@@ -359,3 +362,54 @@ CALL mlops.run_schedule('churn-nightly');
 \echo 'The nightly schedule, run once now:'
 SELECT name, cron, state, model, target, last_status, last_rows_scored FROM mlops.schedules_overview;
 \endif
+
+-------------------------------------------------------------------------------
+-- 6. Drift.  When the model is trained, a baseline of its inputs is captured
+--    from the training rows (and one of its predictions from the scores).  A
+--    month later come 5,000 new customers: more month-to-month contracts and
+--    fiber, shorter tenures, higher charges; support calls as before.  The
+--    drift report says which inputs moved, by the statistic Evidently would
+--    choose for each, and whether the data set drifted; the predictions
+--    moved with them.
+-------------------------------------------------------------------------------
+\o /dev/null
+SELECT mlops.capture_baseline('churn-training',
+    'SELECT tenure_months, monthly_charges, support_calls, contract_type, internet_service, payment_method
+       FROM churn.customers WHERE customer_id % 5 <> 0',
+    options => '{"replace": true}');
+SELECT mlops.capture_prediction_baseline('churn-predictions', 'churn.scores', options => '{"replace": true}');
+
+DROP TABLE IF EXISTS churn.new_month, churn.new_month_scores;
+CREATE TABLE churn.new_month AS
+WITH base AS (
+    SELECT id AS customer_id,
+           1 + floor(churn.u(id, 'tenure') * 36)::int AS tenure_months,
+           CASE WHEN churn.u(id, 'contract') < 0.75 THEN 'month-to-month'
+                WHEN churn.u(id, 'contract') < 0.90 THEN 'one-year' ELSE 'two-year' END AS contract_type,
+           CASE WHEN churn.u(id, 'internet') < 0.65 THEN 'fiber'
+                WHEN churn.u(id, 'internet') < 0.90 THEN 'dsl' ELSE 'none' END AS internet_service,
+           CASE WHEN churn.u(id, 'payment') < 0.35 THEN 'electronic-check'
+                WHEN churn.u(id, 'payment') < 0.60 THEN 'mailed-check'
+                WHEN churn.u(id, 'payment') < 0.80 THEN 'bank-transfer' ELSE 'credit-card' END AS payment_method,
+           floor(-ln(1 - churn.u(id, 'calls')) * 1.5)::int AS support_calls
+      FROM generate_series(20001, 25000) AS id
+)
+SELECT b.*,
+       round((25 + CASE internet_service WHEN 'fiber' THEN 55 WHEN 'dsl' THEN 30 ELSE 0 END
+              + 25 * churn.u(customer_id, 'charges'))::numeric, 2)::float8 AS monthly_charges
+  FROM base b;
+ALTER TABLE churn.new_month ADD PRIMARY KEY (customer_id);
+CALL mlops.batch_score('churn@champion', 'churn.new_month', 'churn.new_month_scores',
+                       key_columns => ARRAY['customer_id'], job_name => 'churn-new-month');
+\o
+\echo 'Drift of the new month against the training rows, per model input:'
+SELECT feature, kind, n_reference, n_current, method, round(statistic::numeric, 4) AS statistic,
+       round(p_value::numeric, 4) AS p_value, threshold, drifted,
+       round((stats ->> 'psi')::numeric, 4) AS psi
+  FROM mlops.drift_report('churn-training', 'churn.new_month');
+\echo 'The data set as a whole (drifted when at least half of its features did):'
+SELECT * FROM mlops.dataset_drift('churn-training', 'churn.new_month');
+\echo 'Prediction drift: the champion''s scores of the new month against those of the training population:'
+SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted,
+       round((stats ->> 'reference_mean')::numeric, 4) AS mean_before, round((stats ->> 'mean')::numeric, 4) AS mean_now
+  FROM mlops.drift_report('churn-predictions', 'churn.new_month_scores');

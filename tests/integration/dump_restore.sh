@@ -8,6 +8,8 @@
 #     dropped: the schedule's pg_cron job is still there, so it is 'armed';
 #     once its job is gone it is 'missing', and rearm_schedules() run by its
 #     owner makes it again.
+# Drift: a baseline and a monitor with its history and alerts come back, and
+# the restored baseline reports the same drift on the same data.
 # pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so
 # the source is that database; the test cleans up after itself.
 set -euo pipefail
@@ -82,6 +84,10 @@ CALL mlops.batch_score('dump_lr@champion', 'SELECT id, tenure, charges, contract
                        'dump_data.scores', outputs => ARRAY['prediction', 'class']);
 CALL mlops.batch_score('dump_lr:1', 'dump_data.customers', 'dump_data.array_scores', features => 'x',
                        on_error => 'reject');
+-- drift: a baseline, a monitor run with history and alerts
+SELECT mlops.capture_baseline('dump-base', 'SELECT * FROM dump_data.customers WHERE id <= 250', ARRAY['tenure', 'charges', 'contract']);
+SELECT mlops.create_drift_monitor('dump-monitor', 'dump-base', 'SELECT * FROM dump_data.customers WHERE id > 250');
+CALL mlops.run_drift_monitor('dump-monitor');
 SET ROLE dump_writer;
 SELECT mlops.schedule_batch_score('dump-nightly', '0 3 * * *', 'dump_lr@champion',
                                   'SELECT id, tenure, charges, contract FROM dump_data.customers', 'dump_data.nightly');
@@ -115,6 +121,12 @@ SELECT 'latest_job_runs ' || md5(string_agg(j::text, '|' ORDER BY job_name)) FRO
 SELECT 'batch_rejects ' || md5(string_agg(r::text, '|' ORDER BY row_key::text)) FROM mlops.batch_rejects r;
 SELECT 'schedules ' || md5(string_agg((s.schedule_id, s.name, s.kind, s.cron, s.spec, s.active, s.created_by,
                                        s.created_at)::text, '|' ORDER BY schedule_id)) FROM mlops.schedules s;
+SELECT 'drift_baseline_columns ' || md5(string_agg(c::text, '|' ORDER BY baseline_id, position)) FROM mlops.drift_baseline_columns c;
+SELECT 'drift_history ' || md5(string_agg(h::text, '|' ORDER BY check_id, feature)) FROM mlops.drift_history h;
+SELECT 'drift_alerts ' || md5(string_agg(a::text, '|' ORDER BY alert_id)) FROM mlops.drift_alerts a;
+SELECT 'drift_monitor_status ' || md5(string_agg(m::text, '|' ORDER BY monitor, feature)) FROM mlops.drift_monitor_status m;
+SELECT 'drift_report ' || md5(string_agg(r::text, '|' ORDER BY feature))
+  FROM mlops.drift_report('dump-base', 'SELECT * FROM dump_data.customers WHERE id > 250') r;
 SELECT 'predictions ' || v.model_name || ':' || v.version || ' '
        || (SELECT sum(mlops.predict(v.model_name || ':' || v.version,
                                     jsonb_build_object('tenure', c.tenure, 'charges', c.charges, 'contract', c.contract)))

@@ -47,4 +47,13 @@ q -c "SELECT (SELECT max((metrics->>'auc')::float8) FROM mlops.runs_overview WHE
 q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned')
                     - mlops.score((SELECT mlops.compiled_model('churn:2')), to_jsonb(c) - 'customer_id' - 'churned')))
         FROM churn.customers c" | grep -qx 0 || fail "predict and score disagree"
+# Drift: the moved inputs drift, the stable ones do not, nor does the training
+# population against itself; the data set and the predictions drift.
+[ "$(q -c "SELECT string_agg(feature || '=' || drifted, ',' ORDER BY feature) FROM mlops.drift_report('churn-training', 'churn.new_month')")" \
+  = "contract_type=true,internet_service=true,monthly_charges=true,payment_method=false,support_calls=false,tenure_months=true" ] \
+    || fail "drift of the new month: $(q -c "SELECT string_agg(feature || '=' || drifted, ',') FROM mlops.drift_report('churn-training', 'churn.new_month')")"
+[ "$(q -c "SELECT count(*) FILTER (WHERE drifted) FROM mlops.drift_report('churn-training', 'SELECT * FROM churn.customers WHERE customer_id % 5 = 0')")" = 0 ] \
+    || fail "the holdout customers drift from the training ones"
+[ "$(q -c "SELECT dataset_drifted FROM mlops.dataset_drift('churn-training', 'churn.new_month')")" = t ] || fail "dataset drift"
+[ "$(q -c "SELECT drifted FROM mlops.drift_report('churn-predictions', 'churn.new_month_scores')")" = t ] || fail "prediction drift"
 echo "example ok"
