@@ -32,6 +32,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -893,7 +894,11 @@ drift_check(const DriftState *st)
 		sum += st->bins[i];
 	}
 	for (int k = 0; k < st->newcats.n; k++)
+	{
+		/* a category becomes text: it must be valid in the database's encoding */
+		pg_verifymbstr(st->newcats.names[k], st->newcats.lens[k], false);
 		sum += st->newcounts[k];
+	}
 	if (sum > st->n_rows)
 		corrupt_state("bin counts exceed the rows");
 }
@@ -1239,6 +1244,7 @@ numeric_trans(FunctionCallInfo fcinfo, bool keep_values, const char *aggname)
 				if (st->nvalues == st->cap)
 					drift_reserve(st, 1);
 				st->values[st->nvalues++] = x;
+				st->flags &= ~DRIFT_SORTED;
 			}
 		}
 	}

@@ -827,9 +827,8 @@ def section_report(conn, data):
                 CHECKS.eq("report p_value", where, p_value, None)
                 wd = None if wstat is None else wstat >= wt
             CHECKS.eq("report drifted", where, drifted, wd)
-    # an empty current source: every feature is reported, nothing drifted, and n_current is a count.
-    # KNOWN BUG (see the report of this test): n_current and stats come back NULL, not 0 and the
-    # stats of no values (as for a column whose values are all NULL).
+    # an empty current source: every feature is reported, nothing drifted, and n_current is a count
+    # (0), with the stats of no values, as for a column whose values are all NULL.
     cur.execute("SELECT feature, n_current, statistic, drifted, stats ->> 'n_rows' "
                 "FROM mlops.drift_report('small', 'SELECT * FROM cur_small WHERE false')")
     rows = cur.fetchall()
@@ -837,8 +836,8 @@ def section_report(conn, data):
               ["x", "g", "k", "kc", "i", "u", "c", "b"])
     CHECKS.eq("report on no rows: statistic, drifted", "report small on no rows",
               {(r[2], r[3]) for r in rows}, {(None, None)})
-    CHECKS.eq("report on no rows: n_current", "report small on no rows (BUG: NULL)", [r[1] for r in rows], [0] * 8)
-    CHECKS.eq("report on no rows: stats n_rows", "report small on no rows (BUG: stats NULL)",
+    CHECKS.eq("report on no rows: n_current", "report small on no rows", [r[1] for r in rows], [0] * 8)
+    CHECKS.eq("report on no rows: stats n_rows", "report small on no rows",
               [r[4] for r in rows], ["0"] * 8)
     cur.execute("SELECT n_features, n_drifted, dataset_drifted FROM mlops.dataset_drift('small', "
                 "'SELECT * FROM cur_small WHERE false')")
