@@ -698,6 +698,14 @@ drift_newcat_add(DriftState *st, const char *s, int len, int64 count)
 }
 
 static void
+null_argument(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("%s must not be NULL", what)));
+}
+
+static void
 corrupt_state(const char *why)
 {
 	ereport(ERROR,
@@ -819,10 +827,14 @@ PG_FUNCTION_INFO_V1(mlops_drift_state_out);
 Datum
 mlops_drift_state_out(PG_FUNCTION_ARGS)
 {
-	Datum		d = PG_GETARG_DATUM(0);
+	Datum		d;
 	struct varlena *flat;
 	Size		len;
 	char	   *out;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	d = PG_GETARG_DATUM(0);
 
 	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(d)))
 	{
@@ -849,13 +861,20 @@ PG_FUNCTION_INFO_V1(mlops_drift_state_in);
 Datum
 mlops_drift_state_in(PG_FUNCTION_ARGS)
 {
-	char	   *str = PG_GETARG_CSTRING(0);
+	char	   *str;
 	size_t		taglen = strlen(DRIFT_TEXT_TAG);
 	size_t		hexlen;
 	struct varlena *flat;
 	DriftState *st;
 	Size		size;
 	void	   *result;
+
+	/*
+	 * Not strict, so NULL comes as a NULL pointer (InputFunctionCall) or as
+	 * a NULL argument (a direct call); either way the value is NULL.
+	 */
+	if (PG_ARGISNULL(0) || (str = PG_GETARG_CSTRING(0)) == NULL)
+		PG_RETURN_NULL();
 
 	if (strncmp(str, DRIFT_TEXT_TAG, taglen) != 0 || (hexlen = strlen(str + taglen)) % 2 != 0)
 		ereport(ERROR,
@@ -1172,7 +1191,8 @@ agg_context(FunctionCallInfo fcinfo, const char *what)
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s is an aggregate's support function", what)));
+				 errmsg("%s is called only by an aggregate", get_func_name(fcinfo->flinfo->fn_oid)),
+				 errdetail("It is the support function of %s.", what)));
 	return aggcxt;
 }
 
@@ -1336,6 +1356,10 @@ mlops_drift_capture_numeric_trans(PG_FUNCTION_ARGS)
 	DriftState *st;
 	int64		limit = PG_ARGISNULL(2) ? mlops_drift_baseline_values : PG_GETARG_INT32(2);
 
+	if (limit < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a capture keeps at least one value, not " INT64_FORMAT, limit)));
 	if (PG_ARGISNULL(0))
 		st = drift_new(aggcxt, DRIFT_NUMERIC, DRIFT_KEEP_VALUES | DRIFT_CAPTURE, 0);
 	else
@@ -1408,16 +1432,32 @@ mlops_drift_capture_categorical_trans(PG_FUNCTION_ARGS)
 
 PG_FUNCTION_INFO_V1(mlops_drift_combine);
 
-/* Combine two partial states (parallel workers, Citus): strict, so both are there. */
+/* Combine two partial states (parallel workers, Citus). */
 Datum
 mlops_drift_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt = agg_context(fcinfo, "_drift_combine");
 	bool		writable;
-	DriftState *a = drift_from_datum(PG_GETARG_DATUM(0), aggcxt, &writable);
-	DriftState *b = drift_from_datum(PG_GETARG_DATUM(1), CurrentMemoryContext, NULL);
+	DriftState *a;
+	DriftState *b;
 	double		delta;
 	int64		n;
+
+	/* not strict (a strict internal function's NULL call would be folded without a privilege check) */
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
+	if (PG_ARGISNULL(0))
+	{
+		/* the first partial state: a copy of it, owned by the aggregate */
+		b = drift_from_datum(PG_GETARG_DATUM(1), CurrentMemoryContext, NULL);
+		PG_RETURN_DATUM(drift_datum(drift_copy(b, aggcxt)));
+	}
+	a = drift_from_datum(PG_GETARG_DATUM(0), aggcxt, &writable);
+	b = drift_from_datum(PG_GETARG_DATUM(1), CurrentMemoryContext, NULL);
 
 	/* a read-only expanded state is somebody else's: work on a copy */
 	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(0))) && !writable)
@@ -1844,11 +1884,16 @@ PG_FUNCTION_INFO_V1(mlops_drift_capture_summary);
 Datum
 mlops_drift_capture_summary(PG_FUNCTION_ARGS)
 {
-	DriftState *st = drift_from_datum(PG_GETARG_DATUM(0), CurrentMemoryContext, NULL);
-	int			bins = check_bins(PG_GETARG_INT32(1));
+	DriftState *st;
+	int			bins;
 	TupleDesc	desc;
 	Datum		values[16];
 	bool		nulls[16];
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	st = drift_from_datum(PG_GETARG_DATUM(0), CurrentMemoryContext, NULL);
+	bins = check_bins(PG_GETARG_INT32(1));
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != 16)
 		elog(ERROR, "_drift_capture_summary must return a row of 16 columns");
@@ -1927,7 +1972,7 @@ PG_FUNCTION_INFO_V1(mlops_drift_run_as_invoker);
 Datum
 mlops_drift_run_as_invoker(PG_FUNCTION_ARGS)
 {
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *sql = PG_ARGISNULL(0) ? (null_argument("query"), NULL) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *search_path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Oid			save_userid;
 	int			save_sec_context;
@@ -2000,7 +2045,7 @@ Datum
 mlops_describe_source(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *sql = PG_ARGISNULL(0) ? (null_argument("source_sql"), NULL) : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *search_path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	Oid			save_userid;
 	int			save_sec_context;

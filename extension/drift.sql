@@ -11,9 +11,9 @@
 -- states on (drift.c says what it holds).
 CREATE TYPE mlops.drift_state;
 CREATE FUNCTION mlops._drift_state_in(cstring) RETURNS mlops.drift_state
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._drift_state_out(mlops.drift_state) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE TYPE mlops.drift_state (
     INPUT = mlops._drift_state_in,
     OUTPUT = mlops._drift_state_out,
@@ -115,7 +115,7 @@ CREATE FUNCTION mlops._drift_numeric_values_trans(mlops.drift_state, float8, tex
 CREATE FUNCTION mlops._drift_categorical_trans(mlops.drift_state, text, text, text) RETURNS mlops.drift_state
     AS 'MODULE_PATHNAME', 'mlops_drift_categorical_trans' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._drift_combine(mlops.drift_state, mlops.drift_state) RETURNS mlops.drift_state
-    AS 'MODULE_PATHNAME', 'mlops_drift_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._drift_psi_final(mlops.drift_state) RETURNS float8
     AS 'MODULE_PATHNAME', 'mlops_drift_psi_final' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._drift_js_final(mlops.drift_state) RETURNS float8
@@ -183,7 +183,7 @@ CREATE FUNCTION mlops._drift_capture_summary(state mlops.drift_state, bins int,
     OUT mean float8, OUT std float8, OUT min float8, OUT max float8, OUT sorted_values float8[],
     OUT values_exact boolean, OUT edges float8[], OUT bin_counts float8[], OUT categories text[],
     OUT category_counts float8[], OUT ks_error_bound float8)
-    AS 'MODULE_PATHNAME', 'mlops_drift_capture_summary' LANGUAGE C IMMUTABLE STRICT;
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_summary' LANGUAGE C IMMUTABLE;
 
 -- A query run as the invoking role under its search_path (drift.c)
 CREATE FUNCTION mlops._drift_run_as_invoker(query text, search_path text) RETURNS mlops.drift_state[]

@@ -50,7 +50,11 @@ extern void ds_ks_2samp_sorted(const double *a, int64_t n1, const double *b, int
 							   double *work, DsKsResult *result);
 /* The statistic alone: max |F1 - F2| over the pooled values, computed as scipy does (i/n1 - j/n2). */
 extern double ds_ks_statistic_sorted(const double *a, int64_t n1, const double *b, int64_t n2);
-/* scipy.stats.kstwo.sf(d, n): the one-sample two-sided KS survival function (Simard & L'Ecuyer, as scipy dispatches) */
+/*
+ * scipy.stats.kstwo.sf(d, n): the one-sample two-sided KS survival function
+ * (Simard & L'Ecuyer, as scipy dispatches).  Not reentrant: Durbin's
+ * matrices are static (a backend is single-threaded).
+ */
 extern double ds_kstwo_sf(double d, double n);
 /*
  * The asymptotic two-sided p-value ks_2samp gives for statistic d and

@@ -16,9 +16,9 @@ ALTER TABLE mlops.schedules DROP CONSTRAINT schedules_kind_check,
 -- New types (their routines are made below with the others).
 CREATE TYPE mlops.drift_state;
 CREATE FUNCTION mlops._drift_state_in(cstring) RETURNS mlops.drift_state
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._drift_state_out(mlops.drift_state) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE TYPE mlops.drift_state (
     INPUT = mlops._drift_state_in,
     OUTPUT = mlops._drift_state_out,
@@ -2624,10 +2624,10 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION mlops._drift_state_in(cstring) RETURNS mlops.drift_state
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_in' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._drift_state_out(mlops.drift_state) RETURNS cstring
-    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_state_out' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops.ks_2samp(reference float8[], current float8[], method text DEFAULT 'auto')
 RETURNS mlops.ks_2samp_result
@@ -2655,7 +2655,7 @@ CREATE OR REPLACE FUNCTION mlops._drift_categorical_trans(mlops.drift_state, tex
     AS 'MODULE_PATHNAME', 'mlops_drift_categorical_trans' LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._drift_combine(mlops.drift_state, mlops.drift_state) RETURNS mlops.drift_state
-    AS 'MODULE_PATHNAME', 'mlops_drift_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_drift_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._drift_psi_final(mlops.drift_state) RETURNS float8
     AS 'MODULE_PATHNAME', 'mlops_drift_psi_final' LANGUAGE C STABLE PARALLEL SAFE;
@@ -2736,7 +2736,7 @@ CREATE OR REPLACE FUNCTION mlops._drift_capture_summary(state mlops.drift_state,
     OUT mean float8, OUT std float8, OUT min float8, OUT max float8, OUT sorted_values float8[],
     OUT values_exact boolean, OUT edges float8[], OUT bin_counts float8[], OUT categories text[],
     OUT category_counts float8[], OUT ks_error_bound float8)
-    AS 'MODULE_PATHNAME', 'mlops_drift_capture_summary' LANGUAGE C IMMUTABLE STRICT;
+    AS 'MODULE_PATHNAME', 'mlops_drift_capture_summary' LANGUAGE C IMMUTABLE;
 
 CREATE OR REPLACE FUNCTION mlops._drift_run_as_invoker(query text, search_path text) RETURNS mlops.drift_state[]
     AS 'MODULE_PATHNAME', 'mlops_drift_run_as_invoker' LANGUAGE C VOLATILE;
