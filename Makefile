@@ -7,7 +7,7 @@ EXTVERSION  = 0.3.0
 # One C file and one SQL file per concept, with the same name.  The install
 # script is the SQL files concatenated in this order (each may use what the
 # ones before it define).
-CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift
+CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \

@@ -29,8 +29,9 @@ SELECT p.oid::regprocedure AS definer_without_pinned_search_path
 -- checks that the caller owns what it touches (_job_run_start,
 -- _job_run_finish).  The drift functions that read the caller's data run as
 -- the caller too, and reach: helpers that only compute (_source_sql,
--- _drift_kind_of, _drift_verdict), that run the caller's own query as the
--- caller (_describe_source, _drift_rows, _drift_capture), and definer
+-- _drift_kind_of, _drift_verdict, and drift_report_html's _html_escape,
+-- _html_number and _drift_chart_svg), that run the caller's own query as
+-- the caller (_describe_source, _drift_rows, _drift_capture), and definer
 -- functions that check the caller (_capture_baseline, _model_training_input,
 -- _drift_record).
 SELECT p.oid::regprocedure AS internal_callable_by_public
