@@ -3100,7 +3100,8 @@ BEGIN
     EXECUTE 'SELECT ARRAY[' || array_to_string(exprs, ', ') || '] FROM ' || src || ' s' INTO results;
 
     FOR i IN 1 .. cardinality(names) LOOP
-        r := results[i];
+        -- an aggregate over no rows is NULL: no current values, NULL statistics
+        r := coalesce(results[i], jsonb_build_object('n_rows', 0, 'n_current', 0, 'n_reference', nrefs[i]));
         per := coalesce(options -> 'columns' -> names[i], '{}');
         m := coalesce(per ->> 'method', options ->> 'method',
                       CASE WHEN kinds[i] = 'numeric' THEN CASE WHEN nrefs[i] <= 1000 THEN 'ks' ELSE 'wasserstein' END
@@ -3222,6 +3223,11 @@ BEGIN
     END IF;
     IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
         RAISE EXCEPTION 'options must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT jsonb_object_keys(options)
+               EXCEPT SELECT unnest(ARRAY['features', 'method', 'threshold', 'columns', 'drift_share'])) THEN
+        RAISE EXCEPTION 'unknown drift report option in %', options USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A monitor takes drift_report''s options: features, method, threshold, columns, drift_share.';
     END IF;
     INSERT INTO mlops.drift_monitors AS x (name, baseline, source, timestamp_column, time_window, options, created_by)
     VALUES (name, baseline, source, timestamp_column, time_window, coalesce(options, '{}'), mlops._invoking_user())

@@ -23,6 +23,7 @@ MLOPS_PACKAGES=(
     libopenblas-dev libjansson-dev pkg-config make gcc clang libclang-rt-14-dev
     python3 python3-numpy python3-scipy python3-sklearn python3-xgboost python3-psycopg2 python3-pandas
     "postgresql-plpython3-$PG_MAJOR"
+    chromium  # renders the HTML drift report in its test (headless)
 )
 
 log() { printf '==> %s\n' "$*" >&2; }
