@@ -32,6 +32,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "nodes/primnodes.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -591,12 +592,26 @@ drift_flat_size(ExpandedObjectHeader *eohptr)
 	return size;
 }
 
+static void sort_values(double *x, int64 n);
+
 static void
 drift_flatten(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 {
 	DriftState *st = (DriftState *) eohptr;
 	DriftFlat  *f = (DriftFlat *) result;
 	char	   *p;
+
+	/*
+	 * A parallel worker hands its state on flat: sorting the kept values
+	 * first moves the sort into the worker, and the leader merges sorted
+	 * runs (mlops_drift_combine).  The order of the values means nothing
+	 * else, so this changes no result.
+	 */
+	if ((st->flags & DRIFT_KEEP_VALUES) && !(st->flags & DRIFT_SORTED) && !(st->flags & DRIFT_CAPTURE))
+	{
+		sort_values(st->values, st->nvalues);
+		st->flags |= DRIFT_SORTED;
+	}
 
 	memset(result, 0, allocated_size);
 	SET_VARSIZE(f, allocated_size);
@@ -948,6 +963,8 @@ typedef struct BaselineCol
 	bool		exact;
 	double		mean,
 				std;
+	bool		names_const;	/* the aggregate's baseline and feature are constants */
+	bool		values_loaded;	/* final functions: ref_values read */
 } BaselineCol;
 
 static void
@@ -1037,6 +1054,9 @@ transition_baseline(FunctionCallInfo fcinfo, int want_kind, const char *aggname)
 	char	   *kind;
 	int			n;
 
+	/* constants (the usual case, and drift_report's): looked up once, no check per row */
+	if (bc != NULL && bc->names_const)
+		return bc;
 	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1108,13 +1128,22 @@ transition_baseline(FunctionCallInfo fcinfo, int want_kind, const char *aggname)
 	else
 		load_categories(tup, desc, 7, &bc->cats, cxt);
 	SPI_finish();
+	{
+		Aggref	   *aggref = AggGetAggref(fcinfo);
+
+		bc->names_const = aggref != NULL && list_length(aggref->args) == 3 &&
+			IsA(((TargetEntry *) lsecond(aggref->args))->expr, Const) &&
+			IsA(((TargetEntry *) lthird(aggref->args))->expr, Const);
+	}
 	fcinfo->flinfo->fn_extra = bc;
 	return bc;
 }
 
 /* What the final functions need of the baseline column a state was measured against. */
+static BaselineCol *final_baseline_values(FunctionCallInfo fcinfo, const DriftState *st, bool need_values);
+#define final_baseline(fcinfo, st) final_baseline_values(fcinfo, st, true)
 static BaselineCol *
-final_baseline(FunctionCallInfo fcinfo, const DriftState *st)
+final_baseline_values(FunctionCallInfo fcinfo, const DriftState *st, bool need_values)
 {
 	BaselineCol *bc = fcinfo->flinfo->fn_extra;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
@@ -1125,16 +1154,22 @@ final_baseline(FunctionCallInfo fcinfo, const DriftState *st)
 	int			n;
 	bool		isnull;
 
-	if (bc != NULL && bc->baseline_id == st->baseline_id && bc->position == st->position)
+	if (bc != NULL && bc->baseline_id == st->baseline_id && bc->position == st->position &&
+		(bc->values_loaded || !need_values))
 		return bc;
 	bc = MemoryContextAllocZero(cxt, sizeof(BaselineCol));
+	bc->values_loaded = need_values;
 	bc->baseline_id = st->baseline_id;
 	bc->position = st->position;
 	args[0] = Int64GetDatum(st->baseline_id);
 	args[1] = Int32GetDatum(st->position);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT c.kind, c.edges, c.bin_counts, c.sorted_values, c.n, c.values_exact, "
+	if (SPI_execute_with_args(need_values ?
+							  "SELECT c.kind, c.edges, c.bin_counts, c.sorted_values, c.n, c.values_exact, "
+							  "c.mean, c.std, c.min, c.max, c.categories, c.category_counts "
+							  "FROM mlops.drift_baseline_columns c WHERE c.baseline_id = $1 AND c.position = $2" :
+							  "SELECT c.kind, c.edges, c.bin_counts, NULL::float8[], c.n, c.values_exact, "
 							  "c.mean, c.std, c.min, c.max, c.categories, c.category_counts "
 							  "FROM mlops.drift_baseline_columns c WHERE c.baseline_id = $1 AND c.position = $2",
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -1430,6 +1465,49 @@ mlops_drift_capture_categorical_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(drift_datum(st));
 }
 
+/*
+ * a's kept values and b's, sorted: two sorted runs (workers sort theirs as
+ * they hand them on) are merged in linear time, an unsorted one sorted
+ * first, so that the final function has nothing left to sort.
+ */
+static void
+combine_values(DriftState *a, DriftState *b)
+{
+	double	   *merged;
+	int64		i = 0,
+				j = 0,
+				k = 0;
+
+	if (a->nvalues == 0)
+	{
+		drift_reserve(a, b->nvalues);
+		memcpy(a->values, b->values, sizeof(double) * b->nvalues);
+		a->nvalues = b->nvalues;
+		a->flags = (a->flags & ~DRIFT_SORTED) | (b->flags & DRIFT_SORTED);
+		return;
+	}
+	if (!(a->flags & DRIFT_SORTED))
+	{
+		sort_values(a->values, a->nvalues);
+		a->flags |= DRIFT_SORTED;
+	}
+	if (!(b->flags & DRIFT_SORTED))
+	{
+		sort_values(b->values, b->nvalues);
+		b->flags |= DRIFT_SORTED;
+	}
+	merged = MemoryContextAllocHuge(a->hdr.eoh_context, sizeof(double) * (a->nvalues + b->nvalues));
+	while (i < a->nvalues && j < b->nvalues)
+		merged[k++] = (b->values[j] < a->values[i]) ? b->values[j++] : a->values[i++];
+	while (i < a->nvalues)
+		merged[k++] = a->values[i++];
+	while (j < b->nvalues)
+		merged[k++] = b->values[j++];
+	pfree(a->values);
+	a->values = merged;
+	a->nvalues = a->cap = k;
+}
+
 PG_FUNCTION_INFO_V1(mlops_drift_combine);
 
 /* Combine two partial states (parallel workers, Citus). */
@@ -1489,12 +1567,7 @@ mlops_drift_combine(PG_FUNCTION_ARGS)
 	for (int i = 0; i < a->nbins; i++)
 		a->bins[i] += b->bins[i];
 	if (b->nvalues > 0)
-	{
-		drift_reserve(a, b->nvalues);
-		memcpy(a->values + a->nvalues, b->values, sizeof(double) * b->nvalues);
-		a->nvalues += b->nvalues;
-		a->flags &= ~DRIFT_SORTED;
-	}
+		combine_values(a, b);
 	for (int k = 0; k < b->newcats.n; k++)
 	{
 		const char *name = b->newcats.names[k];
@@ -1602,7 +1675,7 @@ counts_final(FunctionCallInfo fcinfo, double (*stat) (const double *, const doub
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
-	bc = final_baseline(fcinfo, st);
+	bc = final_baseline_values(fcinfo, st, false);
 	k = paired_counts(st, bc, &r, &c);
 	PG_RETURN_FLOAT8(stat(r, c, k));
 }
@@ -1767,8 +1840,21 @@ mlops_drift_stats_final(PG_FUNCTION_ARGS)
 			DsKsResult	ks;
 			double		w;
 
-			ks_against_baseline(st, bc, &ks);
-			w = ds_wasserstein_sorted(bc->ref_values, bc->nref_values, st->values, st->nvalues);
+			sort_state_values(st);
+			if (bc->exact && Max(bc->nref_values, st->nvalues) <= 10000)
+			{
+				/* small samples: exact KS (auto), then Wasserstein */
+				ks_against_baseline(st, bc, &ks);
+				w = ds_wasserstein_sorted(bc->ref_values, bc->nref_values, st->values, st->nvalues);
+			}
+			else
+			{
+				/* auto is asymptotic here: both statistics from one merge */
+				ds_ks_wasserstein_sorted(bc->ref_values, bc->nref_values, st->values, st->nvalues,
+										 &ks.statistic, &w);
+				ks.p_value = ds_ks_asymp_p(ks.statistic, (double) bc->n_ref, (double) st->nvalues);
+				ks.method = DS_KS_ASYMP;
+			}
 			json_number(&buf, "psi", ds_psi_counts(r, c, k));
 			json_number(&buf, "ks_statistic", ks.statistic);
 			json_number(&buf, "ks_p_value", ks.p_value);

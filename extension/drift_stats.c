@@ -1271,11 +1271,33 @@ ds_chisquare(const double *observed, const double *expected, int k,
 double
 ds_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2)
 {
+	double		ks,
+				w;
+
+	/* the merge that computes both (below): the KS statistic costs little beside */
+	ds_ks_wasserstein_sorted(a, n1, b, n2, &ks, &w);
+	return w;
+}
+
+/*
+ * The KS statistic and the Wasserstein-1 distance in one merge of the two
+ * sorted samples: each is computed exactly as ds_ks_statistic_sorted() and
+ * ds_wasserstein_sorted() compute it (the same expressions, in the same
+ * order), so the values are the same bits; a drift report over large
+ * samples then walks them once instead of twice.
+ */
+void
+ds_ks_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2,
+						 double *ks_statistic, double *wasserstein)
+{
 	int64_t		i = 0,
 				j = 0;
 	int64_t		pending = 0;
 	double		dn1 = (double) n1,
 				dn2 = (double) n2;
+	double		max_diff = -INFINITY;
+	double		min_diff = INFINITY;
+	double		min_s;
 	double		plain = 0.0;
 	DsSum		s = {0.0, 0.0};
 
@@ -1285,6 +1307,7 @@ ds_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2)
 					j0 = j;
 		double		w,
 					next,
+					diff,
 					cd,
 					term;
 
@@ -1296,7 +1319,12 @@ ds_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2)
 			i++;
 		while (j < n2 && b[j] <= w)
 			j++;
-		cd = fabs((double) i / dn1 - (double) j / dn2);
+		diff = (double) i / dn1 - (double) j / dn2;
+		if (diff > max_diff)
+			max_diff = diff;
+		if (diff < min_diff)
+			min_diff = diff;
+		cd = fabs(diff);
 		if ((i - i0) + (j - j0) > 1)
 		{
 			term = cd * (w - w);	/* 0, or NaN for an infinite w */
@@ -1315,10 +1343,9 @@ ds_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2)
 		}
 		ds_count_steps(&pending, (i - i0) + (j - j0));
 	}
-	/* the compensation turns an infinite sum into NaN */
-	if (!isfinite(plain))
-		return plain;
-	return ds_sum_value(&s);
+	min_s = ds_clip01(-min_diff);
+	*ks_statistic = (min_s > max_diff) ? min_s : max_diff;
+	*wasserstein = isfinite(plain) ? ds_sum_value(&s) : plain;
 }
 
 /*
@@ -1384,6 +1411,16 @@ ds_bin_of(double x, const double *edges, int nedges)
 	/* the number of edges <= x: searchsorted(edges, x, side='right') */
 	int			lo = 0,
 				hi = nedges;
+
+	if (nedges <= 32)
+	{
+		/* few edges (10 bins by default): count them, without branches */
+		int			c = 0;
+
+		for (int i = 0; i < nedges; i++)
+			c += edges[i] <= x;
+		return c;
+	}
 
 	while (lo < hi)
 	{

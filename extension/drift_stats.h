@@ -80,6 +80,10 @@ extern void ds_chisquare(const double *observed, const double *expected, int k,
  */
 extern double ds_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2);
 
+/* Both of the above in one merge, bit for bit the same values. */
+extern void ds_ks_wasserstein_sorted(const double *a, int64_t n1, const double *b, int64_t n2,
+									 double *ks_statistic, double *wasserstein);
+
 /* numpy.quantile(x, q) with the default 'linear' method, x sorted ascending, n >= 1 */
 extern double ds_quantile_sorted(const double *x, int64_t n, double q);
 

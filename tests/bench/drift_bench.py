@@ -40,6 +40,19 @@ SELECT sum((q - p) * ln(q / p)) FROM (
                                          WHERE b.name = 'base' AND c.column_name = 'c1')) + 1 AS k, count(*) AS n
                  FROM cur WHERE c1 = c1 GROUP BY 1) h USING (k)) s"""
 
+# The PSI an analyst writes in SQL from the two tables, with no captured
+# baseline: decile edges of ref (percentile_cont is numpy's linear method),
+# then counts per bin on both sides (width_bucket: a value on an edge goes up).
+SQL_PSI_FULL = """
+WITH e AS (SELECT percentile_cont(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+                  WITHIN GROUP (ORDER BY c1) AS edges FROM ref WHERE c1 = c1),
+     r AS (SELECT width_bucket(c1, e.edges) + 1 AS k, count(*) AS n FROM ref, e WHERE c1 = c1 GROUP BY 1),
+     c AS (SELECT width_bucket(c1, e.edges) + 1 AS k, count(*) AS n FROM cur, e WHERE c1 = c1 GROUP BY 1)
+SELECT sum((q - p) * ln(q / p)) FROM (
+  SELECT coalesce(nullif(coalesce(r.n, 0)::float8 / sum(coalesce(r.n, 0)) OVER (), 0), 1e-4) AS p,
+         coalesce(nullif(coalesce(c.n, 0)::float8 / sum(coalesce(c.n, 0)) OVER (), 0), 1e-4) AS q
+    FROM generate_series(1, 10) k LEFT JOIN r USING (k) LEFT JOIN c USING (k)) s"""
+
 SQL_KS = """
 SELECT max(abs(fr - fc)) FROM (
   SELECT sum(u.r) OVER w / a.nr AS fr, sum(1 - u.r) OVER w / b.nc AS fc
@@ -61,6 +74,7 @@ SQL = {
     "report": ("c", "SELECT feature, statistic, stats FROM mlops.drift_report('base', 'cur')",
                "drift_report (20 features)"),
     "sql_psi": ("d", SQL_PSI, "PSI in SQL (width_bucket, stored edges)"),
+    "sql_psi_full": ("d", SQL_PSI_FULL, "PSI in SQL from both tables (percentile_cont)"),
     "sql_ks": ("d", SQL_KS, "KS in SQL (window over both samples)"),
     # components
     "psi_1": ("e", "SELECT mlops.psi_agg(c1, 'base', 'c1') FROM cur1", "psi_agg on 1 row (fixed cost)"),
@@ -87,6 +101,7 @@ TARGETS = [
     ("b", "ks", "scan2", 3.0, None),
     ("c", "report", "scan20", 3.0, None),
     ("d", "psi", "sql_psi", None, 3.0),
+    ("d", "psi", "sql_psi_full", None, 3.0),
     ("d", "psi", "py_psi", None, 3.0),
     ("d", "ks", "sql_ks", None, 3.0),
     ("d", "ks", "py_ks", None, 3.0),
@@ -235,6 +250,8 @@ def cmd_time(work):
                 check(f"psi_agg(c1) [{s}] vs numpy", results[f"psi/{s}"][0][0], py, 1e-9)
             if f"sql_psi/{s}" in results:
                 check(f"PSI in SQL [{s}] vs numpy", results[f"sql_psi/{s}"][0][0], py, 1e-9)
+            if f"sql_psi_full/{s}" in results:
+                check(f"PSI in SQL from the tables [{s}] vs numpy", results[f"sql_psi_full/{s}"][0][0], py, 1e-9)
     if "py_ks" in results:
         py = results["py_ks"]["c1"]
         for s in SETTINGS:

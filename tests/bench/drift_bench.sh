@@ -28,6 +28,9 @@
 #       sql_psi: width_bucket over the baseline's stored edges, counts per
 #                bin against its stored bin_counts (the stored baseline, as
 #                psi_agg uses it: no pass over ref);
+#       sql_psi_full: the PSI an analyst writes without mlops: decile edges of
+#                ref.c1 with percentile_cont, width_bucket counts on both
+#                tables (one pass over each);
 #       sql_ks:  the KS statistic (no p-value) with window functions over
 #                ref.c1 UNION ALL cur.c1 (sum() OVER (ORDER BY v), peers
 #                included), in a session with work_mem = SQL_WORK_MEM (256MB,
