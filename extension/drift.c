@@ -60,6 +60,8 @@ int			mlops_drift_max_categories = 1000;
 #define DRIFT_CAPTURE		0x02
 /* the kept values are sorted (a finished capture) */
 #define DRIFT_SORTED		0x04
+/* the summary has been derived from the kept values (derive_from_values) */
+#define DRIFT_DERIVED		0x08
 
 #define DRIFT_FORMAT		1
 
@@ -1285,22 +1287,29 @@ numeric_trans(FunctionCallInfo fcinfo, bool keep_values, const char *aggname)
 			else
 				st->n_above++;
 		}
+		else if (keep_values)
+		{
+			/*
+			 * Every value is kept: the summary (mean, min, max, bins, out of
+			 * range) is derived from them, once sorted, by the final function
+			 * (derive_from_values), which costs less than keeping it row by
+			 * row, and gives serial and parallel plans the same bits.
+			 */
+			if (st->nvalues == st->cap)
+				drift_reserve(st, 1);
+			st->values[st->nvalues++] = x + 0.0;	/* -0.0 is 0.0 */
+			st->n++;
+			st->flags &= ~DRIFT_SORTED;
+		}
 		else
 		{
-			x += 0.0;			/* -0.0 is 0.0 */
+			x += 0.0;
 			drift_add_finite(st, x);
 			if (x < bc->min)
 				st->n_below++;
 			else if (x > bc->max)
 				st->n_above++;
 			st->bins[ds_bin_of(x, bc->edges, bc->nedges)]++;
-			if (keep_values)
-			{
-				if (st->nvalues == st->cap)
-					drift_reserve(st, 1);
-				st->values[st->nvalues++] = x;
-				st->flags &= ~DRIFT_SORTED;
-			}
 		}
 	}
 	PG_RETURN_DATUM(drift_datum(st));
@@ -1541,12 +1550,14 @@ mlops_drift_combine(PG_FUNCTION_ARGS)
 	if (VARATT_IS_EXTERNAL_EXPANDED(DatumGetPointer(PG_GETARG_DATUM(0))) && !writable)
 		a = drift_copy(a, aggcxt);
 	if (a->kind != b->kind || a->baseline_id != b->baseline_id || a->position != b->position ||
-		a->nbins != b->nbins || (a->flags & ~DRIFT_SORTED) != (b->flags & ~DRIFT_SORTED))
+		a->nbins != b->nbins || (a->flags & ~(DRIFT_SORTED | DRIFT_DERIVED)) != (b->flags & ~(DRIFT_SORTED | DRIFT_DERIVED)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine drift states of different baselines, features or aggregates")));
 	if (a->flags & DRIFT_CAPTURE)
 		elog(ERROR, "a capture is not combined");
+	if ((a->flags | b->flags) & DRIFT_DERIVED)
+		corrupt_state("a finished state is not combined");
 	a->n_rows += b->n_rows;
 	a->n_null += b->n_null;
 	a->n_nan += b->n_nan;
@@ -1610,6 +1621,51 @@ sort_state_values(DriftState *st)
 		sort_values(st->values, st->nvalues);
 		st->flags |= DRIFT_SORTED;
 	}
+}
+
+/*
+ * The summary of a state that kept its values, from them: count, mean and
+ * M2 (compensated sums over the sorted values), min, max, the counts per
+ * baseline bin (one merge of the values with the edges) and the values out
+ * of the baseline's range (added to the infinite ones counted per row).
+ */
+static void
+derive_from_values(DriftState *st, const BaselineCol *bc)
+{
+	DsSum		sum = {0, 0},
+				sq = {0, 0};
+	double		mean;
+	int			k = 0;
+
+	if (!(st->flags & DRIFT_KEEP_VALUES) || (st->flags & DRIFT_DERIVED))
+		return;
+	sort_state_values(st);
+	for (int i = 0; i < st->nbins; i++)
+		st->bins[i] = 0;
+	for (int64 i = 0; i < st->nvalues; i++)
+	{
+		double		x = st->values[i];
+
+		ds_sum_add(&sum, x);
+		while (k < bc->nedges && bc->edges[k] <= x)
+			k++;
+		st->bins[k]++;
+		if (x < bc->min)
+			st->n_below++;
+		else if (x > bc->max)
+			st->n_above++;
+	}
+	mean = st->nvalues > 0 ? ds_sum_value(&sum) / st->nvalues : 0;
+	for (int64 i = 0; i < st->nvalues; i++)
+		ds_sum_add(&sq, (st->values[i] - mean) * (st->values[i] - mean));
+	st->mean = mean;
+	st->m2 = ds_sum_value(&sq);
+	if (st->nvalues > 0)
+	{
+		st->min = st->values[0];
+		st->max = st->values[st->nvalues - 1];
+	}
+	st->flags |= DRIFT_DERIVED;
 }
 
 /* Reference and current counts over the same bins or categories (new categories last). */
@@ -1810,6 +1866,8 @@ mlops_drift_stats_final(PG_FUNCTION_ARGS)
 	if (st == NULL)
 		PG_RETURN_NULL();
 	bc = final_baseline(fcinfo, st);
+	if (st->kind == DRIFT_NUMERIC)
+		derive_from_values(st, bc);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"kind\": \"%s\", \"n_rows\": " INT64_FORMAT ", \"n_current\": " INT64_FORMAT
 					 ", \"n_reference\": " INT64_FORMAT,
