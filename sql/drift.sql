@@ -146,3 +146,24 @@ SELECT b.source_kind, c.column_name, c.n FROM mlops.drift_baselines b JOIN mlops
  WHERE b.name = 'preds';
 SELECT mlops.drop_baseline('preds');
 SELECT pg_temp.err($q$SELECT mlops.drop_baseline('preds')$q$);
+
+-- a baseline from what a model version was trained on: its run's training
+-- input, over the version's signature features
+CREATE TABLE drift_train AS SELECT g AS id, g::float8 AS a, (g % 3)::text AS b, g % 2 AS label FROM generate_series(1, 200) g;
+SELECT mlops.create_experiment('drift-exp') > 0 AS created;
+SELECT mlops.start_run('drift-exp', 'train') AS run \gset
+SELECT mlops.log_input(:run, 'drift_train', 'training') IS NOT NULL AS logged;
+SELECT mlops.log_artifact(:run, 'model.json', convert_to('{"format": "mlops.model/v1", "task": "regression",
+  "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "categorical", "categories": ["0", "1", "2"]}],
+  "model": {"type": "linear", "link": "identity", "coef": [1, 0, 0, 0], "intercept": [0]}}', 'UTF8')) IS NOT NULL AS logged;
+SELECT mlops.end_run(:run);
+SELECT mlops.register_model_version_from_run('drift_m', :run, 'model.json') AS version;
+SELECT mlops.capture_baseline_from_model('from-model', 'drift_m:1') > 0 AS captured;
+SELECT b.source, b.source_kind, b.version_id = (SELECT version_id FROM mlops.model_versions_overview WHERE model_name = 'drift_m') AS of_version,
+       string_agg(c.column_name || ':' || c.kind, ', ' ORDER BY c.position) AS columns
+  FROM mlops.drift_baselines b JOIN mlops.drift_baseline_columns c USING (baseline_id)
+ WHERE b.name = 'from-model' GROUP BY 1, 2, 3;
+-- a version registered without a run has no training data to capture
+SELECT mlops.register_model_version('drift_norun', '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}], "model": {"type": "linear", "link": "identity", "coef": [1], "intercept": [0]}}') AS version;
+SELECT pg_temp.err($q$SELECT mlops.capture_baseline_from_model('bad', 'drift_norun:1')$q$);
+SELECT pg_temp.err($q$SELECT mlops.capture_baseline_from_model('bad', 'no_such_model')$q$);
