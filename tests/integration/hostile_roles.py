@@ -20,7 +20,8 @@ variants (the others at their baseline), then with every parameter hostile at on
 call runs in its own transaction with a statement_timeout and is rolled back, after the
 attacker's view of every mlops table was compared with the one before (each changed row is
 judged by policy(): the reader and a role with no mlops role may change nothing, the writer
-what README's roles give it, as itself) and, after the first calls that wrote, the integrity
+what README's roles give it, as itself: drift_policy() for baselines, monitors, their checks,
+history and alerts) and, after the first calls that wrote, the integrity
 invariants (INVARIANTS) checked; a procedure commits, so a superuser compares everything
 (pg_cron's jobs, the victim's tables and the database's relations too) before and after it.
 Then the writer's successful calls run again, committed, checked the same way.  Any error
@@ -30,9 +31,10 @@ Other phases: direct DML on every mlops table; a backend shared by roles that sw
 SET ROLE (a pool, as PostgREST's): each call of the reader's that runs as the caller, followed
 by the victim's scores in the same backend; a job run of the victim's left running in a shared
 backend, attacked by the writer.  At the end: nothing of the victim's changed (its schedules,
-pg_cron jobs, job runs and rejects, private tables, versions, aliases, stages; its params,
-artifacts, inputs, metric points and the registry events kept), the invariants, the victim's
-schedule still runs as the victim, its long job run is still its own (cancelled by its
+pg_cron jobs, job runs and rejects, private tables, versions, aliases, stages, drift baselines,
+monitors, checks, history and alerts; its params, artifacts, inputs, metric points and the
+registry events kept), the invariants, the victim's schedules (its batch one and its drift
+monitor's) still run as the victim, its long job run is still its own (cancelled by its
 session, recorded so), and the server never restarted (its log since the start has no crash).
 """
 import itertools
@@ -122,6 +124,7 @@ A_MLP = json.dumps({'format': 'mlops.model/v1', 'task': 'binary', 'classes': ['n
                               'layers': [{'weights': [[1, -1], [2, 0.5]], 'bias': [0, -1]},
                                          {'weights': [[1], [-2]], 'bias': [0.5]}]}})
 NEVER = '0 3 31 2 *'    # February 31st: a schedule that never fires during the test
+VICTIM_DRIFT_NAMES = {'hv_base', 'hv_base_free', 'hv-drift', 'hv-drift-manual'}
 
 
 # --------------------------------------------------------------------------- set-up
@@ -224,9 +227,38 @@ def setup(su):
                           "'hostile_victim_s.paused', features => 'x', on_error => 'reject', "
                           "outputs => ARRAY['prediction', 'class'])", (NEVER,))
     q(v, "SELECT mlops.pause_schedule('hv-paused')")
+    # drift: two baselines (one watched by its monitors), a scheduled monitor and one without a
+    # schedule, each run once (a job run, a check, its history), with open alerts and an
+    # acknowledged one
+    q(v, """
+        CREATE TABLE hostile_victim_s.drift_ref AS
+        SELECT g AS id, (g % 10)::float8 AS a, (g % 7)::float8 AS b, (ARRAY['web', 'store', 'phone'])[1 + g % 3] AS channel
+          FROM generate_series(1, 60) g;
+        CREATE TABLE hostile_victim_s.drift_cur AS
+        SELECT g AS id, (g % 10)::float8 + 5 AS a, (g % 7)::float8 AS b,
+               (ARRAY['web', 'store', 'phone', 'app'])[1 + g % 4] AS channel
+          FROM generate_series(1, 60) g;""")
+    ids['base'] = q1(v, "SELECT mlops.capture_baseline('hv_base', 'hostile_victim_s.drift_ref', '{a,b,channel}')")
+    ids['base_free'] = q1(v, "SELECT mlops.capture_baseline('hv_base_free', 'hostile_victim_s.drift_ref', '{a}')")
+    ids['monitor'] = q1(v, "SELECT mlops.create_drift_monitor('hv-drift', 'hv_base', 'hostile_victim_s.drift_cur', %s)",
+                        (NEVER,))
+    ids['monitor2'] = q1(v, "SELECT mlops.create_drift_monitor('hv-drift-manual', 'hv_base', 'hostile_victim_s.drift_cur')")
+    q(v, "CALL mlops.run_drift_monitor('hv-drift')")
+    q(v, "CALL mlops.run_drift_monitor('hv-drift-manual')")
+    ids['alert_open'] = q1(v, "SELECT alert_id FROM mlops.drift_alerts WHERE monitor_id = %s AND feature = 'a'",
+                           (ids['monitor'],))
+    ids['alert_dataset'] = q1(v, 'SELECT alert_id FROM mlops.drift_alerts WHERE monitor_id = %s AND feature IS NULL',
+                              (ids['monitor'],))
+    ids['alert_ack'] = q1(v, "SELECT alert_id FROM mlops.drift_alerts WHERE monitor_id = %s AND feature = 'a'",
+                          (ids['monitor2'],))
+    q(v, "SELECT mlops.acknowledge_drift_alert(%s, 'the victim looks into it')", (ids['alert_ack'],))
+    ids['check'] = q1(v, 'SELECT check_id FROM mlops.drift_checks WHERE monitor_id = %s', (ids['monitor'],))
+    ids['sched_drift'] = q1(v, 'SELECT schedule_id FROM mlops.drift_monitors WHERE monitor_id = %s', (ids['monitor'],))
+    if not (ids['alert_open'] and ids['alert_dataset'] and ids['alert_ack'] and ids['sched_drift']):
+        raise SystemExit(f'the victim\'s drift monitors did not raise the alerts this test needs: {ids}')
     v.close()
     for k, sql in [('job_batch', "job_name = 'hv-batch'"), ('job_failed', "job_name = 'hv-failed'"),
-                   ('job_sched', "job_name = 'hv-nightly'")]:
+                   ('job_sched', "job_name = 'hv-nightly'"), ('job_drift', "job_name = 'hv-drift'")]:
         ids[k] = q1(su, f'SELECT job_run_id FROM mlops.job_runs WHERE {sql}')
     for name, ref in [('vid1', ('hv_model', 1)), ('vid2', ('hv_model', 2)), ('vid_tree', ('hv_tree', 1)),
                       ('vid_mlp', ('hv_mlp', 1))]:
@@ -287,6 +319,31 @@ def setup_writer(w, ids):
          "job_name => 'hw-job')")
     ids['w_running'] = q1(w, "SELECT job_run_id FROM mlops._job_run_start('hw-running', 'batch_score', NULL, "
                              "'hw_model:1', 'hostile_writer_s.src', 'hostile_writer_s.nowhere', NULL)")
+    # drift: tables everyone may read (so that the reader's reports get to the statistics), the
+    # model's training input (capture_baseline_from_model), a baseline watched by a scheduled
+    # monitor that drifted (an open alert), one not watched, and a monitor run left running in
+    # this session (what _drift_record records into)
+    q(w, """CREATE TABLE hostile_writer_s.drift_src AS
+            SELECT g AS id, (g % 10)::float8 AS a, (g % 7)::float8 AS b, (ARRAY['web', 'store', 'phone'])[1 + g % 3] AS channel
+              FROM generate_series(1, 60) g;
+            CREATE TABLE hostile_writer_s.drift_cur AS
+            SELECT g AS id, (g % 10)::float8 + 5 AS a, (g % 7)::float8 AS b,
+                   (ARRAY['web', 'store', 'phone', 'app'])[1 + g % 4] AS channel
+              FROM generate_series(1, 60) g;
+            GRANT USAGE ON SCHEMA hostile_writer_s TO PUBLIC;
+            GRANT SELECT ON hostile_writer_s.drift_src, hostile_writer_s.drift_cur TO PUBLIC;""")
+    q(w, """SELECT mlops.log_input(%(r)s, 'hostile_writer_s.drift_src', 'training');
+            SELECT mlops.capture_baseline('hw_base', 'hostile_writer_s.drift_src', '{a,b,channel}');
+            SELECT mlops.capture_baseline('hw_base_free', 'hostile_writer_s.drift_src', '{a}');
+            SELECT mlops.create_drift_monitor('hw-drift', 'hw_base', 'hostile_writer_s.drift_cur', '0 5 31 2 *');""",
+      {'r': r})
+    q(w, "CALL mlops.run_drift_monitor('hw-drift')")
+    ids['w_monitor'], ids['w_drift_sched'] = q(w, "SELECT monitor_id, schedule_id FROM mlops.drift_monitors "
+                                                  "WHERE name = 'hw-drift'")[0]
+    ids['w_alert'] = q1(w, "SELECT alert_id FROM mlops.drift_alerts WHERE monitor_id = %s AND feature = 'a'",
+                        (ids['w_monitor'],))
+    ids['w_drift_running'] = q1(w, "SELECT job_run_id FROM mlops._job_run_start('hw-drift', 'drift_monitor', %s, NULL, "
+                                   "'hostile_writer_s.drift_cur', NULL, NULL)", (ids['w_drift_sched'],))
     ids['w_compiled'] = bytes(q1(w, 'SELECT mlops.compile_model(%s)', (A_W,)))
     ids['w_bundle'] = json.dumps(q1(w, "SELECT mlops.export_model_version('hw_model:1')"))
 
@@ -410,7 +467,8 @@ def build_pools(ids, su, routines):
                    'hostile_victim_s.private', 'hostile_victim_s.scores', 'hostile_victim_s.nightly',
                    'hostile_victim_s.slow_src', VICTIM, "CALL mlops.run_schedule('hv-nightly')",
                    'SELECT id, x FROM hostile_victim_s.private', 'Production', 'Staging',
-                   'batch_score hostile_victim_s.scores', A_V1]
+                   'batch_score hostile_victim_s.scores', A_V1, 'hv_base', 'hv_base_free', 'hv-drift', 'hv-drift-manual',
+                   'mlops:hv-drift', 'hostile_victim_s.drift_ref', 'hostile_victim_s.drift_cur']
     generic_text = [None, '', ' ', '  padded  ', 'a' * MB, '\x01\x02\t\n\r\x1b[31m\x7f', junk_text(64, 1),
                     junk_text(3000, 2), "'; DROP TABLE mlops.runs; --", "x'); DROP TABLE mlops.runs; --", '"', '""',
                     "'", '\\', '\\x00', 'pg_catalog.pg_authid', 'pg_authid', 'public."x""y"', '"pg_catalog"."pg_authid"',
@@ -423,12 +481,18 @@ def build_pools(ids, su, routines):
                     'mlops_admin', SUPER, READER, WRITER, 'pg_temp.hostile', '* * * * *', '@reboot', '5 seconds',
                     '61 25 32 13 8', 'P0001', 'XX000', '{"a": 1}', 'hostile_writer_s.src', '[' * 100000,
                     '[' * 3000 + ']' * 3000, '{"format": "mlops.model/v1"}', '1e999999',
-                    A_TREE.replace('"left": [1', '"left": [0'), A_MLP.replace('[1], [-2]', '[1]')]
+                    A_TREE.replace('"left": [1', '"left": [0'), A_MLP.replace('[1], [-2]', '[1]'),
+                    # drift: the writer's own baseline and monitor, a feature, a source anyone can read
+                    'hw_base', 'hw-drift', 'channel', 'hostile_writer_s.drift_cur',
+                    "SELECT g::float8 AS a, (g % 3)::float8 AS b, (ARRAY['web', 'app'])[1 + g % 2] AS channel "
+                    "FROM generate_series(1, 50) g"]
     text = [L(v, T) for v in generic_text] + [L(v, T, victim=True) for v in victim_text]
 
     victim_ids = sorted({ids[k] for k in ('exp', 'exp2', 'run1', 'run2', 'run3', 'run4', 'sched', 'sched2', 'job_batch',
                                           'job_failed', 'job_sched', 'job_running', 'vid1', 'vid2', 'vid_tree',
-                                          'vid_mlp', 'model', 'model_empty') if ids.get(k)})
+                                          'vid_mlp', 'model', 'model_empty', 'base', 'base_free', 'monitor',
+                                          'monitor2', 'alert_open', 'alert_dataset', 'alert_ack', 'check',
+                                          'sched_drift', 'job_drift') if ids.get(k)})
     bigint = [L(v, B) for v in (None, 0, -1, 1, 2 ** 31 - 1, 2 ** 31, -2 ** 31 - 1, 2 ** 63 - 1, -2 ** 63)] + \
         [L(v, B, victim=True) for v in victim_ids] + [RAW('(SELECT max(run_id) + 1 FROM mlops.runs)', B, 'the next run id')]
     integer = [L(v, I) for v in (None, 0, -1, 1, 2, 3, 2 ** 31 - 1, -2 ** 31, 100000)]
@@ -464,7 +528,14 @@ def build_pools(ids, su, routines):
                     '{"a": "\\u0000"}', '{"setp": 1}', '{"a": 1, "b": 2}', '{"a": "x", "b": [1]}',
                     '{"prediction": "x\\"; DROP TABLE mlops.runs; --"}', '{"slice": "id"}', '{"version_id": "id"}',
                     '{"prediction": null}', '["prediction"]', '{"mlops.imported_from_run": "1"}',
-                    json.dumps({f'k{i}': 'v' * 100 for i in range(2000)})]
+                    json.dumps({f'k{i}': 'v' * 100 for i in range(2000)}),
+                    # drift: capture options (replace another's baseline), report options, monitor results
+                    '{"replace": true}', '{"replace": true, "bins": 1000, "max_values": 1000}', '{"bins": 1}',
+                    '{"kinds": {"a": "categorical", "channel": "numeric"}}', '{"max_values": 2147483647}',
+                    '{"features": ["a"], "method": "psi", "threshold": -1}', '{"columns": {"a": {"method": "chisquare"}}}',
+                    '{"drift_share": "NaN"}', '[{"feature": null, "drifted": true}]', '[{"drifted": "maybe"}]',
+                    '[{"feature": "a", "kind": "numeric", "method": "ks", "statistic": 1e308, "p_value": -1, '
+                    '"threshold": 0.05, "drifted": true, "stats": {"n_rows": 1e30}}]']
     jsonb = [L(v, J) for v in jsonb_values] + [
         L(json.dumps(b), J, label, victim=True) for b, label in
         [(bundle, "the victim version's bundle"), (b_tampered, 'a bundle whose artifact was changed'),
@@ -508,7 +579,10 @@ def build_pools(ids, su, routines):
              'bigint[]': [L(v, 'bigint[]') for v in other_arrays],
              'timestamp with time zone[]': [L(v, 'timestamp with time zone[]') for v in other_arrays[:3] + ['{infinity}']],
              R: regclass, A: anyelement, S_ROW: schedules_row, BY: bytea,
-             'name': [L(v, 'name') for v in (None, '', VICTIM, SUPER, 'a' * 300)]}
+             'name': [L(v, 'name') for v in (None, '', VICTIM, SUPER, 'a' * 300)],
+             'interval': [L(v, 'interval') for v in (None, '1 day', '-1 day', '0', '1 microsecond', '178000000 years')],
+             'boolean[]': [L(v, 'boolean[]') for v in (None, '{}', '{NULL}', '{t,f,t}', '{' + ','.join(['t'] * 100000) + '}')],
+             'oid': [L(v, 'oid') for v in (None, 0, 25, 701, 4294967295)]}
     for t in sorted({t for f in routines if f.callable for _, t, _ in f.params if t not in pools}):
         # a type this test has no variants for yet: it is still called, with NULL
         pools[t] = [L(None, t)]
@@ -545,6 +619,13 @@ def baselines(ids):
         'steps': L('{1}', 'bigint[]'), 'times': RAW('ARRAY[now()]', 'timestamp with time zone[]'),
         'allowed': L('{key,value}', 'text[]'), 'section': L('{"k": 1}', 'jsonb'), 'section_name': S('params'),
         'absent': RAW('now()', 'timestamp with time zone'),
+        # drift: the writer's baseline, a source it reads, its monitor, an alert of it
+        'baseline': S('hw_base'), 'current': S('hostile_writer_s.drift_cur'), 'alert_id': L(ids['w_alert'], 'bigint'),
+        'note': S('hw note'), 'monitor_name': S('hw-drift'), 'search_path': S('hostile_writer_s, public'),
+        'source_kind': S('relation'), 'source_sql': S('hostile_writer_s.drift_src'),
+        'results': L(json.dumps([{'feature': 'a', 'kind': 'numeric', 'n_reference': 60, 'n_current': 60, 'method': 'ks',
+                                  'statistic': 0.5, 'p_value': 0.001, 'threshold': 0.05, 'drifted': True,
+                                  'stats': {'n_rows': 60}}]), 'jsonb'),
     }
     by_name_type = {
         ('features', 'jsonb'): L('{"a": 1, "b": 2}', 'jsonb'), ('features', 'double precision[]'): L('{1,2}', 'double precision[]'),
@@ -562,7 +643,24 @@ def baselines(ids):
         ('_json_metric_value', 'value'): L('0.5', 'jsonb'), ('_json_step', 'value'): L('1', 'jsonb'),
         ('_json_timestamp', 'value'): L('1700000000000', 'jsonb'),
         ('batch_score', 'job_name'): S('hw-job'),
+        # drift: capture again (replace) the writer's own baselines, so that a name varied to the
+        # victim's reaches the owner check; drop the one no monitor watches; a new monitor, with
+        # its schedule; the writer's monitor run left running in the barrage's session
+        ('capture_baseline', 'name'): S('hw_base'), ('_capture_baseline', 'name'): S('hw_base'),
+        ('capture_baseline_from_model', 'name'): S('hw_base_free'),
+        ('capture_prediction_baseline', 'name'): S('hw_base_pred'),
+        ('capture_baseline', 'source'): S('hostile_writer_s.drift_src'),
+        ('_capture_baseline', 'source'): S('hostile_writer_s.drift_src'),
+        ('_capture_baseline', 'columns'): L('{a,b,channel}', 'text[]'),
+        ('_capture_baseline', 'version_id'): L(None, 'bigint'),
+        ('drop_baseline', 'name'): S('hw_base_free'),
+        ('create_drift_monitor', 'name'): S('hw-drift-new'), ('create_drift_monitor', 'source'): S('hostile_writer_s.drift_cur'),
+        ('drop_drift_monitor', 'name'): S('hw-drift'), ('run_drift_monitor', 'name'): S('hw-drift'),
+        ('_drift_record', 'job_run_id'): L(ids['w_drift_running'], 'bigint'),
+        ('_describe_source', 'search_path'): L(None, 'text'), ('_drift_rows', 'options'): L(None, 'jsonb'),
     }
+    for f in ('capture_baseline', '_capture_baseline', 'capture_baseline_from_model', 'capture_prediction_baseline'):
+        override[(f, 'options')] = L('{"replace": true}', 'jsonb')
     # registry functions name a model, scoring functions a version of it
     for f in ('register_model_version', 'register_model_version_from_run', 'set_registered_model_tag',
               'delete_registered_model_tag', 'set_model_version_tag', 'delete_model_version_tag', 'set_model_alias',
@@ -578,13 +676,24 @@ def baselines(ids):
         'timestamp with time zone[]': RAW('ARRAY[now()]', 'timestamp with time zone[]'),
         'mlops.schedules': RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hw-sched')", 'mlops.schedules'),
         'name': L(WRITER, 'name'),
+        'interval': L('1 day', 'interval'), 'boolean[]': L('{t,f}', 'boolean[]'),
+        'oid': RAW("'float8'::regtype::oid", 'oid'),
     }
     # parameters left to their defaults, unless named here
-    set_even_if_default = {('batch_score', 'features'), ('schedule_batch_score', 'features'), ('batch_score', 'job_name')}
+    set_even_if_default = {('batch_score', 'features'), ('schedule_batch_score', 'features'), ('batch_score', 'job_name'),
+                           ('create_drift_monitor', 'cron'), ('acknowledge_drift_alert', 'note'),
+                           ('resolve_drift_alert', 'note')}
 
     def arg(fn, pname, ptype, has_default):
         if (fn.name, pname) in override:
             return override[(fn.name, pname)]
+        if fn.kind == 'a' and pname in ('current', 'feature'):
+            # the drift aggregates: a value of a numeric feature of the writer's baseline, or of
+            # its categorical one
+            numeric = fn.params[0][1] == 'double precision'
+            if pname == 'feature':
+                return S('a' if numeric else 'channel')
+            return L(0.5, ptype) if numeric else S('web')
         if has_default and (fn.name, pname) not in set_even_if_default:
             return None
         if (pname, ptype) in by_name_type:
@@ -729,6 +838,67 @@ def changed_columns(old, new):
     return {k for k in set(old) | set(new) if old.get(k) != new.get(k)}
 
 
+# drift (README: Drift): a writer captures baselines, its own (only their creator or an admin
+# replaces or drops one); creates, runs and drops its own monitors, whose checks, history and
+# alerts only their runs write; acknowledges and resolves the alerts of its own monitors
+DRIFT_BY_MONITOR = {'mlops.drift_checks', 'mlops.drift_history', 'mlops.drift_alerts'}
+DRIFT_TABLES = {'mlops.drift_baselines', 'mlops.drift_baseline_columns', 'mlops.drift_monitors'} | DRIFT_BY_MONITOR
+ALERT_UPDATABLE = {'last_seen_at', 'checks', 'check_id', 'statistic', 'p_value', 'status', 'closed_by', 'closed_at', 'note'}
+
+
+def drift_policy(me, table, old, new, changes):
+    """policy() for the drift tables.  Whose a row is: its owner's before the change (after an
+    insert)."""
+    row = old if old is not None else new
+    if table == 'mlops.drift_baselines':
+        if new is not None and old is not None:
+            return f'{me} changed {sorted(changed_columns(old, new))} of drift baseline {old["name"]} of {old["created_by"]}'
+        return None if row['created_by'] == me else \
+            f'{me} {"inserted" if old is None else "deleted"} drift baseline {row["name"]} of {row["created_by"]}'
+    if table == 'mlops.drift_baseline_columns':
+        owner = changes['baseline_owner'].get(row['baseline_id'])
+        what = f'column {row["column_name"]} of drift baseline {row["baseline_id"]} of {owner}'
+        if new is not None and old is not None:
+            return f'{me} changed {sorted(changed_columns(old, new))} of {what}'
+        if owner != me:
+            return f'{me} {"inserted" if old is None else "deleted"} {what}'
+        if new is None and row['baseline_id'] not in changes['dropped_baselines']:
+            return f'{me} deleted {what} and kept the baseline'
+        return None
+    if table == 'mlops.drift_monitors':
+        if old is not None and old['created_by'] != me:
+            return f'{me} {"deleted" if new is None else "changed"} drift monitor {old["name"]} of {old["created_by"]}'
+        if new is not None:
+            cols = changed_columns(old, new) if old is not None else set()
+            if old is not None and not cols <= {'schedule_id'}:
+                return f'{me} changed {sorted(cols)} of its drift monitor {old["name"]} (only its schedule_id changes)'
+            sched = new['schedule_id']
+            if sched is not None and changes['schedule_owner'].get(sched) != me:
+                return f'{me}\'s drift monitor {new["name"]} runs on schedule {sched} of ' \
+                       f'{changes["schedule_owner"].get(sched)}'
+        return None
+    # drift_checks, drift_history, drift_alerts: only a run of the monitor's owner writes them
+    owner = changes['monitor_owner'].get(row['monitor_id'])
+    what = f'{table} row {short(json.dumps({k: row.get(k) for k in ("alert_id", "check_id", "feature", "monitor_id") if k in row}), 120)} ' \
+           f'of a monitor of {owner}'
+    if owner != me:
+        return f'{me} {"inserted" if old is None else "deleted" if new is None else "changed"} {what}'
+    if new is None:
+        return None if row['monitor_id'] in changes['dropped_monitors'] else \
+            f'{me} deleted {what}, which only dropping the monitor does'
+    if old is None:
+        if table == 'mlops.drift_checks' and new['job_run_id'] is not None and \
+                changes['job_owner'].get(new['job_run_id']) != me:
+            return f'{me} recorded {what} under job run {new["job_run_id"]} of {changes["job_owner"].get(new["job_run_id"])}'
+        return None
+    cols = changed_columns(old, new)
+    if table != 'mlops.drift_alerts' or not cols <= ALERT_UPDATABLE:
+        return f'{me} changed {sorted(cols)} of {what}'
+    if 'closed_by' in cols and new['closed_by'] != me:
+        return f'{me} closed {what} as {new["closed_by"]}'
+    return None
+
+
 def policy(role, table, old, new, changes):
     """Why a change is not one the role may make (None: it may).  Readers and role-less
     roles may change nothing; a writer what README's roles give it: the shared tracking
@@ -750,6 +920,8 @@ def policy(role, table, old, new, changes):
     if table == 'cron.job':
         return None if (old or new)['username'] == me and (new or old)['username'] == me else \
             f'{me} changed pg_cron job {(old or new)["jobid"]} of {(old or new)["username"]}'
+    if table in DRIFT_TABLES:
+        return drift_policy(me, table, old, new, changes)
     if old is None:             # an insert
         if table == 'mlops.run_documents':
             return None if new['run_id'] in changes['new_runs'] else f'a second run_documents row for run {new["run_id"]}'
@@ -760,6 +932,11 @@ def policy(role, table, old, new, changes):
             return None if owner == me else f'{me} added rejects to job run {new["job_run_id"]} of {owner}'
         if table == 'mlops.model_aliases':
             return f'{me} set alias {new["alias"]} (admin only)'
+        if table == 'mlops.schedules':
+            # a drift monitor's runs are named after it, and a schedule's name is its owner's
+            owner = changes['monitor_owner'].get(new.get('name'))
+            if owner is not None and owner != me:
+                return f'{me} made schedule {new["name"]!r}, the name of the drift monitor of {owner}'
         if table == 'mlops.job_runs':
             # a job run belongs to the schedule it names (by id, or by name: the monitoring
             # views group runs by job name), and only the schedule's owner records runs of it
@@ -767,6 +944,11 @@ def policy(role, table, old, new, changes):
                 owner = changes['schedule_owner'].get(new[k])
                 if owner is not None and owner != me:
                     return f'{me} recorded job run {new["job_run_id"]} under {k} {new[k]!r}, the schedule of {owner}'
+            # so does a drift monitor's: its runs are named after it, and only its owner runs it
+            owner = changes['monitor_owner'].get(new['job_name'])
+            if owner is not None and owner != me:
+                return f'{me} recorded job run {new["job_run_id"]} ({new["kind"]}) under job name ' \
+                       f'{new["job_name"]!r}, the drift monitor of {owner}'
             return None
         if table in ('mlops.experiments', 'mlops.runs', 'mlops.registered_models', 'mlops.model_versions',
                      'mlops.job_runs', 'mlops.schedules', 'mlops.latest_metrics', 'mlops.registry_events') or \
@@ -819,18 +1001,35 @@ def classify(role, diffs, context_label, orphans, conn):
     if 'mlops.runs' in diffs:
         old, new = diffs['mlops.runs']
         changes['new_runs'] = {r['run_id'] for k, r in new.items() if k not in old}
-    if 'mlops.batch_rejects' in diffs:
+    if 'mlops.batch_rejects' in diffs or 'mlops.drift_checks' in diffs:
         changes['job_owner'] = dict(q(conn, 'SELECT job_run_id, run_by::text FROM mlops.job_runs'))
-    if 'mlops.job_runs' in diffs:
+    if 'mlops.job_runs' in diffs or 'mlops.drift_monitors' in diffs:
         rows = q(conn, 'SELECT schedule_id, name, created_by::text FROM mlops.schedules')
         changes['schedule_owner'] = {**{r[0]: r[2] for r in rows}, **{r[1]: r[2] for r in rows}}
+    # the owners of baselines and monitors, by id (and monitors by name): as they are now, and
+    # as they were for those the call deleted
+    if DRIFT_TABLES & set(diffs):
+        owners = dict(q(conn, 'SELECT baseline_id, created_by::text FROM mlops.drift_baselines'))
+        old, new = diffs.get('mlops.drift_baselines', ({}, {}))
+        changes['dropped_baselines'] = {r['baseline_id'] for k, r in old.items() if k not in new}
+        changes['baseline_owner'] = {**{r['baseline_id']: r['created_by'] for r in old.values()}, **owners}
+    if DRIFT_TABLES & set(diffs) or 'mlops.job_runs' in diffs or 'mlops.schedules' in diffs:
+        rows = q(conn, 'SELECT monitor_id, name, created_by::text FROM mlops.drift_monitors')
+        old, new = diffs.get('mlops.drift_monitors', ({}, {}))
+        changes['dropped_monitors'] = {r['monitor_id'] for k, r in old.items() if k not in new}
+        changes['monitor_owner'] = {**{r['monitor_id']: r['created_by'] for r in old.values()},
+                                    **{r['name']: r['created_by'] for r in old.values()},
+                                    **{r[0]: r[2] for r in rows}, **{r[1]: r[2] for r in rows}}
     problems = []
     for table, (old, new) in diffs.items():
         for key in set(old) | set(new):
             o, n = old.get(key), new.get(key)
             if o == n:
                 continue
-            why = policy(role, table, o, n, changes)
+            try:
+                why = policy(role, table, o, n, changes)
+            except KeyError as e:   # a row parse_row() could not parse (its jsonb too deep)
+                why = f'{role} changed a row of {table} this test cannot judge (no {e}): {short(json.dumps(o or n), 200)}'
             if why:
                 problems.append(why)
     return [f'{context_label}: {p}' for p in problems]
@@ -922,6 +1121,43 @@ SELECT v FROM (
                 CASE WHEN s.active THEN 'active' ELSE 'paused' END, mlops.schedule_state(s.name))
     FROM mlops.schedules s
    WHERE (s.active AND mlops.schedule_state(s.name) <> 'armed') OR (NOT s.active AND s.cron_job_id IS NOT NULL)
+  UNION ALL
+  SELECT format('drift baseline %s (%s) has %s columns', b.name, b.created_by, count(c.*))
+    FROM mlops.drift_baselines b LEFT JOIN mlops.drift_baseline_columns c USING (baseline_id)
+   GROUP BY b.baseline_id HAVING count(c.*) = 0
+  UNION ALL
+  SELECT format('drift check %s of monitor %s (%s) is of job run %s: %s', c.check_id, m.name, m.created_by, c.job_run_id,
+                (SELECT j.kind || ' ' || j.job_name || ' by ' || j.run_by FROM mlops.job_runs j
+                  WHERE j.job_run_id = c.job_run_id))
+    FROM mlops.drift_checks c JOIN mlops.drift_monitors m USING (monitor_id)
+   WHERE NOT EXISTS (SELECT FROM mlops.job_runs j WHERE j.job_run_id = c.job_run_id AND j.kind = 'drift_monitor'
+                                                   AND j.job_name = m.name AND j.run_by = m.created_by)
+  UNION ALL
+  SELECT format('drift history of check %s is filed under monitor %s, the check under %s', h.check_id, h.monitor_id,
+                c.monitor_id)
+    FROM mlops.drift_history h JOIN mlops.drift_checks c USING (check_id) WHERE c.monitor_id <> h.monitor_id
+  UNION ALL
+  SELECT format('drift alert %s of monitor %s points at check %s of monitor %s', a.alert_id, a.monitor_id, a.check_id,
+                c.monitor_id)
+    FROM mlops.drift_alerts a JOIN mlops.drift_checks c USING (check_id) WHERE c.monitor_id <> a.monitor_id
+  UNION ALL
+  SELECT format('drift alert %s is %s, closed by %s at %s', a.alert_id, a.status, a.closed_by, a.closed_at)
+    FROM mlops.drift_alerts a
+   WHERE (a.status = 'open') <> (a.closed_at IS NULL) OR (a.closed_by IS NOT NULL AND a.status = 'open')
+  UNION ALL
+  SELECT format('drift monitor %s (%s) runs on schedule %s: %s', m.name, m.created_by, m.schedule_id,
+                coalesce((SELECT s.kind || ' ' || s.name || ' of ' || s.created_by FROM mlops.schedules s
+                           WHERE s.schedule_id = m.schedule_id), 'gone'))
+    FROM mlops.drift_monitors m
+   WHERE m.schedule_id IS NOT NULL
+     AND NOT EXISTS (SELECT FROM mlops.schedules s WHERE s.schedule_id = m.schedule_id AND s.kind = 'drift_monitor'
+                                                    AND s.name = m.name AND s.created_by = m.created_by)
+  UNION ALL
+  SELECT format('schedule %s (%s) of kind drift_monitor is not the schedule of a monitor of its owner', s.name, s.created_by)
+    FROM mlops.schedules s
+   WHERE s.kind = 'drift_monitor'
+     AND NOT EXISTS (SELECT FROM mlops.drift_monitors m WHERE m.schedule_id = s.schedule_id AND m.name = s.spec ->> 'monitor'
+                                                         AND m.created_by = s.created_by)
 ) x(v)"""
 
 
@@ -973,7 +1209,8 @@ def call_sql(fn, args):
         a = args.get(i)
         if a is None:
             continue
-        parts.append(f'{pname} => {a.expr}' if fn.named else a.expr)
+        # (an aggregate's arguments go by position: named ones are a syntax error in its call)
+        parts.append(f'{pname} => {a.expr}' if fn.named and fn.kind != 'a' else a.expr)
         values += a.args
     if not fn.named and len(parts) < len(fn.params):
         parts = [args[i].expr if args.get(i) else 'NULL' for i in range(len(fn.params))]
@@ -1358,7 +1595,20 @@ SELECT jsonb_build_object(
                     FROM mlops.experiments e WHERE e.created_by = %(v)s),
   'runs', (SELECT jsonb_agg(jsonb_build_object('id', r.run_id, 'exp', r.experiment_id, 'name', r.run_name,
                                               'parent', r.parent_run_id, 'by', r.created_by, 'start', r.start_time)
-                            ORDER BY r.run_id) FROM mlops.runs r WHERE r.created_by = %(v)s))"""
+                            ORDER BY r.run_id) FROM mlops.runs r WHERE r.created_by = %(v)s),
+  'drift baselines', (SELECT jsonb_agg(to_jsonb(b) ORDER BY b.baseline_id) FROM mlops.drift_baselines b
+                       WHERE b.created_by = %(v)s),
+  'drift baseline columns', (SELECT jsonb_agg(to_jsonb(c) ORDER BY c.baseline_id, c.position)
+                               FROM mlops.drift_baseline_columns c JOIN mlops.drift_baselines b USING (baseline_id)
+                              WHERE b.created_by = %(v)s),
+  'drift monitors', (SELECT jsonb_agg(to_jsonb(m) ORDER BY m.monitor_id) FROM mlops.drift_monitors m
+                      WHERE m.created_by = %(v)s),
+  'drift checks', (SELECT jsonb_agg(to_jsonb(c) ORDER BY c.check_id) FROM mlops.drift_checks c
+                    JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s),
+  'drift history', (SELECT jsonb_agg(to_jsonb(h) ORDER BY h.check_id, h.feature) FROM mlops.drift_history h
+                     JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s),
+  'drift alerts', (SELECT jsonb_agg(to_jsonb(a) ORDER BY a.alert_id) FROM mlops.drift_alerts a
+                    JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s))"""
 VICTIM_KEPT = """
 SELECT jsonb_build_object(
   'params', (SELECT jsonb_agg(to_jsonb(p)) FROM mlops.params p JOIN mlops.runs r USING (run_id) WHERE r.created_by = %(v)s),
@@ -1491,11 +1741,30 @@ def main():
             r = random.Random(sig)
             victim_calls = [c for c in calls if any(a is not None and a.victim for a in c[1].values())]
             others = [c for c in calls if c not in victim_calls]
-            commit_calls += [(fn, c) for c in r.sample(victim_calls, min(12, len(victim_calls))) +
+            # every one naming the victim's drift baselines and monitors (a writer's objects that
+            # name them stay: the victim must still run its monitors and drop its baselines)
+            drift = [c for c in victim_calls if any(a is not None and a.victim and a.args[:1] and
+                                                    a.args[0] in VICTIM_DRIFT_NAMES for a in c[1].values())]
+            victim_calls = [c for c in victim_calls if c not in drift]
+            commit_calls += [(fn, c) for c in drift + r.sample(victim_calls, min(12, len(victim_calls))) +
                              r.sample(others, min(3, len(others)))]
         for fn, (varied, args) in commit_calls:
             att.run(fn, args, varied, 'writer, committed', commit=True, super_check=check)
+        # and, whatever the barrage committed, what a writer may make that names the victim's
+        # drift objects: a monitor watching its baseline no monitor of the victim watches
+        # (the end checks that the victim still runs its monitors and drops that baseline)
+        for label, sql in [('create_drift_monitor on the victim\'s hv_base_free',
+                            "SELECT mlops.create_drift_monitor('hw-on-hv-base', 'hv_base_free', 'hostile_writer_s.drift_cur')")]:
+            stats.calls['writer, committed'] += 1
+            try:
+                q(w, sql)
+            except psycopg2.Error as e:
+                notes.append(f'{WRITER}: {label}: {e.pgcode} {error_line(e)}')
+            check(WRITER, label, None, None, 'writer, committed')
         log(f'writer, committed: {len(commit_calls)} calls')
+        # (the committed calls may have captured the writer's baseline again from other columns:
+        # as it was, for the aggregates' calls in the shared backend)
+        q(w, "SELECT mlops.capture_baseline('hw_base', 'hostile_writer_s.drift_src', '{a,b,channel}', '{\"replace\": true}')")
 
         # ---- nothing of the victim's changed
         for change in victim_changes(victim_before, victim_fingerprint(su)):
@@ -1525,6 +1794,36 @@ def main():
         v.close()
         if last != f'succeeded {VICTIM}':
             finding('victim changed', f'the victim\'s schedule, run by the victim, ended "{last}"')
+        # its drift monitor's schedule too: the run sees its open alert again
+        v = connect(VICTIM)
+        try:
+            q(v, "CALL mlops.run_schedule('hv-drift')")
+        except psycopg2.Error as e:
+            finding('victim changed', f"the victim's drift monitor, run by the victim, fails: {e.pgcode} {error_line(e)}")
+        last = q1(v, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE schedule_id = %s "
+                     "ORDER BY job_run_id DESC LIMIT 1", (ids['sched_drift'],))
+        alert = q1(v, "SELECT status || ' ' || checks FROM mlops.drift_alerts WHERE alert_id = %s", (ids['alert_open'],))
+        v.close()
+        if last != f'succeeded {VICTIM}' or alert != 'open 2':
+            finding('victim changed', f'the victim\'s drift monitor, run by the victim, ended "{last}", its alert '
+                                      f'{ids["alert_open"]} is now "{alert}" (expected "open 2")')
+        # whatever the writer made that names them, the victim still runs its monitor without a
+        # schedule and drops the baseline its monitors do not watch
+        v = connect(VICTIM)
+        for what, sql, blocker in [
+                ('runs its drift monitor hv-drift-manual', "CALL mlops.run_drift_monitor('hv-drift-manual')",
+                 "SELECT 'schedule ' || name || ' of ' || created_by FROM mlops.schedules "
+                 "WHERE name = 'hv-drift-manual' AND created_by <> %(v)s"),
+                ('drops its drift baseline hv_base_free', "SELECT mlops.drop_baseline('hv_base_free')",
+                 "SELECT 'monitor ' || name || ' of ' || created_by FROM mlops.drift_monitors "
+                 "WHERE baseline = 'hv_base_free' AND created_by <> %(v)s")]:
+            try:
+                q(v, sql)
+            except psycopg2.Error as e:
+                blockers = q(su, blocker, {'v': VICTIM})
+                finding('victim blocked', f'the victim no longer {what}: {e.pgcode} {error_line(e)} '
+                                          f'({", ".join(r[0] for r in blockers) or "nothing of another role names it"})')
+        v.close()
         q(su, 'SELECT pg_cancel_backend(%s)', (bg_pid,))
         thread.join(30)
         status = q1(su, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE job_run_id = %s", (ids['job_running'],))
