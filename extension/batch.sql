@@ -127,9 +127,12 @@ BEGIN
     END IF;
     -- the monitoring views show a job's runs by its name: a schedule's name is
     -- its owner's, as the schedule is
-    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name;
+    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name
+    UNION ALL
+    SELECT m.created_by FROM mlops.drift_monitors m WHERE m.name = _job_run_start.job_name
+    ORDER BY 1 LIMIT 1;
     IF FOUND AND owner <> mlops._invoking_user() THEN
-        RAISE EXCEPTION 'job name "%" is the name of a schedule of role %', job_name, owner
+        RAISE EXCEPTION 'job name "%" is the name of a schedule or drift monitor of role %', job_name, owner
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'latest_job_runs and job_runs_daily show a job''s runs by its name; only the role '
                            'that scheduled a job records runs under it.',

@@ -771,9 +771,23 @@ BEGIN
     PERFORM mlops._require_role('mlops_writer', 'create_drift_monitor');
     PERFORM mlops._check_model_name('monitor name', name);
     PERFORM mlops._source_sql(source);
-    IF NOT EXISTS (SELECT FROM mlops.drift_baselines b WHERE b.name = baseline) THEN
+    SELECT b.created_by INTO owner FROM mlops.drift_baselines b WHERE b.name = create_drift_monitor.baseline;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'drift baseline "%" does not exist', baseline USING ERRCODE = 'undefined_object',
             HINT = 'mlops.capture_baseline() makes one.';
+    END IF;
+    -- a monitor keeps its baseline from being dropped: only on the caller's own
+    IF owner <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'drift baseline "%" belongs to role %', baseline, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A monitor keeps its baseline from being dropped, so it watches one of its owner''s baselines.',
+                  HINT = 'Capture a baseline of your own from the same source (mlops.capture_baseline).';
+    END IF;
+    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
+    SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = create_drift_monitor.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'drift monitor name "%" is the name of a schedule', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
     END IF;
     IF (timestamp_column IS NULL) <> (time_window IS NULL) THEN
         RAISE EXCEPTION 'timestamp_column and time_window go together' USING ERRCODE = 'invalid_parameter_value',
@@ -1000,7 +1014,9 @@ AS $$
 DECLARE
     a record;
 BEGIN
-    PERFORM mlops._check_value('note', note, 2000);
+    IF note IS NOT NULL THEN
+        PERFORM mlops._check_value('note', note, 2000);
+    END IF;
     SELECT x.*, m.created_by INTO a FROM mlops.drift_alerts x JOIN mlops.drift_monitors m USING (monitor_id)
      WHERE x.alert_id = _close_drift_alert.alert_id FOR UPDATE OF x;
     IF NOT FOUND THEN

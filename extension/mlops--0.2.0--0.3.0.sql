@@ -1914,9 +1914,12 @@ BEGIN
     END IF;
     -- the monitoring views show a job's runs by its name: a schedule's name is
     -- its owner's, as the schedule is
-    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name;
+    SELECT s.created_by INTO owner FROM mlops.schedules s WHERE s.name = _job_run_start.job_name
+    UNION ALL
+    SELECT m.created_by FROM mlops.drift_monitors m WHERE m.name = _job_run_start.job_name
+    ORDER BY 1 LIMIT 1;
     IF FOUND AND owner <> mlops._invoking_user() THEN
-        RAISE EXCEPTION 'job name "%" is the name of a schedule of role %', job_name, owner
+        RAISE EXCEPTION 'job name "%" is the name of a schedule or drift monitor of role %', job_name, owner
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'latest_job_runs and job_runs_daily show a job''s runs by its name; only the role '
                            'that scheduled a job records runs under it.',
@@ -2474,6 +2477,12 @@ BEGIN
         RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
+    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_batch_score.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
     INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
     VALUES (name, 'batch_score', cron,
             jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
@@ -2569,6 +2578,11 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'drop_schedule');
     s := mlops._own_schedule(name);
+    IF s.kind = 'drift_monitor' THEN
+        RAISE EXCEPTION 'schedule "%" runs drift monitor "%"', name, s.spec ->> 'monitor'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'mlops.drop_drift_monitor() drops the monitor with its schedule; pause_schedule() stops it.';
+    END IF;
     PERFORM mlops._disarm_schedule(s);
     DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
 END
@@ -3209,9 +3223,23 @@ BEGIN
     PERFORM mlops._require_role('mlops_writer', 'create_drift_monitor');
     PERFORM mlops._check_model_name('monitor name', name);
     PERFORM mlops._source_sql(source);
-    IF NOT EXISTS (SELECT FROM mlops.drift_baselines b WHERE b.name = baseline) THEN
+    SELECT b.created_by INTO owner FROM mlops.drift_baselines b WHERE b.name = create_drift_monitor.baseline;
+    IF NOT FOUND THEN
         RAISE EXCEPTION 'drift baseline "%" does not exist', baseline USING ERRCODE = 'undefined_object',
             HINT = 'mlops.capture_baseline() makes one.';
+    END IF;
+    -- a monitor keeps its baseline from being dropped: only on the caller's own
+    IF owner <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'drift baseline "%" belongs to role %', baseline, owner
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A monitor keeps its baseline from being dropped, so it watches one of its owner''s baselines.',
+                  HINT = 'Capture a baseline of your own from the same source (mlops.capture_baseline).';
+    END IF;
+    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
+    SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = create_drift_monitor.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'drift monitor name "%" is the name of a schedule', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
     END IF;
     IF (timestamp_column IS NULL) <> (time_window IS NULL) THEN
         RAISE EXCEPTION 'timestamp_column and time_window go together' USING ERRCODE = 'invalid_parameter_value',
@@ -3432,7 +3460,9 @@ AS $$
 DECLARE
     a record;
 BEGIN
-    PERFORM mlops._check_value('note', note, 2000);
+    IF note IS NOT NULL THEN
+        PERFORM mlops._check_value('note', note, 2000);
+    END IF;
     SELECT x.*, m.created_by INTO a FROM mlops.drift_alerts x JOIN mlops.drift_monitors m USING (monitor_id)
      WHERE x.alert_id = _close_drift_alert.alert_id FOR UPDATE OF x;
     IF NOT FOUND THEN

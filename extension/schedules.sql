@@ -102,6 +102,12 @@ BEGIN
         RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
+    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_batch_score.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
     INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
     VALUES (name, 'batch_score', cron,
             jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
@@ -204,6 +210,11 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'drop_schedule');
     s := mlops._own_schedule(name);
+    IF s.kind = 'drift_monitor' THEN
+        RAISE EXCEPTION 'schedule "%" runs drift monitor "%"', name, s.spec ->> 'monitor'
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  HINT = 'mlops.drop_drift_monitor() drops the monitor with its schedule; pause_schedule() stops it.';
+    END IF;
     PERFORM mlops._disarm_schedule(s);
     DELETE FROM mlops.schedules x WHERE x.schedule_id = s.schedule_id;
 END

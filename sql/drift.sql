@@ -167,3 +167,34 @@ SELECT b.source, b.source_kind, b.version_id = (SELECT version_id FROM mlops.mod
 SELECT mlops.register_model_version('drift_norun', '{"format": "mlops.model/v1", "task": "regression", "features": [{"name": "a", "type": "numeric"}], "model": {"type": "linear", "link": "identity", "coef": [1], "intercept": [0]}}') AS version;
 SELECT pg_temp.err($q$SELECT mlops.capture_baseline_from_model('bad', 'drift_norun:1')$q$);
 SELECT pg_temp.err($q$SELECT mlops.capture_baseline_from_model('bad', 'no_such_model')$q$);
+
+-- monitors without pg_cron: run by hand, history, alerts; names shared with schedules
+SELECT mlops.create_drift_monitor('drift-mon', 'ref', 'drift_cur') > 0 AS created;
+CALL mlops.run_drift_monitor('drift-mon');
+SELECT n_rows, n_features, n_drifted, dataset_drifted FROM mlops.drift_checks;
+SELECT feature, method, drifted FROM mlops.drift_history ORDER BY feature;
+SELECT coalesce(feature, '(dataset)') AS feature, status, checks FROM mlops.drift_alerts ORDER BY alert_id;
+SELECT mlops.acknowledge_drift_alert((SELECT min(alert_id) FROM mlops.drift_alerts));
+SELECT status, closed_by = current_user AS by_me, note FROM mlops.drift_alerts ORDER BY alert_id LIMIT 1;
+SELECT pg_temp.err($q$SELECT mlops.acknowledge_drift_alert((SELECT max(alert_id) + 1 FROM mlops.drift_alerts))$q$);
+SELECT job_name, kind, status, model_ref, rows_in FROM mlops.job_runs WHERE kind = 'drift_monitor';
+SELECT pg_temp.err($q$SELECT mlops.schedule_batch_score('drift-mon', '@daily', 'batchy@champion', 'customers', 'x')$q$);
+SELECT pg_temp.err($q$SELECT mlops.create_drift_monitor('drift-mon', 'ref', 'drift_cur')$q$);
+SELECT pg_temp.err($q$SELECT mlops.create_drift_monitor('bad', 'ref', 'drift_cur', timestamp_column => 'at')$q$);
+SELECT pg_temp.err($q$SELECT mlops.create_drift_monitor('bad', 'ref', 'drift_cur', options => '{"colour": 1}')$q$);
+SELECT pg_temp.err($q$SELECT mlops.create_drift_monitor('bad', 'nope', 'drift_cur')$q$);
+SELECT pg_temp.err($q$SELECT mlops.drop_baseline('ref')$q$);
+-- another writer: neither runs nor drops the monitor, nor watches another role's baseline
+CREATE ROLE drift_other_writer IN ROLE mlops_writer;
+GRANT SELECT ON drift_cur TO drift_other_writer;
+SET ROLE drift_other_writer;
+SELECT pg_temp.err($q$CALL mlops.run_drift_monitor('drift-mon')$q$);
+SELECT pg_temp.err($q$SELECT mlops.drop_drift_monitor('drift-mon')$q$);
+SELECT pg_temp.err($q$SELECT mlops.acknowledge_drift_alert((SELECT max(alert_id) FROM mlops.drift_alerts))$q$);
+SELECT pg_temp.err($q$SELECT mlops.create_drift_monitor('mine', 'ref', 'drift_cur')$q$);
+SELECT pg_temp.err($q$CALL mlops.batch_score('batchy@champion', 'customers', 'other_scores', ARRAY['customer_id'], features => 'x', job_name => 'drift-mon')$q$);
+RESET ROLE;
+SELECT mlops.drop_drift_monitor('drift-mon');
+SELECT count(*) AS monitors, (SELECT count(*) FROM mlops.drift_history) AS history FROM mlops.drift_monitors;
+DROP OWNED BY drift_other_writer;
+DROP ROLE drift_other_writer;

@@ -119,7 +119,7 @@ PY
 # ---- 4. alerts are seen again, not raised anew; then resolved
 q -c "SELECT mlops.pause_schedule('it-drift')" >/dev/null
 amount_alert=$(q -c "SELECT alert_id FROM mlops.drift_alerts WHERE feature = 'amount'")
-q -c "SELECT mlops.acknowledge_drift_alert($amount_alert, 'looking into it')" >/dev/null
+q -c "SELECT mlops.acknowledge_drift_alert($amount_alert)" >/dev/null
 q -c "CALL mlops.run_drift_monitor('it-drift')" >/dev/null
 [ "$(q -c "SELECT string_agg(coalesce(feature, '-') || ':' || checks || ':' || status, ',' ORDER BY alert_id) FROM mlops.drift_alerts")" = "amount:2:acknowledged,channel:2:open,-:2:open" ] \
     || fail "second run: $(q -c "SELECT string_agg(coalesce(feature, '-') || ':' || checks || ':' || status, ',' ORDER BY alert_id) FROM mlops.drift_alerts")"
