@@ -26,7 +26,6 @@
 
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
-#include "common/pg_prng.h"
 #include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -45,6 +44,7 @@
 #include "utils/memutils.h"
 #include "utils/typcache.h"
 
+#include "compat.h"
 #include "drift_stats.h"
 #include "mlops.h"
 
