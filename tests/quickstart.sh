@@ -17,6 +17,11 @@ cluster_start "cron.database_name = 'mlops_demo'"
 psql_q -d postgres -c "CREATE DATABASE mlops_demo"
 log "running the churn example (tests/example/churn.sql)"
 psql -X -v ON_ERROR_STOP=1 -q -d mlops_demo -f "$MLOPS_ROOT/tests/example/churn.sql"
+# the example's drift report as a page to open in a browser
+report=${MLOPS_REPORT:-/tmp/mlops-churn-drift.html}
+psql -X -v ON_ERROR_STOP=1 -q -At -d mlops_demo \
+     -c "SELECT mlops.drift_report_html('churn-training', 'churn.new_month')" >"$report"
+log "the drift report of the churn example: $report"
 
 if [ -n "$keep" ]; then
     trap - EXIT
