@@ -1142,15 +1142,13 @@ transition_baseline(FunctionCallInfo fcinfo, int want_kind, const char *aggname)
 }
 
 /* What the final functions need of the baseline column a state was measured against. */
-static BaselineCol *final_baseline_values(FunctionCallInfo fcinfo, const DriftState *st, bool need_values);
-#define final_baseline(fcinfo, st) final_baseline_values(fcinfo, st, true)
 static BaselineCol *
-final_baseline_values(FunctionCallInfo fcinfo, const DriftState *st, bool need_values)
+final_baseline(FunctionCallInfo fcinfo, const DriftState *st, bool need_values)
 {
 	BaselineCol *bc = fcinfo->flinfo->fn_extra;
 	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
-	Oid			argtypes[2] = {INT8OID, INT4OID};
-	Datum		args[2];
+	Oid			argtypes[3] = {INT8OID, INT4OID, BOOLOID};
+	Datum		args[3];
 	TupleDesc	desc;
 	HeapTuple	tup;
 	int			n;
@@ -1165,16 +1163,14 @@ final_baseline_values(FunctionCallInfo fcinfo, const DriftState *st, bool need_v
 	bc->position = st->position;
 	args[0] = Int64GetDatum(st->baseline_id);
 	args[1] = Int32GetDatum(st->position);
+	args[2] = BoolGetDatum(need_values);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(need_values ?
-							  "SELECT c.kind, c.edges, c.bin_counts, c.sorted_values, c.n, c.values_exact, "
-							  "c.mean, c.std, c.min, c.max, c.categories, c.category_counts "
-							  "FROM mlops.drift_baseline_columns c WHERE c.baseline_id = $1 AND c.position = $2" :
-							  "SELECT c.kind, c.edges, c.bin_counts, NULL::float8[], c.n, c.values_exact, "
-							  "c.mean, c.std, c.min, c.max, c.categories, c.category_counts "
+	/* the sorted values (8 MB for a million) are read only when needed: not for PSI or JS */
+	if (SPI_execute_with_args("SELECT c.kind, c.edges, c.bin_counts, CASE WHEN $3 THEN c.sorted_values END, c.n, "
+							  "c.values_exact, c.mean, c.std, c.min, c.max, c.categories, c.category_counts "
 							  "FROM mlops.drift_baseline_columns c WHERE c.baseline_id = $1 AND c.position = $2",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+							  3, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "baseline lookup failed");
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -1731,7 +1727,7 @@ counts_final(FunctionCallInfo fcinfo, double (*stat) (const double *, const doub
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
-	bc = final_baseline_values(fcinfo, st, false);
+	bc = final_baseline(fcinfo, st, false);
 	k = paired_counts(st, bc, &r, &c);
 	PG_RETURN_FLOAT8(stat(r, c, k));
 }
@@ -1760,7 +1756,7 @@ mlops_drift_ks_final(PG_FUNCTION_ARGS)
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
-	bc = final_baseline(fcinfo, st);
+	bc = final_baseline(fcinfo, st, true);
 	if (bc->nref_values == 0)
 		PG_RETURN_NULL();
 	ks_against_baseline(st, bc, &r);
@@ -1776,7 +1772,7 @@ mlops_drift_wasserstein_final(PG_FUNCTION_ARGS)
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
-	bc = final_baseline(fcinfo, st);
+	bc = final_baseline(fcinfo, st, true);
 	if (bc->nref_values == 0)
 		PG_RETURN_NULL();
 	sort_state_values(st);
@@ -1794,7 +1790,7 @@ mlops_drift_chisquare_final(PG_FUNCTION_ARGS)
 
 	if (st == NULL || st->n == 0)
 		PG_RETURN_NULL();
-	bc = final_baseline(fcinfo, st);
+	bc = final_baseline(fcinfo, st, true);
 	chisquare_against_baseline(st, bc, &stat, &p);
 	PG_RETURN_DATUM(chisquare_result_datum(fcinfo, stat, p));
 }
@@ -1865,7 +1861,7 @@ mlops_drift_stats_final(PG_FUNCTION_ARGS)
 
 	if (st == NULL)
 		PG_RETURN_NULL();
-	bc = final_baseline(fcinfo, st);
+	bc = final_baseline(fcinfo, st, true);
 	if (st->kind == DRIFT_NUMERIC)
 		derive_from_values(st, bc);
 	initStringInfo(&buf);
@@ -2104,79 +2100,85 @@ mlops_drift_capture_summary(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
+/* One row's values, all of one type: what a capture query returns. */
+typedef struct CaptureRow
+{
+	const char *sql;
+	MemoryContext cxt;
+	int			ncols;
+	Oid			type;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *values;
+	bool	   *nulls;
+} CaptureRow;
+
+static void
+copy_capture_row(SPITupleTable *tuptable, uint64 processed, void *arg)
+{
+	CaptureRow *row = arg;
+	TupleDesc	desc = tuptable->tupdesc;
+
+	if (processed != 1 || desc->natts == 0)
+		elog(ERROR, "expected one row of at least one column from: %s", row->sql);
+	row->ncols = desc->natts;
+	row->type = TupleDescAttr(desc, 0)->atttypid;
+	get_typlenbyvalalign(row->type, &row->typlen, &row->typbyval, &row->typalign);
+	row->values = MemoryContextAlloc(row->cxt, sizeof(Datum) * row->ncols);
+	row->nulls = MemoryContextAlloc(row->cxt, sizeof(bool) * row->ncols);
+	for (int i = 0; i < row->ncols; i++)
+	{
+		Datum		v;
+
+		if (TupleDescAttr(desc, i)->atttypid != row->type)
+			elog(ERROR, "the columns of a capture query are all of one type");
+		v = SPI_getbinval(tuptable->vals[0], desc, i + 1, &row->nulls[i]);
+		row->values[i] = row->nulls[i] ? (Datum) 0 : SPI_datumTransfer(v, row->typbyval, row->typlen);
+	}
+}
+
 /*
  * Run a query as the invoking role, under the search_path it called with
  * (capture_baseline passes it in: the functions in between pin theirs), and
  * return its one row's values, all of one type, as an array.  The source
  * of a baseline is read with its creator's privileges and row-level
- * security, never the extension owner's.
+ * security, never the extension owner's (spi_as_invoker, tracking.c).
  */
 PG_FUNCTION_INFO_V1(mlops_drift_run_as_invoker);
 
 Datum
 mlops_drift_run_as_invoker(PG_FUNCTION_ARGS)
 {
-	char	   *sql = PG_ARGISNULL(0) ? (null_argument("query"), NULL) : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *search_path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
-	MemoryContext outer = CurrentMemoryContext;
-	Datum	   *elems = NULL;
-	bool	   *enulls = NULL;
-	int			ncols = 0;
-	Oid			elemtype = InvalidOid;
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	CaptureRow	row = {0};
 	int			dims[1];
 	int			lbs[1] = {1};
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	nestlevel = NewGUCNestLevel();
-	PG_TRY();
-	{
-		TupleDesc	desc;
+	if (PG_ARGISNULL(0))
+		null_argument("query");
+	row.sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	row.cxt = CurrentMemoryContext;
+	spi_as_invoker(row.sql, 0, NULL, NULL, true, 2,
+				   PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)), copy_capture_row, &row);
+	dims[0] = row.ncols;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(row.values, row.nulls, 1, dims, lbs, row.type, row.typlen,
+											 row.typbyval, row.typalign));
+}
 
-		if (search_path)
-			(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(sql, true, 2) != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "expected one row from: %s", sql);
-		desc = SPI_tuptable->tupdesc;
-		ncols = desc->natts;
-		elems = MemoryContextAlloc(outer, sizeof(Datum) * Max(ncols, 1));
-		enulls = MemoryContextAlloc(outer, sizeof(bool) * Max(ncols, 1));
-		for (int i = 0; i < ncols; i++)
-		{
-			Oid			t = TupleDescAttr(desc, i)->atttypid;
-			Datum		v;
+typedef struct SourceColumns
+{
+	MemoryContext cxt;
+	TupleDesc	desc;
+} SourceColumns;
 
-			if (i == 0)
-			{
-				elemtype = t;
-				get_typlenbyvalalign(t, &typlen, &typbyval, &typalign);
-			}
-			else if (t != elemtype)
-				elog(ERROR, "the columns of a capture query are all of one type");
-			v = SPI_getbinval(SPI_tuptable->vals[0], desc, i + 1, &enulls[i]);
-			elems[i] = enulls[i] ? (Datum) 0 : SPI_datumTransfer(v, typbyval, typlen);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		AtEOXact_GUC(false, nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	if (ncols == 0)
-		elog(ERROR, "a capture query returns at least one column");
-	dims[0] = ncols;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(elems, enulls, 1, dims, lbs, elemtype, typlen, typbyval, typalign));
+static void
+copy_source_columns(SPITupleTable *tuptable, uint64 processed, void *arg)
+{
+	SourceColumns *cols = arg;
+	MemoryContext old = MemoryContextSwitchTo(cols->cxt);
+
+	cols->desc = CreateTupleDescCopy(tuptable->tupdesc);
+	MemoryContextSwitchTo(old);
 }
 
 PG_FUNCTION_INFO_V1(mlops_describe_source);
@@ -2189,44 +2191,17 @@ Datum
 mlops_describe_source(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *sql = PG_ARGISNULL(0) ? (null_argument("source_sql"), NULL) : text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *search_path = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
-	MemoryContext outer = CurrentMemoryContext;
-	TupleDesc	srcdesc = NULL;
+	SourceColumns cols = {CurrentMemoryContext, NULL};
 
+	if (PG_ARGISNULL(0))
+		null_argument("source_sql");
 	InitMaterializedSRF(fcinfo, 0);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	nestlevel = NewGUCNestLevel();
-	PG_TRY();
+	spi_as_invoker(psprintf("SELECT * FROM %s s LIMIT 0", text_to_cstring(PG_GETARG_TEXT_PP(0))), 0, NULL, NULL,
+				   true, 0, PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				   copy_source_columns, &cols);
+	for (int i = 0; i < cols.desc->natts; i++)
 	{
-		if (search_path)
-			(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
-									 GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute(psprintf("SELECT * FROM %s s LIMIT 0", sql), true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not describe: %s", sql);
-		{
-			MemoryContext old = MemoryContextSwitchTo(outer);
-
-			srcdesc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-			MemoryContextSwitchTo(old);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		AtEOXact_GUC(false, nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-	}
-	PG_END_TRY();
-	for (int i = 0; i < srcdesc->natts; i++)
-	{
-		Form_pg_attribute a = TupleDescAttr(srcdesc, i);
+		Form_pg_attribute a = TupleDescAttr(cols.desc, i);
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
 

@@ -32,7 +32,11 @@ extern int	mlops_drift_baseline_values;
 extern int	mlops_drift_max_categories;
 extern void drift_init(void);
 
-/* tracking.c: a query run with the invoking role's privileges */
+/* tracking.c: queries run with the invoking role's privileges */
+struct SPITupleTable;
+typedef void (*InvokerResultFn) (struct SPITupleTable *tuptable, uint64 processed, void *arg);
+extern void spi_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only, long tcount,
+						   const char *search_path, InvokerResultFn consume, void *arg);
 extern void query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,
 								 int ncols, const Oid *types, Datum *values, bool *nulls);
 

@@ -28,6 +28,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
@@ -290,52 +291,92 @@ mlops_require_role(PG_FUNCTION_ARGS)
 }
 
 /*
- * Run a query returning one row as the invoking role (_invoking_user()'s),
- * from inside a SECURITY DEFINER function, and copy the row's first ncols
- * values, of the given types, out into the caller's memory.  The current
- * user is switched back whatever happens (an error restores it too, with
- * the transaction or subtransaction).  Used where mlops writes its tables as
- * their owner but must read or act with the caller's own privileges:
- * dataset lineage (below) and pg_cron jobs (schedules.c).
+ * Run a query as the invoking role (_invoking_user()'s), from inside a
+ * SECURITY DEFINER function, optionally under a given search_path (that of
+ * the caller's session: the functions in between pin theirs), and hand its
+ * result to consume() while SPI is still connected (SPI_datumTransfer()
+ * copies into the caller's memory then).  The current user and the
+ * search_path are restored whatever happens.  Used wherever mlops writes
+ * its tables as their owner but must read or act with the caller's own
+ * privileges and row-level security: dataset lineage (below), pg_cron jobs
+ * (schedules.c), drift baselines and source descriptions (drift.c).
  */
 void
-query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,
-					 int ncols, const Oid *types, Datum *values, bool *nulls)
+spi_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only, long tcount,
+			   const char *search_path, InvokerResultFn consume, void *arg)
 {
 	Oid			save_userid;
 	int			save_sec_context;
+	volatile int nestlevel = -1;
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(GetOuterUserId(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 	PG_TRY();
 	{
-		TupleDesc	desc;
-
+		if (search_path)
+		{
+			nestlevel = NewGUCNestLevel();
+			(void) set_config_option("search_path", search_path, PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1 || SPI_tuptable->tupdesc->natts < ncols)
+		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, read_only, tcount) != SPI_OK_SELECT)
 			elog(ERROR, "unexpected result from: %s", sql);
-		desc = SPI_tuptable->tupdesc;
-		for (int i = 0; i < ncols; i++)
-		{
-			int16		typlen;
-			bool		typbyval;
-			Datum		v;
-
-			if (TupleDescAttr(desc, i)->atttypid != types[i])
-				elog(ERROR, "unexpected result type from: %s", sql);
-			get_typlenbyval(types[i], &typlen, &typbyval);
-			v = SPI_getbinval(SPI_tuptable->vals[0], desc, i + 1, &nulls[i]);
-			values[i] = nulls[i] ? (Datum) 0 : SPI_datumTransfer(v, typbyval, typlen);
-		}
+		consume(SPI_tuptable, SPI_processed, arg);
 		SPI_finish();
 	}
 	PG_FINALLY();
 	{
+		if (nestlevel >= 0)
+			AtEOXact_GUC(false, nestlevel);
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+}
+
+typedef struct TypedRow
+{
+	const char *sql;
+	int			ncols;
+	const Oid  *types;
+	Datum	   *values;
+	bool	   *nulls;
+} TypedRow;
+
+static void
+copy_typed_row(SPITupleTable *tuptable, uint64 processed, void *arg)
+{
+	TypedRow   *row = arg;
+	TupleDesc	desc = tuptable->tupdesc;
+
+	if (processed != 1 || desc->natts < row->ncols)
+		elog(ERROR, "unexpected result from: %s", row->sql);
+	for (int i = 0; i < row->ncols; i++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		Datum		v;
+
+		if (TupleDescAttr(desc, i)->atttypid != row->types[i])
+			elog(ERROR, "unexpected result type from: %s", row->sql);
+		get_typlenbyval(row->types[i], &typlen, &typbyval);
+		v = SPI_getbinval(tuptable->vals[0], desc, i + 1, &row->nulls[i]);
+		row->values[i] = row->nulls[i] ? (Datum) 0 : SPI_datumTransfer(v, typbyval, typlen);
+	}
+}
+
+/*
+ * A query returning one row, run as the invoking role: the row's first
+ * ncols values, of the given types, copied into the caller's memory.
+ */
+void
+query_row_as_invoker(const char *sql, int nargs, Oid *argtypes, Datum *args, bool read_only,
+					 int ncols, const Oid *types, Datum *values, bool *nulls)
+{
+	TypedRow	row = {sql, ncols, types, values, nulls};
+
+	spi_as_invoker(sql, nargs, argtypes, args, read_only, 1, NULL, copy_typed_row, &row);
 }
 
 PG_FUNCTION_INFO_V1(mlops_relation_digest);
