@@ -355,14 +355,16 @@ BEGIN
         RAISE EXCEPTION 'the source of drift baseline "%" has no rows', name USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A baseline is the distribution drift is measured against: it needs data.';
     END IF;
-    s := mlops._drift_capture_summary(states[1], bins);
+    s := mlops._drift_capture_summary(states[1], bins);      -- also the first column's, below
     INSERT INTO mlops.drift_baselines AS b (name, source, source_kind, version_id, options, n_rows, created_by)
     VALUES (name, source, source_kind, version_id,
             jsonb_build_object('bins', bins, 'max_values', max_values) || jsonb_strip_nulls(jsonb_build_object('kinds', options -> 'kinds')),
             s.n_rows, mlops._invoking_user())
     RETURNING b.baseline_id INTO bid;
     FOR i IN 1 .. cardinality(cols) LOOP
-        s := mlops._drift_capture_summary(states[i], bins);
+        IF i > 1 THEN
+            s := mlops._drift_capture_summary(states[i], bins);
+        END IF;
         IF s.n = 0 THEN
             RAISE EXCEPTION 'column "%" has no values in the source of drift baseline "%"', cols[i], name
                 USING ERRCODE = 'invalid_parameter_value',
@@ -632,12 +634,11 @@ CREATE FUNCTION mlops._drift_verdict(drifted boolean[], options jsonb,
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT cardinality(drifted),
-           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::int,
-           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::float8 / nullif(cardinality(drifted), 0),
-           coalesce((options ->> 'drift_share')::float8, 0.5),
-           (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::float8 / nullif(cardinality(drifted), 0)
-               >= coalesce((options ->> 'drift_share')::float8, 0.5)
+    SELECT v.n, v.n_drifted, v.n_drifted::float8 / nullif(v.n, 0), v.share,
+           v.n_drifted::float8 / nullif(v.n, 0) >= v.share
+      FROM (SELECT cardinality(drifted) AS n,
+                   (SELECT count(*) FILTER (WHERE d) FROM unnest(drifted) d)::int AS n_drifted,
+                   coalesce((options ->> 'drift_share')::float8, 0.5) AS share) v
 $$;
 
 CREATE FUNCTION mlops.dataset_drift(baseline text, current text, options jsonb DEFAULT NULL,
