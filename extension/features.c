@@ -67,6 +67,13 @@ typedef struct KeyEntry
 	int64		ikey;			/* a single integer key */
 } KeyEntry;
 
+/* a hint to the CPU to start loading a cache line we will need soon */
+#if defined(__GNUC__) || defined(__clang__)
+#define pit_prefetch(a) __builtin_prefetch(a)
+#else
+#define pit_prefetch(a) ((void) (a))
+#endif
+
 /* MurmurHash3's 64-bit finaliser: every input bit moves every output bit. */
 static inline uint32
 hash_int64_key(int64 key)
@@ -178,8 +185,34 @@ typedef struct PitState
 	Datum	   *w_values;		/* npos x nfeat */
 	bool	   *w_nulls;
 
+	/* the view's rows waiting for their lookups (see view_receive) */
+	int			npend;
+	struct PendingRow *pend;
+	Datum	   *pend_keys;		/* PIT_PENDING x nkeys */
+	Datum	   *pend_values;	/* PIT_PENDING x nfeat */
+	bool	   *pend_nulls;
+	MemoryContext pend_cxt;
+
 	int64		view_rows;
 } PitState;
+
+/*
+ * A view row waits in a group of PIT_PENDING: each lookup is a cache miss
+ * in a table of a million entries (the hash entry, then the key's slots),
+ * and a miss per row, one after the other, was most of the pass's time.
+ * The group's hash entries are prefetched, then its slots, then compared.
+ */
+#define PIT_PENDING 16
+
+typedef struct PendingRow
+{
+	uint32		hash;
+	int64		ikey;
+	int64		ts;
+	int64		created;
+	bool		created_null;
+	KeyEntry   *entry;
+} PendingRow;
 
 static uint32
 key_hash_generic(PitState *st, Datum *values)
@@ -315,61 +348,117 @@ typedef struct ViewReceiver
 	PitState   *st;
 } ViewReceiver;
 
+/* Compare the waiting rows with their slots, keeping the winners. */
+static void
+flush_pending(PitState *st)
+{
+	Slot	   *slots = st->slots;
+	int			n = st->npend;
+
+	for (int i = 0; i < n; i++)
+	{
+		PendingRow *p = &st->pend[i];
+
+		if (st->int_key)
+			p->entry = intkeytab_lookup_hash(st->intkeys, p->ikey, p->hash);
+		else
+			p->entry = keytab_lookup_hash(st->keys, st->pend_keys + (Size) i * st->nkeys, p->hash);
+		if (p->entry)
+		{
+			pit_prefetch(&slots[p->entry->start]);
+			pit_prefetch(&slots[p->entry->start + p->entry->count / 2]);
+			pit_prefetch(&slots[p->entry->start + p->entry->count - 1]);
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		PendingRow *p = &st->pend[i];
+		KeyEntry   *e = p->entry;
+		int32		lo,
+					hi,
+					end;
+		Datum	   *values = st->pend_values + (Size) i * st->nfeat;
+		bool	   *nulls = st->pend_nulls + (Size) i * st->nfeat;
+
+		if (e == NULL)
+			continue;
+		/* the first entity row of the key at or after ts: that row's slot */
+		lo = e->start;
+		end = hi = e->start + e->count;
+		while (lo < hi)
+		{
+			int32		mid = lo + (hi - lo) / 2;
+
+			if (slots[mid].t < p->ts)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == end)
+			continue;			/* later than every entity row of the key */
+		if (st->has_ttl && slots[lo].t - p->ts > st->ttl)
+			continue;			/* too old for every entity row it could serve */
+		if (slots[lo].has && p->ts < slots[lo].w_ts)
+			continue;			/* the slot has a later row already */
+		if (candidate_beats(st, lo, p->ts, p->created, p->created_null, values, nulls))
+		{
+			MemoryContext old = MemoryContextSwitchTo(st->batch_cxt);
+
+			keep_candidate(st, lo, p->ts, p->created, p->created_null, values, nulls);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	st->npend = 0;
+	MemoryContextReset(st->pend_cxt);
+}
+
 static bool
 view_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	PitState   *st = ((ViewReceiver *) self)->st;
-	KeyEntry   *e;
-	int64		ts;
-	int32		lo,
-				hi,
-				end;
 	int			k = st->nkeys;
-	Slot	   *slots = st->slots;
+	int			i = st->npend;
+	PendingRow *p = &st->pend[i];
+	MemoryContext old;
 
 	CHECK_FOR_INTERRUPTS();
-	slot_getsomeattrs(slot, k + 1);
-	st->view_rows++;
-	for (int i = 0; i <= k; i++)
-		if (slot->tts_isnull[i])
-			return true;		/* a NULL key never matches; no time, no row */
-	if (st->int_key)
-		e = intkeytab_lookup(st->intkeys, int_key_value(st->int_key_type, slot->tts_values[0]));
-	else
-		e = keytab_lookup(st->keys, slot->tts_values);
-	if (e == NULL)
-		return true;
-	ts = DatumGetInt64(slot->tts_values[k]);
-
-	/* the first entity row of the key at or after ts: that row's slot */
-	lo = e->start;
-	end = hi = e->start + e->count;
-	while (lo < hi)
-	{
-		int32		mid = lo + (hi - lo) / 2;
-
-		if (slots[mid].t < ts)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == end)
-		return true;			/* later than every entity row of the key */
-	if (st->has_ttl && slots[lo].t - ts > st->ttl)
-		return true;			/* too old for every entity row it could serve */
-	if (slots[lo].has && ts < slots[lo].w_ts)
-		return true;			/* the slot has a later row already */
-
 	slot_getallattrs(slot);
-	if (candidate_beats(st, lo, ts, DatumGetInt64(slot->tts_values[k + 1]), slot->tts_isnull[k + 1],
-						slot->tts_values + k + 2, slot->tts_isnull + k + 2))
-	{
-		MemoryContext old = MemoryContextSwitchTo(st->batch_cxt);
+	st->view_rows++;
+	for (int j = 0; j <= k; j++)
+		if (slot->tts_isnull[j])
+			return true;		/* a NULL key never matches; no time, no row */
 
-		keep_candidate(st, lo, ts, DatumGetInt64(slot->tts_values[k + 1]), slot->tts_isnull[k + 1],
-					   slot->tts_values + k + 2, slot->tts_isnull + k + 2);
-		MemoryContextSwitchTo(old);
+	/* the slot is reused for the next row: what waits is copied */
+	old = MemoryContextSwitchTo(st->pend_cxt);
+	if (st->int_key)
+	{
+		p->ikey = int_key_value(st->int_key_type, slot->tts_values[0]);
+		p->hash = hash_int64_key(p->ikey);
+		pit_prefetch(&st->intkeys->data[p->hash & st->intkeys->sizemask]);
 	}
+	else
+	{
+		Datum	   *keys = st->pend_keys + (Size) i * k;
+
+		for (int j = 0; j < k; j++)
+			keys[j] = datumCopy(slot->tts_values[j], st->key_byval[j], st->key_len[j]);
+		p->hash = key_hash_generic(st, keys);
+		pit_prefetch(&st->keys->data[p->hash & st->keys->sizemask]);
+	}
+	p->ts = DatumGetInt64(slot->tts_values[k]);
+	p->created_null = slot->tts_isnull[k + 1];
+	p->created = p->created_null ? 0 : DatumGetInt64(slot->tts_values[k + 1]);
+	for (int j = 0; j < st->nfeat; j++)
+	{
+		bool		isnull = slot->tts_isnull[k + 2 + j];
+
+		st->pend_nulls[(Size) i * st->nfeat + j] = isnull;
+		st->pend_values[(Size) i * st->nfeat + j] =
+			isnull ? (Datum) 0 : datumCopy(slot->tts_values[k + 2 + j], st->feat_byval[j], st->feat_len[j]);
+	}
+	MemoryContextSwitchTo(old);
+	if (++st->npend == PIT_PENDING)
+		flush_pending(st);
 	return true;
 }
 
@@ -381,6 +470,10 @@ view_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 static void
 view_shutdown(DestReceiver *self)
 {
+	PitState   *st = ((ViewReceiver *) self)->st;
+
+	if (st->npend > 0)
+		flush_pending(st);
 }
 
 static void
@@ -897,6 +990,12 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 		st.feat_byval[i] = att->attbyval;
 		st.feat_len[i] = att->attlen;
 	}
+
+	st.pend = palloc0(sizeof(PendingRow) * PIT_PENDING);
+	st.pend_keys = palloc0(sizeof(Datum) * PIT_PENDING * st.nkeys);
+	st.pend_values = palloc0(sizeof(Datum) * PIT_PENDING * st.nfeat);
+	st.pend_nulls = palloc0(sizeof(bool) * PIT_PENDING * st.nfeat);
+	st.pend_cxt = AllocSetContextCreate(state_cxt, "point_in_time_join rows", ALLOCSET_SMALL_SIZES);
 
 	out_values = palloc(sizeof(Datum) * result_desc->natts);
 	out_nulls = palloc(sizeof(bool) * result_desc->natts);

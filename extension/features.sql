@@ -565,7 +565,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF cardinality(features) = 1 AND position(':' IN features[1]) = 0 THEN
-        SELECT * INTO svc FROM mlops.feature_services s WHERE s.name = features[1];
+        SELECT * INTO svc FROM mlops.feature_services s WHERE s.name = _requested_features.features[1];
         IF NOT FOUND THEN
             RAISE EXCEPTION 'feature service "%" does not exist', left(features[1], 200)
                 USING ERRCODE = 'undefined_object',
@@ -623,7 +623,7 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_reader', 'training_set_query');
     IF engine IS NULL OR engine NOT IN ('merge', 'lateral') THEN
-        RAISE EXCEPTION 'engine is ''merge'' or ''lateral'', not %', coalesce( || engine || , 'NULL')
+        RAISE EXCEPTION 'engine is ''merge'' or ''lateral'', not %', coalesce(quote_literal(engine), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     PERFORM mlops._check_column_name('event timestamp column', event_timestamp_column);
