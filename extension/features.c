@@ -36,6 +36,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "nodes/params.h"
 #include "utils/datum.h"
@@ -75,6 +76,24 @@ typedef struct KeyEntry
 #else
 #define pit_prefetch(a) ((void) (a))
 #endif
+
+/*
+ * Is a view row at ts older than the ttl for an entity row at t (ts <= t)?
+ * The arithmetic of timestamps: at an infinite t, t - ttl is t itself, so
+ * only a row at the same infinity is within it; and t - ts overflows only
+ * when ts is -infinity, which is older than any finite t - ttl.
+ */
+static inline bool
+older_than_ttl(int64 t, int64 ts, int64 ttl)
+{
+	int64		age;
+
+	if (TIMESTAMP_NOT_FINITE(t))
+		return ts != t;
+	if (pg_sub_s64_overflow(t, ts, &age))
+		return true;
+	return age > ttl;
+}
 
 /* MurmurHash3's 64-bit finaliser: every input bit moves every output bit. */
 static inline uint32
@@ -398,7 +417,7 @@ flush_pending(PitState *st)
 		}
 		if (lo == end)
 			continue;			/* later than every entity row of the key */
-		if (st->has_ttl && slots[lo].t - p->ts > st->ttl)
+		if (st->has_ttl && older_than_ttl(slots[lo].t, p->ts, st->ttl))
 			continue;			/* too old for every entity row it could serve */
 		if (slots[lo].has && p->ts < slots[lo].w_ts)
 			continue;			/* the slot has a later row already */
@@ -667,7 +686,7 @@ batch_resolve(PitState *st)
 											 st->w_values + (Size) p * st->nfeat,
 											 st->w_nulls + (Size) p * st->nfeat)))
 				best = p;
-			if (best >= 0 && st->has_ttl && s->t - st->slots[best].w_ts > st->ttl)
+			if (best >= 0 && st->has_ttl && older_than_ttl(s->t, st->slots[best].w_ts, st->ttl))
 				answer[p] = -1;
 			else
 				answer[p] = best;
@@ -707,8 +726,14 @@ batch_scan_view(PitState *st, SPIPlanPtr view_plan)
 	params->params[0].ptype = SPI_getargtypeid(view_plan, 0);
 	if (st->has_ttl)
 	{
-		params->params[1].value = Int64GetDatum(st->min_t - st->ttl < MIN_TIMESTAMP ? MIN_TIMESTAMP
-												: st->min_t - st->ttl);
+		int64		lower;
+
+		/* as older_than_ttl: -infinity less the ttl is -infinity */
+		if (TIMESTAMP_IS_NOBEGIN(st->min_t))
+			lower = st->min_t;
+		else if (pg_sub_s64_overflow(st->min_t, st->ttl, &lower) || lower < MIN_TIMESTAMP)
+			lower = MIN_TIMESTAMP;
+		params->params[1].value = Int64GetDatum(lower);
 		params->params[1].isnull = false;
 		params->params[1].pflags = PARAM_FLAG_CONST;
 		params->params[1].ptype = SPI_getargtypeid(view_plan, 1);
