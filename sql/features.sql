@@ -1,0 +1,163 @@
+-- Feature views: definitions and their checks (at definition and on use),
+-- the point-in-time join on hand-built rows whose every expected value is
+-- worked out in the comments, and bad input with its SQLSTATE.
+-- (Every edge of the point-in-time join against both engines, and random
+-- data against a brute-force Python reference: tests/integration/features_pit*.)
+\set SHOW_CONTEXT never
+CREATE FUNCTION pg_temp.err(query text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE query;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+SET TimeZone = 'UTC';
+
+CREATE SCHEMA fr;
+CREATE TABLE fr.txn (customer_id int, event_ts timestamptz, created timestamptz, amount float8, n int);
+INSERT INTO fr.txn VALUES
+    (1, '2026-01-01 10:00', '2026-01-01 10:05', 10, 1),
+    (1, '2026-01-02 10:00', '2026-01-02 10:05', 20, 2),
+    (1, '2026-01-02 10:00', '2026-01-02 11:00', 25, 3),   -- same event time, created later: wins
+    (2, '2026-01-01 00:00', NULL, 30, 4),
+    (NULL, '2026-01-01 00:00', NULL, 99, 99);              -- a NULL key matches nothing
+CREATE TABLE fr.profile (store int, product int, updated timestamp, price numeric, "label; drop" text);
+INSERT INTO fr.profile VALUES
+    (1, 12, '2026-01-01 00:00', 1.5, 'one-twelve'),
+    (11, 2, '2026-01-01 00:00', 9.5, 'eleven-two');
+
+-- Definitions
+SELECT mlops.create_entity('customer', '{customer_id}', 'a customer') > 0 AS created;
+SELECT mlops.create_entity('store_product', '{store,product}') > 0 AS created;
+SELECT mlops.create_feature_view('txn', '{customer}', 'fr.txn', 'event_ts', ttl => '1 day',
+                                 created_timestamp_column => 'created', tags => '{"team": "growth"}') > 0 AS created;
+-- features default to every column but the keys and timestamps
+SELECT mlops.create_feature_view('profile', '{store_product}', 'SELECT * FROM fr.profile', 'updated') > 0 AS created;
+SELECT name, entities, join_keys, key_types, source_sql, timestamp_type, created_timestamp_column, ttl, features,
+       feature_types, tags
+  FROM mlops.feature_views ORDER BY name;
+SELECT feature_view, feature, type, position, entities, join_keys, timestamp_column, ttl, source, online
+  FROM mlops.feature_catalog ORDER BY feature_view, position;
+SELECT mlops.create_feature_service('spend', '{txn:amount,profile:label; drop,txn:n}') > 0 AS created;
+SELECT feature_service, position, reference, feature_view, feature, type FROM mlops.feature_service_features;
+
+-- bad definitions
+SELECT pg_temp.err($$SELECT mlops.create_entity('customer', '{customer_id}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_entity('x; DROP TABLE fr.txn', '{id}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_entity('e', '{}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_entity('e', '{a,a}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_entity('e', ARRAY['a', NULL])$$);
+SELECT pg_temp.err($$SELECT mlops.create_entity('e', ARRAY[repeat('k', 64)])$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{nobody}', 'fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{store_product}', 'fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.nothing', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'when')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'amount')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', '{amount,colour}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', '{amount,customer_id}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', '{amount,amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', ttl => '1 month')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', ttl => '-1 hour')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', created_timestamp_column => 'n')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'SELECT customer_id, event_ts FROM fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'SELECT point(1, 2) AS customer_id, event_ts, amount FROM fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer,customer}', 'fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('txn', '{customer}', 'fr.txn', 'event_ts')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', tags => '{"a": 1}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{nothing:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{txn:colour}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{txn:amount,txn:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.create_feature_service('spend', '{txn:amount}')$$);
+-- in use: not dropped
+SELECT pg_temp.err($$SELECT mlops.drop_entity('customer')$$);
+SELECT pg_temp.err($$SELECT mlops.drop_feature_view('txn')$$);
+SELECT pg_temp.err($$SELECT mlops.drop_feature_view('nothing')$$);
+
+-- Point-in-time join.  txn has a 1-day ttl, its ties go to the later
+-- created timestamp; row by row:
+--  1: customer 1 at 2026-01-02 10:00, exactly the time of two rows: the one
+--     created later, amount 25, n 3
+--  2: 1 microsecond earlier: those two are in the future; the 2026-01-01
+--     10:00 row is 1 day less 1 microsecond old, within the ttl: 10, 1
+--  3: 2026-01-03 10:00: the latest row is exactly 1 day old, on the
+--     inclusive bound: 25, 3
+--  4: 1 microsecond later it is 1 microsecond too old: NULLs
+--  5: customer 2: 30, 4;  6: customer 3 has no rows: NULLs
+--  7: a NULL customer matches nothing (not even the NULL-key row): NULLs
+--  8: a duplicate of row 1: its own row, 25, 3
+-- profile has no ttl; its key (store, product) = (1, 12) must not get
+-- (11, 2)'s row, which a key built by concatenating "1"||"12" would give.
+CREATE TABLE fr.entity_rows (id int, customer_id int, store int, product int, event_timestamp timestamptz);
+INSERT INTO fr.entity_rows VALUES
+    (1, 1, 1, 12, '2026-01-02 10:00'),
+    (2, 1, 11, 2, '2026-01-02 09:59:59.999999'),
+    (3, 1, 1, 12, '2026-01-03 10:00'),
+    (4, 1, 1, 21, '2026-01-03 10:00:00.000001'),
+    (5, 2, 11, 2, '2026-01-01 12:00'),
+    (6, 3, NULL, 12, '2026-01-01 12:00'),
+    (7, NULL, 1, 12, '2025-12-31 23:59:59'),
+    (1, 1, 1, 12, '2026-01-02 10:00');
+SELECT mlops.build_training_set('fr.ts_merge', 'fr.entity_rows', '{txn:amount,txn:n,profile:price}');
+SELECT mlops.build_training_set('fr.ts_lateral', 'fr.entity_rows', '{txn:amount,txn:n,profile:price}',
+                                engine => 'lateral');
+SELECT * FROM fr.ts_merge ORDER BY id, event_timestamp;
+(SELECT * FROM fr.ts_merge EXCEPT ALL SELECT * FROM fr.ts_lateral)
+UNION ALL (SELECT * FROM fr.ts_lateral EXCEPT ALL SELECT * FROM fr.ts_merge);
+-- a feature service as the list; view__feature names
+SELECT mlops.build_training_set('fr.ts_service', 'SELECT id, customer_id, store, product, event_timestamp FROM fr.entity_rows WHERE id <= 3',
+                                '{spend}', full_feature_names => true);
+SELECT * FROM fr.ts_service ORDER BY id, event_timestamp;
+-- the SQL of the 'lateral' engine, with every name quoted
+SELECT mlops.training_set_query('fr.entity_rows', '{profile:label; drop}', engine => 'lateral');
+
+-- bad training sets
+SELECT pg_temp.err($$SELECT mlops.build_training_set('fr.ts_merge', 'fr.entity_rows', '{txn:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount}', engine => 'fast')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount}', 'ts')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT id, event_timestamp FROM fr.entity_rows', '{txn:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT id AS event_timestamp, customer_id FROM fr.entity_rows', '{txn:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT *, 1 AS amount FROM fr.entity_rows', '{txn:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount,txn:n,spend}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{nothing}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{}')$$);
+-- the same feature name from two views: full_feature_names tells them apart
+CREATE TABLE fr.txn2 AS SELECT customer_id, event_ts, amount FROM fr.txn;
+SELECT mlops.create_feature_view('txn2', '{customer}', 'fr.txn2', 'event_ts') > 0 AS created;
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount,txn2:amount}')$$);
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount,txn2:amount}', full_feature_names => true)$$);
+-- the source changed since the view was defined: a clear error naming what moved
+ALTER TABLE fr.txn2 ALTER COLUMN amount TYPE numeric;
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn2:amount}')$$);
+ALTER TABLE fr.txn2 DROP COLUMN amount;
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn2:amount}')$$);
+DROP TABLE fr.txn2;
+SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn2:amount}')$$);
+SELECT mlops.drop_feature_view('txn2');
+
+-- Roles: readers read definitions and query training sets, writers define;
+-- another writer does not drop what is not theirs
+CREATE ROLE features_reader IN ROLE mlops_reader;
+CREATE ROLE features_writer IN ROLE mlops_writer;
+GRANT USAGE ON SCHEMA fr TO features_reader, features_writer;
+GRANT SELECT ON ALL TABLES IN SCHEMA fr TO features_reader, features_writer;
+SET ROLE features_reader;
+SELECT count(*) AS features_listed FROM mlops.feature_catalog;
+SELECT pg_temp.err($$SELECT mlops.create_entity('reader_entity', '{id}')$$);
+SELECT length(mlops.training_set_query('fr.entity_rows', '{txn:amount}')) > 0 AS reads;
+SET ROLE features_writer;
+SELECT pg_temp.err($$SELECT mlops.drop_feature_service('spend')$$);
+SELECT pg_temp.err($$SELECT mlops._features_changed()$$);
+RESET ROLE;
+
+SELECT mlops.drop_feature_service('spend');
+SELECT mlops.drop_feature_view('profile');
+SELECT mlops.drop_entity('store_product');
+SELECT name FROM mlops.entities ORDER BY name;
+
+\set VERBOSITY terse
+DROP SCHEMA fr CASCADE;
+\set VERBOSITY default
+DROP ROLE features_reader;
+DROP ROLE features_writer;
