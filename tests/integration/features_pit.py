@@ -482,6 +482,137 @@ INSERT INTO e_local VALUES
             ("1", "2026-01-10 12:00:00", None),           # 06:30 UTC (taken as UTC it would be 10)
         ]),
     dict(
+        name="infinite_times",
+        doc="'infinity' and '-infinity' feature times, 'infinity' entity times, with and without a ttl "
+            "(PostgreSQL: infinity minus a ttl is infinity)",
+        setup="""
+CREATE TABLE f_inf (customer_id int, ts timestamptz, v int);
+INSERT INTO f_inf VALUES
+  (1, '-infinity', 1),
+  (1, '2026-01-10 10:00:00+00', 2),
+  (2, '-infinity', 3),
+  (3, 'infinity', 4),
+  (3, '2026-01-10 10:00:00+00', 5);
+SELECT mlops.create_feature_view('inf_nottl', '{customer}', 'f_inf', 'ts');
+SELECT mlops.create_feature_view('inf_ttl', '{customer}', 'f_inf', 'ts', ttl => '2 hours');
+""" + entity_rows("e_inf", "customer_id int, event_timestamp timestamptz", [
+            ("1", f"'{T12}'"), ("1", "'infinity'"), ("2", f"'{T12}'"), ("2", "'infinity'"),
+            ("3", f"'{T12}'"), ("3", "'infinity'"),
+        ]),
+        entity="e_inf", features=["inf_nottl:v", "inf_ttl:v"], options=dict(full_feature_names=True),
+        columns=["customer_id", "event_timestamp", "inf_nottl__v", "inf_ttl__v"],
+        rows=[
+            ("1", T12, "2", "2"),
+            ("1", "infinity", "2", None),     # T - ttl = infinity: only a row at infinity would do
+            ("2", T12, "3", None),            # -infinity is before T - ttl
+            ("2", "infinity", "3", None),
+            ("3", T12, "5", "5"),             # infinity is after T
+            ("3", "infinity", "4", "4"),      # infinity <= T and >= T - ttl = infinity
+        ]),
+    dict(
+        name="minus_infinity_entity_time",
+        doc="'-infinity' entity times (T - ttl = -infinity) next to finite ones, with a ttl",
+        setup=entity_rows("e_ninf", "customer_id int, event_timestamp timestamptz", [
+            ("1", f"'{T12}'"), ("1", "'-infinity'"), ("2", "'-infinity'"), ("2", f"'{T12}'"),
+            ("2", "'infinity'"), ("3", f"'{T12}'"),
+        ]),
+        entity="e_ninf", features=["inf_ttl:v"],
+        columns=["customer_id", "event_timestamp", "v"],
+        rows=[
+            ("1", T12, "2"),              # as in infinite_times: the -infinity rows beside it change nothing
+            ("1", "-infinity", "1"),      # -infinity <= T and >= T - ttl = -infinity
+            ("2", "-infinity", "3"),
+            ("2", T12, None),             # its only row, at -infinity, is before T - ttl
+            ("2", "infinity", None),      # and before T - ttl = infinity
+            ("3", T12, "5"),
+        ]),
+    dict(
+        name="times_around_2000",
+        doc="ttl bounds across 2000-01-01 (PostgreSQL's epoch: negative internal times) and in 1900",
+        setup="""
+CREATE TABLE f_y2k (customer_id int, ts timestamptz, v int);
+INSERT INTO f_y2k VALUES
+  (1, '1999-12-31 22:00:00+00', 1),
+  (2, '1999-12-31 21:59:59.999999+00', 2),
+  (3, '2000-01-01 00:00:00+00', 3),
+  (3, '1999-12-31 23:00:00+00', 4),
+  (4, '1900-01-01 00:00:00+00', 5),
+  (4, '1899-12-31 21:59:59.999999+00', 6);
+SELECT mlops.create_feature_view('y2k', '{customer}', 'f_y2k', 'ts', ttl => '2 hours');
+""" + entity_rows("e_y2k", "customer_id int, event_timestamp timestamptz", [
+            ("1", "'2000-01-01 00:00:00+00'"), ("1", "'2000-01-01 00:00:00.000001+00'"),
+            ("2", "'2000-01-01 00:00:00+00'"), ("2", "'1999-12-31 23:59:59.999999+00'"),
+            ("3", "'1999-12-31 23:59:59.999999+00'"), ("3", "'2000-01-01 00:00:00+00'"),
+            ("4", "'1900-01-01 01:59:59.999999+00'"), ("4", "'1899-12-31 23:59:59.999999+00'"),
+            ("4", "'1899-12-31 23:59:59.999998+00'"),
+        ]),
+        entity="e_y2k", features=["y2k:v"],
+        columns=["customer_id", "event_timestamp", "v"],
+        rows=[
+            ("1", "2000-01-01 00:00:00+00", "1"),            # T - 2 h exactly
+            ("1", "2000-01-01 00:00:00.000001+00", None),    # 1 us past
+            ("2", "2000-01-01 00:00:00+00", None),           # 1 us past
+            ("2", "1999-12-31 23:59:59.999999+00", "2"),     # T - 2 h exactly
+            ("3", "1999-12-31 23:59:59.999999+00", "4"),     # the 2000 row is 1 us after T
+            ("3", "2000-01-01 00:00:00+00", "3"),
+            ("4", "1900-01-01 01:59:59.999999+00", "5"),
+            ("4", "1899-12-31 23:59:59.999999+00", "6"),     # T - 2 h exactly
+            ("4", "1899-12-31 23:59:59.999998+00", "6"),
+        ]),
+    dict(
+        name="empty_sources",
+        doc="an empty entity source gives 0 rows and the columns; an empty view gives NULLs",
+        setup="""
+CREATE TABLE f_empty (customer_id int, ts timestamptz, v int);
+SELECT mlops.create_feature_view('empty', '{customer}', 'f_empty', 'ts', ttl => '1 hour');
+CREATE TABLE e_empty (customer_id int, event_timestamp timestamptz);
+""",
+        entity="e_empty", features=["exact:v", "empty:v"], options=dict(full_feature_names=True),
+        columns=["customer_id", "event_timestamp", "exact__v", "empty__v"],
+        rows=[]),
+    dict(
+        name="empty_view",
+        doc="a view without rows: NULL features, every entity row kept",
+        setup="",
+        entity="e_exact", features=["empty:v", "exact:v"], options=dict(full_feature_names=True),
+        columns=["row_id", "customer_id", "event_timestamp", "empty__v", "exact__v"],
+        rows=[
+            ("1", "1", "2026-01-10 12:00:00+00", None, "10"),
+            ("2", "1", "2026-01-10 11:59:59.999999+00", None, "9"),
+            ("3", "1", "2026-01-10 12:00:00.000001+00", None, "11"),
+            ("4", "1", "2026-01-10 10:59:59.999999+00", None, None),
+        ]),
+    dict(
+        name="numeric_keys",
+        doc="numeric keys compare by value (1.0 = 1.00), an int entity key against a numeric view key",
+        setup="""
+SELECT mlops.create_entity('acct', '{acct}');
+CREATE TABLE f_num (acct numeric, ts timestamptz, v int);
+INSERT INTO f_num VALUES
+  (1.00, '2026-01-10 10:00:00+00', 1),
+  (2.5, '2026-01-10 10:00:00+00', 2),
+  (3, '2026-01-10 10:00:00+00', 3);
+SELECT mlops.create_feature_view('num', '{acct}', 'f_num', 'ts');
+""" + entity_rows("e_num", "acct numeric, event_timestamp timestamptz", [
+            ("1.0", f"'{T12}'"), ("1", f"'{T12}'"), ("2.50", f"'{T12}'"), ("2.5000001", f"'{T12}'"),
+            ("3.000", f"'{T12}'"),
+        ]) + entity_rows("e_num_int", "acct int, event_timestamp timestamptz", [
+            ("1", f"'{T12}'"), ("3", f"'{T12}'"), ("2", f"'{T12}'"),
+        ]),
+        entity="e_num", features=["num:v"],
+        columns=["acct", "event_timestamp", "v"],
+        rows=[
+            ("1.0", T12, "1"), ("1", T12, "1"), ("2.50", T12, "2"), ("2.5000001", T12, None),
+            ("3.000", T12, "3"),
+        ]),
+    dict(
+        name="numeric_keys_int_entity",
+        doc="an int entity key cast to the view's numeric key",
+        setup="",
+        entity="e_num_int", features=["num:v"],
+        columns=["acct", "event_timestamp", "v"],
+        rows=[("1", T12, "1"), ("3", T12, "3"), ("2", T12, None)]),
+    dict(
         name="two_views",
         doc="two views in one training set, one of them on a composite key; another event time column",
         setup=entity_rows("e_two", "row_id int, customer_id int, store_id int, product_id int, "

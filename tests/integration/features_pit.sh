@@ -15,6 +15,9 @@
 #    get the features; NULL keys on either side never match; a NULL event time has no candidate;
 #  - ttl '1 day' = 86,400 s across both 2026 US DST changes (TimeZone America/New_York);
 #  - a timestamp view against timestamptz entity times and the reverse (session TimeZone);
+#  - 'infinity' and '-infinity' on both sides (infinity minus a ttl is infinity), ttl bounds
+#    across 2000-01-01 and in 1899/1900, numeric keys equal by value (1.0 = 1.00), an int entity
+#    key cast to a numeric view key, an empty entity source (0 rows) and an empty view (NULLs);
 #  - two and three views in one set (one on a composite key), another event time column,
 #    full_feature_names, 42701 for two output columns of one name, a feature service as the
 #    feature list (with and without full names);

@@ -16,7 +16,8 @@ session in America/New_York:
   pv3  (store_id, item), composite; source given as a query; created; features h_int, h_float
   pv4  customer_id; timestamp (without time zone) local_ts, compared with the entity time
        converted to New York wall-clock time; features k_int, k_text
-build_training_set runs with engine => 'merge' and with engine => 'lateral'; each result is
+build_training_set runs with engine => 'merge' and with engine => 'lateral', and once more with
+'merge' on six shuffled copies of the entity rows under work_mem 64kB (batches); each result is
 compared row by row (sorted by row_id, a column of the entity source) and value by value with
 reference(), which is written from the spec's "Point-in-time semantics" and nothing else: for
 each entity row, every row of the view's source with equal keys (NULL never equal) and
@@ -39,7 +40,13 @@ import psycopg2.extensions
 
 sys.dont_write_bytecode = True
 
-ENGINES = ("merge", "lateral")
+# the runs of each seed: engine, work_mem, copies of the entity rows.  The merge engine takes its
+# entity rows in batches (fetched 10,000 at a time) when they pass work_mem x hash_mem_multiplier,
+# each batch with its own pass over the view: 6 copies of the entity rows (each copy with its own
+# row_ids, all shuffled together: every copy's rows must equal the reference's) under 64kB make
+# about three batches.
+COPIES = 6
+RUNS = (("merge", None, 1), ("lateral", None, 1), ("merge", "64kB", COPIES))
 SESSION_TZ = "America/New_York"
 NY = ZoneInfo(SESSION_TZ)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -416,23 +423,37 @@ def run_seed(conn, seed, cfg, failures):
           f"{', full names' if cfg['full'] else ''}; load {load_s:.1f} s, reference {ref_s:.1f} s")
     print("  reference, over entity rows x views: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
 
-    for engine in ENGINES:
-        where = f"seed {seed} [{engine}]"
-        target = f"ts{s}_{engine}"
+    # the copies: row_id + k * 1,000,000, in an order that mixes them
+    cur.execute(f"CREATE TABLE ebig{s} AS SELECT e.row_id + k * 1000000 AS row_id, customer_id, store_id, item, "
+                f"event_timestamp, note FROM e{s} e, generate_series(0, {COPIES - 1}) k "
+                f"ORDER BY md5(e.row_id::text || '.' || k); ANALYZE ebig{s}")
+    want_big = sorted(((row[0] + k * 1000000,) + row[1:] for row in want_c for k in range(COPIES)),
+                      key=row_sort_key)
+
+    for engine, mem, copies in RUNS:
+        label = engine + (f", work_mem {mem}" if mem else "") + (f", {copies} copies" if copies > 1 else "")
+        where = f"seed {seed} [{label}]"
+        target = f"ts{s}_{engine}{'_' + mem.lower() if mem else ''}"
+        want_rows = want_c if copies == 1 else want_big
         t0 = time.time()
         cur.execute("SET TimeZone = %s", (SESSION_TZ,))
+        cur.execute("SET work_mem = %s", (mem or "4MB",))
+        cur.execute("SET hash_mem_multiplier = 1")
+        scans_before = view_scans(cur, f"p1{s}")
         try:
             cur.execute("SELECT mlops.build_training_set(%s, %s, %s::text[], full_feature_names => %s, "
-                        "engine => %s)", (target, f"e{s}", features, cfg["full"], engine))
+                        "engine => %s)", (target, f"e{s}" if copies == 1 else f"ebig{s}", features,
+                                          cfg["full"], engine))
             n = int(cur.fetchone()[0])
         except psycopg2.Error as e:
             failures.append(f"{where}: build_training_set failed: {e.pgcode} {e.pgerror.strip()}")
             print("  FAIL " + failures[-1])
             continue
         build_s = time.time() - t0
+        scans = view_scans(cur, f"p1{s}") - scans_before
         errs = []
-        if n != len(want):
-            errs.append(f"build_training_set returned {n}, expected {len(want)}")
+        if n != len(want_rows):
+            errs.append(f"build_training_set returned {n}, expected {len(want_rows)}")
         cur.execute("SET TimeZone = 'UTC'")
         cur.execute(f'SELECT * FROM "{target}"')
         cols = [d[0] for d in cur.description]
@@ -440,14 +461,23 @@ def run_seed(conn, seed, cfg, failures):
             errs.append(f"columns {cols}, expected {names}")
         got_c = sorted((tuple(canon(v, k) for v, k in zip(row, kinds)) for row in cur.fetchall()),
                        key=row_sort_key)
-        if len(got_c) != len(want_c):
-            errs.append(f"{len(got_c)} rows in the target, expected {len(want_c)}")
-        bad_rows = diff_rows(got_c, want_c, names, errs)
+        if len(got_c) != len(want_rows):
+            errs.append(f"{len(got_c)} rows in the target, expected {len(want_rows)}")
+        bad_rows = diff_rows(got_c, want_rows, names, errs)
         for msg in errs:
             failures.append(f"{where}: {msg}")
             print(f"  FAIL {where}: {msg}")
-        print(f"  {engine:7s} {'ok  ' if not errs else 'FAIL'} {len(got_c)} rows in {build_s:.1f} s"
-              f"{f', {bad_rows} rows differ' if bad_rows else ''}", flush=True)
+        print(f"  {label:32s} {'ok  ' if not errs else 'FAIL'} {len(got_c)} rows in {build_s:.1f} s"
+              f"{f', {bad_rows} rows differ' if bad_rows else ''}; pv1's source read {scans} times", flush=True)
+
+
+def view_scans(cur, table):
+    """how many times the table was scanned (sequential or index), as the statistics say"""
+    cur.execute("SELECT pg_stat_force_next_flush()")
+    cur.execute("SELECT pg_stat_clear_snapshot()")
+    cur.execute("SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                "WHERE relid = %s::regclass", (table,))
+    return int(cur.fetchone()[0])
 
 
 def row_sort_key(row):
@@ -497,7 +527,8 @@ def main():
     failures = []
     for seed in seeds:
         run_seed(conn, seed, SEEDS[seed], failures)
-    print(f"\n{len(seeds)} seeds x engines {', '.join(ENGINES)} against the reference, "
+    print(f"\n{len(seeds)} seeds x runs {'; '.join(e + (' ' + m if m else '') for e, m, _ in RUNS)} "
+          f"against the reference, "
           f"{time.time() - start:.1f} s")
     if failures:
         print(f"{len(failures)} failures")
