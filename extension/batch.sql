@@ -35,7 +35,7 @@ $$;
 CREATE TABLE mlops.job_runs (
     job_run_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_name      text NOT NULL,
-    kind          text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor')),
+    kind          text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online')),
     schedule_id   bigint,
     model_ref     text,
     version_id    bigint,
@@ -112,7 +112,7 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', '_job_run_start');
     PERFORM mlops._check_label('job name', job_name, 250);
-    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor') THEN
+    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor', 'materialize_online') THEN
         RAISE EXCEPTION 'unknown kind of job "%"', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF schedule_id IS NOT NULL THEN

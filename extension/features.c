@@ -46,6 +46,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
 
 #include "compat.h"
 #include "mlops.h"
@@ -1080,4 +1082,392 @@ mlops_features_changed(PG_FUNCTION_ARGS)
 	if (OidIsValid(rel))
 		CacheInvalidateRelcacheByRelid(rel);
 	PG_RETURN_VOID();
+}
+
+/*
+ * The online read path: feature_vector(service, keys).
+ *
+ * A scoring query calls it once per row, so it keeps, per backend, each
+ * service's plan: one prepared lookup per view on its online table's
+ * primary key, returning the service's features of that view as float8 and
+ * whether the row is past its ttl.  A change to any definition (or a view's
+ * first materialization) invalidates the relcache entry of
+ * mlops.feature_views (_features_changed); the callback only marks the cache
+ * stale, since it can run while a cached plan is executing, and the next
+ * call rebuilds.
+ */
+typedef struct OnlineView
+{
+	SPIPlanPtr	plan;			/* keys from a jsonb object */
+	SPIPlanPtr	key_plan;		/* one key from a value of key_plan_type */
+	Oid			key_plan_type;
+	char	   *select_from;	/* the read up to its WHERE, for key_plan */
+	char	   *key_type;		/* the one key's type, for key_plan */
+	int			nkeys;
+	char	  **key_names;
+	int			nout;
+	int		   *out_pos;		/* this view's features -> positions in the vector */
+} OnlineView;
+
+typedef struct OnlineService
+{
+	char		name[256];		/* hash key: service names have at most 250 bytes */
+	uint64		generation;
+	int			nfeatures;
+	int			nviews;
+	OnlineView *views;
+	MemoryContext cxt;
+} OnlineService;
+
+static HTAB *online_services = NULL;
+static uint64 online_generation = 1;
+static Oid	feature_views_relid = InvalidOid;
+static bool online_callback_registered = false;
+
+static void
+online_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == feature_views_relid)
+		online_generation++;
+}
+
+static void
+online_free(OnlineService *s)
+{
+	for (int i = 0; i < s->nviews; i++)
+	{
+		if (s->views[i].plan)
+			SPI_freeplan(s->views[i].plan);
+		if (s->views[i].key_plan)
+			SPI_freeplan(s->views[i].key_plan);
+	}
+	if (s->cxt)
+		MemoryContextDelete(s->cxt);
+	s->cxt = NULL;
+	s->nviews = 0;
+	s->views = NULL;
+}
+
+/* Reads a service's definition; called connected to SPI. */
+static void
+online_build(OnlineService *s, const char *service)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	int			rc;
+	MemoryContext old;
+
+	/* checked when the plan is made; every read is checked by the online table's privileges */
+	if (SPI_execute("SELECT mlops._require_role('mlops_reader', 'feature_vector')", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "feature_vector: role check failed");
+	s->cxt = AllocSetContextCreate(TopMemoryContext, "mlops feature_vector", ALLOCSET_SMALL_SIZES);
+	args[0] = CStringGetTextDatum(service);
+
+	/*
+	 * The service's features by view: each view's online table, keys, ttl
+	 * and its features with their places in the vector.
+	 */
+	rc = SPI_execute_with_args(
+							   "SELECT v.name, v.online_table, v.join_keys, v.key_types, v.timestamp_column, "
+							   "       mlops._ttl_microseconds(v.ttl), array_agg(p.feature ORDER BY p.ord), "
+							   "       array_agg(p.ord ORDER BY p.ord), array_agg(p.feature_type ORDER BY p.ord), "
+							   "       bool_and(p.feature_type = 'double precision' OR EXISTS ("
+							   "           SELECT FROM pg_catalog.pg_cast c WHERE c.castsource = p.feature_type::regtype "
+							   "              AND c.casttarget = 'float8'::regtype)) "
+							   "  FROM mlops._requested_features(ARRAY[$1], false) p "
+							   "  JOIN mlops.feature_views v ON v.name = p.view_name "
+							   " GROUP BY v.view_id ORDER BY min(p.ord)",
+							   1, argtypes, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "feature_vector: cannot read feature service \"%s\"", service);
+
+	old = MemoryContextSwitchTo(s->cxt);
+	s->nviews = (int) SPI_processed;
+	s->views = palloc0(sizeof(OnlineView) * Max(s->nviews, 1));
+	s->nfeatures = 0;
+	for (int i = 0; i < s->nviews; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *vname = SPI_getvalue(tup, desc, 1);
+		Datum		d;
+		ArrayType  *keys,
+				   *key_types,
+				   *feats,
+				   *ords;
+		int			nkeys,
+					nfeat;
+		StringInfoData q;
+		OnlineView *ov = &s->views[i];
+		bool		castable;
+
+		(void) SPI_getbinval(tup, desc, 2, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("feature view \"%s\" has not been materialized", vname),
+					 errhint("CALL mlops.materialize_online(view).")));
+		castable = DatumGetBool(SPI_getbinval(tup, desc, 10, &isnull));
+		if (!castable)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature service \"%s\" has a feature of view \"%s\" that is not a number", service, vname),
+					 errdetail("feature_vector returns float8[]; its features' types: %s.",
+							   SPI_getvalue(tup, desc, 9)),
+					 errhint("Read it with mlops.online_features(), or store a category as its 0-based index.")));
+		keys = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 3, &isnull));
+		key_types = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
+		feats = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
+		ords = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull));
+		nkeys = text_array_length(keys, "join_keys");
+		nfeat = text_array_length(feats, "features");
+		ov->nkeys = nkeys;
+		ov->key_names = palloc(sizeof(char *) * nkeys);
+		ov->nout = nfeat;
+		ov->out_pos = palloc(sizeof(int) * nfeat);
+		{
+			Datum	   *od;
+			bool	   *on;
+			int			n;
+
+			deconstruct_array(ords, INT4OID, 4, true, TYPALIGN_INT, &od, &on, &n);
+			for (int j = 0; j < nfeat; j++)
+				ov->out_pos[j] = DatumGetInt32(od[j]) - 1;
+		}
+		s->nfeatures += nfeat;
+
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		for (int j = 0; j < nfeat; j++)
+			appendStringInfo(&q, "(o.%s)::float8, ", quote_identifier(text_array_item(feats, j, nfeat)));
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		if (isnull)
+			appendStringInfoString(&q, "false");
+		else
+			appendStringInfo(&q, "o.%s < pg_catalog.now() - " INT64_FORMAT " * interval '1 microsecond'",
+							 quote_identifier(SPI_getvalue(tup, desc, 5)), DatumGetInt64(d));
+		appendStringInfo(&q, " FROM %s o WHERE ", SPI_getvalue(tup, desc, 2));
+		for (int j = 0; j < nkeys; j++)
+		{
+			ov->key_names[j] = text_array_item(keys, j, nkeys);
+			appendStringInfo(&q, "%so.%s = ($1 ->> %s)::%s", j ? " AND " : "", quote_identifier(ov->key_names[j]),
+							 quote_literal_cstr(ov->key_names[j]), text_array_item(key_types, j, nkeys));
+		}
+		{
+			Oid			jt = JSONBOID;
+
+			ov->plan = SPI_prepare(q.data, 1, &jt);
+			if (ov->plan == NULL)
+				elog(ERROR, "feature_vector: cannot prepare the online read of view \"%s\": %s", vname,
+					 SPI_result_code_string(SPI_result));
+			SPI_keepplan(ov->plan);
+			/* SPI calls leave the current context at SPI's: what follows is kept */
+			MemoryContextSwitchTo(s->cxt);
+		}
+		/* the one-key form: the same read with the key as a parameter */
+		if (nkeys == 1)
+		{
+			ov->select_from = pnstrdup(q.data, strstr(q.data, " WHERE ") - q.data);
+			ov->key_type = text_array_item(key_types, 0, 1);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	if (s->nviews == 0)
+		elog(ERROR, "feature_vector: feature service \"%s\" has no features", service);
+}
+
+static OnlineService *
+online_service(const char *service)
+{
+	OnlineService *s;
+	bool		found;
+	char		key[256];
+
+	if (strlen(service) > 250)
+		ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+						errmsg("feature service \"%.100s...\" does not exist", service)));
+	if (online_services == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(key);
+		ctl.entrysize = sizeof(OnlineService);
+		online_services = hash_create("mlops feature_vector services", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	}
+	if (!online_callback_registered)
+	{
+		CacheRegisterRelcacheCallback(online_relcache_callback, (Datum) 0);
+		online_callback_registered = true;
+	}
+	if (!OidIsValid(feature_views_relid))
+		feature_views_relid = get_relname_relid("feature_views", get_namespace_oid("mlops", false));
+
+	memset(key, 0, sizeof(key));
+	strlcpy(key, service, sizeof(key));
+	s = hash_search(online_services, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		s->generation = 0;
+		s->cxt = NULL;
+		s->nviews = 0;
+	}
+	if (s->generation != online_generation)
+	{
+		uint64		gen = online_generation;
+
+		online_free(s);
+		s->generation = 0;
+		PG_TRY();
+		{
+			online_build(s, service);
+		}
+		PG_CATCH();
+		{
+			online_free(s);
+			PG_RE_THROW();
+		}
+		PG_END_TRY();
+		s->generation = gen;
+	}
+	return s;
+}
+
+/* Reads one view's row; fills its places in the vector. */
+static void
+online_read(OnlineView *ov, SPIPlanPtr plan, Datum arg, Datum *out, bool *out_nulls)
+{
+	bool		isnull;
+	bool		expired;
+	int			rc = SPI_execute_plan(plan, &arg, NULL, true, 1);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "feature_vector: online read failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		return;					/* missing: NULLs */
+	expired = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ov->nout + 1, &isnull));
+	if (expired)
+		return;
+	for (int j = 0; j < ov->nout; j++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, j + 1, &isnull);
+
+		if (!isnull)
+		{
+			out[ov->out_pos[j]] = d;
+			out_nulls[ov->out_pos[j]] = false;
+		}
+	}
+}
+
+static Datum
+online_vector(OnlineService *s, Datum *out, bool *out_nulls)
+{
+	int			dims[1] = {s->nfeatures};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(out, out_nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+											  TYPALIGN_DOUBLE));
+}
+
+PG_FUNCTION_INFO_V1(mlops_feature_vector);
+
+/*
+ * feature_vector(service text, keys jsonb) RETURNS float8[]: the service's
+ * features in order, from the online tables; missing and expired as NULL.
+ */
+Datum
+mlops_feature_vector(PG_FUNCTION_ARGS)
+{
+	OnlineService *s;
+	Datum	   *out;
+	bool	   *out_nulls;
+	Datum		keys;
+	Datum		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	keys = PG_GETARG_DATUM(1);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	s = online_service(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	out = palloc(sizeof(Datum) * s->nfeatures);
+	out_nulls = palloc(sizeof(bool) * s->nfeatures);
+	for (int i = 0; i < s->nfeatures; i++)
+		out_nulls[i] = true;
+	for (int v = 0; v < s->nviews; v++)
+	{
+		OnlineView *ov = &s->views[v];
+
+		for (int k = 0; k < ov->nkeys; k++)
+			if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, keys, CStringGetTextDatum(ov->key_names[k]))))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("keys has no value for \"%s\", a join key of the service's features",
+								ov->key_names[k])));
+		online_read(ov, ov->plan, keys, out, out_nulls);
+	}
+	result = SPI_datumTransfer(online_vector(s, out, out_nulls), false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+PG_FUNCTION_INFO_V1(mlops_feature_vector_key);
+
+/*
+ * feature_vector(service text, key anyelement): for services whose views
+ * all have one join key, the key's value itself.
+ */
+Datum
+mlops_feature_vector_key(PG_FUNCTION_ARGS)
+{
+	OnlineService *s;
+	Datum	   *out;
+	bool	   *out_nulls;
+	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
+	Datum		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	if (argtype == JSONBOID)
+		return mlops_feature_vector(fcinfo);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	s = online_service(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	out = palloc(sizeof(Datum) * s->nfeatures);
+	out_nulls = palloc(sizeof(bool) * s->nfeatures);
+	for (int i = 0; i < s->nfeatures; i++)
+		out_nulls[i] = true;
+	for (int v = 0; v < s->nviews; v++)
+	{
+		OnlineView *ov = &s->views[v];
+
+		if (ov->nkeys != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature service \"%s\" reads a view with %d join keys", s->name, ov->nkeys),
+					 errhint("Give the keys as a jsonb object: feature_vector(service, jsonb_build_object(...)).")));
+		if (ov->key_plan == NULL || ov->key_plan_type != argtype)
+		{
+			char	   *q = psprintf("%s WHERE o.%s = ($1)::%s", ov->select_from, quote_identifier(ov->key_names[0]),
+									 ov->key_type);
+			SPIPlanPtr	p = SPI_prepare(q, 1, &argtype);
+
+			if (p == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("feature_vector: a key of type %s does not compare with join key \"%s\" (%s)",
+								format_type_be(argtype), ov->key_names[0], ov->key_type)));
+			SPI_keepplan(p);
+			if (ov->key_plan)
+				SPI_freeplan(ov->key_plan);
+			ov->key_plan = p;
+			ov->key_plan_type = argtype;
+		}
+		online_read(ov, ov->key_plan, PG_GETARG_DATUM(1), out, out_nulls);
+	}
+	result = SPI_datumTransfer(online_vector(s, out, out_nulls), false, -1);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
 }

@@ -788,6 +788,341 @@ RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'mlops_point_in_time_join' LANGUAGE C VOLATILE;
 
 --------------------------------------------------------------------------------
+-- Online features: the latest row per entity, kept in mlops_online
+--------------------------------------------------------------------------------
+-- "Row n beats row o" for a view, as SQL: a later event; then a later
+-- created timestamp (a NULL loses); then greater feature values (a NULL
+-- loses) -- the same order as the training-set join, so that the online
+-- value of a key is the row a training set would take at the same time.
+CREATE FUNCTION mlops._beats_sql(v mlops.feature_views, n text, o text) RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cols text[] := ARRAY[v.timestamp_column];
+    types text[] := ARRAY[v.timestamp_type];
+    expr text := 'false';
+    i int;
+BEGIN
+    IF v.created_timestamp_column IS NOT NULL THEN
+        cols := cols || v.created_timestamp_column;
+        types := types || 'timestamp'::text;
+    END IF;
+    cols := cols || v.features;
+    types := types || v.feature_types;
+    -- from the last column to the first: gt(c) OR (c equal AND <the rest>)
+    FOR i IN REVERSE cardinality(cols) .. 1 LOOP
+        -- a type without an ordering does not break ties (as in features.c)
+        CONTINUE WHEN i > 1 AND NOT EXISTS (
+            SELECT FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_am a ON a.oid = oc.opcmethod
+             WHERE a.amname = 'btree' AND oc.opcdefault
+               AND oc.opcintype = mlops._base_type(types[i]::regtype));
+        expr := format('(%1$s.%3$I IS NOT NULL AND (%2$s.%3$I IS NULL OR %1$s.%3$I > %2$s.%3$I)) '
+                       'OR (%1$s.%3$I IS NOT DISTINCT FROM %2$s.%3$I AND (%4$s))', n, o, cols[i], expr);
+    END LOOP;
+    RETURN expr;
+END
+$$;
+
+-- The online table of a view, made by its owner's first materialization:
+-- the view's keys (its primary key), features and timestamps, and when each
+-- row was written.  Readers read it; its owner writes it.
+CREATE FUNCTION mlops._online_table(view_name text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v mlops.feature_views;
+    tbl text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    SELECT * INTO v FROM mlops.feature_views x WHERE x.name = view_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" does not exist', view_name USING ERRCODE = 'undefined_object';
+    END IF;
+    IF v.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'feature view "%" belongs to role %', v.name, v.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A view is materialized by the role that created it, reading its source as that role.';
+    END IF;
+    IF v.online_table IS NOT NULL THEN
+        RETURN v.online_table;
+    END IF;
+    IF 'mlops_materialized_at' = ANY (v.join_keys || v.features) THEN
+        RAISE EXCEPTION 'feature view "%" has a column named mlops_materialized_at', v.name
+            USING ERRCODE = 'duplicate_column', DETAIL = 'The online table keeps that name for itself.';
+    END IF;
+    tbl := format('mlops_online.%I', v.name);
+    EXECUTE format('CREATE TABLE %s (%s, %s, %I %s NOT NULL%s, mlops_materialized_at timestamptz NOT NULL, PRIMARY KEY (%s))',
+        tbl,
+        (SELECT string_agg(format('%I %s NOT NULL', k, t), ', ' ORDER BY o)
+           FROM unnest(v.join_keys, v.key_types) WITH ORDINALITY AS u(k, t, o)),
+        (SELECT string_agg(format('%I %s', f, t), ', ' ORDER BY o)
+           FROM unnest(v.features, v.feature_types) WITH ORDINALITY AS u(f, t, o)),
+        v.timestamp_column, v.timestamp_type,
+        CASE WHEN v.created_timestamp_column IS NULL THEN ''
+             ELSE format(', %I timestamptz', v.created_timestamp_column) END,
+        (SELECT string_agg(format('%I', k), ', ' ORDER BY o) FROM unnest(v.join_keys) WITH ORDINALITY AS u(k, o)));
+    EXECUTE format('GRANT SELECT ON %s TO mlops_reader', tbl);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON %s TO %I', tbl, v.created_by);
+    UPDATE mlops.feature_views x SET online_table = tbl WHERE x.view_id = v.view_id;
+    PERFORM mlops._features_changed();
+    RETURN tbl;
+END
+$$;
+
+-- Record how far a materialization got: the watermark only moves forward.
+CREATE FUNCTION mlops._online_advance(view_name text, watermark timestamptz) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    UPDATE mlops.feature_views x
+       SET online_watermark = CASE WHEN watermark IS NULL THEN x.online_watermark
+                                   ELSE greatest(x.online_watermark, watermark) END,
+           online_materialized_at = pg_catalog.clock_timestamp()
+     WHERE x.name = view_name AND x.created_by = mlops._invoking_user();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'feature view "%" is not one of this role''s', view_name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+END
+$$;
+
+-- One materialization, as a job run (the schedule's, when pg_cron runs it).
+-- The source is read as the view's owner, from the watermark on (rows whose
+-- created timestamp -- or, without one, event timestamp -- is at or after
+-- it), or all of it with full_refresh; the latest row of each key in that read is
+-- upserted, and replaces what the online table has only if it beats it, so
+-- that a row arriving late never regresses a newer value.
+CREATE PROCEDURE mlops._materialize_online(view_name text, full_refresh boolean, job_name text, schedule_id bigint)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v mlops.feature_views;
+    sp text := pg_catalog.current_setting('search_path');
+    tbl text;
+    run record;
+    wm_col text;
+    cols text[];
+    keys text;
+    q text;
+    rows_in bigint;
+    rows_up bigint;
+    new_wm timestamptz;
+    err_state text;
+    err_message text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    v := mlops._feature_view(view_name);
+    IF v.created_by <> current_user THEN
+        RAISE EXCEPTION 'feature view "%" belongs to role %', v.name, v.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A view is materialized by the role that created it, reading its source as that role.';
+    END IF;
+    tbl := mlops._online_table(v.name);
+    run := mlops._job_run_start(coalesce(job_name, 'materialize_online:' || v.name), 'materialize_online',
+                                schedule_id, NULL, v.source, tbl, NULL);
+    COMMIT;
+    BEGIN
+        v := mlops._feature_view(view_name);
+        PERFORM mlops._check_view_source(v, sp);
+        -- timestamps without a time zone are read, and the watermark kept, in UTC
+        PERFORM pg_catalog.set_config('TimeZone', 'UTC', true);
+        wm_col := coalesce(v.created_timestamp_column, v.timestamp_column);
+        cols := v.join_keys || v.features || v.timestamp_column || v.created_timestamp_column;
+        keys := (SELECT string_agg(format('%I', k), ', ' ORDER BY o) FROM unnest(v.join_keys) WITH ORDINALITY AS u(k, o));
+        q := format(
+            'WITH batch AS MATERIALIZED (SELECT %1$s FROM %2$s v WHERE %3$s AND v.%4$I IS NOT NULL%5$s), '
+            'latest AS (SELECT DISTINCT ON (%6$s) * FROM batch ORDER BY %6$s, %7$s), '
+            'up AS (INSERT INTO %8$s AS o (%9$s, mlops_materialized_at) SELECT %9$s, pg_catalog.clock_timestamp() FROM latest '
+            '       ON CONFLICT (%6$s) DO UPDATE SET %10$s, mlops_materialized_at = excluded.mlops_materialized_at '
+            '       WHERE %11$s RETURNING 1) '
+            'SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM up), (SELECT max(%12$I)::timestamptz FROM batch)',
+            (SELECT string_agg(format('v.%I', c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)),
+            v.source_sql,
+            (SELECT string_agg(format('v.%I IS NOT NULL', k), ' AND ') FROM unnest(v.join_keys) k),
+            v.timestamp_column,
+            CASE WHEN full_refresh OR v.online_watermark IS NULL THEN ''
+                 ELSE format(' AND v.%I >= %L::timestamptz', wm_col, v.online_watermark) END,
+            keys,
+            mlops._tie_order(v, 'batch'),
+            tbl,
+            (SELECT string_agg(format('%I', c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)),
+            (SELECT string_agg(format('%1$I = excluded.%1$I', c), ', ' ORDER BY o)
+               FROM unnest(v.features || v.timestamp_column || v.created_timestamp_column) WITH ORDINALITY AS u(c, o)),
+            mlops._beats_sql(v, 'excluded', 'o'),
+            wm_col);
+        EXECUTE q INTO rows_in, rows_up, new_wm;
+        PERFORM mlops._online_advance(v.name, new_wm);
+        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', rows_in, rows_up, 0, NULL, NULL);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+        PERFORM mlops._job_run_finish(run.job_run_id, CASE WHEN err_state = '57014' THEN 'cancelled' ELSE 'failed' END,
+                                      NULL, 0, NULL, err_state || ': ' || err_message, NULL);
+        COMMIT;
+        PERFORM pg_advisory_unlock(1836019578, run.lock_key);
+        RAISE;
+    END;
+    COMMIT;
+    PERFORM pg_advisory_unlock(1836019578, run.lock_key);
+END
+$$;
+
+CREATE PROCEDURE mlops.materialize_online(view text, full_refresh boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    CALL mlops._materialize_online(view, coalesce(full_refresh, false), NULL, NULL);
+END
+$$;
+
+CREATE FUNCTION mlops.schedule_materialize_online(name text, cron text, view text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    v mlops.feature_views;
+    s mlops.schedules;
+    owner name;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'schedule_materialize_online');
+    PERFORM mlops._check_model_name('schedule name', name);
+    IF cron IS NULL THEN
+        RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    v := mlops._feature_view(view);
+    IF v.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'feature view "%" belongs to role %', v.name, v.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'A view is materialized by the role that created it, reading its source as that role.';
+    END IF;
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_materialize_online.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, 'materialize_online', cron,
+            jsonb_build_object('view', v.name, 'source', v.source, 'target', format('mlops_online.%I', v.name)),
+            mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_materialize_online.name;
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner);
+    END IF;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
+END
+$$;
+
+-- The views a view-or-service name reads online, each with the features it
+-- gives and their names in the result.
+CREATE FUNCTION mlops._online_plan(view_or_service text)
+RETURNS TABLE (ord int, view_name text, feature text, feature_type text, out_name text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF view_or_service IS NULL THEN
+        RAISE EXCEPTION 'view_or_service must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF EXISTS (SELECT FROM mlops.feature_services s WHERE s.name = view_or_service) THEN
+        RETURN QUERY SELECT r.ord, r.view_name, r.feature, r.feature_type, r.view_name || ':' || r.feature
+                       FROM mlops._requested_features(ARRAY[view_or_service], false) r;
+    ELSIF EXISTS (SELECT FROM mlops.feature_views v WHERE v.name = view_or_service) THEN
+        RETURN QUERY SELECT f.o::int, view_or_service, f.f, f.t, f.f
+                       FROM mlops.feature_views v, unnest(v.features, v.feature_types) WITH ORDINALITY AS f(f, t, o)
+                      WHERE v.name = view_or_service ORDER BY f.o;
+    ELSE
+        RAISE EXCEPTION 'no feature view or feature service is named "%"', left(view_or_service, 200)
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+-- A view's online row for the given keys, as jsonb (NULL: no row).
+CREATE FUNCTION mlops._online_row(v mlops.feature_views, keys jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+    r jsonb;
+BEGIN
+    IF v.online_table IS NULL THEN
+        RAISE EXCEPTION 'feature view "%" has not been materialized', v.name
+            USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'CALL mlops.materialize_online(view).';
+    END IF;
+    FOREACH k IN ARRAY v.join_keys LOOP
+        IF NOT keys ? k OR jsonb_typeof(keys -> k) = 'null' THEN
+            RAISE EXCEPTION 'keys has no value for "%" (a join key of feature view "%")', k, v.name
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END LOOP;
+    EXECUTE format('SELECT to_jsonb(o) FROM %s o WHERE %s', v.online_table,
+                   (SELECT string_agg(format('o.%I = ($1 ->> %L)::%s', u.k, u.k, u.t), ' AND ' ORDER BY u.o)
+                      FROM unnest(v.join_keys, v.key_types) WITH ORDINALITY AS u(k, t, o)))
+        INTO r USING keys;
+    RETURN r;
+END
+$$;
+
+CREATE FUNCTION mlops.online_features(view_or_service text, keys jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    result jsonb := '{}';
+    vname text;
+    v mlops.feature_views;
+    r jsonb;
+    p record;
+    used text[] := '{}';
+    status text;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'online_features');
+    IF keys IS NULL OR jsonb_typeof(keys) <> 'object' THEN
+        RAISE EXCEPTION 'keys must be a JSON object of join key values' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR vname IN SELECT pl.view_name FROM mlops._online_plan(view_or_service) pl
+                  GROUP BY pl.view_name ORDER BY min(pl.ord) LOOP
+        v := mlops._feature_view(vname);
+        used := used || v.join_keys;
+        r := mlops._online_row(v, keys);
+        status := CASE WHEN r IS NULL THEN 'missing'
+                       WHEN v.ttl IS NOT NULL
+                            AND (r ->> v.timestamp_column)::timestamptz
+                                < pg_catalog.now() - mlops._ttl_microseconds(v.ttl) * interval '1 microsecond'
+                           THEN 'expired'
+                       ELSE 'present' END;
+        FOR p IN SELECT * FROM mlops._online_plan(view_or_service) pl WHERE pl.view_name = vname ORDER BY pl.ord LOOP
+            result := result || jsonb_build_object(p.out_name, jsonb_build_object(
+                'value', CASE WHEN status = 'present' THEN r -> p.feature ELSE 'null'::jsonb END,
+                'status', status,
+                'event_timestamp', r -> v.timestamp_column));
+        END LOOP;
+    END LOOP;
+    IF EXISTS (SELECT FROM jsonb_object_keys(keys) k WHERE NOT k = ANY (used)) THEN
+        RAISE EXCEPTION 'keys has "%", which is not a join key of "%"',
+            (SELECT k FROM jsonb_object_keys(keys) k WHERE NOT k = ANY (used) LIMIT 1), view_or_service
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN result;
+END
+$$;
+
+CREATE FUNCTION mlops.feature_vector(service text, keys jsonb) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_feature_vector' LANGUAGE C STABLE PARALLEL SAFE;
+
+-- A single-key service's vector from the key's value alone.
+CREATE FUNCTION mlops.feature_vector(service text, key anyelement) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_feature_vector_key' LANGUAGE C STABLE PARALLEL SAFE;
+
+--------------------------------------------------------------------------------
 -- Listing
 --------------------------------------------------------------------------------
 -- One row per feature of every view.
@@ -838,7 +1173,18 @@ GRANT EXECUTE ON FUNCTION
     mlops._feature_view(text),
     mlops._check_view_source(mlops.feature_views, text),
     mlops._requested_features(text[], boolean),
-    mlops._tie_order(mlops.feature_views, text)
+    mlops._tie_order(mlops.feature_views, text),
+    mlops.schedule_materialize_online(text, text, text),
+    mlops.online_features(text, jsonb),
+    mlops.feature_vector(text, jsonb),
+    mlops.feature_vector(text, anyelement),
+    mlops._beats_sql(mlops.feature_views, text, text),
+    mlops._online_table(text),
+    mlops._online_advance(text, timestamptz),
+    mlops._online_plan(text),
+    mlops._online_row(mlops.feature_views, jsonb)
+    TO PUBLIC;
+GRANT EXECUTE ON PROCEDURE mlops.materialize_online(text, boolean), mlops._materialize_online(text, boolean, text, bigint)
     TO PUBLIC;
 
 SELECT pg_catalog.pg_extension_config_dump('mlops.entities', '');

@@ -5,7 +5,7 @@
 CREATE TABLE mlops.schedules (
     schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE,
-    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor')),
+    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online')),
     cron        text NOT NULL,
     spec        jsonb NOT NULL,
     cron_job_id bigint,
@@ -156,6 +156,10 @@ BEGIN
     -- each kind of scheduled job has its runner here
     IF s.kind = 'drift_monitor' THEN
         CALL mlops.run_drift_monitor(s.spec ->> 'monitor');
+        RETURN;
+    END IF;
+    IF s.kind = 'materialize_online' THEN
+        CALL mlops._materialize_online(s.spec ->> 'view', false, s.name, s.schedule_id);
         RETURN;
     END IF;
     IF s.kind <> 'batch_score' THEN

@@ -136,6 +136,51 @@ DROP TABLE fr.txn2;
 SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn2:amount}')$$);
 SELECT mlops.drop_feature_view('txn2');
 
+-- Online.  live has a 1-day ttl; customer 1's latest row is an hour old
+-- (present), customer 2's is from 2020 (expired), customer 3 has none
+-- (missing).
+CREATE TABLE fr.live (customer_id int, ts timestamptz, created timestamptz, spend float8, visits int, note text);
+INSERT INTO fr.live VALUES
+    (1, now() - interval '1 hour', '2026-01-01', 10, 1, 'a'),
+    (1, now() - interval '2 hours', '2026-01-01', 5, 2, 'b'),
+    (2, '2020-01-01', '2026-01-01', 7, 3, 'c');
+SELECT mlops.create_feature_view('live', '{customer}', 'fr.live', 'ts', ttl => '1 day',
+                                 created_timestamp_column => 'created') > 0 AS created;
+SELECT mlops.create_feature_service('live_numbers', '{live:visits,live:spend}') > 0 AS created;
+SELECT mlops.create_feature_service('live_notes', '{live:note}') > 0 AS created;
+SELECT pg_temp.err($$SELECT mlops.online_features('live', '{"customer_id": 1}')$$);
+CALL mlops.materialize_online('live');
+SELECT customer_id, spend, visits, note FROM mlops_online.live ORDER BY customer_id;
+SELECT c AS customer_id, f.key AS feature, f.value ->> 'status' AS status, f.value -> 'value' AS value,
+       f.value ->> 'event_timestamp' IS NOT NULL AS has_time
+  FROM generate_series(1, 3) c, jsonb_each(mlops.online_features('live_numbers', jsonb_build_object('customer_id', c))) f
+ ORDER BY c, f.key;
+SELECT mlops.feature_vector('live_numbers', 1) AS present, mlops.feature_vector('live_numbers', 2) AS expired,
+       mlops.feature_vector('live_numbers', 3) AS missing,
+       mlops.feature_vector('live_numbers', '{"customer_id": 1}'::jsonb) AS by_jsonb,
+       mlops.feature_vector('live_numbers', 1::bigint) AS by_bigint;
+-- a row arriving late with an older event time does not replace the newer value;
+-- a newer one does
+INSERT INTO fr.live VALUES (1, now() - interval '3 hours', '2026-01-02', 99, 9, 'late');
+CALL mlops.materialize_online('live');
+SELECT mlops.feature_vector('live_numbers', 1) AS after_late_row;
+INSERT INTO fr.live VALUES (1, now() - interval '10 minutes', '2026-01-03', 11, 4, 'd');
+CALL mlops.materialize_online('live');
+SELECT mlops.feature_vector('live_numbers', 1) AS after_newer_row;
+-- each materialization is a job run: rows read from the watermark on, rows upserted
+SELECT job_name, kind, status, rows_in, rows_scored FROM mlops.job_runs
+ WHERE kind = 'materialize_online' ORDER BY job_run_id;
+SELECT name, online_table, online_watermark FROM mlops.feature_views WHERE name = 'live';
+-- bad online reads
+SELECT pg_temp.err($$SELECT mlops.feature_vector('live_notes', 1)$$);
+SELECT pg_temp.err($$SELECT mlops.feature_vector('nothing', 1)$$);
+SELECT pg_temp.err($$SELECT mlops.feature_vector('live_numbers', '{"id": 1}'::jsonb)$$);
+SELECT pg_temp.err($$SELECT mlops.online_features('nothing', '{"customer_id": 1}')$$);
+SELECT pg_temp.err($$SELECT mlops.online_features('live', '{"customer_id": 1, "colour": "red"}')$$);
+SELECT pg_temp.err($$SELECT mlops.online_features('live', '[1]')$$);
+SELECT pg_temp.err($$SELECT mlops.online_features('live', '{}')$$);
+SELECT pg_temp.err($$CALL mlops.materialize_online('nothing')$$);
+
 -- Roles: readers read definitions and query training sets, writers define;
 -- another writer does not drop what is not theirs
 CREATE ROLE features_reader IN ROLE mlops_reader;
@@ -146,12 +191,19 @@ SET ROLE features_reader;
 SELECT count(*) AS features_listed FROM mlops.feature_catalog;
 SELECT pg_temp.err($$SELECT mlops.create_entity('reader_entity', '{id}')$$);
 SELECT length(mlops.training_set_query('fr.entity_rows', '{txn:amount}')) > 0 AS reads;
+SELECT mlops.feature_vector('live_numbers', 1) AS reader_reads_online;
 SET ROLE features_writer;
 SELECT pg_temp.err($$SELECT mlops.drop_feature_service('spend')$$);
+SELECT pg_temp.err($$CALL mlops.materialize_online('live')$$);
+SELECT pg_temp.err($$INSERT INTO mlops_online.live VALUES (5, 1, 1, 'forged', now(), now(), now())$$);
 SELECT pg_temp.err($$SELECT mlops._features_changed()$$);
 RESET ROLE;
 
 SELECT mlops.drop_feature_service('spend');
+SELECT mlops.drop_feature_service('live_numbers');
+SELECT mlops.drop_feature_service('live_notes');
+SELECT mlops.drop_feature_view('live');
+SELECT to_regclass('mlops_online.live') AS online_table_dropped;
 SELECT mlops.drop_feature_view('profile');
 SELECT mlops.drop_entity('store_product');
 SELECT name FROM mlops.entities ORDER BY name;
