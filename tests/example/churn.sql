@@ -15,7 +15,10 @@
 --      that job on a nightly pg_cron schedule;
 --   6. capture a drift baseline of the model's inputs from its training rows
 --      (and of its predictions), then report drift on a month of new
---      customers whose contracts, services and charges have moved.
+--      customers whose contracts, services and charges have moved;
+--   7. define the customers' monthly snapshots as a feature view, build a
+--      point-in-time training set from it, and score one customer online
+--      from its latest features.
 --
 -- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
 \set ON_ERROR_STOP 1
@@ -413,3 +416,73 @@ SELECT * FROM mlops.dataset_drift('churn-training', 'churn.new_month');
 SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted,
        round((stats ->> 'reference_mean')::numeric, 4) AS mean_before, round((stats ->> 'mean')::numeric, 4) AS mean_now
   FROM mlops.drift_report('churn-predictions', 'churn.new_month_scores');
+
+-------------------------------------------------------------------------------
+-- 7. Feature views.  The customers' attributes as they change: one snapshot
+--    per customer at the start of each month (tenure grows by a month each
+--    time; the last snapshot is the customers table).  A feature view reads
+--    them with each category as its 0-based index, which is how the model's
+--    float8[] input carries categories; a feature service lists them in the
+--    model's order.  A churn label observed on 2026-02-15 gets each
+--    customer's snapshot as of then (February's), never a later one.  Online,
+--    the latest snapshot feeds predict directly.
+-------------------------------------------------------------------------------
+DROP TABLE IF EXISTS churn.customer_snapshots, churn.training_from_features;
+CREATE TABLE churn.customer_snapshots AS
+SELECT c.customer_id, timestamptz '2026-01-01 00:00+00' + make_interval(months => m) AS as_of,
+       greatest(1, c.tenure_months - (2 - m)) AS tenure_months, c.monthly_charges, c.support_calls,
+       c.contract_type, c.internet_service, c.payment_method
+  FROM churn.customers c, generate_series(0, 2) AS m;
+CREATE INDEX ON churn.customer_snapshots (customer_id, as_of);
+
+DO $$
+BEGIN
+    -- a second pass of this script starts the definitions over
+    IF EXISTS (SELECT FROM mlops.feature_services WHERE name = 'churn_features') THEN
+        PERFORM mlops.drop_feature_service('churn_features');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.feature_views WHERE name = 'customer_profile') THEN
+        PERFORM mlops.drop_feature_view('customer_profile');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.entities WHERE name = 'customer') THEN
+        PERFORM mlops.drop_entity('customer');
+    END IF;
+    PERFORM mlops.create_entity('customer', ARRAY['customer_id'], 'a churn.customers row');
+    PERFORM mlops.create_feature_view('customer_profile', ARRAY['customer'],
+        'SELECT customer_id, as_of, tenure_months, monthly_charges, support_calls,
+                array_position(ARRAY[''month-to-month'', ''one-year'', ''two-year''], contract_type) - 1 AS contract_type,
+                array_position(ARRAY[''fiber'', ''dsl'', ''none''], internet_service) - 1 AS internet_service,
+                array_position(ARRAY[''electronic-check'', ''mailed-check'', ''bank-transfer'', ''credit-card''],
+                               payment_method) - 1 AS payment_method
+           FROM churn.customer_snapshots',
+        'as_of', description => 'monthly snapshots, categories as 0-based indices');
+    PERFORM mlops.create_feature_service('churn_features', ARRAY[
+        'customer_profile:tenure_months', 'customer_profile:monthly_charges', 'customer_profile:support_calls',
+        'customer_profile:contract_type', 'customer_profile:internet_service', 'customer_profile:payment_method']);
+END $$;
+\echo 'The feature service against the champion''s signature (NULL: it fits):'
+SELECT mlops.feature_service_problem('churn_features', 'churn@champion') AS problem;
+
+\o /dev/null
+SELECT mlops.start_run('churn', 'training-set-from-feature-views') AS fv_run \gset
+SELECT mlops.build_training_set('churn.training_from_features',
+    'SELECT customer_id, timestamptz ''2026-02-15 00:00+00'' AS event_timestamp, churned AS label
+       FROM churn.customers WHERE customer_id % 5 <> 0',
+    ARRAY['churn_features'], run_id => :fv_run) AS training_rows \gset
+SELECT mlops.end_run(:fv_run);
+\o
+\echo 'A point-in-time training set built from the feature views (labels of 2026-02-15, February''s snapshot):'
+SELECT :training_rows AS rows_written,
+       count(*) FILTER (WHERE t.tenure_months = greatest(1, c.tenure_months - 1)) AS with_february_tenure,
+       (SELECT row_count FROM mlops.run_inputs WHERE run_id = :fv_run) AS recorded_as_run_input
+  FROM churn.training_from_features t JOIN churn.customers c USING (customer_id);
+
+\o /dev/null
+CALL mlops.materialize_online('customer_profile');
+\o
+\echo 'One customer scored online: the champion over its latest features, and over its columns:'
+SELECT c.customer_id, mlops.feature_vector('churn_features', c.customer_id) AS features,
+       round(mlops.predict('churn@champion', mlops.feature_vector('churn_features', c.customer_id))::numeric, 6) AS online,
+       round(mlops.predict('churn@champion', to_jsonb(c), exclude => ARRAY['customer_id', 'churned'])::numeric, 6)
+           AS from_columns
+  FROM churn.customers c WHERE c.customer_id = 42;

@@ -56,4 +56,11 @@ q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churn
     || fail "the holdout customers drift from the training ones"
 [ "$(q -c "SELECT dataset_drifted FROM mlops.dataset_drift('churn-training', 'churn.new_month')")" = t ] || fail "dataset drift"
 [ "$(q -c "SELECT drifted FROM mlops.drift_report('churn-predictions', 'churn.new_month_scores')")" = t ] || fail "prediction drift"
+[ "$(q -c "SELECT count(*) FROM churn.training_from_features t JOIN churn.customers c USING (customer_id)
+            WHERE t.tenure_months = greatest(1, c.tenure_months - 1) AND t.label = c.churned")" = 16000 ] \
+    || fail "the training set from feature views is not February's snapshot of the 16,000 training customers"
+[ "$(q -c "SELECT count(*) FROM churn.customers c
+            WHERE abs(mlops.predict('churn@champion', mlops.feature_vector('churn_features', c.customer_id))
+                      - mlops.predict('churn@champion', to_jsonb(c) - 'customer_id' - 'churned')) > 1e-12")" = 0 ] \
+    || fail "online features do not score as the customers' columns do"
 echo "example ok"
