@@ -1056,6 +1056,9 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 
 			batch_arrange(&st);
 			batch_scan_view(&st, view_plan);
+			elog(DEBUG1, "point_in_time_join: a batch of %d entity rows (%d keys) in %zu kB, against " INT64_FORMAT " view rows",
+				 st.nrows, st.ngroups, batch_memory(&st) / 1024, st.view_rows);
+			st.view_rows = 0;
 			answer = batch_resolve(&st);
 			tuplestore_rescan(batch_rows);
 			while (tuplestore_gettupleslot(batch_rows, true, false, row_slot))
