@@ -4681,6 +4681,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    IF NOT isfinite(watermark) THEN
+        RAISE EXCEPTION 'a watermark is a finite time, not %', watermark USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     UPDATE mlops.feature_views x
        SET online_watermark = CASE WHEN watermark IS NULL THEN x.online_watermark
                                    ELSE greatest(x.online_watermark, watermark) END,
