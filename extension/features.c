@@ -1362,7 +1362,7 @@ online_build(OnlineService *s, const char *service)
 		{
 			Oid			jt = JSONBOID;
 
-			ov->plan = SPI_prepare(q.data, 1, &jt);
+			ov->plan = SPI_prepare_cursor(q.data, 1, &jt, CURSOR_OPT_GENERIC_PLAN);
 			if (ov->plan == NULL)
 				elog(ERROR, "feature_vector: cannot prepare the online read of view \"%s\": %s", vname,
 					 SPI_result_code_string(SPI_result));
@@ -1557,7 +1557,7 @@ mlops_feature_vector_key(PG_FUNCTION_ARGS)
 		{
 			char	   *q = psprintf("%s WHERE o.%s = ($1)::%s", ov->select_from, quote_identifier(ov->key_names[0]),
 									 ov->key_type);
-			SPIPlanPtr	p = SPI_prepare(q, 1, &argtype);
+			SPIPlanPtr	p = SPI_prepare_cursor(q, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
 
 			if (p == NULL)
 				ereport(ERROR,

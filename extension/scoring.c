@@ -185,7 +185,7 @@ resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
 	if (fast_resolve_plan == NULL)
 	{
 		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-		SPIPlanPtr	p = SPI_prepare(
+		SPIPlanPtr	p = SPI_prepare_cursor(
 									"SELECT v.version_id, v.sha256, v.version, "
 									"       CASE WHEN $2 IS NOT NULL THEN '@' || $2 WHEN $3 IS NOT NULL THEN ':' || $3 "
 									"            WHEN EXISTS (SELECT FROM mlops.model_aliases a WHERE a.model_id = m.model_id "
@@ -204,8 +204,9 @@ resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
 									"                     (SELECT w.version_id FROM mlops.model_versions w "
 									"                       WHERE w.model_id = m.model_id AND w.stage = 'Production' "
 									"                       ORDER BY w.version DESC LIMIT 1)) END",
-									3, types);
+									3, types, CURSOR_OPT_GENERIC_PLAN);
 
+		/* generic: planning it for each statement would cost more than running it */
 		if (p == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		SPI_keepplan(p);
