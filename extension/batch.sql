@@ -131,6 +131,11 @@ BEGIN
     UNION ALL
     SELECT m.created_by FROM mlops.drift_monitors m WHERE m.name = _job_run_start.job_name
     ORDER BY 1 LIMIT 1;
+    -- and so are the runs of a view's materialization, named after the view
+    IF NOT FOUND AND job_name LIKE 'materialize\_online:%' THEN
+        SELECT v.created_by INTO owner FROM mlops.feature_views v
+         WHERE v.name = substr(_job_run_start.job_name, length('materialize_online:') + 1);
+    END IF;
     IF FOUND AND owner <> mlops._invoking_user() THEN
         RAISE EXCEPTION 'job name "%" is the name of a schedule or drift monitor of role %', job_name, owner
             USING ERRCODE = 'insufficient_privilege',

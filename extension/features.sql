@@ -194,9 +194,31 @@ DECLARE
     f text;
     ent mlops.entities;
     id bigint;
+    rel regclass;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'create_feature_view');
     PERFORM mlops._check_model_name('feature view name', name);
+    -- its online table takes its name, and PostgreSQL would cut a longer one
+    IF octet_length(name) > 63 THEN
+        RAISE EXCEPTION 'feature view name "%" is too long', left(name, 80) USING ERRCODE = 'name_too_long',
+            DETAIL = 'A feature view''s online table takes its name: at most 63 bytes.';
+    END IF;
+    -- what runs is the source as given, resolved by the caller's search_path
+    -- (only the lookup runs under it: nothing else may resolve there)
+    IF source_sql IS DISTINCT FROM mlops._source_sql(source) THEN
+        IF mlops._source_sql(source) NOT LIKE '(%' THEN
+            PERFORM pg_catalog.set_config('search_path', coalesce(search_path, ''), true);
+            rel := pg_catalog.to_regclass(mlops._source_sql(source));
+            PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        END IF;
+        IF rel IS NULL OR source_sql IS DISTINCT FROM (SELECT format('%I.%I', n.nspname, c.relname)
+                                                          FROM pg_catalog.pg_class c
+                                                          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                                                         WHERE c.oid = rel) THEN
+            RAISE EXCEPTION 'source_sql is not the source "%"', left(source, 200)
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
     IF entities IS NULL OR cardinality(entities) = 0 OR array_position(entities, NULL) IS NOT NULL THEN
         RAISE EXCEPTION 'a feature view names at least one entity, and no NULLs' USING ERRCODE = 'invalid_parameter_value';
     END IF;

@@ -65,6 +65,10 @@ SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'SELECT
 SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer,customer}', 'fr.txn', 'event_ts')$$);
 SELECT pg_temp.err($$SELECT mlops.create_feature_view('txn', '{customer}', 'fr.txn', 'event_ts')$$);
 SELECT pg_temp.err($$SELECT mlops.create_feature_view('v', '{customer}', 'fr.txn', 'event_ts', tags => '{"a": 1}')$$);
+-- a view's online table takes its name, so a view name fits in 63 bytes
+SELECT pg_temp.err($$SELECT mlops.create_feature_view(repeat('v', 64), '{customer}', 'fr.txn', 'event_ts')$$);
+-- the internal definer function runs only the source it is given
+SELECT pg_temp.err($$SELECT mlops._create_feature_view('v', '{customer}', 'fr.txn', '(SELECT 1)', 'event_ts', NULL, NULL, NULL, NULL, NULL, 'public')$$);
 SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{amount}')$$);
 SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{nothing:amount}')$$);
 SELECT pg_temp.err($$SELECT mlops.create_feature_service('s', '{txn:colour}')$$);
