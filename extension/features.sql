@@ -1172,8 +1172,13 @@ $$;
 CREATE FUNCTION mlops.feature_vector(service text, keys jsonb) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_feature_vector' LANGUAGE C STABLE PARALLEL SAFE;
 
--- A single-key service's vector from the key's value alone.
+-- A single-key service's vector from the key's value alone.  The text form
+-- is there for untyped literals and parameters (a driver's, pgbench's): with
+-- it, PostgreSQL resolves them to text, cast to the key's type on reading,
+-- instead of finding the jsonb and anyelement forms equally good.
 CREATE FUNCTION mlops.feature_vector(service text, key anyelement) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_feature_vector_key' LANGUAGE C STABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.feature_vector(service text, key text) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_feature_vector_key' LANGUAGE C STABLE PARALLEL SAFE;
 
 --------------------------------------------------------------------------------
@@ -1233,6 +1238,7 @@ GRANT EXECUTE ON FUNCTION
     mlops.online_features(text, jsonb),
     mlops.feature_vector(text, jsonb),
     mlops.feature_vector(text, anyelement),
+    mlops.feature_vector(text, text),
     mlops._beats_sql(mlops.feature_views, text, text),
     mlops._online_table(text),
     mlops._online_advance(text, timestamptz),

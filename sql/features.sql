@@ -121,6 +121,8 @@ SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT id AS event_timesta
 SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT *, 1 AS amount FROM fr.entity_rows', '{txn:amount}')$$);
 SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{txn:amount,txn:n,spend}')$$);
 SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{nothing}')$$);
+-- a composite key needs all its columns: the wrong key count is an error, not a partial match
+SELECT pg_temp.err($$SELECT mlops.training_set_query('SELECT id, store, event_timestamp FROM fr.entity_rows', '{profile:price}')$$);
 SELECT pg_temp.err($$SELECT mlops.training_set_query('fr.entity_rows', '{}')$$);
 -- the same feature name from two views: full_feature_names tells them apart
 CREATE TABLE fr.txn2 AS SELECT customer_id, event_ts, amount FROM fr.txn;
@@ -180,6 +182,19 @@ SELECT pg_temp.err($$SELECT mlops.online_features('live', '{"customer_id": 1, "c
 SELECT pg_temp.err($$SELECT mlops.online_features('live', '[1]')$$);
 SELECT pg_temp.err($$SELECT mlops.online_features('live', '{}')$$);
 SELECT pg_temp.err($$CALL mlops.materialize_online('nothing')$$);
+-- a composite-key view online: both keys, or an error; the one-key form of feature_vector refuses it
+CREATE TABLE fr.stock (store int, product int, ts timestamptz, units int);
+INSERT INTO fr.stock VALUES (1, 12, now() - interval '1 minute', 5), (11, 2, now() - interval '1 minute', 7);
+SELECT mlops.create_feature_view('stock', '{store_product}', 'fr.stock', 'ts') > 0 AS created;
+SELECT mlops.create_feature_service('stock_units', '{stock:units}') > 0 AS created;
+CALL mlops.materialize_online('stock');
+SELECT mlops.feature_vector('stock_units', '{"store": 1, "product": 12}'::jsonb) AS one_twelve,
+       mlops.feature_vector('stock_units', '{"store": 11, "product": 2}'::jsonb) AS eleven_two,
+       mlops.feature_vector('stock_units', '{"store": 11, "product": 12}'::jsonb) AS eleven_twelve;
+SELECT pg_temp.err($$SELECT mlops.online_features('stock', '{"store": 1}')$$);
+SELECT pg_temp.err($$SELECT mlops.feature_vector('stock_units', 1)$$);
+SELECT mlops.drop_feature_service('stock_units');
+SELECT mlops.drop_feature_view('stock');
 
 -- Roles: readers read definitions and query training sets, writers define;
 -- another writer does not drop what is not theirs
