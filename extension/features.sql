@@ -640,10 +640,14 @@ $$;
 -- ORDER BY terms that put a view's best row first for an entity row: the
 -- latest event, then the latest created timestamp, then the greatest values,
 -- so that ties always resolve the same way (features.c orders the same).
+-- Where this is used the event timestamp is never NULL, so it sorts plain
+-- DESC: the order a backward scan of an index on (keys, timestamp) gives,
+-- which leaves only the ties to sort.
 CREATE FUNCTION mlops._tie_order(v mlops.feature_views, alias text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT string_agg(format('%s.%I DESC NULLS LAST', alias, c), ', ' ORDER BY o)
+RETURN (SELECT string_agg(format('%s.%I DESC%s', alias, c, CASE WHEN o > 1 THEN ' NULLS LAST' ELSE '' END), ', '
+                          ORDER BY o)
           FROM unnest(ARRAY[v.timestamp_column, v.created_timestamp_column] || v.features) WITH ORDINALITY AS u(c, o)
          WHERE c IS NOT NULL);
 

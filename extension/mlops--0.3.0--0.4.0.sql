@@ -4354,10 +4354,59 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION mlops.feature_service_problem(service text, model text) RETURNS text
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    sig jsonb;
+    feats record;
+    n_sig int;
+    n_svc int;
+    i int := 0;
+    f jsonb;
+    kind text;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'feature_service_problem');
+    IF NOT EXISTS (SELECT FROM mlops.feature_services s WHERE s.name = service) THEN
+        RAISE EXCEPTION 'feature service "%" does not exist', coalesce(left(service, 200), 'NULL')
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT v.signature INTO sig FROM mlops.model_versions v
+     WHERE v.version_id = (SELECT r.version_id FROM mlops._resolve_model(model) r);
+    n_sig := jsonb_array_length(sig);
+    SELECT count(*) INTO n_svc FROM mlops._requested_features(ARRAY[service], false);
+    IF n_sig <> n_svc THEN
+        RETURN format('the service has %s features and the model %s', n_svc, n_sig);
+    END IF;
+    FOR feats IN SELECT * FROM mlops._requested_features(ARRAY[service], false) r ORDER BY r.ord LOOP
+        i := i + 1;
+        f := sig -> (i - 1);
+        IF f ->> 'name' IS DISTINCT FROM feats.feature THEN
+            RETURN format('feature %s is "%s" in the service and "%s" in the model', i, feats.feature, f ->> 'name');
+        END IF;
+        kind := f ->> 'type';
+        IF kind = 'numeric' AND NOT (feats.feature_type = 'double precision' OR EXISTS (
+                SELECT FROM pg_catalog.pg_cast c WHERE c.castsource = feats.feature_type::regtype
+                   AND c.casttarget = 'float8'::regtype)) THEN
+            RETURN format('feature "%s" is numeric in the model and %s in the service', feats.feature, feats.feature_type);
+        END IF;
+        IF kind = 'categorical' AND NOT (feats.feature_type IN ('text', 'character varying', 'character', 'boolean',
+                                                                   'smallint', 'integer', 'bigint')
+                                         OR (SELECT t.typtype = 'e' FROM pg_catalog.pg_type t
+                                              WHERE t.oid = feats.feature_type::regtype)) THEN
+            RETURN format('feature "%s" is categorical in the model and %s in the service', feats.feature,
+                          feats.feature_type);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION mlops._tie_order(v mlops.feature_views, alias text) RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
-RETURN (SELECT string_agg(format('%s.%I DESC NULLS LAST', alias, c), ', ' ORDER BY o)
+RETURN (SELECT string_agg(format('%s.%I DESC%s', alias, c, CASE WHEN o > 1 THEN ' NULLS LAST' ELSE '' END), ', '
+                          ORDER BY o)
           FROM unnest(ARRAY[v.timestamp_column, v.created_timestamp_column] || v.features) WITH ORDINALITY AS u(c, o)
          WHERE c IS NOT NULL);
 
@@ -4679,7 +4728,7 @@ BEGIN
         -- timestamps without a time zone are read, and the watermark kept, in UTC
         PERFORM pg_catalog.set_config('TimeZone', 'UTC', true);
         wm_col := coalesce(v.created_timestamp_column, v.timestamp_column);
-        cols := v.join_keys || v.features || v.timestamp_column || v.created_timestamp_column;
+        cols := array_remove(v.join_keys || v.features || v.timestamp_column || v.created_timestamp_column, NULL);
         keys := (SELECT string_agg(format('%I', k), ', ' ORDER BY o) FROM unnest(v.join_keys) WITH ORDINALITY AS u(k, o));
         q := format(
             'WITH batch AS MATERIALIZED (SELECT %1$s FROM %2$s v WHERE %3$s AND v.%4$I IS NOT NULL%5$s), '
@@ -4699,7 +4748,8 @@ BEGIN
             tbl,
             (SELECT string_agg(format('%I', c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)),
             (SELECT string_agg(format('%1$I = excluded.%1$I', c), ', ' ORDER BY o)
-               FROM unnest(v.features || v.timestamp_column || v.created_timestamp_column) WITH ORDINALITY AS u(c, o)),
+               FROM unnest(array_remove(v.features || v.timestamp_column || v.created_timestamp_column, NULL))
+                    WITH ORDINALITY AS u(c, o)),
             mlops._beats_sql(v, 'excluded', 'o'),
             wm_col);
         EXECUTE q INTO rows_in, rows_up, new_wm;
@@ -4864,6 +4914,9 @@ CREATE OR REPLACE FUNCTION mlops.feature_vector(service text, keys jsonb) RETURN
     AS 'MODULE_PATHNAME', 'mlops_feature_vector' LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops.feature_vector(service text, key anyelement) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_feature_vector_key' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops.feature_vector(service text, key text) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_feature_vector_key' LANGUAGE C STABLE PARALLEL SAFE;
 
 -- The views, as 0.4.0 defines them (columns are only added, at the end).
@@ -5208,9 +5261,11 @@ GRANT EXECUTE ON FUNCTION
     mlops._requested_features(text[], boolean),
     mlops._tie_order(mlops.feature_views, text),
     mlops.schedule_materialize_online(text, text, text),
+    mlops.feature_service_problem(text, text),
     mlops.online_features(text, jsonb),
     mlops.feature_vector(text, jsonb),
     mlops.feature_vector(text, anyelement),
+    mlops.feature_vector(text, text),
     mlops._beats_sql(mlops.feature_views, text, text),
     mlops._online_table(text),
     mlops._online_advance(text, timestamptz),

@@ -40,6 +40,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "access/detoast.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 
 #include "mlops.h"
 #include "model.h"
@@ -112,6 +114,125 @@ prepare_once(SPIPlanPtr *plan, const char *sql, Oid argtype)
 }
 
 /*
+ * The common references ('name', 'name@alias', 'name:N') of a role that has
+ * mlops_reader, resolved by one prepared query run as the caller, under the
+ * statement's snapshot like the rest of its reads.  _resolve_model() is a
+ * definer function in PL/pgSQL and costs several times a one-row statement;
+ * it still resolves every other form (MLflow URIs, @latest) and explains
+ * every failure, since the fast path gives up (returns false) rather than
+ * raise.  The two must agree: sql/registry.sql resolves every form both ways.
+ */
+static SPIPlanPtr fast_resolve_plan = NULL;
+
+static bool
+resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
+{
+	const char *s = VARDATA_ANY(ref);
+	int			len = VARSIZE_ANY_EXHDR(ref);
+	int			sep = -1;
+	Datum		args[3];
+	char		nulls[3] = {' ', 'n', 'n'};
+	static Oid	reader = InvalidOid;
+	char	   *version_text;
+	bool		ok;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (len == 0 || len > 600 || (len >= 8 && memcmp(s, "models:/", 8) == 0))
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		if (s[i] == '@' || s[i] == ':')
+		{
+			if (sep >= 0)
+				return false;
+			sep = i;
+		}
+		else if (s[i] == '\0')
+			return false;
+	}
+	if (sep == 0 || sep == len - 1)
+		return false;
+	args[0] = PointerGetDatum(cstring_to_text_with_len(s, sep < 0 ? len : sep));
+	if (sep >= 0 && s[sep] == '@')
+	{
+		if (len - sep - 1 == 6 && memcmp(s + sep + 1, "latest", 6) == 0)
+			return false;
+		args[1] = PointerGetDatum(cstring_to_text_with_len(s + sep + 1, len - sep - 1));
+		nulls[1] = ' ';
+	}
+	else if (sep >= 0)
+	{
+		int64		v = 0;
+
+		for (int i = sep + 1; i < len; i++)
+		{
+			if (s[i] < '0' || s[i] > '9' || v > PG_INT32_MAX / 10)
+				return false;
+			v = v * 10 + (s[i] - '0');
+		}
+		if (v > PG_INT32_MAX)
+			return false;
+		args[2] = Int32GetDatum((int32) v);
+		nulls[2] = ' ';
+	}
+
+	if (!OidIsValid(reader))
+		reader = get_role_oid("mlops_reader", true);
+	if (!OidIsValid(reader) || !has_privs_of_role(GetUserId(), reader))
+		return false;
+
+	SPI_connect();
+	if (fast_resolve_plan == NULL)
+	{
+		Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
+		SPIPlanPtr	p = SPI_prepare(
+									"SELECT v.version_id, v.sha256, v.version, "
+									"       CASE WHEN $2 IS NOT NULL THEN '@' || $2 WHEN $3 IS NOT NULL THEN ':' || $3 "
+									"            WHEN EXISTS (SELECT FROM mlops.model_aliases a WHERE a.model_id = m.model_id "
+									"                            AND a.alias = 'champion') THEN '@champion' "
+									"            ELSE '/Production' END "
+									"  FROM mlops.registered_models m "
+									"  JOIN mlops.model_versions v ON v.model_id = m.model_id "
+									" WHERE m.name = $1 "
+									"   AND v.version_id = CASE "
+									"       WHEN $2 IS NOT NULL THEN (SELECT a.version_id FROM mlops.model_aliases a "
+									"                                  WHERE a.model_id = m.model_id AND a.alias = $2) "
+									"       WHEN $3 IS NOT NULL THEN (SELECT w.version_id FROM mlops.model_versions w "
+									"                                  WHERE w.model_id = m.model_id AND w.version = $3) "
+									"       ELSE coalesce((SELECT a.version_id FROM mlops.model_aliases a "
+									"                       WHERE a.model_id = m.model_id AND a.alias = 'champion'), "
+									"                     (SELECT w.version_id FROM mlops.model_versions w "
+									"                       WHERE w.model_id = m.model_id AND w.stage = 'Production' "
+									"                       ORDER BY w.version DESC LIMIT 1)) END",
+									3, types);
+
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		fast_resolve_plan = p;
+	}
+	ok = SPI_execute_plan(fast_resolve_plan, args, nulls, true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+	if (ok)
+	{
+		bool		isnull;
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		*version_id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+		*checksum_hex = SPI_getvalue(row, desc, 2);
+		version_text = SPI_getvalue(row, desc, 3);
+		/* the label _resolve_model gives: model "name@how" (version N) */
+		*label = psprintf("model \"%s%s\" (version %s)", text_to_cstring(DatumGetTextPP(args[0])),
+						  SPI_getvalue(row, desc, 4), version_text);
+		/* out of SPI's memory, which SPI_finish frees */
+		*checksum_hex = *checksum_hex ? MemoryContextStrdup(caller, *checksum_hex) : NULL;
+		*label = MemoryContextStrdup(caller, *label);
+	}
+	SPI_finish();
+	return ok;
+}
+
+/*
  * A reference's version, checksum and label through mlops._resolve_model(),
  * into a slot of st->recent: a free one, else the oldest.
  */
@@ -126,17 +247,29 @@ resolve_through_sql(ScoreState *st, text *ref, MemoryContext fcxt)
 	char	   *label;
 	ResolvedRef *slot;
 
-	SPI_connect();
-	prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
-	if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "mlops._resolve_model returned no row");
-	version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
-		hex_decode(checksum_hex, 64, (char *) checksum) != 32)
-		elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
-	label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
-	SPI_finish();
+	char	   *fast_label;
+
+	if (resolve_fast(ref, &version_id, &checksum_hex, &fast_label))
+	{
+		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
+			hex_decode(checksum_hex, 64, (char *) checksum) != 32)
+			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
+		label = MemoryContextStrdup(fcxt, fast_label);
+	}
+	else
+	{
+		SPI_connect();
+		prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
+		if (SPI_execute_plan(resolve_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "mlops._resolve_model returned no row");
+		version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
+			hex_decode(checksum_hex, 64, (char *) checksum) != 32)
+			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
+		label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+		SPI_finish();
+	}
 
 	/* only now, with nothing left to fail, is a slot given up */
 	if (st->n_recent < SCORE_RECENT_REFS)

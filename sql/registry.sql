@@ -242,3 +242,35 @@ RESET ROLE;
 SET ROLE mlops_writer;
 SELECT mlops.set_model_version_tag('staged', 2, 'reviewed', 'yes');
 RESET ROLE;
+
+-- predict resolves 'name', 'name@alias' and 'name:N' with one query of its
+-- own (scoring.c) and every other form through _resolve_model: both give the
+-- same version, named the same way in predict's messages
+CREATE FUNCTION pg_temp.err(query text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE query;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+CREATE FUNCTION pg_temp.used(ref text) RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(substring(pg_temp.err(format('SELECT mlops.predict(%L, ARRAY[1, 2]::float8[])', ref))
+                              FROM 'features for (.*): got'),
+                    pg_temp.err(format('SELECT mlops.predict(%L, ARRAY[1, 2]::float8[])', ref)))
+$$;
+SELECT mlops.set_model_alias('staged', 'champion', 2);
+SELECT r AS ref, (SELECT label FROM mlops._resolve_model(r)) AS resolved, pg_temp.used(r) AS predict_used
+  FROM unnest(ARRAY['staged', 'staged@champion', 'staged:1', 'staged:2', 'staged@latest', 'models:/staged/1',
+                    'models:/staged@champion', 'models:/staged/production']) r;
+SELECT mlops.delete_model_alias('staged', 'champion');
+SELECT (SELECT label FROM mlops._resolve_model('staged')) AS resolved, pg_temp.used('staged') AS predict_used;
+-- and what does not resolve fails with _resolve_model's errors
+SELECT r AS ref, pg_temp.used(r) AS error
+  FROM unnest(ARRAY['staged@champion', 'staged:9', 'nothing', 'nothing@champion', 'staged@', ':1', 'a@b@c',
+                    'staged:1x', 'staged:99999999999']) r;
+CREATE ROLE registry_nobody;
+SET ROLE registry_nobody;
+SELECT pg_temp.used('staged:1') AS not_a_reader;
+RESET ROLE;
+DROP ROLE registry_nobody;
