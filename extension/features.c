@@ -167,6 +167,19 @@ typedef struct Slot
 	bool		w_created_null;
 } Slot;
 
+/*
+ * A view row waits in a group of PIT_PENDING: each lookup is a chain of
+ * cache misses in tables of a million entries (the hash entry, the key's
+ * entity times, the slot and its values), and a miss per row, one after the
+ * other, was most of the pass's time.  So the misses overlap, in a pipeline
+ * of PIT_GROUPS groups: a row's hash entry is prefetched when it arrives;
+ * when its group is full, its entries are looked up and their times
+ * prefetched; one group later, the times are searched and the slots
+ * prefetched; one group later again, the slots are compared and updated.
+ */
+#define PIT_PENDING 16
+#define PIT_GROUPS 3
+
 typedef struct PitState
 {
 	/* the view's keys and features */
@@ -207,23 +220,19 @@ typedef struct PitState
 	bool	   *w_nulls;
 
 	/* the view's rows waiting for their lookups (see view_receive) */
-	int			npend;
-	struct PendingRow *pend;
-	Datum	   *pend_keys;		/* PIT_PENDING x nkeys */
-	Datum	   *pend_values;	/* PIT_PENDING x nfeat */
+	int			cur;			/* the group being filled */
+	int			pend_n[PIT_GROUPS]; /* rows in each group */
+	int			pend_stage[PIT_GROUPS]; /* 0 filling, 1 looked up, 2 placed */
+	struct PendingRow *pend;	/* PIT_GROUPS x PIT_PENDING */
+	Datum	   *pend_keys;		/* PIT_GROUPS x PIT_PENDING x nkeys */
+	Datum	   *pend_values;	/* PIT_GROUPS x PIT_PENDING x nfeat */
 	bool	   *pend_nulls;
-	MemoryContext pend_cxt;
+	MemoryContext pend_cxt[PIT_GROUPS];
+	int64	   *times;			/* per position: its entity row's time, for the search */
 
 	int64		view_rows;
 } PitState;
 
-/*
- * A view row waits in a group of PIT_PENDING: each lookup is a cache miss
- * in a table of a million entries (the hash entry, then the key's slots),
- * and a miss per row, one after the other, was most of the pass's time.
- * The group's hash entries are prefetched, then its slots, then compared.
- */
-#define PIT_PENDING 16
 
 typedef struct PendingRow
 {
@@ -233,6 +242,7 @@ typedef struct PendingRow
 	int64		created;
 	bool		created_null;
 	KeyEntry   *entry;
+	int32		pos;			/* its slot, or -1: no entity row can take it */
 } PendingRow;
 
 static uint32
@@ -369,14 +379,11 @@ typedef struct ViewReceiver
 	PitState   *st;
 } ViewReceiver;
 
-/* Compare the waiting rows with their slots, keeping the winners. */
+/* A group's first stage: its keys' entries, and their times prefetched. */
 static void
-flush_pending(PitState *st)
+pending_lookup(PitState *st, int g)
 {
-	Slot	   *slots = st->slots;
-	int			n = st->npend;
-
-	for (int i = 0; i < n; i++)
+	for (int i = g * PIT_PENDING; i < g * PIT_PENDING + st->pend_n[g]; i++)
 	{
 		PendingRow *p = &st->pend[i];
 
@@ -386,21 +393,30 @@ flush_pending(PitState *st)
 			p->entry = keytab_lookup_hash(st->keys, st->pend_keys + (Size) i * st->nkeys, p->hash);
 		if (p->entry)
 		{
-			pit_prefetch(&slots[p->entry->start]);
-			pit_prefetch(&slots[p->entry->start + p->entry->count / 2]);
-			pit_prefetch(&slots[p->entry->start + p->entry->count - 1]);
+			int64	   *t = st->times + p->entry->start;
+			int			n = Min(p->entry->count, 64);
+
+			for (int j = 0; j < n; j += 8)
+				pit_prefetch(t + j);
+			pit_prefetch(t + n - 1);
 		}
 	}
-	for (int i = 0; i < n; i++)
+	st->pend_stage[g] = 1;
+}
+
+/* Its second: the slot each row competes for, and that slot prefetched. */
+static void
+pending_place(PitState *st, int g)
+{
+	for (int i = g * PIT_PENDING; i < g * PIT_PENDING + st->pend_n[g]; i++)
 	{
 		PendingRow *p = &st->pend[i];
 		KeyEntry   *e = p->entry;
 		int32		lo,
 					hi,
 					end;
-		Datum	   *values = st->pend_values + (Size) i * st->nfeat;
-		bool	   *nulls = st->pend_nulls + (Size) i * st->nfeat;
 
+		p->pos = -1;
 		if (e == NULL)
 			continue;
 		/* the first entity row of the key at or after ts: that row's slot */
@@ -410,16 +426,37 @@ flush_pending(PitState *st)
 		{
 			int32		mid = lo + (hi - lo) / 2;
 
-			if (slots[mid].t < p->ts)
+			if (st->times[mid] < p->ts)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
 		if (lo == end)
 			continue;			/* later than every entity row of the key */
-		if (st->has_ttl && older_than_ttl(slots[lo].t, p->ts, st->ttl))
+		if (st->has_ttl && older_than_ttl(st->times[lo], p->ts, st->ttl))
 			continue;			/* too old for every entity row it could serve */
-		if (slots[lo].has && p->ts < slots[lo].w_ts)
+		p->pos = lo;
+		pit_prefetch(&st->slots[lo]);
+		pit_prefetch(st->w_values + (Size) lo * st->nfeat);
+		pit_prefetch(st->w_nulls + (Size) lo * st->nfeat);
+	}
+	st->pend_stage[g] = 2;
+}
+
+/* Its last: each row against its slot, keeping the winners. */
+static void
+pending_compare(PitState *st, int g)
+{
+	for (int i = g * PIT_PENDING; i < g * PIT_PENDING + st->pend_n[g]; i++)
+	{
+		PendingRow *p = &st->pend[i];
+		int32		lo = p->pos;
+		Datum	   *values = st->pend_values + (Size) i * st->nfeat;
+		bool	   *nulls = st->pend_nulls + (Size) i * st->nfeat;
+
+		if (lo < 0)
+			continue;
+		if (st->slots[lo].has && p->ts < st->slots[lo].w_ts)
 			continue;			/* the slot has a later row already */
 		if (candidate_beats(st, lo, p->ts, p->created, p->created_null, values, nulls))
 		{
@@ -429,8 +466,47 @@ flush_pending(PitState *st)
 			MemoryContextSwitchTo(old);
 		}
 	}
-	st->npend = 0;
-	MemoryContextReset(st->pend_cxt);
+	st->pend_n[g] = 0;
+	st->pend_stage[g] = 0;
+	MemoryContextReset(st->pend_cxt[g]);
+}
+
+/*
+ * The group being filled is full: it starts the pipeline, and the two
+ * before it move on one stage each; then the oldest, now empty, fills.
+ */
+static void
+pending_advance(PitState *st)
+{
+	int			g = st->cur;
+	int			prev = (g + PIT_GROUPS - 1) % PIT_GROUPS;
+	int			oldest = (g + 1) % PIT_GROUPS;
+
+	pending_lookup(st, g);
+	if (st->pend_stage[prev] == 1)
+		pending_place(st, prev);
+	if (st->pend_stage[oldest] == 2)
+		pending_compare(st, oldest);
+	st->cur = oldest;
+}
+
+/* Every stage of whatever still waits, oldest first (the view's rows have all come). */
+static void
+flush_pending(PitState *st)
+{
+	for (int k = 1; k <= PIT_GROUPS; k++)
+	{
+		int			g = (st->cur + k) % PIT_GROUPS;
+
+		if (st->pend_n[g] == 0)
+			continue;
+		if (st->pend_stage[g] == 0)
+			pending_lookup(st, g);
+		if (st->pend_stage[g] == 1)
+			pending_place(st, g);
+		pending_compare(st, g);
+	}
+	st->cur = 0;
 }
 
 static bool
@@ -438,7 +514,7 @@ view_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	PitState   *st = ((ViewReceiver *) self)->st;
 	int			k = st->nkeys;
-	int			i = st->npend;
+	int			i = st->cur * PIT_PENDING + st->pend_n[st->cur];
 	PendingRow *p = &st->pend[i];
 	MemoryContext old;
 
@@ -450,7 +526,7 @@ view_receive(TupleTableSlot *slot, DestReceiver *self)
 			return true;		/* a NULL key never matches; no time, no row */
 
 	/* the slot is reused for the next row: what waits is copied */
-	old = MemoryContextSwitchTo(st->pend_cxt);
+	old = MemoryContextSwitchTo(st->pend_cxt[st->cur]);
 	if (st->int_key)
 	{
 		p->ikey = int_key_value(st->int_key_type, slot->tts_values[0]);
@@ -478,8 +554,8 @@ view_receive(TupleTableSlot *slot, DestReceiver *self)
 			isnull ? (Datum) 0 : datumCopy(slot->tts_values[k + 2 + j], st->feat_byval[j], st->feat_len[j]);
 	}
 	MemoryContextSwitchTo(old);
-	if (++st->npend == PIT_PENDING)
-		flush_pending(st);
+	if (++st->pend_n[st->cur] == PIT_PENDING)
+		pending_advance(st);
 	return true;
 }
 
@@ -493,8 +569,7 @@ view_shutdown(DestReceiver *self)
 {
 	PitState   *st = ((ViewReceiver *) self)->st;
 
-	if (st->npend > 0)
-		flush_pending(st);
+	flush_pending(st);
 }
 
 static void
@@ -627,9 +702,10 @@ batch_arrange(PitState *st)
 			qsort_arg(st->pos_rid + st->groups[g].start, st->groups[g].count, sizeof(int32),
 					  compare_positions, st->rows);
 	st->slots = palloc_extended(sizeof(Slot) * Max(pos, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	st->times = palloc_extended(sizeof(int64) * Max(pos, 1), MCXT_ALLOC_HUGE);
 	for (int32 p = 0; p < pos; p++)
 	{
-		st->slots[p].t = st->rows[st->pos_rid[p]].t;
+		st->slots[p].t = st->times[p] = st->rows[st->pos_rid[p]].t;
 		st->rows[st->pos_rid[p]].pos = p;
 	}
 	st->w_values = palloc_extended(sizeof(Datum) * Max(pos, 1) * st->nfeat, MCXT_ALLOC_HUGE);
@@ -1018,11 +1094,12 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 		st.feat_len[i] = att->attlen;
 	}
 
-	st.pend = palloc0(sizeof(PendingRow) * PIT_PENDING);
-	st.pend_keys = palloc0(sizeof(Datum) * PIT_PENDING * st.nkeys);
-	st.pend_values = palloc0(sizeof(Datum) * PIT_PENDING * st.nfeat);
-	st.pend_nulls = palloc0(sizeof(bool) * PIT_PENDING * st.nfeat);
-	st.pend_cxt = AllocSetContextCreate(state_cxt, "point_in_time_join rows", ALLOCSET_SMALL_SIZES);
+	st.pend = palloc0(sizeof(PendingRow) * PIT_GROUPS * PIT_PENDING);
+	st.pend_keys = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st.nkeys);
+	st.pend_values = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st.nfeat);
+	st.pend_nulls = palloc0(sizeof(bool) * PIT_GROUPS * PIT_PENDING * st.nfeat);
+	for (int g = 0; g < PIT_GROUPS; g++)
+		st.pend_cxt[g] = AllocSetContextCreate(state_cxt, "point_in_time_join rows", ALLOCSET_SMALL_SIZES);
 
 	out_values = palloc(sizeof(Datum) * result_desc->natts);
 	out_nulls = palloc(sizeof(bool) * result_desc->natts);
