@@ -935,6 +935,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'materialize_online');
+    IF NOT isfinite(watermark) THEN
+        RAISE EXCEPTION 'a watermark is a finite time, not %', watermark USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     UPDATE mlops.feature_views x
        SET online_watermark = CASE WHEN watermark IS NULL THEN x.online_watermark
                                    ELSE greatest(x.online_watermark, watermark) END,
@@ -996,7 +999,7 @@ BEGIN
             'up AS (INSERT INTO %8$s AS o (%9$s, mlops_materialized_at) SELECT %9$s, pg_catalog.clock_timestamp() FROM latest '
             '       ON CONFLICT (%6$s) DO UPDATE SET %10$s, mlops_materialized_at = excluded.mlops_materialized_at '
             '       WHERE %11$s RETURNING 1) '
-            'SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM up), (SELECT max(%12$I)::timestamptz FROM batch)',
+            'SELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM up), (SELECT max(%12$I)::timestamptz FROM batch WHERE isfinite(%12$I))',
             (SELECT string_agg(format('v.%I', c), ', ' ORDER BY o) FROM unnest(cols) WITH ORDINALITY AS u(c, o)),
             v.source_sql,
             (SELECT string_agg(format('v.%I IS NOT NULL', k), ' AND ') FROM unnest(v.join_keys) k),
