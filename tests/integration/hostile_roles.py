@@ -14,29 +14,38 @@ arguments come from its parameters' types and names:
     binary junk, quotes and SQL, identifier tricks, the victim's names and ids, extreme numbers,
     NaN and infinities, malformed, deep and huge jsonb, wrong-shape arrays, forged compiled
     models (a victim version's id and checksum over another body, bytes flipped, truncated,
-    sizes lied about), relations the attacker cannot read.
+    sizes lied about), relations the attacker cannot read, feature view rows (the victim's, the
+    writer's own with the victim's online table, source or name put in).
 Each routine is called with its baseline, then with each parameter varied in turn over its
 variants (the others at their baseline), then with every parameter hostile at once.  A function
 call runs in its own transaction with a statement_timeout and is rolled back, after the
-attacker's view of every mlops table was compared with the one before (each changed row is
-judged by policy(): the reader and a role with no mlops role may change nothing, the writer
-what README's roles give it, as itself: drift_policy() for baselines, monitors, their checks,
-history and alerts) and, after the first calls that wrote, the integrity
+attacker's view of every mlops table, of the relations in mlops_online and of the online tables'
+rows was compared with the one before (each changed row is judged by policy(): the reader and a
+role with no mlops role may change nothing, the writer what README's roles give it, as itself:
+drift_policy() for baselines, monitors, their checks, history and alerts; features_policy() for
+entities, feature views and services, and the online tables, made by the extension's owner for
+a view's owner and written only for the writer's own views) and, after the first calls that
+wrote, the integrity
 invariants (INVARIANTS) checked; a procedure commits, so a superuser compares everything
 (pg_cron's jobs, the victim's tables and the database's relations too) before and after it.
 Then the writer's successful calls run again, committed, checked the same way.  Any error
 must carry a SQLSTATE other than XX000; a lost connection is a crash.
 
-Other phases: direct DML on every mlops table; a backend shared by roles that switch with
-SET ROLE (a pool, as PostgREST's): each call of the reader's that runs as the caller, followed
-by the victim's scores in the same backend; a job run of the victim's left running in a shared
-backend, attacked by the writer.  At the end: nothing of the victim's changed (its schedules,
-pg_cron jobs, job runs and rejects, private tables, versions, aliases, stages, drift baselines,
-monitors, checks, history and alerts; its params, artifacts, inputs, metric points and the
-registry events kept), the invariants, the victim's schedules (its batch one and its drift
-monitor's) still run as the victim, its long job run is still its own (cancelled by its
-session, recorded so), and the server never restarted (its log since the start has no crash).
+Other phases: direct DML on every mlops table and on the online tables of other roles' views; a
+backend shared by roles that switch with SET ROLE (a pool, as PostgREST's): each call of the
+reader's that runs as the caller, followed by the victim's scores and online features in the
+same backend; a job run of the victim's left running in a shared backend, attacked by the
+writer.  At the end: nothing of the victim's changed (its schedules, pg_cron jobs, job runs and
+rejects, private tables, versions, aliases, stages, drift baselines, monitors, checks, history
+and alerts, entities, feature views and services, online tables and their rows, and what
+feature_vector and online_features give it; its params, artifacts, inputs, metric points and
+the registry events kept), the invariants, the victim's schedules (its batch one, its drift
+monitor's and its materialization's) still run as the victim, it still materializes its view
+whose name another view shares in its first 63 bytes, its long job run is still its own
+(cancelled by its session, recorded so), and the server never restarted (its log since the
+start has no crash).
 """
+import datetime
 import itertools
 import json
 import os
@@ -124,6 +133,11 @@ A_MLP = json.dumps({'format': 'mlops.model/v1', 'task': 'binary', 'classes': ['n
                               'layers': [{'weights': [[1, -1], [2, 0.5]], 'bias': [0, -1]},
                                          {'weights': [[1], [-2]], 'bias': [0.5]}]}})
 NEVER = '0 3 31 2 *'    # February 31st: a schedule that never fires during the test
+FV_OWN = "(SELECT v FROM mlops.feature_views v WHERE v.name = 'hw_fv')"     # the writer's view's row
+# a view of the victim's with a long name (names have up to 250 characters; a table's, 63 bytes),
+# never materialized, and another view's name the same in its first 63 bytes
+VICTIM_LONG_VIEW = 'hv_' + 'l' * 64 + '_daily'
+SQUAT_VIEW = VICTIM_LONG_VIEW[:63] + '_hw'
 VICTIM_DRIFT_NAMES = {'hv_base', 'hv_base_free', 'hv-drift', 'hv-drift-manual'}
 
 
@@ -137,6 +151,7 @@ def cleanup(su):
         "DROP EXTENSION IF EXISTS mlops CASCADE",
         "DROP SCHEMA IF EXISTS hostile_victim_s CASCADE",
         "DROP SCHEMA IF EXISTS hostile_writer_s CASCADE",
+        "DROP SCHEMA IF EXISTS hostile_check CASCADE",
         "REVOKE USAGE ON SCHEMA cron FROM mlops_writer",
     ] + [f'DROP OWNED BY {r}' for r in ROLES] + [f'DROP ROLE IF EXISTS {r}' for r in ROLES]:
         try:
@@ -149,6 +164,7 @@ def setup(su):
     q(su, 'CREATE EXTENSION IF NOT EXISTS pg_cron')
     q(su, 'CREATE EXTENSION mlops')
     q(su, 'GRANT USAGE ON SCHEMA cron TO mlops_writer')
+    q(su, ONLINE_ROWS_FUNCTION)
     q(su, f"""
         CREATE ROLE {VICTIM} LOGIN IN ROLE mlops_writer;
         CREATE ROLE {ADMIN} LOGIN IN ROLE mlops_admin;
@@ -256,6 +272,33 @@ def setup(su):
     ids['sched_drift'] = q1(v, 'SELECT schedule_id FROM mlops.drift_monitors WHERE monitor_id = %s', (ids['monitor'],))
     if not (ids['alert_open'] and ids['alert_dataset'] and ids['alert_ack'] and ids['sched_drift']):
         raise SystemExit(f'the victim\'s drift monitors did not raise the alerts this test needs: {ids}')
+    # feature views: an entity, a view over a private table (materialized: its online table,
+    # on a schedule too), one never materialized, and a service
+    q(v, """
+        CREATE TABLE hostile_victim_s.feat_src AS
+        SELECT 1 + g % 10 AS customer_id, now() - g * interval '1 hour' AS event_ts,
+               now() - g * interval '1 hour' + interval '1 minute' AS created_ts,
+               (g % 7)::float8 AS spend, (g % 3)::float8 AS visits
+          FROM generate_series(1, 60) g;
+        SELECT mlops.create_entity('hv_customer', '{customer_id}', 'the victim''s');
+        SELECT mlops.create_feature_view('hv_fv', '{hv_customer}', 'hostile_victim_s.feat_src', 'event_ts',
+                                         ttl => '30 days', created_timestamp_column => 'created_ts',
+                                         tags => '{"team": "victim"}');
+        SELECT mlops.create_feature_view('hv_fv2', '{hv_customer}', 'hostile_victim_s.feat_src', 'event_ts', '{spend}');
+        SELECT mlops.create_feature_service('hv_fs', '{hv_fv:spend,hv_fv:visits}');""")
+    q(v, "SELECT mlops.create_feature_view(%s, '{hv_customer}', 'hostile_victim_s.feat_src', 'event_ts', '{visits}')",
+      (VICTIM_LONG_VIEW,))
+    q(v, "CALL mlops.materialize_online('hv_fv')")
+    ids['sched_online'] = q1(v, "SELECT mlops.schedule_materialize_online('hv-online', %s, 'hv_fv')", (NEVER,))
+    for k, sql in [('entity', "SELECT entity_id FROM mlops.entities WHERE name = 'hv_customer'"),
+                   ('fview', "SELECT view_id FROM mlops.feature_views WHERE name = 'hv_fv'"),
+                   ('fview2', "SELECT view_id FROM mlops.feature_views WHERE name = 'hv_fv2'"),
+                   ('fservice', "SELECT service_id FROM mlops.feature_services WHERE name = 'hv_fs'"),
+                   ('job_online', "SELECT job_run_id FROM mlops.job_runs WHERE kind = 'materialize_online'")]:
+        ids[k] = q1(v, sql)
+    ids['online'] = victim_online(v)
+    if any(r is None or r.startswith('error') or 'null' in r.lower() for k, r in ids['online'].items() if '99' not in k):
+        raise SystemExit(f'the victim\'s online features are not what this test needs: {ids["online"]}')
     v.close()
     for k, sql in [('job_batch', "job_name = 'hv-batch'"), ('job_failed', "job_name = 'hv-failed'"),
                    ('job_sched', "job_name = 'hv-nightly'"), ('job_drift', "job_name = 'hv-drift'")]:
@@ -344,6 +387,27 @@ def setup_writer(w, ids):
                         (ids['w_monitor'],))
     ids['w_drift_running'] = q1(w, "SELECT job_run_id FROM mlops._job_run_start('hw-drift', 'drift_monitor', %s, NULL, "
                                    "'hostile_writer_s.drift_cur', NULL, NULL)", (ids['w_drift_sched'],))
+    # feature views: a source and entity rows anyone may read (so that the reader's training set
+    # queries get to the join), an entity, a view (materialized, on a schedule) in a service,
+    # and an entity, a view and a service nothing uses (what the drops drop)
+    q(w, """CREATE TABLE hostile_writer_s.feat_src AS
+            SELECT 1 + g % 10 AS customer_id, now() - g * interval '1 hour' AS event_ts,
+                   now() - g * interval '1 hour' + interval '1 minute' AS created_ts,
+                   (g % 5)::float8 AS spend, (g % 2)::float8 AS visits
+              FROM generate_series(1, 40) g;
+            CREATE TABLE hostile_writer_s.entity_rows AS
+            SELECT 1 + g % 12 AS customer_id, now() - g * interval '30 minutes' AS event_timestamp, g AS label
+              FROM generate_series(1, 30) g;
+            GRANT SELECT ON hostile_writer_s.feat_src, hostile_writer_s.entity_rows TO PUBLIC;
+            SELECT mlops.create_entity('hw_customer', '{customer_id}');
+            SELECT mlops.create_entity('hw_ent_free', '{customer_id}');
+            SELECT mlops.create_feature_view('hw_fv', '{hw_customer}', 'hostile_writer_s.feat_src', 'event_ts',
+                                             ttl => '1 day', created_timestamp_column => 'created_ts');
+            SELECT mlops.create_feature_view('hw_fv_free', '{hw_customer}', 'hostile_writer_s.feat_src', 'event_ts');
+            SELECT mlops.create_feature_service('hw_fs', '{hw_fv:spend,hw_fv:visits}');
+            SELECT mlops.create_feature_service('hw_fs_free', '{hw_fv:spend}');""")
+    q(w, "CALL mlops.materialize_online('hw_fv')")
+    ids['w_sched_online'] = q1(w, "SELECT mlops.schedule_materialize_online('hw-online', '0 5 31 2 *', 'hw_fv')")
     ids['w_compiled'] = bytes(q1(w, 'SELECT mlops.compile_model(%s)', (A_W,)))
     ids['w_bundle'] = json.dumps(q1(w, "SELECT mlops.export_model_version('hw_model:1')"))
 
@@ -468,7 +532,13 @@ def build_pools(ids, su, routines):
                    'hostile_victim_s.slow_src', VICTIM, "CALL mlops.run_schedule('hv-nightly')",
                    'SELECT id, x FROM hostile_victim_s.private', 'Production', 'Staging',
                    'batch_score hostile_victim_s.scores', A_V1, 'hv_base', 'hv_base_free', 'hv-drift', 'hv-drift-manual',
-                   'mlops:hv-drift', 'hostile_victim_s.drift_ref', 'hostile_victim_s.drift_cur']
+                   'mlops:hv-drift', 'hostile_victim_s.drift_ref', 'hostile_victim_s.drift_cur',
+                   # feature views: the victim's entity, views, service, schedule, online table, source
+                   'hv_customer', 'hv_fv', 'hv_fv2', 'hv_fs', 'hv_fv:spend', 'hv-online', 'mlops:hv-online',
+                   'materialize_online:hv_fv', 'mlops_online.hv_fv', 'hostile_victim_s.feat_src',
+                   'SELECT customer_id, event_ts, created_ts, spend, visits FROM hostile_victim_s.feat_src',
+                   'SELECT 3 AS customer_id, now() AS event_timestamp FROM mlops_online.hv_fv', VICTIM_LONG_VIEW,
+                   SQUAT_VIEW]
     generic_text = [None, '', ' ', '  padded  ', 'a' * MB, '\x01\x02\t\n\r\x1b[31m\x7f', junk_text(64, 1),
                     junk_text(3000, 2), "'; DROP TABLE mlops.runs; --", "x'); DROP TABLE mlops.runs; --", '"', '""',
                     "'", '\\', '\\x00', 'pg_catalog.pg_authid', 'pg_authid', 'public."x""y"', '"pg_catalog"."pg_authid"',
@@ -485,14 +555,21 @@ def build_pools(ids, su, routines):
                     # drift: the writer's own baseline and monitor, a feature, a source anyone can read
                     'hw_base', 'hw-drift', 'channel', 'hostile_writer_s.drift_cur',
                     "SELECT g::float8 AS a, (g % 3)::float8 AS b, (ARRAY['web', 'app'])[1 + g % 2] AS channel "
-                    "FROM generate_series(1, 50) g"]
+                    "FROM generate_series(1, 50) g",
+                    # feature views: the writer's own reference, its join key and columns, SQL around names, a
+                    # name longer than a table's
+                    'hw_fv:spend', 'hw_fv:', 'customer_id', 'event_ts', 'mlops_materialized_at', 'ctid',
+                    'timestamp without time zone', 'integer) FROM pg_authid --', 'mlops_online.hw_fv',
+                    'SELECT customer_id, event_timestamp, label FROM hostile_writer_s.entity_rows',
+                    'hostile_writer_s.entity_rows e, pg_authid a', 'x' * 63 + 'y']
     text = [L(v, T) for v in generic_text] + [L(v, T, victim=True) for v in victim_text]
 
     victim_ids = sorted({ids[k] for k in ('exp', 'exp2', 'run1', 'run2', 'run3', 'run4', 'sched', 'sched2', 'job_batch',
                                           'job_failed', 'job_sched', 'job_running', 'vid1', 'vid2', 'vid_tree',
                                           'vid_mlp', 'model', 'model_empty', 'base', 'base_free', 'monitor',
                                           'monitor2', 'alert_open', 'alert_dataset', 'alert_ack', 'check',
-                                          'sched_drift', 'job_drift') if ids.get(k)})
+                                          'sched_drift', 'job_drift', 'entity', 'fview', 'fview2', 'fservice',
+                                          'sched_online', 'job_online') if ids.get(k)})
     bigint = [L(v, B) for v in (None, 0, -1, 1, 2 ** 31 - 1, 2 ** 31, -2 ** 31 - 1, 2 ** 63 - 1, -2 ** 63)] + \
         [L(v, B, victim=True) for v in victim_ids] + [RAW('(SELECT max(run_id) + 1 FROM mlops.runs)', B, 'the next run id')]
     integer = [L(v, I) for v in (None, 0, -1, 1, 2, 3, 2 ** 31 - 1, -2 ** 31, 100000)]
@@ -535,7 +612,13 @@ def build_pools(ids, su, routines):
                     '{"features": ["a"], "method": "psi", "threshold": -1}', '{"columns": {"a": {"method": "chisquare"}}}',
                     '{"drift_share": "NaN"}', '[{"feature": null, "drifted": true}]', '[{"drifted": "maybe"}]',
                     '[{"feature": "a", "kind": "numeric", "method": "ks", "statistic": 1e308, "p_value": -1, '
-                    '"threshold": 0.05, "drifted": true, "stats": {"n_rows": 1e30}}]']
+                    '"threshold": 0.05, "drifted": true, "stats": {"n_rows": 1e30}}]',
+                    # feature views: keys of an online read (wrong types, extra keys, SQL in a key), tags
+                    '{"customer_id": 3}', '{"customer_id": null}', '{"customer_id": "3"}', '{"customer_id": "x"}',
+                    '{"customer_id": 1e400}', '{"customer_id": 2147483648}', '{"customer_id": [3]}',
+                    '{"customer_id": {"a": 1}}', '{"customer_id": 3, "other": 1}', '["customer_id"]', '"customer_id"',
+                    '{"customer_id\\"; DROP TABLE mlops.runs; --": 3}', '{"customer_id": "3); DROP TABLE mlops.runs; --"}',
+                    '{"team": "victim"}', '{"team": 1}']
     jsonb = [L(v, J) for v in jsonb_values] + [
         L(json.dumps(b), J, label, victim=True) for b, label in
         [(bundle, "the victim version's bundle"), (b_tampered, 'a bundle whose artifact was changed'),
@@ -545,7 +628,12 @@ def build_pools(ids, su, routines):
     text_arrays = [None, '{}', '{NULL}', '{id,NULL}', '{{id,x},{y,z}}', '{' + ','.join(['x'] * 1000) + '}',
                    '{"x\\"; DROP TABLE mlops.runs; --"}', '{id,id}', '{ctid}', '{xmin}', '{"*"}', '{""}',
                    '{prediction,prediction}', '{probabilities,class}', '{prediction,probabilities,class,x}',
-                   '{lr,loss}', '{x}', '[5:5]={id}', '{"a b"}']
+                   '{lr,loss}', '{x}', '[5:5]={id}', '{"a b"}',
+                   # feature views: the writer's own entity twice, references, keys, columns, types
+                   '{hw_customer,hw_customer}', '{hw_fv:nope}', '{hw_fv:spend,hw_fv:spend}', '{customer_id}',
+                   '{customer_id,customer_id}', '{"integer) FROM pg_authid --"}', '{mlops_materialized_at}']
+    victim_text_arrays = ['{hv_customer}', '{hv_customer,hw_customer}', '{hv_fs}', '{hv_fv:spend}',
+                          '{hv_fv:spend,hw_fv:visits}', '{hv_fv2:spend}', '{hv_fs,hw_fs}']
     float_arrays = [None, '{}', '{NULL}', '{NULL,NULL}', '{NaN,Infinity}', '{-Infinity,1e308}', '{1,2,3}',
                     '{{1,2},{3,4}}', '[-5:-4]={1,2}', '{' + ','.join(['1'] * 100000) + '}', '{1}', '{5e-324,-0}']
     other_arrays = [None, '{}', '{NULL}', '{1,2}']
@@ -568,17 +656,36 @@ def build_pools(ids, su, routines):
                      RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hv-nightly')", S_ROW,
                          "the victim's schedule row", True),
                      RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hw-sched')", S_ROW, 'own schedule row')]
+    # a view's row (what the online helpers take): the victim's, the writer's own, and the
+    # writer's with the victim's online table, source or owner put in (a row is the caller's to
+    # make up: what it names is read with the caller's privileges)
+    FV_ROW = 'mlops.feature_views'
+    fv = "(SELECT v FROM mlops.feature_views v WHERE v.name = '{}')"
+    feature_views_row = [RAW('NULL::mlops.feature_views', FV_ROW),
+                         RAW(fv.format('hv_fv'), FV_ROW, "the victim's feature view row", True),
+                         RAW(fv.format('hv_fv2'), FV_ROW, "the victim's unmaterialized view's row", True),
+                         RAW(FV_OWN, FV_ROW, 'own feature view row')] + [
+        RAW(f"(SELECT jsonb_populate_record(v, '{j}') FROM mlops.feature_views v WHERE v.name = 'hw_fv')", FV_ROW,
+            label, 'victim' in label) for j, label in [
+            ('{"online_table": "mlops_online.hv_fv"}', "own row with the victim's online table"),
+            ('{"source_sql": "hostile_victim_s.feat_src"}', "own row with the victim's source"),
+            ('{"created_by": "hostile_victim", "name": "hv_fv"}', "own row as the victim's view"),
+            ('{"online_table": "mlops_online.hw_fv o; DELETE FROM mlops_online.hw_fv; SELECT 1 FROM pg_class"}',
+             'own row with SQL in its online table'),
+            ('{"join_keys": [], "key_types": [], "features": []}', 'own row with no keys or features'),
+            ('{"timestamp_column": "ctid", "features": ["xmin"], "feature_types": ["xid"]}',
+             'own row with system columns')]]
     bytea = [L(None, BY), L(b'', BY), L(random.Random(3).randbytes(1024), BY, 'junk'), L(b'\x00' * 100, BY),
              L(random.Random(4).randbytes(MB), BY, '1 MB of junk'), L(ids['w_compiled'], BY, 'compile_model() output')] + [
         L(bytes(q1(su, 'SELECT compiled FROM mlops.model_versions WHERE version_id = %s', (ids[k],))), BY,
           f"victim version {k}'s compiled form", True) for k in ('vid1', 'vid_tree', 'vid_mlp')] + [
         L(b, BY, label, victim='victim' in label) for b, label in forged_models(ids, su)]
     pools = {T: text, B: bigint, I: integer, F: floats, 'boolean': boolean, 'timestamp with time zone': tstz, J: jsonb,
-             'text[]': [L(v, 'text[]') for v in text_arrays],
+             'text[]': [L(v, 'text[]') for v in text_arrays] + [L(v, 'text[]', victim=True) for v in victim_text_arrays],
              'double precision[]': [L(v, 'double precision[]') for v in float_arrays],
              'bigint[]': [L(v, 'bigint[]') for v in other_arrays],
              'timestamp with time zone[]': [L(v, 'timestamp with time zone[]') for v in other_arrays[:3] + ['{infinity}']],
-             R: regclass, A: anyelement, S_ROW: schedules_row, BY: bytea,
+             R: regclass, A: anyelement, S_ROW: schedules_row, FV_ROW: feature_views_row, BY: bytea,
              'name': [L(v, 'name') for v in (None, '', VICTIM, SUPER, 'a' * 300)],
              'interval': [L(v, 'interval') for v in (None, '1 day', '-1 day', '0', '1 microsecond', '178000000 years')],
              'boolean[]': [L(v, 'boolean[]') for v in (None, '{}', '{NULL}', '{t,f,t}', '{' + ','.join(['t'] * 100000) + '}')],
@@ -626,11 +733,22 @@ def baselines(ids):
         'results': L(json.dumps([{'feature': 'a', 'kind': 'numeric', 'n_reference': 60, 'n_current': 60, 'method': 'ks',
                                   'statistic': 0.5, 'p_value': 0.001, 'threshold': 0.05, 'drifted': True,
                                   'stats': {'n_rows': 60}}]), 'jsonb'),
+        # feature views: the writer's entity, view (materialized), service, their source and columns
+        'join_keys': L('{customer_id}', 'text[]'), 'entities': L('{hw_customer}', 'text[]'),
+        'timestamp_column': S('event_ts'), 'created_timestamp_column': S('created_ts'), 'view': S('hw_fv'),
+        'view_name': S('hw_fv'), 'view_or_service': S('hw_fs'), 'service': S('hw_fs'),
+        'entity_source': S('hostile_writer_s.entity_rows'), 'event_timestamp_column': S('event_timestamp'),
+        'entity_sql': S('SELECT customer_id, event_timestamp FROM hostile_writer_s.entity_rows'),
+        'key_types': L('{integer}', 'text[]'), 'view_sql': S('hostile_writer_s.feat_src'),
+        'timestamp_type': S('timestamp with time zone'), 'view_features': L('{spend,visits}', 'text[]'),
+        'ttl_microseconds': L(86400000000, 'bigint'),
     }
     by_name_type = {
         ('features', 'jsonb'): L('{"a": 1, "b": 2}', 'jsonb'), ('features', 'double precision[]'): L('{1,2}', 'double precision[]'),
         ('value', 'double precision'): L(0.5, 'double precision'), ('value', 'anyelement'): RAW('0.5::float8', 'anyelement'),
         ('vals', 'double precision[]'): L('{0.5}', 'double precision[]'), ('value', 'jsonb'): L('"v"', 'jsonb'),
+        ('features', 'text[]'): L('{hw_fv:spend,hw_fv:visits}', 'text[]'), ('keys', 'jsonb'): L('{"customer_id": 3}', 'jsonb'),
+        ('key', 'anyelement'): RAW('3', 'anyelement'),
     }
     override = {
         ('create_experiment', 'name'): S('hw_exp_new'), ('set_experiment', 'name'): S('hw_exp'),
@@ -658,6 +776,22 @@ def baselines(ids):
         ('drop_drift_monitor', 'name'): S('hw-drift'), ('run_drift_monitor', 'name'): S('hw-drift'),
         ('_drift_record', 'job_run_id'): L(ids['w_drift_running'], 'bigint'),
         ('_describe_source', 'search_path'): L(None, 'text'), ('_drift_rows', 'options'): L(None, 'jsonb'),
+        # feature views: new definitions; drop those nothing uses; a training set into a new table;
+        # the engine asked for one of the view's features; a materialization under the writer's
+        # own schedule of it
+        ('create_entity', 'name'): S('hw_customer_new'), ('create_feature_view', 'name'): S('hw_fv_new'),
+        ('_create_feature_view', 'name'): S('hw_fv_new'), ('create_feature_service', 'name'): S('hw_fs_new'),
+        ('create_feature_view', 'source'): S('hostile_writer_s.feat_src'),
+        ('_create_feature_view', 'source'): S('hostile_writer_s.feat_src'),
+        ('_create_feature_view', 'source_sql'): S('hostile_writer_s.feat_src'),
+        ('_create_feature_view', 'features'): L(None, 'text[]'),
+        ('drop_entity', 'name'): S('hw_ent_free'), ('drop_feature_view', 'name'): S('hw_fv_free'),
+        ('drop_feature_service', 'name'): S('hw_fs_free'), ('_feature_view', 'name'): S('hw_fv'),
+        ('_feature_ref', 'ref'): S('hw_fv:spend'), ('build_training_set', 'target'): S('hostile_writer_s.training'),
+        ('point_in_time_join', 'features'): L('{spend}', 'text[]'),
+        ('schedule_materialize_online', 'name'): S('hw-online-new'),
+        ('_materialize_online', 'schedule_id'): L(ids['w_sched_online'], 'bigint'),
+        ('_materialize_online', 'job_name'): S('hw-online'),
     }
     for f in ('capture_baseline', '_capture_baseline', 'capture_baseline_from_model', 'capture_prediction_baseline'):
         override[(f, 'options')] = L('{"replace": true}', 'jsonb')
@@ -675,7 +809,7 @@ def baselines(ids):
         'anyelement': RAW('0.5::float8', 'anyelement'), 'bigint[]': L('{1}', 'bigint[]'),
         'timestamp with time zone[]': RAW('ARRAY[now()]', 'timestamp with time zone[]'),
         'mlops.schedules': RAW("(SELECT s FROM mlops.schedules s WHERE s.name = 'hw-sched')", 'mlops.schedules'),
-        'name': L(WRITER, 'name'),
+        'mlops.feature_views': RAW(FV_OWN, 'mlops.feature_views'), 'name': L(WRITER, 'name'),
         'interval': L('1 day', 'interval'), 'boolean[]': L('{t,f}', 'boolean[]'),
         'oid': RAW("'float8'::regtype::oid", 'oid'),
     }
@@ -715,11 +849,46 @@ def table_list(su):
           FROM pg_class c WHERE c.relnamespace = 'mlops'::regnamespace AND c.relkind IN ('r', 'p') ORDER BY 1""")
 
 
+# (an index says which table it is of; acl: who was granted what on it)
 RELATIONS_SQL = """
-    SELECT n.nspname || '.' || c.relname AS rel, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner
+    SELECT n.nspname || '.' || c.relname AS rel, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner,
+           c.relacl::text AS acl,
+           (SELECT tn.nspname || '.' || tc.relname FROM pg_index i JOIN pg_class tc ON tc.oid = i.indrelid
+              JOIN pg_namespace tn ON tn.oid = tc.relnamespace WHERE i.indexrelid = c.oid) AS "of"
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
        AND n.nspname NOT LIKE 'pg\\_temp\\_%%' AND n.nspname NOT LIKE 'pg\\_toast\\_temp\\_%%'"""
+# the online tables' relations (for the attackers' own snapshots: the superuser's has every
+# relation), and their rows as the caller sees them (ONLINE_ROWS_FUNCTION: tables come and go)
+ONLINE_RELATIONS = '(' + RELATIONS_SQL + " AND n.nspname = 'mlops_online')"
+ONLINE_ROWS = '(SELECT * FROM hostile_check.online_rows())'
+SNAPSHOT_LABELS = {ONLINE_RELATIONS: 'online relations', ONLINE_ROWS: 'online rows'}
+ONLINE_ROWS_FUNCTION = """
+CREATE SCHEMA hostile_check;
+GRANT USAGE ON SCHEMA hostile_check TO PUBLIC;
+-- every row of every online table the caller may read: its table, its primary key, the row
+CREATE FUNCTION hostile_check.online_rows() RETURNS TABLE (tbl text, key text, row_text text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r record;
+BEGIN
+    IF to_regnamespace('mlops_online') IS NULL OR NOT has_schema_privilege('mlops_online', 'USAGE') THEN
+        RETURN;
+    END IF;
+    FOR r IN SELECT c.oid, c.relname::text AS relname,
+                    (SELECT string_agg(format('o.%I', a.attname), ', ' ORDER BY k.o)
+                       FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, o)
+                       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                      WHERE i.indrelid = c.oid AND i.indisprimary) AS pk
+               FROM pg_class c
+              WHERE c.relnamespace = 'mlops_online'::regnamespace AND c.relkind IN ('r', 'p')
+                AND has_table_privilege(c.oid, 'SELECT')
+              ORDER BY 2 LOOP
+        RETURN QUERY EXECUTE format('SELECT %L::text, jsonb_build_array(%s)::text, to_jsonb(o)::text FROM %s o',
+                                    r.relname, coalesce(r.pk, 'to_jsonb(o)'), r.oid::regclass);
+    END LOOP;
+END
+$$;"""
 
 
 class Snapshot:
@@ -735,6 +904,9 @@ class Snapshot:
                                 "'hostile_victim_s'::regnamespace AND c.relkind = 'r' ORDER BY 1"):
                 self.tables.append((t, []))
             self.tables.append(('(' + RELATIONS_SQL + ')', ['rel']))
+        else:
+            self.tables.append((ONLINE_RELATIONS, ['rel']))
+        self.tables.append((ONLINE_ROWS, ['tbl', 'key']))
         self.sql = 'SELECT ARRAY[' + ', '.join(
             f"(SELECT count(*) || ':' || coalesce(sum(hashtextextended({self._version(i)}, 0)::numeric), 0) FROM {n} t)"
             for i, (n, _) in enumerate(self.tables)) + ']'
@@ -763,7 +935,7 @@ class Snapshot:
 
     def label(self, i):
         name = self.tables[i][0]
-        return 'relations' if name.startswith('(') else name
+        return SNAPSHOT_LABELS.get(name, 'relations') if name.startswith('(') else name
 
 
 def parse_row(text):
@@ -899,6 +1071,71 @@ def drift_policy(me, table, old, new, changes):
     return None
 
 
+# feature views: a writer defines entities, views and services, its own (only their creator or
+# an admin drops one; a definition never changes); a view's online table in schema mlops_online
+# is made by the extension's owner for the view's owner, at its first materialization, and
+# dropped with the view; only the view's owner writes its rows and its online_* columns
+FEATURE_TABLES = {'mlops.entities', 'mlops.feature_views', 'mlops.feature_services'}
+FEATURE_KIND = {'mlops.entities': 'entity', 'mlops.feature_views': 'feature view',
+                'mlops.feature_services': 'feature service'}
+ONLINE_COLUMNS = {'online_table', 'online_watermark', 'online_materialized_at'}
+
+
+def online_relname(view_name):
+    """The name of a view's online table: mlops_online."<view name>", cut to 63 bytes as
+    PostgreSQL cuts an identifier."""
+    b = view_name.encode()[:63]
+    while True:
+        try:
+            return b.decode()
+        except UnicodeDecodeError:
+            b = b[:-1]
+
+
+def timestamp(text):
+    try:
+        return datetime.datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def features_policy(me, table, old, new, changes):
+    """policy() for the feature tables, the online tables (relations in mlops_online) and
+    their rows.  Whose a row is: its owner's before the change (after an insert)."""
+    row = old if old is not None else new
+    verb = 'inserted' if old is None else 'deleted' if new is None else 'changed'
+    if table == 'online rows':
+        owner = changes['online_owner'].get(row['tbl'])
+        return None if owner == me else \
+            f'{me} {verb} a row of online table mlops_online.{row["tbl"]} (of a view of {owner})'
+    if table in ('relations', 'online relations'):
+        rel = row['of'] or row['rel']       # an index: its table's
+        owner = changes['online_owner'].get(rel.split('.', 1)[1])
+        if old is not None and new is not None:
+            return f'{me} changed {sorted(changed_columns(old, new))} of relation {row["rel"]} in mlops_online'
+        if owner != me:
+            return f'{me} {"created" if old is None else "dropped"} relation {row["rel"]} ({row["kind"]}) in ' \
+                   f'mlops_online, ' + (f'the online table of a view of {owner}' if owner else 'of no view')
+        return None
+    kind = FEATURE_KIND[table]
+    if row['created_by'] != me:
+        return f'{me} {verb} {kind} {row["name"]} of {row["created_by"]}'
+    if old is None or new is None:
+        return None
+    cols = changed_columns(old, new)
+    if table != 'mlops.feature_views' or not cols <= ONLINE_COLUMNS:
+        return f'{me} changed {sorted(cols)} of its {kind} {old["name"]} (a definition does not change)'
+    if 'online_table' in cols and (old['online_table'] is not None or new['online_table'] not in (
+            f'mlops_online.{new["name"]}', f'mlops_online."{new["name"]}"')):
+        return f'{me} changed the online table of its feature view {old["name"]}: {old["online_table"]!r} -> ' \
+               f'{new["online_table"]!r}'
+    was, now = timestamp(old['online_watermark']), timestamp(new['online_watermark'])
+    if old['online_watermark'] is not None and (new['online_watermark'] is None or (was and now and now < was)):
+        return f'the online watermark of {me}\'s feature view {old["name"]} moved back: {old["online_watermark"]} ' \
+               f'-> {new["online_watermark"]}'
+    return None
+
+
 def policy(role, table, old, new, changes):
     """Why a change is not one the role may make (None: it may).  Readers and role-less
     roles may change nothing; a writer what README's roles give it: the shared tracking
@@ -906,6 +1143,10 @@ def policy(role, table, old, new, changes):
     if role != WRITER:
         return f'{role} changed {table}'
     me = WRITER
+    # (online tables are the extension owner's, made for the view's owner)
+    if table in FEATURE_TABLES or table in ('online rows', 'online relations') or \
+            (table == 'relations' and (old or new)['rel'].startswith('mlops_online.')):
+        return features_policy(me, table, old, new, changes)
     if new is not None:
         for c in ATTRIBUTION:
             if c in new and (old is None or old.get(c) != new.get(c)) and new[c] != me:
@@ -916,7 +1157,8 @@ def policy(role, table, old, new, changes):
         return f'{me} changed the victim\'s private table {table}'
     if table == 'relations':
         row = new or old
-        return None if row['owner'] == me else f'{me} {"created" if old is None else "dropped"} relation {row}'
+        return None if row['owner'] == me else \
+            f'{me} {"created" if old is None else "dropped" if new is None else "changed"} relation {row}'
     if table == 'cron.job':
         return None if (old or new)['username'] == me and (new or old)['username'] == me else \
             f'{me} changed pg_cron job {(old or new)["jobid"]} of {(old or new)["username"]}'
@@ -937,6 +1179,10 @@ def policy(role, table, old, new, changes):
             owner = changes['monitor_owner'].get(new.get('name'))
             if owner is not None and owner != me:
                 return f'{me} made schedule {new["name"]!r}, the name of the drift monitor of {owner}'
+            # a view is materialized by its owner only
+            why = materialize_schedule_policy(me, new, changes)
+            if why:
+                return why
         if table == 'mlops.job_runs':
             # a job run belongs to the schedule it names (by id, or by name: the monitoring
             # views group runs by job name), and only the schedule's owner records runs of it
@@ -949,6 +1195,13 @@ def policy(role, table, old, new, changes):
             if owner is not None and owner != me:
                 return f'{me} recorded job run {new["job_run_id"]} ({new["kind"]}) under job name ' \
                        f'{new["job_name"]!r}, the drift monitor of {owner}'
+            # and a view's materializations: named after it, and only its owner materializes it
+            name = new['job_name'] or ''
+            owner = changes['view_owner'].get(name[len('materialize_online:'):]) \
+                if name.startswith('materialize_online:') else None
+            if owner is not None and owner != me:
+                return f'{me} recorded job run {new["job_run_id"]} ({new["kind"]}) under job name {name!r}, the ' \
+                       f'materializations of the feature view of {owner}'
             return None
         if table in ('mlops.experiments', 'mlops.runs', 'mlops.registered_models', 'mlops.model_versions',
                      'mlops.job_runs', 'mlops.schedules', 'mlops.latest_metrics', 'mlops.registry_events') or \
@@ -987,10 +1240,22 @@ def policy(role, table, old, new, changes):
             return None         # a run whose session died, recorded as failed
         return f'{me} changed {sorted(cols)} of job run {old["job_run_id"]} of {old["run_by"]}'
     if table == 'mlops.schedules':
-        return None if old['created_by'] == me else f'{me} changed {sorted(cols)} of schedule {old["name"]} of {old["created_by"]}'
+        if old['created_by'] != me:
+            return f'{me} changed {sorted(cols)} of schedule {old["name"]} of {old["created_by"]}'
+        return materialize_schedule_policy(me, new, changes)
     if table in ('mlops.model_versions', 'mlops.model_aliases'):
         return f'{me} changed {sorted(cols)} of {table} row {short(json.dumps({k: old.get(k) for k in ("version_id", "model_id", "alias", "version")}), 120)} (admin only or immutable)'
     return f'{me} changed {sorted(cols)} of a row of {table}'
+
+
+def materialize_schedule_policy(me, new, changes):
+    """A schedule of kind materialize_online materializes a view of its owner's."""
+    if new.get('kind') != 'materialize_online':
+        return None
+    view = (new.get('spec') or {}).get('view') if isinstance(new.get('spec'), dict) else None
+    owner = changes['view_owner'].get(view)
+    return None if owner == me else \
+        f'{me}\'s schedule {new["name"]!r} materializes feature view {view!r} of {owner}'
 
 
 def classify(role, diffs, context_label, orphans, conn):
@@ -1020,6 +1285,21 @@ def classify(role, diffs, context_label, orphans, conn):
         changes['monitor_owner'] = {**{r['monitor_id']: r['created_by'] for r in old.values()},
                                     **{r['name']: r['created_by'] for r in old.values()},
                                     **{r[0]: r[2] for r in rows}, **{r[1]: r[2] for r in rows}}
+    # the owners of feature views, by name and by the name of their online table: as they are
+    # now, and as they were for those the call dropped
+    if FEATURE_TABLES & set(diffs) or {'online rows', 'online relations', 'relations', 'mlops.schedules',
+                                       'mlops.job_runs'} & set(diffs):
+        old, new = diffs.get('mlops.feature_views', ({}, {}))
+        views = [(r['name'], r['created_by']) for r in old.values()] + \
+            [tuple(r) for r in q(conn, 'SELECT name, created_by::text FROM mlops.feature_views')]
+        changes['view_owner'] = dict(views)
+        online_owner = {}
+        for name, owner in views:
+            # two roles' views whose names are cut to the same table name: of neither
+            rel = online_relname(name)
+            online_owner[rel] = owner if online_owner.get(rel, owner) == owner else \
+                'several roles (their views\' names are the same in their first 63 bytes)'
+        changes['online_owner'] = online_owner
     problems = []
     for table, (old, new) in diffs.items():
         for key in set(old) | set(new):
@@ -1032,7 +1312,8 @@ def classify(role, diffs, context_label, orphans, conn):
                 why = f'{role} changed a row of {table} this test cannot judge (no {e}): {short(json.dumps(o or n), 200)}'
             if why:
                 problems.append(why)
-    return [f'{context_label}: {p}' for p in problems]
+    # (the same problem with many rows, once)
+    return [f'{context_label}: {p}' + (f' ({n} rows)' if n > 1 else '') for p, n in Counter(problems).items()]
 
 
 # --------------------------------------------------------------------------- invariants
@@ -1158,6 +1439,50 @@ SELECT v FROM (
    WHERE s.kind = 'drift_monitor'
      AND NOT EXISTS (SELECT FROM mlops.drift_monitors m WHERE m.schedule_id = s.schedule_id AND m.name = s.spec ->> 'monitor'
                                                          AND m.created_by = s.created_by)
+  UNION ALL
+  SELECT format('feature view %s (%s) names entities %s, whose join keys are %s, not its %s', v.name, v.created_by,
+                v.entities, x.keys, v.join_keys)
+    FROM mlops.feature_views v
+         CROSS JOIN LATERAL (SELECT array_agg(k.k ORDER BY u.o, k.o) AS keys FROM unnest(v.entities) WITH ORDINALITY AS u(e, o)
+                               LEFT JOIN mlops.entities en ON en.name = u.e
+                               LEFT JOIN LATERAL unnest(en.join_keys) WITH ORDINALITY AS k(k, o) ON true) x
+   WHERE x.keys IS DISTINCT FROM v.join_keys
+  UNION ALL
+  SELECT format('feature service %s (%s) lists %s, which is no feature of a view', s.name, s.created_by, r.ref)
+    FROM mlops.feature_services s, unnest(s.features) AS r(ref)
+   WHERE NOT EXISTS (SELECT FROM mlops.feature_views v WHERE v.name = split_part(r.ref, ':', 1)
+                                                        AND substr(r.ref, length(split_part(r.ref, ':', 1)) + 2) = ANY (v.features))
+  UNION ALL
+  SELECT format('feature view %s (%s) has online table %s: %s', v.name, v.created_by, v.online_table,
+                coalesce((SELECT format('%s, owned by %s, with columns %s', c.relkind, pg_get_userbyid(c.relowner),
+                                        ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid
+                                                 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum))
+                            FROM pg_class c WHERE c.oid = to_regclass(v.online_table)), 'no such table'))
+    FROM mlops.feature_views v
+   WHERE v.online_table IS NOT NULL
+     AND NOT EXISTS (SELECT FROM pg_class c JOIN pg_extension e ON e.extname = 'mlops'
+                      WHERE c.oid = to_regclass(v.online_table) AND c.relnamespace = 'mlops_online'::regnamespace
+                        AND c.relkind = 'r' AND c.relowner = e.extowner
+                        AND ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                                     AND NOT a.attisdropped ORDER BY a.attnum)
+                            = array_remove(v.join_keys || v.features || v.timestamp_column || v.created_timestamp_column
+                                           || 'mlops_materialized_at'::text, NULL))
+  UNION ALL
+  SELECT format('mlops_online.%s (%s) is the online table of no feature view', c.relname, c.relkind)
+    FROM pg_class c
+   WHERE c.relnamespace = 'mlops_online'::regnamespace AND c.relkind NOT IN ('i', 'S')
+     AND NOT EXISTS (SELECT FROM mlops.feature_views v WHERE to_regclass(v.online_table) = c.oid)
+  UNION ALL
+  SELECT format('mlops_online.%s, the online table of feature view %s of %s: %s may %s it', c.relname, v.name,
+                v.created_by, CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type)
+    FROM mlops.feature_views v JOIN pg_class c ON c.oid = to_regclass(v.online_table), aclexplode(c.relacl) a
+   WHERE a.grantee <> c.relowner AND (a.grantee = 0 OR pg_get_userbyid(a.grantee) <> v.created_by)
+     AND NOT (a.privilege_type = 'SELECT' AND pg_get_userbyid(a.grantee) = 'mlops_reader')
+  UNION ALL
+  SELECT format('schedule %s (%s) materializes feature view %s of %s', s.name, s.created_by, s.spec ->> 'view',
+                coalesce(v.created_by::text, 'nobody'))
+    FROM mlops.schedules s LEFT JOIN mlops.feature_views v ON v.name = s.spec ->> 'view'
+   WHERE s.kind = 'materialize_online' AND v.created_by IS DISTINCT FROM s.created_by
 ) x(v)"""
 
 
@@ -1202,6 +1527,10 @@ class Stats:
 stats = Stats()
 
 
+# the column definition of a call of a routine returning records (any other: a batch job's)
+COLDEFS = {'point_in_time_join': ' AS r(customer_id integer, event_timestamp timestamp with time zone, spend double precision)'}
+
+
 def call_sql(fn, args):
     """The statement calling fn with args ({param index: V}); None for a defaulted parameter."""
     parts, values = [], []
@@ -1222,7 +1551,7 @@ def call_sql(fn, args):
     if fn.kind == 'a':
         return f'SELECT {name}({", ".join("v" + str(i) for i in range(len(parts)))}) FROM (SELECT ' + \
             ', '.join(f'{p} AS v{i}' for i, p in enumerate(parts)) + ') s', values
-    coldef = ' AS r(id integer, prediction double precision)' if fn.needs_coldef else ''
+    coldef = COLDEFS.get(fn.name, ' AS r(id integer, prediction double precision)') if fn.needs_coldef else ''
     return f'SELECT * FROM {name}({arglist}){coldef}', values
 
 
@@ -1282,7 +1611,10 @@ class Attacker:
             else:
                 cur.execute(f'BEGIN; SET LOCAL statement_timeout = {CALL_TIMEOUT_MS}; ' + sql, values)
             if cur.description:
-                cur.fetchall()
+                try:
+                    cur.fetchall()
+                except (ValueError, OverflowError):
+                    pass    # a value Python cannot hold (a timestamp past year 9999): the call succeeded
             ok = True
             if self.role == NOBODY and fn.secdef:
                 # a SECURITY DEFINER routine reads and writes as the extension's owner: it must
@@ -1406,11 +1738,14 @@ def barrage(att, routines, arg_of, pools, su_base, orphans, phase):
     log(f'{phase}: {sum(stats.calls.values()) - n0} calls')
 
 
-def direct_dml(conn, role, tables):
-    """Writing the tables directly: refused (rejects go only to one's own running job run)."""
+def direct_dml(conn, role, tables, su=None):
+    """Writing the tables directly: refused (rejects go only to one's own running job run).
+    su: a superuser's connection, to find the tables' columns (for tables in a schema the role
+    may not even look into)."""
     for name, _ in tables:
-        col = q1(conn, "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
-                       "AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1", (name,))
+        col = q1(su or conn, "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+                             "AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1",
+                 (name,))
         stmts = [f'INSERT INTO {name} DEFAULT VALUES', f'UPDATE {name} SET {col} = {col}', f'DELETE FROM {name}',
                  f'TRUNCATE {name}']
         if name == 'mlops.batch_rejects':
@@ -1448,6 +1783,12 @@ def victim_scores_sql(refs):
                       "mlops.score_class(mlops.compiled_model(%s), '{1,2}'::float8[])"):
                 exprs.append(f'({e})::text')
                 args.append(ref)
+    # and its online features (feature_vector keeps each service's reads in the backend)
+    for e, name in [("mlops.feature_vector(%s, 3)", 'hv_fs'), ("mlops.feature_vector(%s, '{\"customer_id\": 4}'::jsonb)", 'hv_fs'),
+                    ("mlops.online_features(%s, '{\"customer_id\": 3}')", 'hv_fs'),
+                    ("mlops.predict('hv_model:1', mlops.feature_vector(%s, 5))", 'hv_fs')]:
+        exprs.append(f'({e})::text')
+        args.append(name)
     return exprs, args
 
 
@@ -1608,7 +1949,44 @@ SELECT jsonb_build_object(
   'drift history', (SELECT jsonb_agg(to_jsonb(h) ORDER BY h.check_id, h.feature) FROM mlops.drift_history h
                      JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s),
   'drift alerts', (SELECT jsonb_agg(to_jsonb(a) ORDER BY a.alert_id) FROM mlops.drift_alerts a
-                    JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s))"""
+                    JOIN mlops.drift_monitors m USING (monitor_id) WHERE m.created_by = %(v)s),
+  'entities', (SELECT jsonb_agg(to_jsonb(e) ORDER BY e.entity_id) FROM mlops.entities e WHERE e.created_by = %(v)s),
+  'feature views', (SELECT jsonb_agg(to_jsonb(f) ORDER BY f.view_id) FROM mlops.feature_views f
+                     WHERE f.created_by = %(v)s),
+  'feature services', (SELECT jsonb_agg(to_jsonb(f) ORDER BY f.service_id) FROM mlops.feature_services f
+                        WHERE f.created_by = %(v)s),
+  'online tables', (SELECT jsonb_agg(jsonb_build_object('view', v.name, 'table', v.online_table, 'rel', c.relname,
+                                                       'owner', pg_get_userbyid(c.relowner), 'acl', c.relacl::text,
+                                                       'columns', ARRAY(SELECT a.attname || ' ' || format_type(a.atttypid, NULL)
+                                                                          FROM pg_attribute a
+                                                                         WHERE a.attrelid = c.oid AND a.attnum > 0
+                                                                           AND NOT a.attisdropped ORDER BY a.attnum))
+                                     ORDER BY v.view_id)
+                      FROM mlops.feature_views v LEFT JOIN pg_class c ON c.oid = to_regclass(v.online_table)
+                     WHERE v.created_by = %(v)s),
+  'online rows', (SELECT jsonb_agg(to_jsonb(o) ORDER BY o.tbl, o.key) FROM hostile_check.online_rows() o
+                   WHERE o.tbl IN (SELECT c.relname FROM mlops.feature_views v JOIN pg_class c
+                                       ON c.oid = to_regclass(v.online_table) WHERE v.created_by = %(v)s)))"""
+# What the victim reads of its online features, as the victim: a service's vector (both
+# forms), its features and a view's as jsonb (a key with a row, one without), its online rows.
+VICTIM_ONLINE_READS = [
+    "SELECT mlops.feature_vector('hv_fs', 3)::text",
+    "SELECT mlops.feature_vector('hv_fs', '{\"customer_id\": 4}'::jsonb)::text",
+    "SELECT mlops.online_features('hv_fs', '{\"customer_id\": 3}')::text",
+    "SELECT mlops.online_features('hv_fv', '{\"customer_id\": 5}')::text",
+    "SELECT mlops.online_features('hv_fv', '{\"customer_id\": 99}')::text",
+    "SELECT md5(string_agg(t::text, ',' ORDER BY t::text)) FROM mlops_online.hv_fv t"]
+
+
+def victim_online(conn):
+    """What VICTIM_ONLINE_READS give on conn (an error as its SQLSTATE and message)."""
+    out = {}
+    for sql in VICTIM_ONLINE_READS:
+        try:
+            out[sql] = q1(conn, sql)
+        except psycopg2.Error as e:
+            out[sql] = f'error {e.pgcode}: {error_line(e)}'
+    return out
 VICTIM_KEPT = """
 SELECT jsonb_build_object(
   'params', (SELECT jsonb_agg(to_jsonb(p)) FROM mlops.params p JOIN mlops.runs r USING (run_id) WHERE r.created_by = %(v)s),
@@ -1645,6 +2023,37 @@ def victim_changes(before, after):
         for r in list(lost)[:3]:
             out.append(f'{k}: row {short(r, 300)} is gone or changed')
     return out
+
+
+def victim_runs_schedule(name, schedule_id, what, summary="status || ' ' || run_by"):
+    """The victim runs its schedule now: summary of the schedule's last job run after it."""
+    v = connect(VICTIM)
+    try:
+        q(v, 'CALL mlops.run_schedule(%s)', (name,))
+    except psycopg2.Error as e:
+        finding('victim changed', f"the victim's {what}, run by the victim, fails: {e.pgcode} {error_line(e)}")
+    last = q1(v, f'SELECT {summary} FROM mlops.job_runs WHERE schedule_id = %s ORDER BY job_run_id DESC LIMIT 1',
+              (schedule_id,))
+    v.close()
+    return last
+
+
+def check_victim_online(ids, when=''):
+    """The victim reads its online features as it did before the attacks."""
+    v = connect(VICTIM)
+    now = victim_online(v)
+    v.close()
+    for sql, was in ids['online'].items():
+        if now[sql] != was:
+            finding('victim changed', f'the victim\'s online features{" " + when if when else ""}: {sql} gave '
+                                      f'{short(was, 200)}, now {short(now[sql], 200)}')
+
+
+def online_tables(su, but=None):
+    """The online tables, [(name, [])], but those of the views of role but."""
+    return [(r[0], []) for r in q(su, "SELECT c.oid::regclass::text FROM mlops.feature_views v "
+                                      "JOIN pg_class c ON c.oid = to_regclass(v.online_table) "
+                                      "WHERE v.created_by IS DISTINCT FROM %s ORDER BY 1", (but,))]
 
 
 def server_state(su):
@@ -1719,6 +2128,7 @@ def main():
             att = Attacker(role, conn, role == READER, tables, orphans)
             barrage(att, routines, arg_of, pools, su_base, orphans, phase)
             direct_dml(att.conn, role, tables)
+            direct_dml(att.conn, role, online_tables(su), su)
             after = su_base.snap.sums()
             if after != everything_before:
                 changed = [su_base.snap.label(i) for i, (x, y) in enumerate(zip(everything_before, after)) if x != y]
@@ -1729,6 +2139,8 @@ def main():
         att = Attacker(WRITER, w, True, tables, orphans)
         barrage(att, routines, arg_of, pools, su_base, orphans, 'writer')
         direct_dml(att.conn, WRITER, tables)
+        # (its own online table it may write: the extension's owner granted it that)
+        direct_dml(att.conn, WRITER, online_tables(su, but=WRITER), su)
         # its successful calls again, committed, each checked by a superuser: those naming
         # something of the victim's, and a few others
         check = super_checker(su_base, orphans, [att])
@@ -1753,8 +2165,14 @@ def main():
         # and, whatever the barrage committed, what a writer may make that names the victim's
         # drift objects: a monitor watching its baseline no monitor of the victim watches
         # (the end checks that the victim still runs its monitors and drops that baseline)
+        # and a view whose online table would have the name of the victim's long-named view's (a
+        # name is cut to 63 bytes), materialized before the victim materializes its own
         for label, sql in [('create_drift_monitor on the victim\'s hv_base_free',
-                            "SELECT mlops.create_drift_monitor('hw-on-hv-base', 'hv_base_free', 'hostile_writer_s.drift_cur')")]:
+                            "SELECT mlops.create_drift_monitor('hw-on-hv-base', 'hv_base_free', 'hostile_writer_s.drift_cur')"),
+                           (f'create_feature_view {SQUAT_VIEW}, the name of the victim\'s {VICTIM_LONG_VIEW} in 63 bytes',
+                            f"SELECT mlops.create_feature_view('{SQUAT_VIEW}', '{{hw_customer}}', 'hostile_writer_s.feat_src', "
+                            f"'event_ts')"),
+                           (f'materialize_online {SQUAT_VIEW}', f"CALL mlops.materialize_online('{SQUAT_VIEW}')")]:
             stats.calls['writer, committed'] += 1
             try:
                 q(w, sql)
@@ -1769,6 +2187,7 @@ def main():
         # ---- nothing of the victim's changed
         for change in victim_changes(victim_before, victim_fingerprint(su)):
             finding('victim changed', change)
+        check_victim_online(ids)
         if q1(su, 'SELECT status FROM mlops.job_runs_overview WHERE job_run_id = %s', (ids['job_running'],)) != 'running':
             finding('victim changed', f"the victim's job run {ids['job_running']} in another session is no longer running")
 
@@ -1779,34 +2198,28 @@ def main():
         log('the end: invariants, the victim\'s schedule and running job, the server')
         for p in check_invariants(su, 'at the end'):
             finding('half-written', p)
+        check_victim_online(ids, 'at the end')
         cron_row = q1(su, "SELECT jsonb_build_object('command', command, 'username', username, 'database', database, "
                           "'active', active, 'schedule', schedule) FROM cron.job WHERE jobname = 'mlops:hv-nightly'")
         if cron_row != {'command': "CALL mlops.run_schedule('hv-nightly')", 'username': VICTIM, 'database': DB,
                         'active': True, 'schedule': NEVER}:
             finding('victim changed', f"the victim's pg_cron job is now {cron_row}")
-        v = connect(VICTIM)
-        try:
-            q(v, "CALL mlops.run_schedule('hv-nightly')")
-        except psycopg2.Error as e:
-            finding('victim changed', f"the victim's schedule, run by the victim, fails: {e.pgcode} {error_line(e)}")
-        last = q1(v, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE schedule_id = %s "
-                     "ORDER BY job_run_id DESC LIMIT 1", (ids['sched'],))
-        v.close()
+        last = victim_runs_schedule('hv-nightly', ids['sched'], 'schedule')
         if last != f'succeeded {VICTIM}':
             finding('victim changed', f'the victim\'s schedule, run by the victim, ended "{last}"')
         # its drift monitor's schedule too: the run sees its open alert again
-        v = connect(VICTIM)
-        try:
-            q(v, "CALL mlops.run_schedule('hv-drift')")
-        except psycopg2.Error as e:
-            finding('victim changed', f"the victim's drift monitor, run by the victim, fails: {e.pgcode} {error_line(e)}")
-        last = q1(v, "SELECT status || ' ' || run_by FROM mlops.job_runs WHERE schedule_id = %s "
-                     "ORDER BY job_run_id DESC LIMIT 1", (ids['sched_drift'],))
-        alert = q1(v, "SELECT status || ' ' || checks FROM mlops.drift_alerts WHERE alert_id = %s", (ids['alert_open'],))
-        v.close()
+        last = victim_runs_schedule('hv-drift', ids['sched_drift'], 'drift monitor')
+        alert = q1(su, "SELECT status || ' ' || checks FROM mlops.drift_alerts WHERE alert_id = %s", (ids['alert_open'],))
         if last != f'succeeded {VICTIM}' or alert != 'open 2':
             finding('victim changed', f'the victim\'s drift monitor, run by the victim, ended "{last}", its alert '
                                       f'{ids["alert_open"]} is now "{alert}" (expected "open 2")')
+        # its materialization's schedule: the run reads nothing new, so its online rows stay
+        last = victim_runs_schedule('hv-online', ids['sched_online'], 'materialization',
+                                    "status || ' ' || run_by || ' ' || kind || ' ' || rows_scored")
+        if last != f'succeeded {VICTIM} materialize_online 0':
+            finding('victim changed', f'the victim\'s materialization, run by the victim on its schedule, ended "{last}" '
+                                      f'(expected "succeeded {VICTIM} materialize_online 0": nothing new to upsert)')
+        check_victim_online(ids, 'after its materialization ran again')
         # whatever the writer made that names them, the victim still runs its monitor without a
         # schedule and drops the baseline its monitors do not watch
         v = connect(VICTIM)
@@ -1816,7 +2229,11 @@ def main():
                  "WHERE name = 'hv-drift-manual' AND created_by <> %(v)s"),
                 ('drops its drift baseline hv_base_free', "SELECT mlops.drop_baseline('hv_base_free')",
                  "SELECT 'monitor ' || name || ' of ' || created_by FROM mlops.drift_monitors "
-                 "WHERE baseline = 'hv_base_free' AND created_by <> %(v)s")]:
+                 "WHERE baseline = 'hv_base_free' AND created_by <> %(v)s"),
+                (f'materializes its feature view {VICTIM_LONG_VIEW}', f"CALL mlops.materialize_online('{VICTIM_LONG_VIEW}')",
+                 "SELECT 'feature view ' || v.name || ' of ' || v.created_by || ', whose online table is ' || v.online_table "
+                 "FROM mlops.feature_views v WHERE v.created_by <> %(v)s AND v.online_table IS NOT NULL "
+                 f"AND to_regclass(v.online_table) = to_regclass('mlops_online.{VICTIM_LONG_VIEW}')")]:
             try:
                 q(v, sql)
             except psycopg2.Error as e:

@@ -6,7 +6,8 @@
 # The victim is another writer with experiments, runs, models, aliases and stages set by an
 # admin, a private table, schedules on pg_cron, finished job runs and one running in another
 # session, drift baselines and monitors (one scheduled) with their history, open alerts and
-# an acknowledged one.  tests/integration/hostile_roles.py does the work and says how; it
+# an acknowledged one, an entity, feature views (one materialized, on a schedule) over a private
+# table and a service.  tests/integration/hostile_roles.py does the work and says how; it
 # prints the routines and calls made, the errors by SQLSTATE and every finding, and exits
 # non-zero on any.  pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so
 # this test works there and cleans up after itself.
