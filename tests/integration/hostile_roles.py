@@ -134,10 +134,11 @@ A_MLP = json.dumps({'format': 'mlops.model/v1', 'task': 'binary', 'classes': ['n
                                          {'weights': [[1], [-2]], 'bias': [0.5]}]}})
 NEVER = '0 3 31 2 *'    # February 31st: a schedule that never fires during the test
 FV_OWN = "(SELECT v FROM mlops.feature_views v WHERE v.name = 'hw_fv')"     # the writer's view's row
-# a view of the victim's with a long name (names have up to 250 characters; a table's, 63 bytes),
-# never materialized, and another view's name the same in its first 63 bytes
-VICTIM_LONG_VIEW = 'hv_' + 'l' * 64 + '_daily'
-SQUAT_VIEW = VICTIM_LONG_VIEW[:63] + '_hw'
+# a view of the victim's with the longest name (63 bytes: its online table takes the name),
+# never materialized, and a longer name the same in its first 63 bytes, which a table name
+# would be cut to (create_feature_view refuses it)
+VICTIM_LONG_VIEW = 'hv_' + 'l' * 54 + '_daily'
+SQUAT_VIEW = VICTIM_LONG_VIEW + '_hw'
 VICTIM_DRIFT_NAMES = {'hv_base', 'hv_base_free', 'hv-drift', 'hv-drift-manual'}
 
 
