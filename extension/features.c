@@ -283,26 +283,22 @@ int_key_value(Oid type, Datum d)
 	}
 }
 
-static char *
-text_array_item(ArrayType *arr, int i, int n)
+/* A name list's names, checked to be a one-dimensional array without NULLs. */
+static char **
+text_array_strings(ArrayType *arr, const char *what, int *n)
 {
 	Datum	   *elems;
 	bool	   *nulls;
-	int			count;
+	char	  **names;
 
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &count);
-	if (count != n || nulls[i])
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("malformed name list")));
-	return TextDatumGetCString(elems[i]);
-}
-
-static int
-text_array_length(ArrayType *arr, const char *what)
-{
 	if (ARR_NDIM(arr) > 1 || array_contains_nulls(arr))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("%s must be a one-dimensional array without NULLs", what)));
-	return ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	names = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		names[i] = TextDatumGetCString(elems[i]);
+	return names;
 }
 
 /*
@@ -884,6 +880,11 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	char	   *created_col;
 	ArrayType  *view_features;
 	ArrayType  *features;
+	char	  **key_names;
+	char	  **key_type_names;
+	char	  **feat_names;
+	char	  **req_names;
+	int			n_key_types;
 	PitState	st;
 	StringInfoData q;
 	char	   *view_query;
@@ -927,12 +928,13 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	st.ttl = st.has_ttl ? PG_GETARG_INT64(10) : 0;
 	if (st.has_ttl && st.ttl <= 0)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("point_in_time_join: ttl must be positive")));
-	st.nkeys = text_array_length(join_keys, "join_keys");
-	if (st.nkeys < 1 || st.nkeys > INDEX_MAX_KEYS || text_array_length(key_types, "key_types") != st.nkeys)
+	key_names = text_array_strings(join_keys, "join_keys", &st.nkeys);
+	key_type_names = text_array_strings(key_types, "key_types", &n_key_types);
+	if (st.nkeys < 1 || st.nkeys > INDEX_MAX_KEYS || n_key_types != st.nkeys)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("point_in_time_join: between 1 and %d join keys, each with its type", INDEX_MAX_KEYS)));
-	st.nfeat = text_array_length(view_features, "view_features");
-	st.nreq = text_array_length(features, "features");
+	feat_names = text_array_strings(view_features, "view_features", &st.nfeat);
+	req_names = text_array_strings(features, "features", &st.nreq);
 	if (st.nfeat < 1 || st.nreq < 1)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("point_in_time_join: the view has features and at least one is asked for")));
@@ -957,11 +959,11 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	st.req_index = palloc(sizeof(int) * st.nreq);
 	for (int j = 0; j < st.nreq; j++)
 	{
-		char	   *f = text_array_item(features, j, st.nreq);
+		char	   *f = req_names[j];
 
 		st.req_index[j] = -1;
 		for (int i = 0; i < st.nfeat; i++)
-			if (strcmp(f, text_array_item(view_features, i, st.nfeat)) == 0)
+			if (strcmp(f, feat_names[i]) == 0)
 				st.req_index[j] = i;
 		if (st.req_index[j] < 0)
 			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -972,8 +974,7 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT e.*");
 	for (int i = 0; i < st.nkeys; i++)
-		appendStringInfo(&q, ", (e.%s)::%s", quote_identifier(text_array_item(join_keys, i, st.nkeys)),
-						 text_array_item(key_types, i, st.nkeys));
+		appendStringInfo(&q, ", (e.%s)::%s", quote_identifier(key_names[i]), key_type_names[i]);
 	appendStringInfo(&q, ", (e.%s)::%s FROM (%s) e", quote_identifier(event_col), ts_type, entity_sql);
 
 	/* the view's rows that can match: keys, times and every feature */
@@ -983,7 +984,7 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 		initStringInfo(&v);
 		appendStringInfoString(&v, "SELECT ");
 		for (int i = 0; i < st.nkeys; i++)
-			appendStringInfo(&v, "v.%s, ", quote_identifier(text_array_item(join_keys, i, st.nkeys)));
+			appendStringInfo(&v, "v.%s, ", quote_identifier(key_names[i]));
 		appendStringInfo(&v, "v.%s, ", quote_identifier(ts_col));
 		if (created_col)
 			appendStringInfo(&v, "v.%s, ", quote_identifier(created_col));
@@ -991,7 +992,7 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 			appendStringInfoString(&v, "NULL::timestamp, ");
 		for (int i = 0; i < st.nfeat; i++)
 			appendStringInfo(&v, "%sv.%s", i ? ", " : "",
-							 quote_identifier(text_array_item(view_features, i, st.nfeat)));
+							 quote_identifier(feat_names[i]));
 		appendStringInfo(&v, " FROM %s v WHERE v.%s <= $1", view_sql, quote_identifier(ts_col));
 		if (st.has_ttl)
 			appendStringInfo(&v, " AND v.%s >= $2", quote_identifier(ts_col));
@@ -1059,7 +1060,7 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 		if (TupleDescAttr(view_desc, i)->atttypid != TupleDescAttr(entity_desc, n_entity_out + i)->atttypid)
 			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 							errmsg("point_in_time_join: join key \"%s\" of the view is %s, not %s",
-								   text_array_item(join_keys, i, st.nkeys),
+								   key_names[i],
 								   format_type_be(TupleDescAttr(view_desc, i)->atttypid),
 								   format_type_be(TupleDescAttr(entity_desc, n_entity_out + i)->atttypid))));
 	if (TupleDescAttr(view_desc, st.nkeys)->atttypid != ts_oid)
@@ -1302,7 +1303,11 @@ online_build(OnlineService *s, const char *service)
 				   *feats,
 				   *ords;
 		int			nkeys,
+					nkey_types,
 					nfeat;
+		char	  **key_list;
+		char	  **key_type_list;
+		char	  **feat_list;
 		StringInfoData q;
 		OnlineView *ov = &s->views[i];
 		bool		castable;
@@ -1325,8 +1330,9 @@ online_build(OnlineService *s, const char *service)
 		key_types = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull));
 		feats = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 7, &isnull));
 		ords = DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull));
-		nkeys = text_array_length(keys, "join_keys");
-		nfeat = text_array_length(feats, "features");
+		key_list = text_array_strings(keys, "join_keys", &nkeys);
+		key_type_list = text_array_strings(key_types, "key_types", &nkey_types);
+		feat_list = text_array_strings(feats, "features", &nfeat);
 		ov->nkeys = nkeys;
 		ov->key_names = palloc(sizeof(char *) * nkeys);
 		ov->nout = nfeat;
@@ -1345,7 +1351,7 @@ online_build(OnlineService *s, const char *service)
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT ");
 		for (int j = 0; j < nfeat; j++)
-			appendStringInfo(&q, "(o.%s)::float8, ", quote_identifier(text_array_item(feats, j, nfeat)));
+			appendStringInfo(&q, "(o.%s)::float8, ", quote_identifier(feat_list[j]));
 		d = SPI_getbinval(tup, desc, 6, &isnull);
 		if (isnull)
 			appendStringInfoString(&q, "false");
@@ -1355,9 +1361,9 @@ online_build(OnlineService *s, const char *service)
 		appendStringInfo(&q, " FROM %s o WHERE ", SPI_getvalue(tup, desc, 2));
 		for (int j = 0; j < nkeys; j++)
 		{
-			ov->key_names[j] = text_array_item(keys, j, nkeys);
+			ov->key_names[j] = key_list[j];
 			appendStringInfo(&q, "%so.%s = ($1 ->> %s)::%s", j ? " AND " : "", quote_identifier(ov->key_names[j]),
-							 quote_literal_cstr(ov->key_names[j]), text_array_item(key_types, j, nkeys));
+							 quote_literal_cstr(ov->key_names[j]), key_type_list[j]);
 		}
 		{
 			Oid			jt = JSONBOID;
@@ -1374,7 +1380,7 @@ online_build(OnlineService *s, const char *service)
 		if (nkeys == 1)
 		{
 			ov->select_from = pnstrdup(q.data, strstr(q.data, " WHERE ") - q.data);
-			ov->key_type = text_array_item(key_types, 0, 1);
+			ov->key_type = key_type_list[0];
 		}
 	}
 	MemoryContextSwitchTo(old);
@@ -1466,14 +1472,71 @@ online_read(OnlineView *ov, SPIPlanPtr plan, Datum arg, Datum *out, bool *out_nu
 	}
 }
 
+/*
+ * The service's vector from the online tables: keys by name from a jsonb
+ * object (key_type JSONBOID), or one key's value of key_type.
+ */
 static Datum
-online_vector(OnlineService *s, Datum *out, bool *out_nulls)
+online_vector(FunctionCallInfo fcinfo, Oid key_type)
 {
-	int			dims[1] = {s->nfeatures};
+	OnlineService *s;
+	Datum		key = PG_GETARG_DATUM(1);
+	Datum	   *out;
+	bool	   *out_nulls;
+	int			dims[1];
 	int			lbs[1] = {1};
+	Datum		result;
 
-	return PointerGetDatum(construct_md_array(out, out_nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL,
-											  TYPALIGN_DOUBLE));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	s = online_service(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	out = palloc(sizeof(Datum) * s->nfeatures);
+	out_nulls = palloc(sizeof(bool) * s->nfeatures);
+	for (int i = 0; i < s->nfeatures; i++)
+		out_nulls[i] = true;
+	for (int v = 0; v < s->nviews; v++)
+	{
+		OnlineView *ov = &s->views[v];
+
+		if (key_type == JSONBOID)
+		{
+			for (int k = 0; k < ov->nkeys; k++)
+				if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, key, CStringGetTextDatum(ov->key_names[k]))))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("keys has no value for \"%s\", a join key of the service's features",
+									ov->key_names[k])));
+			online_read(ov, ov->plan, key, out, out_nulls);
+			continue;
+		}
+		if (ov->nkeys != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature service \"%s\" reads a view with %d join keys", s->name, ov->nkeys),
+					 errhint("Give the keys as a jsonb object: feature_vector(service, jsonb_build_object(...)).")));
+		/* the read for a key of this type, prepared once per type */
+		if (ov->key_plan == NULL || ov->key_plan_type != key_type)
+		{
+			char	   *q = psprintf("%s WHERE o.%s = ($1)::%s", ov->select_from, quote_identifier(ov->key_names[0]),
+									 ov->key_type);
+			SPIPlanPtr	p = SPI_prepare_cursor(q, 1, &key_type, CURSOR_OPT_GENERIC_PLAN);
+
+			if (p == NULL)
+				elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			SPI_keepplan(p);
+			if (ov->key_plan)
+				SPI_freeplan(ov->key_plan);
+			ov->key_plan = p;
+			ov->key_plan_type = key_type;
+		}
+		online_read(ov, ov->key_plan, key, out, out_nulls);
+	}
+	dims[0] = s->nfeatures;
+	result = PointerGetDatum(construct_md_array(out, out_nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	result = SPI_datumTransfer(result, false, -1);
+	SPI_finish();
+	return result;
 }
 
 PG_FUNCTION_INFO_V1(mlops_feature_vector);
@@ -1485,94 +1548,21 @@ PG_FUNCTION_INFO_V1(mlops_feature_vector);
 Datum
 mlops_feature_vector(PG_FUNCTION_ARGS)
 {
-	OnlineService *s;
-	Datum	   *out;
-	bool	   *out_nulls;
-	Datum		keys;
-	Datum		result;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	keys = PG_GETARG_DATUM(1);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	s = online_service(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	out = palloc(sizeof(Datum) * s->nfeatures);
-	out_nulls = palloc(sizeof(bool) * s->nfeatures);
-	for (int i = 0; i < s->nfeatures; i++)
-		out_nulls[i] = true;
-	for (int v = 0; v < s->nviews; v++)
-	{
-		OnlineView *ov = &s->views[v];
-
-		for (int k = 0; k < ov->nkeys; k++)
-			if (!DatumGetBool(DirectFunctionCall2(jsonb_exists, keys, CStringGetTextDatum(ov->key_names[k]))))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("keys has no value for \"%s\", a join key of the service's features",
-								ov->key_names[k])));
-		online_read(ov, ov->plan, keys, out, out_nulls);
-	}
-	result = SPI_datumTransfer(online_vector(s, out, out_nulls), false, -1);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
+	return online_vector(fcinfo, JSONBOID);
 }
 
 PG_FUNCTION_INFO_V1(mlops_feature_vector_key);
 
 /*
- * feature_vector(service text, key anyelement): for services whose views
- * all have one join key, the key's value itself.
+ * feature_vector(service text, key anyelement | text): for services whose
+ * views all have one join key, the key's value itself.
  */
 Datum
 mlops_feature_vector_key(PG_FUNCTION_ARGS)
 {
-	OnlineService *s;
-	Datum	   *out;
-	bool	   *out_nulls;
-	Oid			argtype = get_fn_expr_argtype(fcinfo->flinfo, 1);
-	Datum		result;
-
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	if (argtype == JSONBOID)
-		return mlops_feature_vector(fcinfo);
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	s = online_service(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-	out = palloc(sizeof(Datum) * s->nfeatures);
-	out_nulls = palloc(sizeof(bool) * s->nfeatures);
-	for (int i = 0; i < s->nfeatures; i++)
-		out_nulls[i] = true;
-	for (int v = 0; v < s->nviews; v++)
-	{
-		OnlineView *ov = &s->views[v];
-
-		if (ov->nkeys != 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("feature service \"%s\" reads a view with %d join keys", s->name, ov->nkeys),
-					 errhint("Give the keys as a jsonb object: feature_vector(service, jsonb_build_object(...)).")));
-		if (ov->key_plan == NULL || ov->key_plan_type != argtype)
-		{
-			char	   *q = psprintf("%s WHERE o.%s = ($1)::%s", ov->select_from, quote_identifier(ov->key_names[0]),
-									 ov->key_type);
-			SPIPlanPtr	p = SPI_prepare_cursor(q, 1, &argtype, CURSOR_OPT_GENERIC_PLAN);
-
-			if (p == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("feature_vector: a key of type %s does not compare with join key \"%s\" (%s)",
-								format_type_be(argtype), ov->key_names[0], ov->key_type)));
-			SPI_keepplan(p);
-			if (ov->key_plan)
-				SPI_freeplan(ov->key_plan);
-			ov->key_plan = p;
-			ov->key_plan_type = argtype;
-		}
-		online_read(ov, ov->key_plan, PG_GETARG_DATUM(1), out, out_nulls);
-	}
-	result = SPI_datumTransfer(online_vector(s, out, out_nulls), false, -1);
-	SPI_finish();
-	PG_RETURN_DATUM(result);
+	return online_vector(fcinfo, get_fn_expr_argtype(fcinfo->flinfo, 1));
 }

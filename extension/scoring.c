@@ -125,7 +125,7 @@ prepare_once(SPIPlanPtr *plan, const char *sql, Oid argtype)
 static SPIPlanPtr fast_resolve_plan = NULL;
 
 static bool
-resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
+resolve_fast(text *ref, MemoryContext cxt, int64 *version_id, char **checksum_hex, char **label)
 {
 	const char *s = VARDATA_ANY(ref);
 	int			len = VARSIZE_ANY_EXHDR(ref);
@@ -135,7 +135,6 @@ resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
 	static Oid	reader = InvalidOid;
 	char	   *version_text;
 	bool		ok;
-	MemoryContext caller = CurrentMemoryContext;
 
 	if (len == 0 || len > 600 || (len >= 8 && memcmp(s, "models:/", 8) == 0))
 		return false;
@@ -226,8 +225,8 @@ resolve_fast(text *ref, int64 *version_id, char **checksum_hex, char **label)
 		*label = psprintf("model \"%s%s\" (version %s)", text_to_cstring(DatumGetTextPP(args[0])),
 						  SPI_getvalue(row, desc, 4), version_text);
 		/* out of SPI's memory, which SPI_finish frees */
-		*checksum_hex = *checksum_hex ? MemoryContextStrdup(caller, *checksum_hex) : NULL;
-		*label = MemoryContextStrdup(caller, *label);
+		*checksum_hex = *checksum_hex ? MemoryContextStrdup(cxt, *checksum_hex) : NULL;
+		*label = MemoryContextStrdup(cxt, *label);
 	}
 	SPI_finish();
 	return ok;
@@ -248,16 +247,7 @@ resolve_through_sql(ScoreState *st, text *ref, MemoryContext fcxt)
 	char	   *label;
 	ResolvedRef *slot;
 
-	char	   *fast_label;
-
-	if (resolve_fast(ref, &version_id, &checksum_hex, &fast_label))
-	{
-		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
-			hex_decode(checksum_hex, 64, (char *) checksum) != 32)
-			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
-		label = MemoryContextStrdup(fcxt, fast_label);
-	}
-	else
+	if (!resolve_fast(ref, fcxt, &version_id, &checksum_hex, &label))
 	{
 		SPI_connect();
 		prepare_once(&resolve_plan, "SELECT version_id, sha256, label FROM mlops._resolve_model($1)", TEXTOID);
@@ -265,12 +255,14 @@ resolve_through_sql(ScoreState *st, text *ref, MemoryContext fcxt)
 			elog(ERROR, "mlops._resolve_model returned no row");
 		version_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		checksum_hex = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
-			hex_decode(checksum_hex, 64, (char *) checksum) != 32)
-			elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
+		checksum_hex = checksum_hex ? MemoryContextStrdup(fcxt, checksum_hex) : NULL;
 		label = MemoryContextStrdup(fcxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
 		SPI_finish();
 	}
+	if (checksum_hex == NULL || strlen(checksum_hex) != 64 ||
+		hex_decode(checksum_hex, 64, (char *) checksum) != 32)
+		elog(ERROR, "model version " INT64_FORMAT " has a malformed checksum", version_id);
+	pfree(checksum_hex);
 
 	/* only now, with nothing left to fail, is a slot given up */
 	if (st->n_recent < SCORE_RECENT_REFS)
