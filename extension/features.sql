@@ -1160,7 +1160,7 @@ LANGUAGE plpgsql STABLE
 AS $$
 DECLARE
     result jsonb := '{}';
-    vname text;
+    read_views jsonb := '{}';
     v mlops.feature_views;
     r jsonb;
     p record;
@@ -1171,23 +1171,27 @@ BEGIN
     IF keys IS NULL OR jsonb_typeof(keys) <> 'object' THEN
         RAISE EXCEPTION 'keys must be a JSON object of join key values' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR vname IN SELECT pl.view_name FROM mlops._online_plan(view_or_service) pl
-                  GROUP BY pl.view_name ORDER BY min(pl.ord) LOOP
-        v := mlops._feature_view(vname);
-        used := used || v.join_keys;
-        r := mlops._online_row(v, keys);
-        status := CASE WHEN r IS NULL THEN 'missing'
-                       WHEN v.ttl IS NOT NULL
-                            AND (r ->> v.timestamp_column)::timestamptz
-                                < pg_catalog.now() - mlops._ttl_microseconds(v.ttl) * interval '1 microsecond'
-                           THEN 'expired'
-                       ELSE 'present' END;
-        FOR p IN SELECT * FROM mlops._online_plan(view_or_service) pl WHERE pl.view_name = vname ORDER BY pl.ord LOOP
-            result := result || jsonb_build_object(p.out_name, jsonb_build_object(
-                'value', CASE WHEN status = 'present' THEN r -> p.feature ELSE 'null'::jsonb END,
-                'status', status,
-                'event_timestamp', r -> v.timestamp_column));
-        END LOOP;
+    -- each view's row is read once, when its first feature comes
+    FOR p IN SELECT * FROM mlops._online_plan(view_or_service) pl ORDER BY pl.ord LOOP
+        IF NOT read_views ? p.view_name THEN
+            v := mlops._feature_view(p.view_name);
+            used := used || v.join_keys;
+            r := mlops._online_row(v, keys);
+            status := CASE WHEN r IS NULL THEN 'missing'
+                           WHEN v.ttl IS NOT NULL
+                                AND (r ->> v.timestamp_column)::timestamptz
+                                    < pg_catalog.now() - mlops._ttl_microseconds(v.ttl) * interval '1 microsecond'
+                               THEN 'expired'
+                           ELSE 'present' END;
+            read_views := read_views || jsonb_build_object(p.view_name, jsonb_build_object(
+                'row', r, 'status', status, 'event_timestamp', r -> v.timestamp_column));
+        END IF;
+        status := read_views -> p.view_name ->> 'status';
+        result := result || jsonb_build_object(p.out_name, jsonb_build_object(
+            'value', CASE WHEN status = 'present' THEN read_views -> p.view_name -> 'row' -> p.feature
+                          ELSE 'null'::jsonb END,
+            'status', status,
+            'event_timestamp', read_views -> p.view_name -> 'event_timestamp'));
     END LOOP;
     IF EXISTS (SELECT FROM jsonb_object_keys(keys) k WHERE NOT k = ANY (used)) THEN
         RAISE EXCEPTION 'keys has "%", which is not a join key of "%"',
