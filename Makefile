@@ -2,18 +2,18 @@
 # a running server (tests/run_all.sh does all of it on a throwaway cluster).
 
 EXTENSION   = mlops
-EXTVERSION  = 0.4.0
+EXTVERSION  = 0.5.0
 
 # One C file and one SQL file per concept, with the same name.  The install
 # script is the SQL files concatenated in this order (each may use what the
 # ones before it define).
-CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features
+CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features ab
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
               extension/batch.o extension/schedules.o extension/model.o extension/model_compile.o extension/model_json.o \
               extension/model_xgboost.o extension/model_cache.o \
-              extension/drift.o extension/drift_stats.o extension/features.o
+              extension/drift.o extension/drift_stats.o extension/features.o extension/ab.o
 # The released install scripts stay as they were shipped (an older version can
 # still be created, then updated), with the upgrade scripts between them.
 DATA        = $(wildcard extension/mlops--*.sql)
@@ -21,7 +21,7 @@ DATA_built  = mlops--$(EXTVERSION).sql
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
-REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features
+REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features ab
 REGRESS_OPTS = --inputdir=. --load-extension=mlops
 
 PG_CONFIG ?= pg_config
