@@ -362,3 +362,949 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
 		pfree(f2);
 	PG_RETURN_BOOL(r);
 }
+
+/* ------------------------------------------------------------------------
+ * Tests: assignment through a test (ab_assign) and scoring through it
+ * (predict_ab).
+ *
+ * A unit's variant is its hash's under the test's current bucket ranges,
+ * unless it was exposed earlier in this bucket version under other weights:
+ * then the recorded assignment holds (sticky).  Every earlier set of ranges
+ * of the bucket version is kept (ab_weight_history), so a unit whose hash
+ * falls in the same variant under all of them needs no lookup; only units
+ * in ranges that moved are looked up in ab_assignments.
+ *
+ * Exposures are recorded idempotently (the first exposure of a unit wins,
+ * INSERT ... ON CONFLICT DO NOTHING).  One INSERT per row would cost more
+ * than the scoring itself, so rows are buffered and written in batches of
+ * AB_FLUSH_ROWS, the last batch when the statement's executor finishes (the
+ * ExecutorFinish hook below, where AFTER triggers also run).  A call from
+ * outside an executor that will finish (a PL/pgSQL assignment evaluated as
+ * a simple expression) writes its row at once.
+ *
+ * While a transaction uses a test it holds a shared lock on it (an advisory
+ * lock of class AB_LOCK_CLASS), and changing weights takes it exclusively:
+ * a weight change thus waits for the scoring transactions that were using
+ * the old weights, and their exposures are all recorded before any unit is
+ * assigned under the new ones.
+ * ------------------------------------------------------------------------
+ */
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "lib/ilist.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "catalog/pg_class.h"
+#include "access/htup_details.h"
+
+#include "scoring.h"
+
+#define AB_LOCK_CLASS		0x6D6C6162	/* 'mlab' */
+#define AB_FLUSH_ROWS		10000
+#define AB_RECENT_TESTS		4
+#define AB_MAX_EXECUTORS	64
+
+typedef struct AbVariant
+{
+	char	   *name;
+	text	   *model;			/* the reference, as stored */
+	ScoreState *score;
+	int64		version_id;		/* what score resolved model to last, and its number */
+	int32		version;
+} AbVariant;
+
+typedef struct AbTest
+{
+	char	   *key;
+	int			key_len;
+	int64		id;
+	char		kind;			/* 'a' (ab), 's' (shadow), 'c' (canary) */
+	char	   *seed;			/* UTF-8 */
+	int			seed_len;
+	int			hash_version;
+	bool		has_namespace;
+	char	   *ns;
+	int			ns_len;
+	double		ns_start;
+	double		ns_end;
+	int			bucket_version;
+	int			weights_epoch;
+	int			n_variants;
+	AbVariant  *variants;
+	double	   *ranges;			/* the current bucket ranges, 2 * n_variants */
+	int			n_history;		/* other ranges of this bucket version */
+	double	  **history;
+
+	/* assignments to record: unit, variant, model version */
+	MemoryContext pending_cxt;
+	int			n_pending;
+	Datum	   *p_unit;
+	Datum	   *p_variant;
+	Datum	   *p_version;
+	bool	   *p_version_null;
+
+	/* shadow rows to record */
+	int			n_shadow;
+	Datum	   *s_variant;
+	Datum	   *s_unit;
+	Datum	   *s_champion_version;
+	Datum	   *s_version;
+	Datum	   *s_champion_prediction;
+	Datum	   *s_prediction;
+	bool	   *s_champion_null;
+	bool	   *s_null;
+} AbTest;
+
+typedef struct AbState
+{
+	MemoryContext cxt;			/* the caller's fn_mcxt */
+	bool		deferred;		/* cxt belongs to an executor whose ExecutorFinish writes for us */
+	bool		linked;			/* in pending_states */
+	dlist_node	node;
+	MemoryContextCallback unlink_cb;
+	LocalTransactionId lxid;	/* the tests below were read in this transaction ... */
+	uint64		generation;		/* ... and this backend's ab_generation */
+	AbTest	   *tests[AB_RECENT_TESTS];
+	int			n_tests;
+	int			next_test;
+	TupleDesc	result_desc;
+} AbState;
+
+/* states with rows to write, and the query contexts of running executors */
+static dlist_head pending_states = DLIST_STATIC_INIT(pending_states);
+static struct
+{
+	MemoryContext cxt;
+	int			nest_level;
+}			active_executors[AB_MAX_EXECUTORS];
+static int	n_active_executors = 0;
+static uint64 ab_generation = 0;
+static Oid	ab_writer = InvalidOid;
+static SPIPlanPtr id_plan = NULL;
+static SPIPlanPtr load_test_plan = NULL;
+static SPIPlanPtr load_history_plan = NULL;
+static SPIPlanPtr lookup_plan = NULL;
+static SPIPlanPtr record_plan = NULL;
+static SPIPlanPtr shadow_plan = NULL;
+static SPIPlanPtr version_plan = NULL;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+
+static void flush_state(AbState *st);
+
+static SPIPlanPtr
+prepare_kept(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	return p;
+}
+
+/* Write every pending row of the states that belong to this executor. */
+static void
+flush_executor(MemoryContext query_cxt)
+{
+	dlist_mutable_iter it;
+
+	dlist_foreach_modify(it, &pending_states)
+	{
+		AbState    *st = dlist_container(AbState, node, it.cur);
+
+		if (st->cxt == query_cxt)
+			flush_state(st);
+	}
+}
+
+static void
+ab_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && n_active_executors < AB_MAX_EXECUTORS)
+	{
+		active_executors[n_active_executors].cxt = queryDesc->estate->es_query_cxt;
+		active_executors[n_active_executors].nest_level = GetCurrentTransactionNestLevel();
+		n_active_executors++;
+	}
+}
+
+/*
+ * The end of each run of the executor (a whole statement, or one FETCH of
+ * a cursor) writes what it queued, under the snapshot it ran with.
+ */
+static void
+ab_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
+{
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	if (!dlist_is_empty(&pending_states))
+		flush_executor(queryDesc->estate->es_query_cxt);
+}
+
+static void
+ab_ExecutorFinish(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	if (!dlist_is_empty(&pending_states))
+		flush_executor(queryDesc->estate->es_query_cxt);
+}
+
+static void
+ab_ExecutorEnd(QueryDesc *queryDesc)
+{
+	MemoryContext cxt = queryDesc->estate->es_query_cxt;
+
+	/* normally ExecutorFinish wrote everything; this is a safety net */
+	if (!dlist_is_empty(&pending_states))
+		flush_executor(cxt);
+	for (int i = n_active_executors - 1; i >= 0; i--)
+		if (active_executors[i].cxt == cxt)
+		{
+			memmove(&active_executors[i], &active_executors[i + 1],
+					sizeof(active_executors[0]) * (n_active_executors - i - 1));
+			n_active_executors--;
+			break;
+		}
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+/* An aborted (sub)transaction's executors never finish: forget them. */
+static void
+ab_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		n_active_executors = 0;
+		dlist_init(&pending_states);
+	}
+}
+
+static void
+ab_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		int			level = GetCurrentTransactionNestLevel();
+
+		while (n_active_executors > 0 && active_executors[n_active_executors - 1].nest_level >= level)
+			n_active_executors--;
+	}
+}
+
+void
+ab_init(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ab_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ab_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ab_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = ab_ExecutorEnd;
+	RegisterXactCallback(ab_xact_callback, NULL);
+	RegisterSubXactCallback(ab_subxact_callback, NULL);
+}
+
+/* The state's memory is going away (its query ended or failed): it has nothing left to write. */
+static void
+unlink_state(void *arg)
+{
+	AbState    *st = (AbState *) arg;
+
+	if (st->linked)
+	{
+		dlist_delete(&st->node);
+		st->linked = false;
+	}
+}
+
+static AbState *
+ab_state(FunctionCallInfo fcinfo)
+{
+	AbState    *st = (AbState *) fcinfo->flinfo->fn_extra;
+
+	if (st == NULL)
+	{
+		MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+
+		st = MemoryContextAllocZero(cxt, sizeof(AbState));
+		st->cxt = cxt;
+		for (int i = 0; i < n_active_executors; i++)
+			if (active_executors[i].cxt == cxt)
+				st->deferred = true;
+		st->unlink_cb.func = unlink_state;
+		st->unlink_cb.arg = st;
+		MemoryContextRegisterResetCallback(cxt, &st->unlink_cb);
+		fcinfo->flinfo->fn_extra = st;
+	}
+	if (st->lxid != MyProc->lxid || st->generation != ab_generation)
+	{
+		/* a new transaction, or this backend changed a test: read the tests again */
+		if (st->linked)
+			flush_state(st);
+		st->n_tests = 0;
+		st->next_test = 0;
+		st->lxid = MyProc->lxid;
+		st->generation = ab_generation;
+	}
+	return st;
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_changed);
+Datum
+mlops_ab_changed(PG_FUNCTION_ARGS)
+{
+	ab_generation++;
+	PG_RETURN_VOID();
+}
+
+static void
+require_reader(const char *fn)
+{
+	static Oid	reader = InvalidOid;
+
+	if (!OidIsValid(reader))
+		reader = get_role_oid("mlops_reader", true);
+	if (!OidIsValid(reader) || !has_privs_of_role(GetOuterUserId(), reader))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", fn),
+				 errdetail("%s needs the privileges of role mlops_reader.", fn),
+				 errhint("GRANT mlops_reader TO %s;", quote_identifier(GetUserNameFromId(GetOuterUserId(), false)))));
+}
+
+/* A float8[] from SPI as a palloc'd C array of n values (NULLs refused). */
+static double *
+spi_float8_array(Datum d, int expect, const char *what)
+{
+	ArrayType  *a = DatumGetArrayTypeP(d);
+	int			n;
+	double	   *v = float8_array_values(a, what, &n);
+	double	   *out;
+
+	if (n != expect)
+		elog(ERROR, "%s has %d values for %d variants", what, n, expect);
+	out = palloc(sizeof(double) * Max(n, 1));
+	memcpy(out, v, sizeof(double) * n);
+	return out;
+}
+
+static char *
+utf8_copy(const char *s, int *len)
+{
+	char	   *u = (char *) pg_do_encoding_conversion((unsigned char *) s, strlen(s), GetDatabaseEncoding(), PG_UTF8);
+
+	*len = strlen(u);
+	return u == s ? pstrdup(s) : u;
+}
+
+/* Read test key from the catalog, lock it for this transaction, into st's memory. */
+static AbTest *
+load_test(AbState *st, text *key_text, const char *fn)
+{
+	Datum		arg = PointerGetDatum(key_text);
+	Oid			type = TEXTOID;
+	HeapTuple	row;
+	TupleDesc	desc;
+	bool		isnull;
+	MemoryContext old;
+	AbTest	   *t;
+	char	   *status;
+	Datum		args2[2];
+	Oid			types2[2] = {INT8OID, INT4OID};
+	LOCKTAG		tag;
+	double	   *weights;
+	double		coverage;
+	ArrayType  *names,
+			   *models;
+	Datum	   *name_d,
+			   *model_d;
+	int			n_names,
+				n_models;
+
+	SPI_connect();
+
+	/*
+	 * Lock first, then read the test with a snapshot taken after the lock
+	 * (read_only = false takes a new one): a weight change committed while
+	 * we waited is seen, and none can commit until this transaction ends.
+	 */
+	if (id_plan == NULL)
+		id_plan = prepare_kept("SELECT t.ab_test_id FROM mlops.ab_tests t WHERE t.key = $1", 1, &type);
+	if (SPI_execute_plan(id_plan, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading A/B test failed");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("A/B test \"%s\" does not exist", text_to_cstring(key_text)),
+				 errhint("mlops.ab_tests lists the tests.")));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, AB_LOCK_CLASS,
+						 (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+						 2);
+	(void) LockAcquire(&tag, ShareLock, false, false);
+
+	if (load_test_plan == NULL)
+		load_test_plan = prepare_kept(
+									  "SELECT t.ab_test_id, t.kind, t.status, t.seed, t.hash_version, t.namespace, "
+									  "       t.namespace_start, t.namespace_end, t.bucket_version, t.coverage, "
+									  "       ARRAY(SELECT v.name FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id ORDER BY v.variant), "
+									  "       ARRAY(SELECT v.model FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id ORDER BY v.variant), "
+									  "       ARRAY(SELECT v.weight FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id ORDER BY v.variant), t.weights_epoch "
+									  "  FROM mlops.ab_tests t WHERE t.key = $1", 1, &type);
+	if (SPI_execute_plan(load_test_plan, &arg, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading A/B test failed");
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("A/B test \"%s\" does not exist", text_to_cstring(key_text))));
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	status = SPI_getvalue(row, desc, 3);
+	if (strcmp(status, "running") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("A/B test \"%s\" is %s", text_to_cstring(key_text), status),
+				 strcmp(status, "draft") == 0 ?
+				 errhint("Start it with mlops.start_ab_test('%s').", text_to_cstring(key_text)) :
+				 errhint("%s() serves running tests only; a stopped test's winner is served by its alias.", fn)));
+
+	old = MemoryContextSwitchTo(st->cxt);
+	t = palloc0(sizeof(AbTest));
+	t->key_len = VARSIZE_ANY_EXHDR(key_text);
+	t->key = pnstrdup(VARDATA_ANY(key_text), t->key_len);
+	t->id = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	t->kind = SPI_getvalue(row, desc, 2)[0];
+	t->seed = utf8_copy(SPI_getvalue(row, desc, 4), &t->seed_len);
+	t->hash_version = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+	SPI_getbinval(row, desc, 6, &t->has_namespace);
+	t->has_namespace = !t->has_namespace;
+	if (t->has_namespace)
+	{
+		t->ns = utf8_copy(SPI_getvalue(row, desc, 6), &t->ns_len);
+		t->ns_start = DatumGetFloat8(SPI_getbinval(row, desc, 7, &isnull));
+		t->ns_end = DatumGetFloat8(SPI_getbinval(row, desc, 8, &isnull));
+	}
+	t->bucket_version = DatumGetInt32(SPI_getbinval(row, desc, 9, &isnull));
+	coverage = DatumGetFloat8(SPI_getbinval(row, desc, 10, &isnull));
+	t->weights_epoch = DatumGetInt32(SPI_getbinval(row, desc, 14, &isnull));
+	names = DatumGetArrayTypePCopy(SPI_getbinval(row, desc, 11, &isnull));
+	models = DatumGetArrayTypePCopy(SPI_getbinval(row, desc, 12, &isnull));
+	deconstruct_array(names, TEXTOID, -1, false, TYPALIGN_INT, &name_d, NULL, &n_names);
+	deconstruct_array(models, TEXTOID, -1, false, TYPALIGN_INT, &model_d, NULL, &n_models);
+	t->n_variants = n_names;
+	if (n_names < 1 || n_models != n_names)
+		elog(ERROR, "A/B test \"%s\" has no variants", t->key);
+	weights = spi_float8_array(SPI_getbinval(row, desc, 13, &isnull), n_names, "weights");
+	t->variants = palloc0(sizeof(AbVariant) * n_names);
+	for (int i = 0; i < n_names; i++)
+	{
+		t->variants[i].name = TextDatumGetCString(name_d[i]);
+		t->variants[i].model = DatumGetTextPCopy(model_d[i]);
+		t->variants[i].score = score_state_create(st->cxt);
+		t->variants[i].version_id = -1;
+	}
+	t->ranges = palloc(sizeof(double) * 2 * n_names);
+	ab_bucket_ranges_values(n_names, coverage, weights, n_names, t->ranges);
+	t->pending_cxt = AllocSetContextCreate(st->cxt, "mlops A/B pending rows", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(old);
+
+	if (load_history_plan == NULL)
+		load_history_plan = prepare_kept(
+										 "SELECT h.weights, h.coverage FROM mlops.ab_weight_history h "
+										 " WHERE h.ab_test_id = $1 AND h.bucket_version = $2 ORDER BY h.weights_epoch",
+										 2, types2);
+	args2[0] = Int64GetDatum(t->id);
+	args2[1] = Int32GetDatum(t->bucket_version);
+	if (SPI_execute_plan(load_history_plan, args2, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "reading A/B test history failed");
+	old = MemoryContextSwitchTo(st->cxt);
+	t->history = palloc(sizeof(double *) * Max(SPI_processed, 1));
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	h = SPI_tuptable->vals[r];
+		double	   *w = spi_float8_array(SPI_getbinval(h, SPI_tuptable->tupdesc, 1, &isnull), n_names,
+										 "weight history");
+		double		c = DatumGetFloat8(SPI_getbinval(h, SPI_tuptable->tupdesc, 2, &isnull));
+		double	   *r2 = palloc(sizeof(double) * 2 * n_names);
+
+		ab_bucket_ranges_values(n_names, c, w, n_names, r2);
+		if (memcmp(r2, t->ranges, sizeof(double) * 2 * n_names) != 0)
+			t->history[t->n_history++] = r2;
+	}
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return t;
+}
+
+static AbTest *
+find_test(AbState *st, text *key, const char *fn)
+{
+	const char *k = VARDATA_ANY(key);
+	int			len = VARSIZE_ANY_EXHDR(key);
+	AbTest	   *t;
+
+	for (int i = 0; i < st->n_tests; i++)
+		if (st->tests[i]->key_len == len && memcmp(st->tests[i]->key, k, len) == 0)
+			return st->tests[i];
+	require_reader(fn);
+	t = load_test(st, key, fn);
+	if (st->n_tests < AB_RECENT_TESTS)
+		st->tests[st->n_tests++] = t;
+	else
+	{
+		/* the slot's test may have rows to write */
+		flush_state(st);
+		st->tests[st->next_test] = t;
+		st->next_test = (st->next_test + 1) % AB_RECENT_TESTS;
+	}
+	return t;
+}
+
+/* The recorded variant of a unit in this bucket version, or -1. */
+static int
+lookup_assignment(AbTest *t, text *unit)
+{
+	Datum		args[3];
+	Oid			types[3] = {INT8OID, INT4OID, TEXTOID};
+	int			v = -1;
+
+	/* rows of this statement not written yet come first */
+	for (int i = t->n_pending - 1; i >= 0; i--)
+	{
+		text	   *u = DatumGetTextPP(t->p_unit[i]);
+
+		if (VARSIZE_ANY_EXHDR(u) == VARSIZE_ANY_EXHDR(unit) &&
+			memcmp(VARDATA_ANY(u), VARDATA_ANY(unit), VARSIZE_ANY_EXHDR(unit)) == 0)
+			return DatumGetInt32(t->p_variant[i]);
+	}
+	SPI_connect();
+	if (lookup_plan == NULL)
+		lookup_plan = prepare_kept("SELECT a.variant FROM mlops.ab_assignments a "
+								   " WHERE a.ab_test_id = $1 AND a.bucket_version = $2 AND a.unit_id = $3",
+								   3, types);
+	args[0] = Int64GetDatum(t->id);
+	args[1] = Int32GetDatum(t->bucket_version);
+	args[2] = PointerGetDatum(unit);
+	if (SPI_execute_plan(lookup_plan, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "reading A/B assignment failed");
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+
+		v = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return v;
+}
+
+/*
+ * The unit's variant: -1 when it is not in the test (outside the namespace
+ * range or the coverage).
+ */
+static int
+assign_unit(AbTest *t, text *unit)
+{
+	const unsigned char *u;
+	int			ulen;
+	char	   *freeme;
+	double		h;
+	int			v;
+
+	u = text_utf8(unit, &ulen, &freeme);
+	if (t->has_namespace &&
+		!ab_in_namespace_value(u, ulen, (const unsigned char *) t->ns, t->ns_len, t->ns_start, t->ns_end))
+		v = -1;
+	else
+	{
+		h = ab_hash_value((const unsigned char *) t->seed, t->seed_len, u, ulen, t->hash_version);
+		v = ab_choose_variation_value(h, t->ranges, t->n_variants);
+		for (int e = 0; e < t->n_history; e++)
+			if (ab_choose_variation_value(h, t->history[e], t->n_variants) != v)
+			{
+				int			recorded = lookup_assignment(t, unit);
+
+				if (recorded >= 0 && recorded < t->n_variants)
+					v = recorded;
+				break;
+			}
+	}
+	if (freeme)
+		pfree(freeme);
+	return v;
+}
+
+static void
+grow_pending(AbTest *t)
+{
+	if (t->p_unit == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(t));
+
+		t->p_unit = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->p_variant = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->p_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->p_version_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
+		t->s_variant = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_unit = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_champion_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_champion_prediction = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_prediction = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
+		t->s_champion_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
+		t->s_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static void
+link_state(AbState *st)
+{
+	if (!st->linked)
+	{
+		dlist_push_tail(&pending_states, &st->node);
+		st->linked = true;
+	}
+}
+
+static void
+queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_id)
+{
+	MemoryContext old;
+
+	grow_pending(t);
+	old = MemoryContextSwitchTo(t->pending_cxt);
+	t->p_unit[t->n_pending] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(unit)));
+	MemoryContextSwitchTo(old);
+	t->p_variant[t->n_pending] = Int32GetDatum(variant);
+	t->p_version[t->n_pending] = Int64GetDatum(version_id);
+	t->p_version_null[t->n_pending] = version_id < 0;
+	t->n_pending++;
+	link_state(st);
+	if (t->n_pending >= AB_FLUSH_ROWS || !st->deferred)
+		flush_state(st);
+}
+
+static void
+queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_version, Datum champion,
+			 bool champion_null, int64 version, Datum prediction, bool null)
+{
+	MemoryContext old;
+	int			i = t->n_shadow;
+
+	grow_pending(t);
+	old = MemoryContextSwitchTo(t->pending_cxt);
+	t->s_unit[i] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(unit)));
+	MemoryContextSwitchTo(old);
+	t->s_variant[i] = Int32GetDatum(variant);
+	t->s_champion_version[i] = Int64GetDatum(champion_version);
+	t->s_version[i] = Int64GetDatum(version);
+	t->s_champion_prediction[i] = champion;
+	t->s_champion_null[i] = champion_null;
+	t->s_prediction[i] = prediction;
+	t->s_null[i] = null;
+	t->n_shadow++;
+	link_state(st);
+	if (t->n_shadow >= AB_FLUSH_ROWS || !st->deferred)
+		flush_state(st);
+}
+
+/* The role that owns mlops' tables, which the records are written as. */
+static Oid
+tables_owner(void)
+{
+	if (!OidIsValid(ab_writer))
+	{
+		Oid			nsp = get_namespace_oid("mlops", false);
+		Oid			rel = get_relname_relid("ab_assignments", nsp);
+		HeapTuple	tup;
+
+		if (!OidIsValid(rel))
+			elog(ERROR, "mlops.ab_assignments is missing");
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", rel);
+		ab_writer = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+	}
+	return ab_writer;
+}
+
+static ArrayType *
+datum_array(Datum *d, bool *nulls, int n, Oid type)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
+	return construct_md_array(d, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
+}
+
+/*
+ * Write the state's pending rows, as the owner of mlops' tables (a reader
+ * scoring through a test records its exposures, but cannot write the
+ * table directly), in a restricted security context.
+ */
+static void
+flush_state(AbState *st)
+{
+	Oid			save_user;
+	int			save_sec;
+	Oid			owner = tables_owner();
+	bool		pushed;
+
+	if (!st->linked)
+		return;
+	/* unlinked first: an error below must not leave it to be flushed again */
+	dlist_delete(&st->node);
+	st->linked = false;
+
+	/* a portal's cleanup finishes its executor after popping its snapshot */
+	pushed = !ActiveSnapshotSet();
+	if (pushed)
+		PushActiveSnapshot(GetTransactionSnapshot());
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	SPI_connect();
+	for (int i = 0; i < st->n_tests; i++)
+	{
+		AbTest	   *t = st->tests[i];
+
+		if (t->n_pending > 0)
+		{
+			Datum		args[6];
+			Oid			types[6] = {INT8OID, INT4OID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4OID};
+
+			if (record_plan == NULL)
+				record_plan = prepare_kept(
+										   "INSERT INTO mlops.ab_assignments AS a "
+										   "       (ab_test_id, bucket_version, unit_id, variant, weights_epoch, version_id, assigned_at) "
+										   "SELECT $1, $2, u.unit_id, u.variant, $6, u.version_id, pg_catalog.statement_timestamp() "
+										   "  FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5)) "
+										   "       AS u(unit_id, variant, version_id) "
+										   "    ON CONFLICT (ab_test_id, bucket_version, unit_id) DO NOTHING",
+										   6, types);
+			args[0] = Int64GetDatum(t->id);
+			args[1] = Int32GetDatum(t->bucket_version);
+			args[2] = PointerGetDatum(datum_array(t->p_unit, NULL, t->n_pending, TEXTOID));
+			args[3] = PointerGetDatum(datum_array(t->p_variant, NULL, t->n_pending, INT4OID));
+			args[4] = PointerGetDatum(datum_array(t->p_version, t->p_version_null, t->n_pending, INT8OID));
+			args[5] = Int32GetDatum(t->weights_epoch);
+			t->n_pending = 0;
+			if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "recording A/B assignments failed");
+		}
+		if (t->n_shadow > 0)
+		{
+			Datum		args[7];
+			Oid			types[7] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
+			FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+
+			if (shadow_plan == NULL)
+				shadow_plan = prepare_kept(
+										   "INSERT INTO mlops.ab_shadow_predictions "
+										   "       (ab_test_id, variant, unit_id, champion_version_id, version_id, "
+										   "        champion_prediction, prediction, scored_at) "
+										   "SELECT $1, u.variant, u.unit_id, u.cv, u.v, u.cp, u.p, pg_catalog.statement_timestamp() "
+										   "  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), "
+										   "                 pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) "
+										   "       AS u(variant, unit_id, cv, v, cp, p)",
+										   7, types);
+			args[0] = Int64GetDatum(t->id);
+			args[1] = PointerGetDatum(datum_array(t->s_variant, NULL, t->n_shadow, INT4OID));
+			args[2] = PointerGetDatum(datum_array(t->s_unit, NULL, t->n_shadow, TEXTOID));
+			args[3] = PointerGetDatum(datum_array(t->s_champion_version, NULL, t->n_shadow, INT8OID));
+			args[4] = PointerGetDatum(datum_array(t->s_version, NULL, t->n_shadow, INT8OID));
+			args[5] = PointerGetDatum(datum_array(t->s_champion_prediction, t->s_champion_null, t->n_shadow, FLOAT8OID));
+			args[6] = PointerGetDatum(datum_array(t->s_prediction, t->s_null, t->n_shadow, FLOAT8OID));
+			t->n_shadow = 0;
+			if (SPI_execute_plan(shadow_plan, args, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "recording shadow predictions failed");
+		}
+		MemoryContextReset(t->pending_cxt);
+	}
+	SPI_finish();
+	SetUserIdAndSecContext(save_user, save_sec);
+	if (pushed)
+		PopActiveSnapshot();
+}
+
+/* The version number of a model version id, for predict_ab's result. */
+static int32
+version_number(AbVariant *v, int64 version_id)
+{
+	Datum		arg = Int64GetDatum(version_id);
+	Oid			type = INT8OID;
+	bool		isnull;
+
+	if (v->version_id == version_id)
+		return v->version;
+	SPI_connect();
+	if (version_plan == NULL)
+		version_plan = prepare_kept("SELECT v.version FROM mlops.model_versions v WHERE v.version_id = $1", 1, &type);
+	if (SPI_execute_plan(version_plan, &arg, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "model version " INT64_FORMAT " not found", version_id);
+	v->version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	v->version_id = version_id;
+	SPI_finish();
+	return v->version;
+}
+
+static text *
+required_text(FunctionCallInfo fcinfo, int arg, const char *what)
+{
+	if (PG_ARGISNULL(arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	return PG_GETARG_TEXT_PP(arg);
+}
+
+static TupleDesc
+result_desc(FunctionCallInfo fcinfo, AbState *st)
+{
+	if (st->result_desc == NULL)
+	{
+		TupleDesc	desc;
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		old = MemoryContextSwitchTo(st->cxt);
+		st->result_desc = BlessTupleDesc(CreateTupleDescCopy(desc));
+		MemoryContextSwitchTo(old);
+	}
+	return st->result_desc;
+}
+
+/*
+ * ab_assign(ab_test, unit_id) -> (variant, variant_index, model,
+ * bucket_version, in_test): the unit's variant, recorded as its exposure.
+ * Units outside the test get variant 0's name with in_test false and
+ * nothing recorded; a shadow test serves everyone variant 0.
+ */
+PG_FUNCTION_INFO_V1(mlops_ab_assign);
+Datum
+mlops_ab_assign(PG_FUNCTION_ARGS)
+{
+	AbState    *st = ab_state(fcinfo);
+	text	   *key = required_text(fcinfo, 0, "ab_test");
+	text	   *unit = required_text(fcinfo, 1, "unit_id");
+	AbTest	   *t = find_test(st, key, "ab_assign");
+	int			v = t->kind == 's' ? 0 : assign_unit(t, unit);
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	int			shown = v < 0 ? 0 : v;
+
+	if (v >= 0 && t->kind != 's')
+		queue_assignment(st, t, unit, v, -1);
+	values[0] = CStringGetTextDatum(t->variants[shown].name);
+	values[1] = Int32GetDatum(v);
+	values[2] = PointerGetDatum(t->variants[shown].model);
+	values[3] = Int32GetDatum(t->bucket_version);
+	values[4] = BoolGetDatum(v >= 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc(fcinfo, st), values, nulls)));
+}
+
+/*
+ * predict_ab(ab_test, unit_id, features) -> (variant, variant_index, model,
+ * version, prediction, in_test): the unit's variant's model scores the
+ * features.  Outside the test, variant 0 serves (in_test false, variant_index
+ * -1, nothing recorded).  A shadow test serves variant 0 and scores every
+ * other variant beside it into ab_shadow_predictions.
+ */
+static Datum
+predict_ab_common(FunctionCallInfo fcinfo, bool jsonb_features)
+{
+	AbState    *st = ab_state(fcinfo);
+	text	   *key = required_text(fcinfo, 0, "ab_test");
+	text	   *unit = required_text(fcinfo, 1, "unit_id");
+	AbTest	   *t = find_test(st, key, "predict_ab");
+	bool		no_features = PG_ARGISNULL(2);
+	Datum		features = no_features ? (Datum) 0 : PG_GETARG_DATUM(2);
+	int			v = t->kind == 's' ? 0 : assign_unit(t, unit);
+	int			served = v < 0 ? 0 : v;
+	AbVariant  *var = &t->variants[served];
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+	int64		version_id;
+
+	if (!no_features)
+		values[4] = score_reference(var->score, var->model, features, jsonb_features, OUT_VALUE, st->cxt);
+	else
+	{
+		/* no features, no prediction; the variant is still resolved and the unit exposed */
+		score_resolve_reference(var->score, var->model, st->cxt);
+		nulls[4] = true;
+	}
+	version_id = var->score->version_id;
+
+	if (t->kind == 's')
+	{
+		for (int i = 1; i < t->n_variants; i++)
+		{
+			AbVariant  *sh = &t->variants[i];
+			Datum		p = (Datum) 0;
+
+			if (!no_features)
+				p = score_reference(sh->score, sh->model, features, jsonb_features, OUT_VALUE, st->cxt);
+			else
+				score_resolve_reference(sh->score, sh->model, st->cxt);
+			queue_shadow(st, t, unit, i, version_id, values[4], nulls[4], sh->score->version_id, p, no_features);
+		}
+	}
+	else if (v >= 0)
+		queue_assignment(st, t, unit, v, version_id);
+
+	values[0] = CStringGetTextDatum(var->name);
+	values[1] = Int32GetDatum(v);
+	values[2] = PointerGetDatum(var->model);
+	values[3] = Int32GetDatum(version_number(var, version_id));
+	values[5] = BoolGetDatum(v >= 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(result_desc(fcinfo, st), values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(mlops_predict_ab_array);
+Datum
+mlops_predict_ab_array(PG_FUNCTION_ARGS)
+{
+	return predict_ab_common(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(mlops_predict_ab_jsonb);
+Datum
+mlops_predict_ab_jsonb(PG_FUNCTION_ARGS)
+{
+	return predict_ab_common(fcinfo, true);
+}

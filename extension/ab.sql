@@ -33,6 +33,570 @@ CREATE FUNCTION mlops.ab_in_namespace(unit_id text, namespace text, range_start 
 RETURNS boolean
     AS 'MODULE_PATHNAME', 'mlops_ab_in_namespace' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
+
+--------------------------------------------------------------------------------
+-- Tests, variants, assignments, outcomes
+--------------------------------------------------------------------------------
+
+-- An A/B test of model versions.  kind: 'ab' serves each unit its variant's
+-- model; 'shadow' serves variant 0 (the champion) to every unit and scores
+-- the others alongside, recording their outputs; 'canary' is an 'ab' test of
+-- two variants whose challenger share follows canary_steps while the guard
+-- holds (advance_canary).  bucket_version moves on a re-bucket (assignments
+-- of earlier bucket versions no longer count); weights_epoch moves on every
+-- change of weights or coverage within a bucket version.
+CREATE TABLE mlops.ab_tests (
+    ab_test_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key             text NOT NULL UNIQUE,
+    kind            text NOT NULL DEFAULT 'ab' CHECK (kind IN ('ab', 'shadow', 'canary')),
+    seed            text NOT NULL,
+    hash_version    int NOT NULL DEFAULT 2 CHECK (hash_version IN (1, 2)),
+    coverage        float8 NOT NULL DEFAULT 1 CHECK (coverage >= 0 AND coverage <= 1),
+    namespace       text,
+    namespace_start float8,
+    namespace_end   float8,
+    status          text NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'running', 'stopped')),
+    bucket_version  int NOT NULL DEFAULT 1,
+    weights_epoch   int NOT NULL DEFAULT 1,
+    canary_steps    float8[],
+    canary_step     int,
+    guard           jsonb,
+    description     text,
+    created_by      name NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    started_at      timestamptz,
+    stopped_at      timestamptz,
+    CHECK ((namespace IS NULL) = (namespace_start IS NULL) AND (namespace IS NULL) = (namespace_end IS NULL)),
+    CHECK (namespace IS NULL OR (namespace_start >= 0 AND namespace_start < namespace_end AND namespace_end <= 1)),
+    CHECK ((kind = 'canary') = (canary_steps IS NOT NULL))
+);
+
+-- Variant 0 is the control (the champion of shadow and canary tests).
+CREATE TABLE mlops.ab_variants (
+    ab_test_id bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    variant    int NOT NULL CHECK (variant >= 0),
+    name       text NOT NULL,
+    model      text NOT NULL,
+    weight     float8 NOT NULL CHECK (weight >= 0 AND weight <= 1),
+    PRIMARY KEY (ab_test_id, variant),
+    UNIQUE (ab_test_id, name)
+);
+
+-- The weights and coverage of every epoch of every bucket version: a unit
+-- whose hash gives the same variant under all of them cannot have been
+-- assigned anything else, so only units in the ranges that moved are looked
+-- up among the recorded assignments.
+CREATE TABLE mlops.ab_weight_history (
+    ab_test_id     bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    bucket_version int NOT NULL,
+    weights_epoch  int NOT NULL,
+    weights        float8[] NOT NULL,
+    coverage       float8 NOT NULL,
+    set_by         name NOT NULL,
+    set_at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (ab_test_id, bucket_version, weights_epoch)
+);
+
+-- A unit's first exposure in a bucket version: its variant from then on
+-- (sticky), the model version it was first served, and when.  Written by
+-- ab_assign() and predict_ab() only.
+CREATE TABLE mlops.ab_assignments (
+    ab_test_id     bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    bucket_version int NOT NULL,
+    unit_id        text COLLATE "C" NOT NULL,
+    variant        int NOT NULL,
+    weights_epoch  int NOT NULL,
+    version_id     bigint,
+    assigned_at    timestamptz NOT NULL,
+    PRIMARY KEY (ab_test_id, bucket_version, unit_id)
+);
+
+-- Outcomes of units, shared by every test: a unit's value of a metric at a
+-- time.  The same (unit, metric, time) recorded again replaces the value.
+CREATE TABLE mlops.ab_outcomes (
+    unit_id     text COLLATE "C" NOT NULL,
+    metric      text NOT NULL,
+    observed_at timestamptz NOT NULL,
+    value       float8 NOT NULL CHECK (value = value AND value <> 'Infinity' AND value <> '-Infinity'),
+    recorded_by name NOT NULL DEFAULT current_user,
+    PRIMARY KEY (unit_id, metric, observed_at)
+);
+CREATE INDEX ab_outcomes_by_metric ON mlops.ab_outcomes (metric, unit_id);
+
+-- Shadow tests: every row a shadow variant scored beside the champion.
+CREATE TABLE mlops.ab_shadow_predictions (
+    ab_test_id          bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    variant             int NOT NULL,
+    unit_id             text COLLATE "C" NOT NULL,
+    champion_version_id bigint,
+    version_id          bigint,
+    champion_prediction float8,
+    prediction          float8,
+    scored_at           timestamptz NOT NULL
+);
+CREATE INDEX ab_shadow_predictions_by_test ON mlops.ab_shadow_predictions (ab_test_id, variant, scored_at);
+
+-- Every change to a test, who made it and why: creation, start, stop,
+-- weights, re-buckets, canary steps and rollbacks, bandit updates,
+-- promotions.  No foreign key, so that the history outlives the test.
+CREATE TABLE mlops.ab_events (
+    event_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ab_test_id bigint NOT NULL,
+    ab_test    text NOT NULL,
+    event      text NOT NULL CHECK (event IN ('created', 'started', 'stopped', 'weights_changed', 'rebucketed',
+                                              'canary_advanced', 'canary_held', 'canary_rolled_back',
+                                              'canary_completed', 'bandit_updated', 'bandit_held', 'promoted')),
+    weights    float8[],
+    details    jsonb,
+    actor      name NOT NULL,
+    at         timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+CREATE INDEX ab_events_by_test ON mlops.ab_events (ab_test_id, at);
+
+-- Alerts: a canary whose guard failed, a sample-ratio mismatch found at
+-- promotion.  Owners acknowledge or resolve them.
+CREATE TABLE mlops.ab_alerts (
+    alert_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ab_test_id bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    kind       text NOT NULL CHECK (kind IN ('canary_guard', 'sample_ratio_mismatch')),
+    message    text NOT NULL,
+    details    jsonb,
+    raised_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    status     text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    closed_by  name,
+    closed_at  timestamptz,
+    note       text
+);
+
+CREATE INDEX ab_assignments_by_time ON mlops.ab_assignments (ab_test_id, assigned_at);
+
+CREATE TYPE mlops.ab_assignment AS (variant text, variant_index int, model text, bucket_version int, in_test boolean);
+CREATE TYPE mlops.ab_prediction AS (variant text, variant_index int, model text, version int, prediction float8,
+                                    in_test boolean);
+
+--------------------------------------------------------------------------------
+-- Defining and running tests
+--------------------------------------------------------------------------------
+
+-- Called after a change to a test, so that this backend's predict_ab() and
+-- ab_assign() read it again (other backends wait on the test's lock).
+CREATE FUNCTION mlops._ab_changed() RETURNS void
+    AS 'MODULE_PATHNAME', 'mlops_ab_changed' LANGUAGE C VOLATILE;
+
+-- The lock predict_ab() holds in share mode while a transaction uses a test.
+CREATE FUNCTION mlops._ab_lock(ab_test_id bigint) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_advisory_xact_lock(1835819362, (ab_test_id & 2147483647)::int) $$;
+
+CREATE FUNCTION mlops._ab_event(t mlops.ab_tests, event text, weights float8[] DEFAULT NULL,
+                                details jsonb DEFAULT NULL) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO mlops.ab_events (ab_test_id, ab_test, event, weights, details, actor)
+    VALUES (t.ab_test_id, t.key, event, weights, details, mlops._invoking_user());
+$$;
+
+-- A test by key, locked for update; only its owner may change it.
+CREATE FUNCTION mlops._own_ab_test(key text) RETURNS mlops.ab_tests
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'ab_test must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO t FROM mlops.ab_tests x WHERE x.key = _own_ab_test.key FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'A/B test "%" does not exist', key USING ERRCODE = 'undefined_object';
+    END IF;
+    IF t.created_by <> mlops._invoking_user() THEN
+        RAISE EXCEPTION 'A/B test "%" belongs to role %', key, t.created_by
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = 'Only the role that created a test changes it.';
+    END IF;
+    RETURN t;
+END
+$$;
+
+CREATE FUNCTION mlops._ab_test(key text) RETURNS mlops.ab_tests
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+BEGIN
+    IF key IS NULL THEN
+        RAISE EXCEPTION 'ab_test must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT * INTO t FROM mlops.ab_tests x WHERE x.key = _ab_test.key;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'A/B test "%" does not exist', key USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN t;
+END
+$$;
+
+-- Weights a test may use: one per variant, each finite in [0, 1], summing
+-- to 1 (within 1e-6).
+CREATE FUNCTION mlops._ab_check_weights(weights float8[], n int) RETURNS float8[]
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    total float8 := 0;
+    w float8;
+BEGIN
+    IF weights IS NULL THEN
+        RETURN mlops.ab_equal_weights(n);
+    END IF;
+    IF array_ndims(weights) IS DISTINCT FROM 1 OR cardinality(weights) <> n THEN
+        RAISE EXCEPTION 'weights has % values for % variants', coalesce(cardinality(weights), 0), n
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give one weight per variant, in the order of the models.';
+    END IF;
+    FOREACH w IN ARRAY weights LOOP
+        IF w IS NULL OR w = 'NaN'::float8 OR w < 0 OR w > 1 THEN
+            RAISE EXCEPTION 'invalid weight %', coalesce(w::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Each weight is a share of traffic between 0 and 1.';
+        END IF;
+        total := total + w;
+    END LOOP;
+    IF abs(total - 1) > 1e-6 THEN
+        RAISE EXCEPTION 'weights sum to %, not 1', total USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Weights are the variants'' shares of the covered traffic; coverage sets how much traffic is in the test.';
+    END IF;
+    RETURN weights;
+END
+$$;
+
+CREATE FUNCTION mlops._ab_check_coverage(coverage float8) RETURNS float8
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF coverage IS NULL OR coverage = 'NaN'::float8 OR coverage < 0 OR coverage > 1 THEN
+        RAISE EXCEPTION 'invalid coverage %', coalesce(coverage::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Coverage is the share of units in the test, between 0 and 1.';
+    END IF;
+    RETURN coverage;
+END
+$$;
+
+-- Create a test (status draft).  models are model references (as predict()
+-- takes them), one per variant, variant 0 the control; weights default to
+-- equal.  kind 'shadow' serves variant 0 and scores the others beside it;
+-- kind 'canary' takes two models and the challenger's shares in steps.
+CREATE FUNCTION mlops.create_ab_test(key text, models text[], weights float8[] DEFAULT NULL,
+                                     variant_names text[] DEFAULT NULL, seed text DEFAULT NULL,
+                                     coverage float8 DEFAULT 1, hash_version int DEFAULT 2,
+                                     namespace text DEFAULT NULL, namespace_range float8[] DEFAULT NULL,
+                                     kind text DEFAULT 'ab', canary_steps float8[] DEFAULT NULL,
+                                     guard jsonb DEFAULT NULL, description text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int;
+    t mlops.ab_tests;
+    names text[];
+    m text;
+    i int;
+    g jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'create_ab_test');
+    PERFORM mlops._check_model_name('A/B test key', key);
+    IF kind IS NULL OR kind NOT IN ('ab', 'shadow', 'canary') THEN
+        RAISE EXCEPTION 'invalid kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'kind is ab, shadow or canary.';
+    END IF;
+    IF models IS NULL OR array_ndims(models) IS DISTINCT FROM 1 OR cardinality(models) < 2 THEN
+        RAISE EXCEPTION 'an A/B test needs at least two models' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    n := cardinality(models);
+    IF n > 100 THEN
+        RAISE EXCEPTION 'an A/B test has at most 100 variants' USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    FOREACH m IN ARRAY models LOOP
+        IF m IS NULL THEN
+            RAISE EXCEPTION 'models must not contain NULL' USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        PERFORM mlops._resolve_model(m);       -- an unknown model, version or alias is an error now
+    END LOOP;
+    IF variant_names IS NULL THEN
+        IF kind IN ('shadow', 'canary') THEN
+            names := ARRAY['champion'] || CASE WHEN n = 2 THEN ARRAY['challenger']
+                                               ELSE ARRAY(SELECT 'challenger_' || x FROM generate_series(1, n - 1) x) END;
+        ELSE
+            names := ARRAY['control'] || CASE WHEN n = 2 THEN ARRAY['treatment']
+                                              ELSE ARRAY(SELECT 'treatment_' || x FROM generate_series(1, n - 1) x) END;
+        END IF;
+    ELSE
+        IF array_ndims(variant_names) IS DISTINCT FROM 1 OR cardinality(variant_names) <> n THEN
+            RAISE EXCEPTION 'variant_names has % names for % models', coalesce(cardinality(variant_names), 0), n
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        FOR i IN 1 .. n LOOP
+            PERFORM mlops._check_model_name('variant name', variant_names[i]);
+        END LOOP;
+        IF (SELECT count(DISTINCT x) FROM unnest(variant_names) x) <> n THEN
+            RAISE EXCEPTION 'variant names must be distinct' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        names := variant_names;
+    END IF;
+    IF hash_version IS NULL OR hash_version NOT IN (1, 2) THEN
+        RAISE EXCEPTION 'invalid hash_version %', coalesce(hash_version::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'GrowthBook''s hash versions are 1 and 2 (the default).';
+    END IF;
+    PERFORM mlops._ab_check_coverage(coverage);
+    IF (namespace IS NULL) <> (namespace_range IS NULL) THEN
+        RAISE EXCEPTION 'namespace and namespace_range go together' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF namespace IS NOT NULL AND (cardinality(namespace_range) <> 2 OR array_position(namespace_range, NULL) IS NOT NULL
+                                  OR NOT (namespace_range[1] >= 0 AND namespace_range[1] < namespace_range[2]
+                                          AND namespace_range[2] <= 1)) THEN
+        RAISE EXCEPTION 'invalid namespace_range %', namespace_range USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'A range [start, end) with 0 <= start < end <= 1.';
+    END IF;
+    IF kind = 'canary' THEN
+        IF n <> 2 THEN
+            RAISE EXCEPTION 'a canary release has two models, the champion and the challenger'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF canary_steps IS NULL OR array_ndims(canary_steps) IS DISTINCT FROM 1
+           OR array_position(canary_steps, NULL) IS NOT NULL
+           OR EXISTS (SELECT FROM unnest(canary_steps) WITH ORDINALITY a(s, o)
+                       WHERE NOT (s > 0 AND s <= 1) OR s <= coalesce(canary_steps[o - 1], 0)) THEN
+            RAISE EXCEPTION 'invalid canary_steps %', coalesce(canary_steps::text, 'NULL')
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'The challenger''s shares, increasing, each in (0, 1], e.g. {0.01,0.05,0.25,0.5}.';
+        END IF;
+        IF weights IS NOT NULL THEN
+            RAISE EXCEPTION 'a canary release takes canary_steps, not weights' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF guard IS NULL OR jsonb_typeof(guard) <> 'object' OR jsonb_typeof(guard -> 'metric') IS DISTINCT FROM 'string' THEN
+            RAISE EXCEPTION 'a canary release needs a guard naming its metric' USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'For example {"metric": "retained", "max_relative_drop": 0.02}; the README lists its keys.';
+        END IF;
+        g := jsonb_build_object('metric', guard ->> 'metric', 'max_relative_drop', 0, 'alpha', 0.05,
+                                'min_units', 100, 'higher_is_better', true, 'kind', 'auto') || guard;
+        IF EXISTS (SELECT FROM jsonb_object_keys(g) k
+                    WHERE k NOT IN ('metric', 'max_relative_drop', 'alpha', 'min_units', 'higher_is_better', 'kind')) THEN
+            RAISE EXCEPTION 'unknown guard key' USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = format('Known keys: metric, max_relative_drop, alpha, min_units, higher_is_better, kind; given %s.', guard);
+        END IF;
+        IF jsonb_typeof(g -> 'max_relative_drop') <> 'number' OR (g ->> 'max_relative_drop')::float8 < 0
+           OR jsonb_typeof(g -> 'alpha') <> 'number' OR NOT ((g ->> 'alpha')::float8 > 0 AND (g ->> 'alpha')::float8 < 1)
+           OR jsonb_typeof(g -> 'min_units') <> 'number' OR (g ->> 'min_units')::float8 < 2
+           OR jsonb_typeof(g -> 'higher_is_better') <> 'boolean'
+           OR g ->> 'kind' NOT IN ('auto', 'binary', 'continuous') THEN
+            RAISE EXCEPTION 'invalid guard %', guard USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'max_relative_drop >= 0, 0 < alpha < 1, min_units >= 2, higher_is_better a boolean, kind auto, binary or continuous.';
+        END IF;
+        weights := ARRAY[1 - canary_steps[1], canary_steps[1]];
+    ELSIF canary_steps IS NOT NULL OR guard IS NOT NULL THEN
+        RAISE EXCEPTION 'canary_steps and guard are for canary releases' USING ERRCODE = 'invalid_parameter_value';
+    ELSIF kind = 'shadow' THEN
+        IF weights IS NOT NULL THEN
+            RAISE EXCEPTION 'a shadow release serves the champion to every unit: it takes no weights'
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        weights := ARRAY[1::float8] || array_fill(0::float8, ARRAY[n - 1]);
+    ELSE
+        weights := mlops._ab_check_weights(weights, n);
+    END IF;
+
+    INSERT INTO mlops.ab_tests AS x (key, kind, seed, hash_version, coverage, namespace, namespace_start, namespace_end,
+                                     canary_steps, canary_step, guard, description, created_by)
+    VALUES (key, kind, coalesce(seed, key), hash_version, coverage, namespace, namespace_range[1], namespace_range[2],
+            canary_steps, CASE WHEN kind = 'canary' THEN 1 END, g, description, mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT ab_tests_key_key DO NOTHING
+    RETURNING x.* INTO t;
+    IF t.ab_test_id IS NULL THEN
+        RAISE EXCEPTION 'A/B test "%" already exists', key USING ERRCODE = 'unique_violation';
+    END IF;
+    INSERT INTO mlops.ab_variants (ab_test_id, variant, name, model, weight)
+    SELECT t.ab_test_id, o - 1, names[o], models[o], weights[o] FROM generate_series(1, n) o;
+    INSERT INTO mlops.ab_weight_history (ab_test_id, bucket_version, weights_epoch, weights, coverage, set_by)
+    VALUES (t.ab_test_id, 1, 1, weights, coverage, mlops._invoking_user());
+    PERFORM mlops._ab_event(t, 'created', weights,
+                            jsonb_build_object('kind', kind, 'models', to_jsonb(models), 'variants', to_jsonb(names),
+                                               'coverage', coverage, 'seed', t.seed, 'hash_version', hash_version));
+    RETURN t.ab_test_id;
+END
+$$;
+
+CREATE FUNCTION mlops.start_ab_test(key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    other text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'start_ab_test');
+    t := mlops._own_ab_test(key);
+    IF t.status <> 'draft' THEN
+        RAISE EXCEPTION 'A/B test "%" is %', key, t.status USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = CASE WHEN t.status = 'stopped' THEN 'A stopped test stays stopped; create a new one.'
+                        ELSE 'It is running already.' END;
+    END IF;
+    IF t.namespace IS NOT NULL THEN
+        -- tests in one namespace are mutually exclusive: their ranges must not overlap
+        SELECT x.key INTO other FROM mlops.ab_tests x
+         WHERE x.namespace = t.namespace AND x.status = 'running' AND x.ab_test_id <> t.ab_test_id
+           AND x.namespace_start < t.namespace_end AND t.namespace_start < x.namespace_end
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'A/B test "%" overlaps running test "%" in namespace "%"', key, other, t.namespace
+                USING ERRCODE = 'exclusion_violation',
+                      DETAIL = 'Tests in one namespace take disjoint ranges, so that no unit is in both.';
+        END IF;
+    END IF;
+    UPDATE mlops.ab_tests x SET status = 'running', started_at = clock_timestamp() WHERE x.ab_test_id = t.ab_test_id;
+    PERFORM mlops._ab_event(t, 'started');
+    PERFORM mlops._ab_changed();
+END
+$$;
+
+CREATE FUNCTION mlops.stop_ab_test(key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'stop_ab_test');
+    t := mlops._own_ab_test(key);
+    IF t.status = 'stopped' THEN
+        RAISE EXCEPTION 'A/B test "%" is already stopped', key USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM mlops._ab_lock(t.ab_test_id);
+    UPDATE mlops.ab_tests x SET status = 'stopped', stopped_at = clock_timestamp() WHERE x.ab_test_id = t.ab_test_id;
+    PERFORM mlops._ab_event(t, 'stopped');
+    PERFORM mlops._ab_changed();
+END
+$$;
+
+-- New weights (and coverage) for a test.  Units already exposed keep their
+-- variant unless rebucket, which starts a new bucket version: every unit is
+-- then assigned afresh under the new weights, and results count the new
+-- bucket version only.  Waits for transactions scoring through the test.
+CREATE FUNCTION mlops._ab_set_weights(t mlops.ab_tests, weights float8[], rebucket boolean, coverage float8,
+                                      event text, details jsonb) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    bv int := t.bucket_version + CASE WHEN rebucket THEN 1 ELSE 0 END;
+    ep int := CASE WHEN rebucket THEN 1 ELSE t.weights_epoch + 1 END;
+BEGIN
+    PERFORM mlops._ab_lock(t.ab_test_id);
+    UPDATE mlops.ab_tests x SET bucket_version = bv, weights_epoch = ep, coverage = _ab_set_weights.coverage
+     WHERE x.ab_test_id = t.ab_test_id;
+    UPDATE mlops.ab_variants v SET weight = weights[v.variant + 1] WHERE v.ab_test_id = t.ab_test_id;
+    INSERT INTO mlops.ab_weight_history (ab_test_id, bucket_version, weights_epoch, weights, coverage, set_by)
+    VALUES (t.ab_test_id, bv, ep, weights, _ab_set_weights.coverage, mlops._invoking_user());
+    PERFORM mlops._ab_event(t, event, weights,
+                            coalesce(details, '{}') || jsonb_build_object('bucket_version', bv, 'weights_epoch', ep,
+                                                                          'coverage', _ab_set_weights.coverage,
+                                                                          'rebucket', rebucket));
+    PERFORM mlops._ab_changed();
+END
+$$;
+
+CREATE FUNCTION mlops.set_ab_weights(key text, weights float8[], rebucket boolean DEFAULT false,
+                                     coverage float8 DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    n int;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'set_ab_weights');
+    t := mlops._own_ab_test(key);
+    IF t.status = 'stopped' THEN
+        RAISE EXCEPTION 'A/B test "%" is stopped', key USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF t.kind = 'shadow' THEN
+        RAISE EXCEPTION 'A/B test "%" is a shadow release: it serves the champion to every unit', key
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF weights IS NULL THEN
+        RAISE EXCEPTION 'weights must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT count(*) INTO n FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id;
+    weights := mlops._ab_check_weights(weights, n);
+    PERFORM mlops._ab_set_weights(t, weights, coalesce(rebucket, false),
+                                  mlops._ab_check_coverage(coalesce(coverage, t.coverage)),
+                                  CASE WHEN rebucket THEN 'rebucketed' ELSE 'weights_changed' END, NULL);
+END
+$$;
+
+CREATE FUNCTION mlops.drop_ab_test(key text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    s record;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'drop_ab_test');
+    t := mlops._own_ab_test(key);
+    SELECT x.name INTO s FROM mlops.schedules x WHERE x.kind IN ('ab_canary', 'ab_bandit') AND x.spec ->> 'ab_test' = key;
+    IF FOUND THEN
+        RAISE EXCEPTION 'A/B test "%" has schedule "%"', key, s.name USING ERRCODE = 'dependent_objects_still_exist',
+            HINT = 'Drop the schedule first with mlops.drop_schedule().';
+    END IF;
+    PERFORM mlops._ab_lock(t.ab_test_id);
+    DELETE FROM mlops.ab_tests x WHERE x.ab_test_id = t.ab_test_id;
+    PERFORM mlops._ab_changed();
+END
+$$;
+
+--------------------------------------------------------------------------------
+-- Assignment and scoring through a test (ab.c)
+--------------------------------------------------------------------------------
+
+-- The unit's variant, recorded as its exposure (idempotent, sticky).
+CREATE FUNCTION mlops.ab_assign(ab_test text, unit_id text) RETURNS mlops.ab_assignment
+    AS 'MODULE_PATHNAME', 'mlops_ab_assign' LANGUAGE C VOLATILE;
+
+-- The unit's variant's model scores the features; the exposure is recorded.
+CREATE FUNCTION mlops.predict_ab(ab_test text, unit_id text, features float8[]) RETURNS mlops.ab_prediction
+    AS 'MODULE_PATHNAME', 'mlops_predict_ab_array' LANGUAGE C VOLATILE;
+CREATE FUNCTION mlops.predict_ab(ab_test text, unit_id text, features jsonb) RETURNS mlops.ab_prediction
+    AS 'MODULE_PATHNAME', 'mlops_predict_ab_jsonb' LANGUAGE C VOLATILE;
+
+--------------------------------------------------------------------------------
+-- Outcomes
+--------------------------------------------------------------------------------
+
+CREATE FUNCTION mlops.record_ab_outcome(unit_id text, metric text, value float8,
+                                        observed_at timestamptz DEFAULT now()) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'record_ab_outcome');
+    IF unit_id IS NULL OR metric IS NULL OR observed_at IS NULL THEN
+        RAISE EXCEPTION 'unit_id, metric and observed_at must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF value IS NULL OR value = 'NaN'::float8 OR value IN ('Infinity'::float8, '-Infinity'::float8) THEN
+        RAISE EXCEPTION 'invalid outcome value %', coalesce(value::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value', DETAIL = 'An outcome is a finite number (1 or 0 for a conversion).';
+    END IF;
+    PERFORM mlops._check_model_name('metric', metric);
+    INSERT INTO mlops.ab_outcomes AS o (unit_id, metric, observed_at, value, recorded_by)
+    VALUES (unit_id, metric, observed_at, value, mlops._invoking_user())
+        ON CONFLICT (unit_id, metric, observed_at) DO UPDATE SET value = excluded.value, recorded_by = excluded.recorded_by;
+END
+$$;
+
 CALL mlops._private_by_default();
 GRANT EXECUTE ON FUNCTION
     mlops.ab_hash(text, text, int),
@@ -41,3 +605,30 @@ GRANT EXECUTE ON FUNCTION
     mlops.ab_choose_variation(float8, float8[]),
     mlops.ab_in_namespace(text, text, float8, float8)
     TO PUBLIC;
+GRANT SELECT ON mlops.ab_tests, mlops.ab_variants, mlops.ab_weight_history, mlops.ab_assignments, mlops.ab_outcomes,
+    mlops.ab_shadow_predictions, mlops.ab_events, mlops.ab_alerts TO mlops_reader;
+-- outcomes are loaded in bulk with plain INSERT ... ON CONFLICT as well as with record_ab_outcome()
+GRANT INSERT, UPDATE ON mlops.ab_outcomes TO mlops_writer;
+GRANT EXECUTE ON FUNCTION
+    mlops.create_ab_test(text, text[], float8[], text[], text, float8, int, text, float8[], text, float8[], jsonb, text),
+    mlops.start_ab_test(text),
+    mlops.stop_ab_test(text),
+    mlops.set_ab_weights(text, float8[], boolean, float8),
+    mlops.drop_ab_test(text),
+    mlops.ab_assign(text, text),
+    mlops.predict_ab(text, text, float8[]),
+    mlops.predict_ab(text, text, jsonb),
+    mlops.record_ab_outcome(text, text, float8, timestamptz)
+    TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_tests', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_tests_ab_test_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_variants', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_weight_history', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_assignments', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_outcomes', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_shadow_predictions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_events', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_events_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.ab_alerts_alert_id_seq', '');

@@ -79,6 +79,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	drift_init();
+	ab_init();
 
 	MarkGUCPrefixReserved("mlops");
 }

@@ -32,6 +32,9 @@ extern int	mlops_drift_baseline_values;
 extern int	mlops_drift_max_categories;
 extern void drift_init(void);
 
+/* ab.c: the executor hooks that write A/B exposures when a statement finishes */
+extern void ab_init(void);
+
 /* tracking.c: queries run with the invoking role's privileges */
 struct SPITupleTable;
 typedef void (*InvokerResultFn) (struct SPITupleTable *tuptable, uint64 processed, void *arg);

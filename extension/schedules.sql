@@ -5,7 +5,7 @@
 CREATE TABLE mlops.schedules (
     schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE,
-    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online')),
+    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online', 'ab_canary', 'ab_bandit')),
     cron        text NOT NULL,
     spec        jsonb NOT NULL,
     cron_job_id bigint,

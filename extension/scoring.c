@@ -1544,6 +1544,39 @@ predict_common(FunctionCallInfo fcinfo, ScoreOutput kind, bool by_reference, boo
 	return finish(st, kind);
 }
 
+/* A fresh state for score_reference(), in cxt. */
+ScoreState *
+score_state_create(MemoryContext cxt)
+{
+	ScoreState *st = MemoryContextAllocZero(cxt, sizeof(ScoreState));
+
+	st->cxt = cxt;
+	st->cur_seen = -1;
+	return st;
+}
+
+/*
+ * One output of the model that ref names for one row of features (float8[]
+ * or jsonb, not NULL), with a state the caller keeps: predict_ab() scores
+ * each variant of a test with a state of its own, so that a variant's model
+ * stays resolved and its buffers sized while rows alternate between them.
+ */
+Datum
+score_reference(ScoreState *st, text *ref, Datum features, bool jsonb_features, ScoreOutput kind,
+				MemoryContext cxt)
+{
+	score_resolve_reference(st, ref, cxt);
+	if (jsonb_features)
+	{
+		set_exclude(st, NULL);
+		score_read_jsonb(st, DatumGetJsonbP(features));
+	}
+	else
+		score_read_array(st, DatumGetArrayTypeP(features));
+	score_encode(st, jsonb_features, st->enc);
+	return finish(st, kind);
+}
+
 #define SCORE_FUNCTION(sqlname, kind, byref, json) \
 PG_FUNCTION_INFO_V1(sqlname); \
 Datum sqlname(PG_FUNCTION_ARGS) { return predict_common(fcinfo, kind, byref, json); }
