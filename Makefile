@@ -13,7 +13,7 @@ MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
               extension/batch.o extension/schedules.o extension/model.o extension/model_compile.o extension/model_json.o \
               extension/model_xgboost.o extension/model_cache.o \
-              extension/drift.o extension/drift_stats.o extension/features.o extension/ab.o
+              extension/drift.o extension/drift_stats.o extension/features.o extension/ab.o extension/ab_stats.o
 # The released install scripts stay as they were shipped (an older version can
 # still be created, then updated), with the upgrade scripts between them.
 DATA        = $(wildcard extension/mlops--*.sql)

@@ -377,10 +377,10 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
  * Exposures are recorded idempotently (the first exposure of a unit wins,
  * INSERT ... ON CONFLICT DO NOTHING).  One INSERT per row would cost more
  * than the scoring itself, so rows are buffered and written in batches of
- * AB_FLUSH_ROWS, the last batch when the statement's executor finishes (the
- * ExecutorFinish hook below, where AFTER triggers also run).  A call from
- * outside an executor that will finish (a PL/pgSQL assignment evaluated as
- * a simple expression) writes its row at once.
+ * AB_FLUSH_ROWS, the last batch when the executor run that queued them ends
+ * (the ExecutorRun hook below: a statement, or one FETCH from a cursor).  A
+ * call outside an executor run (a PL/pgSQL expression evaluated on its own)
+ * has its rows written before the transaction commits.
  *
  * While a transaction uses a test it holds a shared lock on it (an advisory
  * lock of class AB_LOCK_CLASS), and changing weights takes it exclusively:
@@ -412,7 +412,6 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
 #define AB_LOCK_CLASS		0x6D6C6162	/* 'mlab' */
 #define AB_FLUSH_ROWS		10000
 #define AB_RECENT_TESTS		4
-#define AB_MAX_EXECUTORS	64
 
 typedef struct AbVariant
 {
@@ -468,7 +467,6 @@ typedef struct AbTest
 typedef struct AbState
 {
 	MemoryContext cxt;			/* the caller's fn_mcxt */
-	bool		deferred;		/* cxt belongs to an executor whose ExecutorFinish writes for us */
 	bool		linked;			/* in pending_states */
 	dlist_node	node;
 	MemoryContextCallback unlink_cb;
@@ -480,14 +478,8 @@ typedef struct AbState
 	TupleDesc	result_desc;
 } AbState;
 
-/* states with rows to write, and the query contexts of running executors */
+/* states with rows to write */
 static dlist_head pending_states = DLIST_STATIC_INIT(pending_states);
-static struct
-{
-	MemoryContext cxt;
-	int			nest_level;
-}			active_executors[AB_MAX_EXECUTORS];
-static int	n_active_executors = 0;
 static uint64 ab_generation = 0;
 static Oid	ab_writer = InvalidOid;
 static SPIPlanPtr id_plan = NULL;
@@ -498,7 +490,6 @@ static SPIPlanPtr record_plan = NULL;
 static SPIPlanPtr shadow_plan = NULL;
 static SPIPlanPtr version_plan = NULL;
 
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
 static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
@@ -531,21 +522,6 @@ flush_executor(MemoryContext query_cxt)
 	}
 }
 
-static void
-ab_ExecutorStart(QueryDesc *queryDesc, int eflags)
-{
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && n_active_executors < AB_MAX_EXECUTORS)
-	{
-		active_executors[n_active_executors].cxt = queryDesc->estate->es_query_cxt;
-		active_executors[n_active_executors].nest_level = GetCurrentTransactionNestLevel();
-		n_active_executors++;
-	}
-}
-
 /*
  * The end of each run of the executor (a whole statement, or one FETCH of
  * a cursor) writes what it queued, under the snapshot it ran with.
@@ -575,55 +551,37 @@ ab_ExecutorFinish(QueryDesc *queryDesc)
 static void
 ab_ExecutorEnd(QueryDesc *queryDesc)
 {
-	MemoryContext cxt = queryDesc->estate->es_query_cxt;
-
-	/* normally ExecutorFinish wrote everything; this is a safety net */
+	/* normally ExecutorRun wrote everything; this is a safety net */
 	if (!dlist_is_empty(&pending_states))
-		flush_executor(cxt);
-	for (int i = n_active_executors - 1; i >= 0; i--)
-		if (active_executors[i].cxt == cxt)
-		{
-			memmove(&active_executors[i], &active_executors[i + 1],
-					sizeof(active_executors[0]) * (n_active_executors - i - 1));
-			n_active_executors--;
-			break;
-		}
+		flush_executor(queryDesc->estate->es_query_cxt);
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
 }
 
-/* An aborted (sub)transaction's executors never finish: forget them. */
+/*
+ * Rows queued outside an executor that flushes them (a PL/pgSQL expression
+ * evaluated on its own) are written before the transaction commits; an
+ * aborted transaction's are dropped with it.
+ */
 static void
 ab_xact_callback(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
-		event == XACT_EVENT_PREPARE)
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
-		n_active_executors = 0;
+		while (!dlist_is_empty(&pending_states))
+			flush_state(dlist_container(AbState, node, dlist_head_node(&pending_states)));
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+			 event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+			 event == XACT_EVENT_PREPARE)
 		dlist_init(&pending_states);
-	}
-}
-
-static void
-ab_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-	{
-		int			level = GetCurrentTransactionNestLevel();
-
-		while (n_active_executors > 0 && active_executors[n_active_executors - 1].nest_level >= level)
-			n_active_executors--;
-	}
 }
 
 void
 ab_init(void)
 {
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = ab_ExecutorStart;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = ab_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
@@ -631,10 +589,14 @@ ab_init(void)
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = ab_ExecutorEnd;
 	RegisterXactCallback(ab_xact_callback, NULL);
-	RegisterSubXactCallback(ab_subxact_callback, NULL);
 }
 
-/* The state's memory is going away (its query ended or failed): it has nothing left to write. */
+/*
+ * The state's memory is going away: its executor ended (and wrote its rows)
+ * or failed.  Rows still queued here were queued by a call outside any
+ * executor whose context ended before the transaction did; they cannot be
+ * written from here, so say so.
+ */
 static void
 unlink_state(void *arg)
 {
@@ -642,6 +604,8 @@ unlink_state(void *arg)
 
 	if (st->linked)
 	{
+		if (IsTransactionState())
+			elog(WARNING, "mlops: A/B exposures queued outside a statement were not recorded");
 		dlist_delete(&st->node);
 		st->linked = false;
 	}
@@ -658,9 +622,6 @@ ab_state(FunctionCallInfo fcinfo)
 
 		st = MemoryContextAllocZero(cxt, sizeof(AbState));
 		st->cxt = cxt;
-		for (int i = 0; i < n_active_executors; i++)
-			if (active_executors[i].cxt == cxt)
-				st->deferred = true;
 		st->unlink_cb.func = unlink_state;
 		st->unlink_cb.arg = st;
 		MemoryContextRegisterResetCallback(cxt, &st->unlink_cb);
@@ -1009,7 +970,7 @@ queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_
 	t->p_version_null[t->n_pending] = version_id < 0;
 	t->n_pending++;
 	link_state(st);
-	if (t->n_pending >= AB_FLUSH_ROWS || !st->deferred)
+	if (t->n_pending >= AB_FLUSH_ROWS)
 		flush_state(st);
 }
 
@@ -1033,7 +994,7 @@ queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_ver
 	t->s_null[i] = null;
 	t->n_shadow++;
 	link_state(st);
-	if (t->n_shadow >= AB_FLUSH_ROWS || !st->deferred)
+	if (t->n_shadow >= AB_FLUSH_ROWS)
 		flush_state(st);
 }
 
@@ -1307,4 +1268,352 @@ Datum
 mlops_predict_ab_jsonb(PG_FUNCTION_ARGS)
 {
 	return predict_ab_common(fcinfo, true);
+}
+
+/* ------------------------------------------------------------------------
+ * Statistics (ab_stats.c) as SQL functions
+ * ------------------------------------------------------------------------
+ */
+#include "ab_stats.h"
+#include "compat.h"
+#include "drift_stats.h"
+#include "utils/tuplestore.h"
+
+static double
+arg_or(FunctionCallInfo fcinfo, int i, double dflt)
+{
+	return PG_ARGISNULL(i) ? dflt : PG_GETARG_FLOAT8(i);
+}
+
+static double
+required_number(FunctionCallInfo fcinfo, int i, const char *what)
+{
+	double		v;
+
+	if (PG_ARGISNULL(i))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", what)));
+	v = PG_GETARG_FLOAT8(i);
+	if (isnan(v) || isinf(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a finite number", what)));
+	return v;
+}
+
+static double
+check_alpha(double alpha)
+{
+	if (!(alpha > 0 && alpha < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("alpha must be between 0 and 1, not %g", alpha)));
+	return alpha;
+}
+
+static void
+check_units(double n, const char *what, double min)
+{
+	if (n < min || n != floor(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a whole number of at least %g, not %g", what, min, n)));
+}
+
+static Datum
+comparison_datum(FunctionCallInfo fcinfo, const AsComparison *c)
+{
+	TupleDesc	desc;
+	Datum		values[9];
+	bool		nulls[9];
+	double		v[9] = {c->diff, c->diff_lo, c->diff_hi, c->rel, c->rel_lo, c->rel_hi,
+	c->statistic, c->df, c->p_value};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	for (int i = 0; i < 9; i++)
+	{
+		/* undefined quantities (a relative lift over a zero control mean) are NULL, not NaN */
+		nulls[i] = isnan(v[i]);
+		values[i] = Float8GetDatum(v[i]);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_proportions_ztest);
+Datum
+mlops_ab_proportions_ztest(PG_FUNCTION_ARGS)
+{
+	double		xc = required_number(fcinfo, 0, "control_conversions");
+	double		nc = required_number(fcinfo, 1, "control_units");
+	double		xt = required_number(fcinfo, 2, "treatment_conversions");
+	double		nt = required_number(fcinfo, 3, "treatment_units");
+	double		alpha = check_alpha(arg_or(fcinfo, 4, 0.05));
+	AsComparison c;
+
+	check_units(nc, "control_units", 1);
+	check_units(nt, "treatment_units", 1);
+	if (xc < 0 || xc > nc || xt < 0 || xt > nt)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("conversions must be between 0 and the number of units")));
+	as_prop_ztest(xc, nc, xt, nt, alpha, &c);
+	return comparison_datum(fcinfo, &c);
+}
+
+static void
+read_arms(FunctionCallInfo fcinfo, AsArm *control, AsArm *treatment)
+{
+	control->n = required_number(fcinfo, 0, "control_units");
+	control->mean = required_number(fcinfo, 1, "control_mean");
+	control->var = required_number(fcinfo, 2, "control_variance");
+	treatment->n = required_number(fcinfo, 3, "treatment_units");
+	treatment->mean = required_number(fcinfo, 4, "treatment_mean");
+	treatment->var = required_number(fcinfo, 5, "treatment_variance");
+	check_units(control->n, "control_units", 2);
+	check_units(treatment->n, "treatment_units", 2);
+	if (control->var < 0 || treatment->var < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("variances must not be negative")));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_welch_ttest);
+Datum
+mlops_ab_welch_ttest(PG_FUNCTION_ARGS)
+{
+	AsArm		c,
+				t;
+	AsComparison r;
+
+	read_arms(fcinfo, &c, &t);
+	as_welch_ttest(&c, &t, check_alpha(arg_or(fcinfo, 6, 0.05)), &r);
+	return comparison_datum(fcinfo, &r);
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_sequential_test);
+Datum
+mlops_ab_sequential_test(PG_FUNCTION_ARGS)
+{
+	AsArm		c,
+				t;
+	AsComparison r;
+	double		tuning = arg_or(fcinfo, 7, 5000);
+
+	read_arms(fcinfo, &c, &t);
+	if (!(tuning > 0) || isinf(tuning))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the sequential tuning parameter must be a positive number")));
+	as_sequential(&c, &t, tuning, check_alpha(arg_or(fcinfo, 6, 0.05)), &r);
+	return comparison_datum(fcinfo, &r);
+}
+
+/* sample ratio mismatch: chi-square of the units against the weights' shares */
+PG_FUNCTION_INFO_V1(mlops_ab_srm);
+Datum
+mlops_ab_srm(PG_FUNCTION_ARGS)
+{
+	ArrayType  *ua = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *wa = PG_GETARG_ARRAYTYPE_P(1);
+	int			n,
+				nw,
+				k = 0;
+	double	   *u = float8_array_values(ua, "units", &n);
+	double	   *w = float8_array_values(wa, "weights", &nw);
+	double		total = 0,
+				wsum = 0,
+				stat,
+				p;
+	double	   *obs,
+			   *exp;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (n != nw || n < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("units and weights need one value per variant, at least two")));
+	for (int i = 0; i < n; i++)
+	{
+		if (!(u[i] >= 0) || !(w[i] >= 0) || isinf(u[i]) || isinf(w[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("units and weights must be finite and not negative")));
+		total += u[i];
+		wsum += w[i];
+	}
+	if (!(wsum > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the weights must not all be zero")));
+	obs = palloc(sizeof(double) * n);
+	exp = palloc(sizeof(double) * n);
+	/* a variant with no weight and no units (a rolled-back canary) takes no part */
+	for (int i = 0; i < n; i++)
+		if (w[i] > 0 || u[i] > 0)
+		{
+			obs[k] = u[i];
+			exp[k] = total * w[i] / wsum;
+			k++;
+		}
+	if (total == 0 || k < 2)
+	{
+		stat = 0;
+		p = 1;
+	}
+	else
+		ds_chisquare(obs, exp, k, &stat, &p);
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	values[0] = Float8GetDatum(stat);
+	values[1] = Float8GetDatum(p);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+static void
+check_probability(double p, const char *what, bool open)
+{
+	if (open ? !(p > 0 && p < 1) : !(p >= 0 && p <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 0 and 1, not %g", what, p)));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_sample_size_proportions);
+Datum
+mlops_ab_sample_size_proportions(PG_FUNCTION_ARGS)
+{
+	double		p1 = required_number(fcinfo, 0, "p1");
+	double		p2 = required_number(fcinfo, 1, "p2");
+	double		alpha = check_alpha(arg_or(fcinfo, 2, 0.05));
+	double		power = arg_or(fcinfo, 3, 0.8);
+
+	check_probability(p1, "p1", true);
+	check_probability(p2, "p2", true);
+	check_probability(power, "power", true);
+	if (p1 == p2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("p1 and p2 are equal: no sample size detects no difference")));
+	PG_RETURN_FLOAT8(as_power_prop_n(p1, p2, alpha, power));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_power_proportions);
+Datum
+mlops_ab_power_proportions(PG_FUNCTION_ARGS)
+{
+	double		n = required_number(fcinfo, 0, "n");
+	double		p1 = required_number(fcinfo, 1, "p1");
+	double		p2 = required_number(fcinfo, 2, "p2");
+	double		alpha = check_alpha(arg_or(fcinfo, 3, 0.05));
+
+	if (!(n > 0))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("n must be positive")));
+	check_probability(p1, "p1", true);
+	check_probability(p2, "p2", true);
+	PG_RETURN_FLOAT8(as_power_prop_power(n, p1, p2, alpha));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_sample_size_means);
+Datum
+mlops_ab_sample_size_means(PG_FUNCTION_ARGS)
+{
+	double		delta = required_number(fcinfo, 0, "delta");
+	double		sd = arg_or(fcinfo, 1, 1);
+	double		alpha = check_alpha(arg_or(fcinfo, 2, 0.05));
+	double		power = arg_or(fcinfo, 3, 0.8);
+
+	if (delta == 0 || !(sd > 0) || isinf(sd))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta must not be 0 and sd must be a positive number")));
+	check_probability(power, "power", true);
+	PG_RETURN_FLOAT8(as_power_t_n(fabs(delta), sd, alpha, power));
+}
+
+PG_FUNCTION_INFO_V1(mlops_ab_power_means);
+Datum
+mlops_ab_power_means(PG_FUNCTION_ARGS)
+{
+	double		n = required_number(fcinfo, 0, "n");
+	double		delta = required_number(fcinfo, 1, "delta");
+	double		sd = arg_or(fcinfo, 2, 1);
+	double		alpha = check_alpha(arg_or(fcinfo, 3, 0.05));
+
+	if (!(n >= 2) || !(sd > 0) || isinf(sd))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be at least 2 and sd a positive number")));
+	PG_RETURN_FLOAT8(as_power_t_power(n, fabs(delta), sd, alpha));
+}
+
+/*
+ * ab_bandit_weights(units, means, variances, min_weight, min_units) ->
+ * (variant, p_best, weight) per arm; weight NULL for all when an arm has
+ * fewer than min_units units (the weights must not move yet).
+ */
+PG_FUNCTION_INFO_V1(mlops_ab_bandit_weights);
+Datum
+mlops_ab_bandit_weights(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			n1,
+				n2,
+				n3;
+	double	   *u,
+			   *m,
+			   *v;
+	double		min_weight = arg_or(fcinfo, 3, 0.01);
+	double		min_units = arg_or(fcinfo, 4, 100);
+	AsArm	   *arms;
+	double	   *best,
+			   *weights;
+	bool		moved;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("units, means and variances must not be NULL")));
+	u = float8_array_values(PG_GETARG_ARRAYTYPE_P(0), "units", &n1);
+	m = float8_array_values(PG_GETARG_ARRAYTYPE_P(1), "means", &n2);
+	v = float8_array_values(PG_GETARG_ARRAYTYPE_P(2), "variances", &n3);
+	if (n1 != n2 || n1 != n3 || n1 < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("units, means and variances need one value per arm, at least two arms")));
+	if (!(min_weight >= 0 && min_weight * n1 <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("min_weight must be between 0 and 1 / number of arms")));
+	arms = palloc(sizeof(AsArm) * n1);
+	best = palloc(sizeof(double) * n1);
+	weights = palloc(sizeof(double) * n1);
+	for (int i = 0; i < n1; i++)
+	{
+		if (!(u[i] >= 0) || isnan(m[i]) || isinf(m[i]) || !(v[i] >= 0) || isinf(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("arm %d has an invalid summary", i),
+					 errdetail("Units and variances are finite and not negative; means are finite.")));
+		arms[i].n = u[i];
+		arms[i].mean = m[i];
+		arms[i].var = v[i];
+	}
+	moved = as_bandit_weights(arms, n1, 0, 1e4, min_weight, min_units, best, weights);
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < n1; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, !moved, !moved};
+
+		values[0] = Int32GetDatum(i);
+		values[1] = Float8GetDatum(moved ? best[i] : 0);
+		values[2] = Float8GetDatum(moved ? weights[i] : 0);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -581,6 +581,7 @@ CREATE FUNCTION mlops.record_ab_outcome(unit_id text, metric text, value float8,
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+#variable_conflict use_column
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'record_ab_outcome');
     IF unit_id IS NULL OR metric IS NULL OR observed_at IS NULL THEN
@@ -592,10 +593,528 @@ BEGIN
     END IF;
     PERFORM mlops._check_model_name('metric', metric);
     INSERT INTO mlops.ab_outcomes AS o (unit_id, metric, observed_at, value, recorded_by)
-    VALUES (unit_id, metric, observed_at, value, mlops._invoking_user())
+    VALUES (record_ab_outcome.unit_id, record_ab_outcome.metric, record_ab_outcome.observed_at,
+            record_ab_outcome.value, mlops._invoking_user())
         ON CONFLICT (unit_id, metric, observed_at) DO UPDATE SET value = excluded.value, recorded_by = excluded.recorded_by;
 END
 $$;
+
+--------------------------------------------------------------------------------
+-- Statistics (ab_stats.c)
+--------------------------------------------------------------------------------
+
+-- A treatment against the control: the absolute difference of the means
+-- (or rates) with its interval, the relative lift (treatment / control - 1)
+-- with its delta-method interval, the test statistic, its degrees of
+-- freedom (Infinity for a z-test) and the two-sided p-value.
+CREATE TYPE mlops.ab_comparison AS (abs_lift float8, abs_lift_lower float8, abs_lift_upper float8,
+                                    rel_lift float8, rel_lift_lower float8, rel_lift_upper float8,
+                                    statistic float8, df float8, p_value float8);
+
+-- Two-proportion z-test (pooled for the p-value; Wald interval unpooled).
+CREATE FUNCTION mlops.ab_proportions_ztest(control_conversions float8, control_units float8,
+                                           treatment_conversions float8, treatment_units float8,
+                                           alpha float8 DEFAULT 0.05) RETURNS mlops.ab_comparison
+    AS 'MODULE_PATHNAME', 'mlops_ab_proportions_ztest' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Welch's t-test from the arms' units, means and sample variances.
+CREATE FUNCTION mlops.ab_welch_ttest(control_units float8, control_mean float8, control_variance float8,
+                                     treatment_units float8, treatment_mean float8, treatment_variance float8,
+                                     alpha float8 DEFAULT 0.05) RETURNS mlops.ab_comparison
+    AS 'MODULE_PATHNAME', 'mlops_ab_welch_ttest' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- GrowthBook's always-valid sequential test: intervals valid however often
+-- one looks, and the always-valid p-value.
+CREATE FUNCTION mlops.ab_sequential_test(control_units float8, control_mean float8, control_variance float8,
+                                         treatment_units float8, treatment_mean float8, treatment_variance float8,
+                                         alpha float8 DEFAULT 0.05, tuning float8 DEFAULT 5000)
+RETURNS mlops.ab_comparison
+    AS 'MODULE_PATHNAME', 'mlops_ab_sequential_test' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Sample ratio mismatch: chi-square of units per variant against the weights.
+CREATE FUNCTION mlops.ab_srm(units float8[], weights float8[]) RETURNS mlops.chisquare_result
+    AS 'MODULE_PATHNAME', 'mlops_ab_srm' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- Units per group, as R's power.prop.test and power.t.test (two-sample,
+-- two-sided, strict = FALSE) compute them; and the power of n per group.
+CREATE FUNCTION mlops.ab_sample_size_proportions(p1 float8, p2 float8, alpha float8 DEFAULT 0.05,
+                                                 power float8 DEFAULT 0.8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_ab_sample_size_proportions' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.ab_power_proportions(n float8, p1 float8, p2 float8, alpha float8 DEFAULT 0.05) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_ab_power_proportions' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.ab_sample_size_means(delta float8, sd float8 DEFAULT 1, alpha float8 DEFAULT 0.05,
+                                           power float8 DEFAULT 0.8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_ab_sample_size_means' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.ab_power_means(n float8, delta float8, sd float8 DEFAULT 1, alpha float8 DEFAULT 0.05) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_ab_power_means' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Thompson sampling (GrowthBook's Gaussian form): each arm's probability of
+-- being best and its new weight (floored at min_weight, renormalised);
+-- weights NULL while an arm has fewer than min_units units.
+CREATE FUNCTION mlops.ab_bandit_weights(units float8[], means float8[], variances float8[],
+                                        min_weight float8 DEFAULT 0.01, min_units float8 DEFAULT 100)
+RETURNS TABLE (variant int, p_best float8, weight float8)
+    AS 'MODULE_PATHNAME', 'mlops_ab_bandit_weights' LANGUAGE C IMMUTABLE PARALLEL SAFE ROWS 4;
+
+--------------------------------------------------------------------------------
+-- Results
+--------------------------------------------------------------------------------
+
+-- Per variant of a test's current bucket version: units exposed and the
+-- per-unit value of metric.  A unit's value is the sum of its outcomes of
+-- the metric observed at or after its first exposure (continuous), or 1 if
+-- any of them is positive (binary); a unit without one counts 0.  kind
+-- 'auto' is binary when every such outcome is 0 or 1.
+CREATE FUNCTION mlops._ab_arms(t mlops.ab_tests, metric text, kind text,
+                               OUT variant int, OUT units bigint, OUT total float8, OUT mean float8,
+                               OUT variance float8, OUT metric_kind text)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH per_unit AS (
+        SELECT a.variant, a.unit_id, sum(o.value) AS s, max(o.value) AS mx,
+               bool_and(o.value IN (0, 1)) AS zero_one
+          FROM mlops.ab_assignments a
+          LEFT JOIN mlops.ab_outcomes o
+            ON o.unit_id = a.unit_id AND o.metric = _ab_arms.metric AND o.observed_at >= a.assigned_at
+         WHERE a.ab_test_id = t.ab_test_id AND a.bucket_version = t.bucket_version
+         GROUP BY a.variant, a.unit_id),
+    k AS (
+        SELECT CASE WHEN _ab_arms.kind <> 'auto' THEN _ab_arms.kind
+                    WHEN coalesce(bool_and(zero_one), false) THEN 'binary' ELSE 'continuous' END AS kind
+          FROM per_unit),
+    vals AS (
+        SELECT p.variant, CASE WHEN k.kind = 'binary' THEN (coalesce(p.mx, 0) > 0)::int::float8
+                               ELSE coalesce(p.s, 0) END AS value
+          FROM per_unit p, k)
+    SELECT v.variant, count(x.value), coalesce(sum(x.value), 0), avg(x.value), var_samp(x.value), k.kind
+      FROM mlops.ab_variants v CROSS JOIN k
+      LEFT JOIN vals x ON x.variant = v.variant
+     WHERE v.ab_test_id = t.ab_test_id
+     GROUP BY v.variant, k.kind
+     ORDER BY v.variant
+$$;
+
+-- A test's results for one metric: per variant, units and mean (the
+-- conversion rate of a binary metric), and each treatment against variant
+-- 0 with the two-proportion z-test (binary) or Welch's t-test
+-- (continuous), or the sequential test; srm_p_value is the sample-ratio
+-- check of the units assigned under the current weights.
+CREATE FUNCTION mlops.ab_results(ab_test text, metric text, kind text DEFAULT 'auto', alpha float8 DEFAULT 0.05,
+                                 sequential boolean DEFAULT false, tuning float8 DEFAULT 5000)
+RETURNS TABLE (metric_kind text, variant text, variant_index int, model text, units bigint,
+               mean float8, stddev float8, abs_lift float8, abs_lift_lower float8, abs_lift_upper float8,
+               rel_lift float8, rel_lift_lower float8, rel_lift_upper float8, statistic float8, df float8,
+               p_value float8, significant boolean, srm_p_value float8)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    srm float8;
+BEGIN
+    PERFORM mlops._require_role('mlops_reader', 'ab_results');
+    t := mlops._ab_test(ab_test);
+    IF metric IS NULL THEN
+        RAISE EXCEPTION 'metric must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF kind IS NULL OR kind NOT IN ('auto', 'binary', 'continuous') THEN
+        RAISE EXCEPTION 'invalid kind "%"', kind USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'kind is auto, binary or continuous.';
+    END IF;
+    IF t.kind = 'shadow' THEN
+        RAISE EXCEPTION 'A/B test "%" is a shadow release: every unit is served the champion', ab_test
+            USING ERRCODE = 'wrong_object_type', HINT = 'Compare its variants in mlops.ab_shadow_comparison.';
+    END IF;
+    srm := mlops._ab_srm_p(t);
+    RETURN QUERY
+    WITH arms AS (SELECT * FROM mlops._ab_arms(t, ab_results.metric, ab_results.kind)),
+         c AS (SELECT * FROM arms WHERE arms.variant = 0)
+    SELECT a.metric_kind, v.name, a.variant, v.model, a.units, a.mean, sqrt(a.variance),
+           r.abs_lift, r.abs_lift_lower, r.abs_lift_upper, r.rel_lift, r.rel_lift_lower, r.rel_lift_upper,
+           r.statistic, r.df, r.p_value, r.p_value < alpha, srm
+      FROM arms a
+      JOIN mlops.ab_variants v ON v.ab_test_id = t.ab_test_id AND v.variant = a.variant
+      CROSS JOIN c
+      LEFT JOIN LATERAL (
+          SELECT * FROM mlops.ab_proportions_ztest(c.total, c.units, a.total, a.units, alpha)
+           WHERE a.variant > 0 AND a.metric_kind = 'binary' AND NOT sequential AND a.units > 0 AND c.units > 0
+          UNION ALL
+          SELECT * FROM mlops.ab_welch_ttest(c.units, c.mean, c.variance, a.units, a.mean, a.variance, alpha)
+           WHERE a.variant > 0 AND a.metric_kind = 'continuous' AND NOT sequential AND a.units > 1 AND c.units > 1
+          UNION ALL
+          SELECT * FROM mlops.ab_sequential_test(c.units, c.mean, c.variance, a.units, a.mean, a.variance, alpha, tuning)
+           WHERE a.variant > 0 AND sequential AND a.units > 1 AND c.units > 1) r ON true
+     ORDER BY a.variant;
+END
+$$;
+
+-- The sample-ratio p-value of the units first assigned under the current
+-- weights (an earlier epoch's units were assigned under other weights).
+CREATE FUNCTION mlops._ab_srm_p(t mlops.ab_tests) RETURNS float8
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT (mlops.ab_srm(array_agg(coalesce(n.units, 0)::float8 ORDER BY v.variant),
+                         array_agg(v.weight ORDER BY v.variant))).p_value
+      FROM mlops.ab_variants v
+      LEFT JOIN (SELECT a.variant, count(*) AS units FROM mlops.ab_assignments a
+                  WHERE a.ab_test_id = t.ab_test_id AND a.bucket_version = t.bucket_version
+                    AND a.weights_epoch = t.weights_epoch
+                  GROUP BY a.variant) n ON n.variant = v.variant
+     WHERE v.ab_test_id = t.ab_test_id AND t.kind <> 'shadow'
+$$;
+
+--------------------------------------------------------------------------------
+-- Bandits, canaries, promotion
+--------------------------------------------------------------------------------
+
+-- Thompson sampling: new weights for a running test from its outcomes of
+-- metric (each arm's probability of being best under Gaussian posteriors,
+-- GrowthBook's prior N(0, 1e4)), floored at min_weight and applied (units
+-- already exposed keep their variant).  Nothing moves until every arm has
+-- min_units units.  Returns what it computed; schedule it with
+-- schedule_ab_bandit().
+CREATE FUNCTION mlops.update_ab_bandit_weights(ab_test text, metric text, kind text DEFAULT 'auto',
+                                               min_weight float8 DEFAULT 0.01, min_units float8 DEFAULT 100,
+                                               higher_is_better boolean DEFAULT true)
+RETURNS TABLE (variant text, variant_index int, units bigint, mean float8, p_best float8, weight float8,
+               applied boolean)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    u float8[];
+    m float8[];
+    v float8[];
+    w float8[];
+    best float8[];
+    moved boolean;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'update_ab_bandit_weights');
+    t := mlops._own_ab_test(ab_test);
+    IF t.status <> 'running' OR t.kind <> 'ab' THEN
+        RAISE EXCEPTION 'A/B test "%" is not a running ab test', ab_test USING ERRCODE = 'object_not_in_prerequisite_state',
+            DETAIL = format('Its kind is %s and its status %s.', t.kind, t.status);
+    END IF;
+    IF kind IS NULL OR kind NOT IN ('auto', 'binary', 'continuous') THEN
+        RAISE EXCEPTION 'invalid kind "%"', kind USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT array_agg(a.units::float8 ORDER BY a.variant),
+           array_agg(CASE WHEN higher_is_better THEN 1 ELSE -1 END * coalesce(a.mean, 0) ORDER BY a.variant),
+           array_agg(coalesce(a.variance, 0) ORDER BY a.variant)
+      INTO u, m, v FROM mlops._ab_arms(t, metric, kind) a;
+    SELECT array_agg(b.weight ORDER BY b.variant), array_agg(b.p_best ORDER BY b.variant)
+      INTO w, best FROM mlops.ab_bandit_weights(u, m, v, min_weight, min_units) b;
+    moved := w[1] IS NOT NULL;
+    IF moved THEN
+        PERFORM mlops._ab_set_weights(t, w, false, t.coverage, 'bandit_updated',
+                                      jsonb_build_object('metric', metric, 'p_best', to_jsonb(best), 'units', to_jsonb(u)));
+    ELSE
+        PERFORM mlops._ab_event(t, 'bandit_held', NULL,
+                                jsonb_build_object('metric', metric, 'units', to_jsonb(u), 'min_units', min_units));
+    END IF;
+    RETURN QUERY
+    SELECT x.name, x.variant, u[x.variant + 1]::bigint,
+           CASE WHEN higher_is_better THEN 1 ELSE -1 END * m[x.variant + 1], best[x.variant + 1],
+           w[x.variant + 1], moved
+      FROM mlops.ab_variants x WHERE x.ab_test_id = t.ab_test_id ORDER BY x.variant;
+END
+$$;
+
+-- One step of a canary release: with enough units on both sides, the
+-- guard's metric is compared (challenger against champion); if the
+-- challenger is worse by more than max_relative_drop with confidence
+-- (the upper end of its relative lift's interval below -max_relative_drop,
+-- or above it for a metric where lower is better), the challenger's share
+-- goes back to 0 (a re-bucket, so that its units return to the champion)
+-- and an alert is raised; otherwise the share moves to the next step.
+-- Every outcome is an event.  Returns what happened.
+CREATE FUNCTION mlops.advance_canary(ab_test text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    g jsonb;
+    r record;
+    c record;
+    min_units float8;
+    drop float8;
+    hib boolean;
+    failed boolean;
+    nxt float8;
+    msg text;
+    details jsonb;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'advance_canary');
+    t := mlops._own_ab_test(ab_test);
+    IF t.kind <> 'canary' THEN
+        RAISE EXCEPTION 'A/B test "%" is not a canary release', ab_test USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF t.status <> 'running' THEN
+        RAISE EXCEPTION 'canary release "%" is %', ab_test, t.status USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF t.canary_step = 0 THEN
+        RETURN 'rolled back earlier: the challenger serves no traffic';
+    END IF;
+    g := t.guard;
+    min_units := (g ->> 'min_units')::float8;
+    drop := (g ->> 'max_relative_drop')::float8;
+    hib := (g ->> 'higher_is_better')::boolean;
+    SELECT * INTO c FROM mlops.ab_results(ab_test, g ->> 'metric', g ->> 'kind', (g ->> 'alpha')::float8) x
+     WHERE x.variant_index = 0;
+    SELECT * INTO r FROM mlops.ab_results(ab_test, g ->> 'metric', g ->> 'kind', (g ->> 'alpha')::float8) x
+     WHERE x.variant_index = 1;
+    details := jsonb_build_object('step', t.canary_step, 'share', t.canary_steps[t.canary_step],
+                                  'metric', g ->> 'metric', 'champion_units', c.units, 'challenger_units', r.units,
+                                  'champion_mean', c.mean, 'challenger_mean', r.mean, 'rel_lift', r.rel_lift,
+                                  'rel_lift_lower', r.rel_lift_lower, 'rel_lift_upper', r.rel_lift_upper,
+                                  'p_value', r.p_value);
+    IF mlops._ab_srm_p(t) < 0.001 THEN
+        msg := format('canary release "%s" held: its units do not match its weights (sample-ratio p = %s)',
+                      ab_test, mlops._ab_srm_p(t));
+        INSERT INTO mlops.ab_alerts (ab_test_id, kind, message, details)
+        VALUES (t.ab_test_id, 'sample_ratio_mismatch', msg, details);
+        PERFORM mlops._ab_event(t, 'canary_held', NULL, details || jsonb_build_object('reason', 'sample ratio mismatch'));
+        RAISE WARNING '%', msg;
+        RETURN msg;
+    END IF;
+    IF c.units < min_units OR r.units < min_units OR r.rel_lift IS NULL THEN
+        PERFORM mlops._ab_event(t, 'canary_held', NULL, details || jsonb_build_object('reason', 'too few units'));
+        RETURN format('held at %s%%: %s and %s units, %s needed on each side',
+                      t.canary_steps[t.canary_step] * 100, c.units, r.units, min_units);
+    END IF;
+    failed := CASE WHEN hib THEN r.rel_lift_upper < -drop ELSE r.rel_lift_lower > drop END;
+    IF failed THEN
+        UPDATE mlops.ab_tests x SET canary_step = 0 WHERE x.ab_test_id = t.ab_test_id;
+        PERFORM mlops._ab_set_weights(t, ARRAY[1, 0]::float8[], true, t.coverage, 'canary_rolled_back', details);
+        msg := format('canary release "%s" rolled back: %s changed by %s%% (interval %s%% to %s%%), beyond the allowed drop of %s%%',
+                      ab_test, g ->> 'metric', round((r.rel_lift * 100)::numeric, 2),
+                      round((r.rel_lift_lower * 100)::numeric, 2), round((r.rel_lift_upper * 100)::numeric, 2), drop * 100);
+        INSERT INTO mlops.ab_alerts (ab_test_id, kind, message, details) VALUES (t.ab_test_id, 'canary_guard', msg, details);
+        RAISE WARNING '%', msg;
+        RETURN msg;
+    END IF;
+    IF t.canary_step >= cardinality(t.canary_steps) THEN
+        PERFORM mlops._ab_event(t, 'canary_completed', NULL, details);
+        RETURN format('complete at %s%%: the guard holds; promote the challenger with mlops.promote_ab_winner()',
+                      t.canary_steps[t.canary_step] * 100);
+    END IF;
+    nxt := t.canary_steps[t.canary_step + 1];
+    UPDATE mlops.ab_tests x SET canary_step = t.canary_step + 1 WHERE x.ab_test_id = t.ab_test_id;
+    PERFORM mlops._ab_set_weights(t, ARRAY[1 - nxt, nxt], false, t.coverage, 'canary_advanced',
+                                  details || jsonb_build_object('next_share', nxt));
+    RETURN format('advanced to %s%%', nxt * 100);
+END
+$$;
+
+-- Move alias (default 'champion') of the winner's model to the winner's
+-- version in one audited step, once a treatment beats the control
+-- significantly on metric; refused while the sample-ratio check fails
+-- (p < 0.001).  Stops the test unless told not to.
+CREATE FUNCTION mlops.promote_ab_winner(ab_test text, metric text, alias text DEFAULT 'champion',
+                                        alpha float8 DEFAULT 0.05, kind text DEFAULT 'auto',
+                                        higher_is_better boolean DEFAULT true, stop_test boolean DEFAULT true)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t mlops.ab_tests;
+    w record;
+    srm float8;
+    ref record;
+    model_name text;
+    ver int;
+BEGIN
+    PERFORM mlops._require_role('mlops_admin', 'promote_ab_winner');
+    t := mlops._own_ab_test(ab_test);
+    IF t.kind = 'shadow' THEN
+        RAISE EXCEPTION 'A/B test "%" is a shadow release: it has no outcomes by variant', ab_test
+            USING ERRCODE = 'wrong_object_type';
+    END IF;
+    srm := mlops._ab_srm_p(t);
+    IF srm < 0.001 THEN
+        RAISE EXCEPTION 'A/B test "%" fails its sample-ratio check (p = %)', ab_test, srm
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'The units per variant do not match the weights: assignment or exposure logging is broken, and the results cannot be trusted.',
+                  HINT = 'mlops.ab_exposures_daily shows the units per day and variant.';
+    END IF;
+    SELECT * INTO w FROM mlops.ab_results(ab_test, metric, kind, alpha) r
+     WHERE r.variant_index > 0 AND r.significant AND (r.abs_lift > 0) = higher_is_better
+     ORDER BY CASE WHEN higher_is_better THEN r.abs_lift ELSE -r.abs_lift END DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'A/B test "%" has no significant winner on %', ab_test, metric
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('No treatment beats the control at alpha = %s.', alpha),
+                  HINT = 'mlops.ab_results() shows the intervals; mlops.ab_sample_size_proportions() how many units it takes.';
+    END IF;
+    SELECT * INTO ref FROM mlops._resolve_model(w.model);
+    SELECT m.name, v.version INTO model_name, ver
+      FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id) WHERE v.version_id = ref.version_id;
+    PERFORM mlops.set_model_alias(model_name, alias, ver);
+    PERFORM mlops._ab_event(t, 'promoted', NULL,
+                            jsonb_build_object('metric', metric, 'variant', w.variant, 'model', model_name,
+                                               'version', ver, 'alias', alias, 'abs_lift', w.abs_lift,
+                                               'rel_lift', w.rel_lift, 'p_value', w.p_value, 'srm_p_value', srm));
+    IF stop_test AND t.status <> 'stopped' THEN
+        PERFORM mlops._ab_lock(t.ab_test_id);
+        UPDATE mlops.ab_tests x SET status = 'stopped', stopped_at = clock_timestamp() WHERE x.ab_test_id = t.ab_test_id;
+        PERFORM mlops._ab_event(t, 'stopped', NULL, jsonb_build_object('reason', 'promoted'));
+        PERFORM mlops._ab_changed();
+    END IF;
+    RETURN format('%s@%s is now version %s', model_name, alias, ver);
+END
+$$;
+
+CREATE FUNCTION mlops.acknowledge_ab_alert(alert_id bigint, note text DEFAULT NULL) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    k text;
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'acknowledge_ab_alert');
+    SELECT t.key INTO k FROM mlops.ab_alerts a JOIN mlops.ab_tests t USING (ab_test_id)
+     WHERE a.alert_id = acknowledge_ab_alert.alert_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'A/B alert % does not exist', alert_id USING ERRCODE = 'undefined_object';
+    END IF;
+    PERFORM mlops._own_ab_test(k);
+    UPDATE mlops.ab_alerts a SET status = 'acknowledged', closed_by = mlops._invoking_user(), closed_at = clock_timestamp(),
+           note = acknowledge_ab_alert.note
+     WHERE a.alert_id = acknowledge_ab_alert.alert_id;
+END
+$$;
+
+-- Schedules (pg_cron, run as their owner): canary steps and bandit updates.
+CREATE FUNCTION mlops._schedule_ab(name text, cron text, ab_test text, kind text, spec jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    owner name;
+BEGIN
+    PERFORM mlops._check_model_name('schedule name', name);
+    IF cron IS NULL THEN
+        RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM mlops._own_ab_test(ab_test);
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = _schedule_ab.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, kind, cron, spec || jsonb_build_object('ab_test', ab_test), mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = _schedule_ab.name;
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner);
+    END IF;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
+END
+$$;
+
+CREATE FUNCTION mlops.schedule_canary(name text, cron text, ab_test text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'schedule_canary');
+    IF (mlops._ab_test(ab_test)).kind <> 'canary' THEN
+        RAISE EXCEPTION 'A/B test "%" is not a canary release', ab_test USING ERRCODE = 'wrong_object_type';
+    END IF;
+    RETURN mlops._schedule_ab(name, cron, ab_test, 'ab_canary', '{}');
+END
+$$;
+
+CREATE FUNCTION mlops.schedule_ab_bandit(name text, cron text, ab_test text, metric text,
+                                         min_weight float8 DEFAULT 0.01, min_units float8 DEFAULT 100)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM mlops._require_role('mlops_writer', 'schedule_ab_bandit');
+    PERFORM mlops._check_model_name('metric', metric);
+    RETURN mlops._schedule_ab(name, cron, ab_test, 'ab_bandit',
+                              jsonb_build_object('metric', metric, 'min_weight', min_weight, 'min_units', min_units));
+END
+$$;
+
+--------------------------------------------------------------------------------
+-- Views for BI tools
+--------------------------------------------------------------------------------
+
+CREATE VIEW mlops.ab_tests_overview AS
+SELECT t.key AS ab_test, t.kind, t.status, t.created_by AS owner, t.coverage, t.hash_version,
+       t.bucket_version, t.weights_epoch,
+       (SELECT jsonb_agg(jsonb_build_object('variant', v.name, 'model', v.model, 'weight', v.weight) ORDER BY v.variant)
+          FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id) AS variants,
+       (SELECT count(*) FROM mlops.ab_assignments a
+         WHERE a.ab_test_id = t.ab_test_id AND a.bucket_version = t.bucket_version) AS units,
+       mlops._ab_srm_p(t) AS srm_p_value,
+       mlops._ab_srm_p(t) < 0.001 AS srm_failed,
+       t.canary_steps[t.canary_step] AS canary_share,
+       t.namespace, t.namespace_start, t.namespace_end, t.created_at, t.started_at, t.stopped_at
+  FROM mlops.ab_tests t;
+
+-- First exposures per day and variant (the current bucket version).
+CREATE VIEW mlops.ab_exposures_daily AS
+SELECT t.key AS ab_test, date_trunc('day', a.assigned_at) AS day, v.name AS variant, a.variant AS variant_index,
+       count(*) AS units
+  FROM mlops.ab_assignments a
+  JOIN mlops.ab_tests t ON t.ab_test_id = a.ab_test_id AND t.bucket_version = a.bucket_version
+  JOIN mlops.ab_variants v ON v.ab_test_id = a.ab_test_id AND v.variant = a.variant
+ GROUP BY t.key, date_trunc('day', a.assigned_at), v.name, a.variant;
+
+-- Results of every running test on every metric its units have outcomes of.
+CREATE VIEW mlops.ab_current_results AS
+SELECT t.key AS ab_test, m.metric, r.*
+  FROM mlops.ab_tests t
+ CROSS JOIN LATERAL (SELECT DISTINCT o.metric FROM mlops.ab_outcomes o
+                      WHERE EXISTS (SELECT FROM mlops.ab_assignments a
+                                     WHERE a.ab_test_id = t.ab_test_id AND a.bucket_version = t.bucket_version
+                                       AND a.unit_id = o.unit_id)) m
+ CROSS JOIN LATERAL mlops.ab_results(t.key, m.metric) r
+ WHERE t.status = 'running' AND t.kind <> 'shadow';
+
+-- Shadow releases: each challenger against the champion on the same rows.
+-- agreement: share of rows where both give the same side of 0.5 (a
+-- probability) or values within 1e-9 relative (a regression); drift of the
+-- challenger's outputs against the champion's as PSI and the KS statistic.
+CREATE VIEW mlops.ab_shadow_comparison AS
+SELECT t.key AS ab_test, v.name AS variant, s.variant AS variant_index, count(*) AS rows,
+       avg(CASE WHEN s.prediction BETWEEN 0 AND 1 AND s.champion_prediction BETWEEN 0 AND 1
+                THEN ((s.prediction >= 0.5) = (s.champion_prediction >= 0.5))::int
+                ELSE (abs(s.prediction - s.champion_prediction)
+                      <= 1e-9 * greatest(abs(s.prediction), abs(s.champion_prediction)))::int END)::float8 AS agreement,
+       avg(s.prediction - s.champion_prediction) AS mean_difference,
+       avg(abs(s.prediction - s.champion_prediction)) AS mean_abs_difference,
+       corr(s.prediction, s.champion_prediction) AS correlation,
+       avg(s.champion_prediction) AS champion_mean, avg(s.prediction) AS challenger_mean,
+       mlops.psi(array_agg(s.champion_prediction), array_agg(s.prediction)) AS psi,
+       (mlops.ks_2samp(array_agg(s.champion_prediction), array_agg(s.prediction), 'asymp')).statistic AS ks_statistic,
+       min(s.scored_at) AS first_scored_at, max(s.scored_at) AS last_scored_at
+  FROM mlops.ab_shadow_predictions s
+  JOIN mlops.ab_tests t ON t.ab_test_id = s.ab_test_id
+  JOIN mlops.ab_variants v ON v.ab_test_id = s.ab_test_id AND v.variant = s.variant
+ WHERE s.prediction IS NOT NULL AND s.champion_prediction IS NOT NULL
+ GROUP BY t.key, v.name, s.variant;
+
+CREATE VIEW mlops.ab_alerts_open AS
+SELECT a.alert_id, t.key AS ab_test, a.kind, a.message, a.details, a.raised_at
+  FROM mlops.ab_alerts a JOIN mlops.ab_tests t USING (ab_test_id)
+ WHERE a.status = 'open';
 
 CALL mlops._private_by_default();
 GRANT EXECUTE ON FUNCTION
@@ -618,8 +1137,30 @@ GRANT EXECUTE ON FUNCTION
     mlops.ab_assign(text, text),
     mlops.predict_ab(text, text, float8[]),
     mlops.predict_ab(text, text, jsonb),
-    mlops.record_ab_outcome(text, text, float8, timestamptz)
+    mlops.record_ab_outcome(text, text, float8, timestamptz),
+    mlops.ab_proportions_ztest(float8, float8, float8, float8, float8),
+    mlops.ab_welch_ttest(float8, float8, float8, float8, float8, float8, float8),
+    mlops.ab_sequential_test(float8, float8, float8, float8, float8, float8, float8, float8),
+    mlops.ab_srm(float8[], float8[]),
+    mlops.ab_sample_size_proportions(float8, float8, float8, float8),
+    mlops.ab_power_proportions(float8, float8, float8, float8),
+    mlops.ab_sample_size_means(float8, float8, float8, float8),
+    mlops.ab_power_means(float8, float8, float8, float8),
+    mlops.ab_bandit_weights(float8[], float8[], float8[], float8, float8),
+    mlops.ab_results(text, text, text, float8, boolean, float8),
+    mlops.update_ab_bandit_weights(text, text, text, float8, float8, boolean),
+    mlops.advance_canary(text),
+    mlops.promote_ab_winner(text, text, text, float8, text, boolean, boolean),
+    mlops.acknowledge_ab_alert(bigint, text),
+    mlops.schedule_canary(text, text, text),
+    mlops.schedule_ab_bandit(text, text, text, text, float8, float8),
+    -- run as the caller inside ab_results() and the views
+    mlops._ab_test(text),
+    mlops._ab_arms(mlops.ab_tests, text, text),
+    mlops._ab_srm_p(mlops.ab_tests)
     TO PUBLIC;
+GRANT SELECT ON mlops.ab_tests_overview, mlops.ab_exposures_daily, mlops.ab_current_results,
+    mlops.ab_shadow_comparison, mlops.ab_alerts_open TO mlops_reader;
 
 SELECT pg_catalog.pg_extension_config_dump('mlops.ab_tests', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.ab_tests_ab_test_id_seq', '');

@@ -162,6 +162,15 @@ BEGIN
         CALL mlops._materialize_online(s.spec ->> 'view', false, s.name, s.schedule_id);
         RETURN;
     END IF;
+    IF s.kind = 'ab_canary' THEN
+        RAISE NOTICE '%', mlops.advance_canary(s.spec ->> 'ab_test');
+        RETURN;
+    END IF;
+    IF s.kind = 'ab_bandit' THEN
+        PERFORM mlops.update_ab_bandit_weights(s.spec ->> 'ab_test', s.spec ->> 'metric', 'auto',
+                                               (s.spec ->> 'min_weight')::float8, (s.spec ->> 'min_units')::float8);
+        RETURN;
+    END IF;
     IF s.kind <> 'batch_score' THEN
         RAISE EXCEPTION 'schedule "%" is of kind "%", which this version of mlops cannot run', s.name, s.kind
             USING ERRCODE = 'feature_not_supported';
