@@ -486,3 +486,52 @@ SELECT c.customer_id, mlops.feature_vector('churn_features', c.customer_id) AS f
        round(mlops.predict('churn@champion', to_jsonb(c), exclude => ARRAY['customer_id', 'churned'])::numeric, 6)
            AS from_columns
   FROM churn.customers c WHERE c.customer_id = 42;
+
+-------------------------------------------------------------------------------
+-- 8. An A/B test of the champion against a challenger (the second-best
+--    logistic regression, registered as model churn_challenger).  Each
+--    customer is assigned by GrowthBook's hash (sticky), scored by its
+--    variant's model, and the customers a model flags (probability > 0.5)
+--    get a retention offer that keeps 40% of those who would churn.  The
+--    outcome, "retained", is recorded per customer; the results say which
+--    model retains more, with a two-proportion z-test.
+-------------------------------------------------------------------------------
+\o /dev/null
+SELECT run_id AS second_run FROM mlops.runs_overview
+ WHERE experiment_name = 'churn' AND params ? 'learning_rate'
+ ORDER BY (metrics->>'auc')::float8 DESC, run_id DESC OFFSET 1 LIMIT 1 \gset
+SELECT CASE WHEN NOT EXISTS (SELECT FROM mlops.registered_models WHERE name = 'churn_challenger')
+            THEN mlops.register_model_version_from_run('churn_challenger', :second_run, 'model/mlops-model.json',
+                                                       'the second-best logistic regression') END;
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM mlops.ab_tests WHERE key = 'churn_retention') THEN
+        PERFORM mlops.drop_ab_test('churn_retention');
+    END IF;
+END $$;
+DELETE FROM mlops.ab_outcomes WHERE metric = 'retained';
+SELECT mlops.create_ab_test('churn_retention', ARRAY['churn@champion', 'churn_challenger:1'],
+                            variant_names => ARRAY['champion', 'challenger'],
+                            description => 'which model''s retention offers keep more customers');
+SELECT mlops.start_ab_test('churn_retention');
+CREATE TABLE IF NOT EXISTS churn.served (customer_id int PRIMARY KEY, variant text, version int, churn_probability float8);
+TRUNCATE churn.served;
+INSERT INTO churn.served
+SELECT c.customer_id, (p).variant, (p).version, (p).prediction
+  FROM churn.customers c,
+       LATERAL mlops.predict_ab('churn_retention', c.customer_id::text,
+                                to_jsonb(c) - 'customer_id' - 'churned') AS p;
+INSERT INTO mlops.ab_outcomes (unit_id, metric, observed_at, value)
+SELECT c.customer_id::text, 'retained', now() + interval '30 days',
+       CASE WHEN NOT c.churned OR (s.churn_probability > 0.5 AND (c.customer_id * 7919) % 10 < 4) THEN 1 ELSE 0 END
+  FROM churn.customers c JOIN churn.served s USING (customer_id);
+\o
+\echo 'Champion against challenger: customers served by each, their retention, and the test:'
+SELECT variant, model, units, round(mean::numeric, 4) AS retention_rate,
+       round((abs_lift * 100)::numeric, 2) AS lift_points,
+       round((abs_lift_lower * 100)::numeric, 2) AS lift_lower, round((abs_lift_upper * 100)::numeric, 2) AS lift_upper,
+       round(p_value::numeric, 4) AS p_value, significant, round(srm_p_value::numeric, 3) AS srm_p_value
+  FROM mlops.ab_results('churn_retention', 'retained');
+\echo 'Units needed per variant to detect a 1-point lift on that retention rate (80% power):'
+SELECT ceil(mlops.ab_sample_size_proportions(r.mean, r.mean + 0.01)) AS units_per_variant
+  FROM mlops.ab_results('churn_retention', 'retained') r WHERE r.variant_index = 0;

@@ -63,4 +63,18 @@ q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churn
             WHERE abs(mlops.predict('churn@champion', mlops.feature_vector('churn_features', c.customer_id))
                       - mlops.predict('churn@champion', to_jsonb(c) - 'customer_id' - 'churned')) > 1e-12")" = 0 ] \
     || fail "online features do not score as the customers' columns do"
+# A/B test: every customer served once by the variant its hash gives, the
+# exposures recorded, the results' units and rates those of the served table.
+[ "$(q -c "SELECT count(*) FROM churn.served s
+            WHERE s.variant = (ARRAY['champion', 'challenger'])[1 + mlops.ab_choose_variation(
+                      mlops.ab_hash('churn_retention', s.customer_id::text, 2), mlops.ab_bucket_ranges(2, 1, NULL))]")" = 20000 ] \
+    || fail "A/B variants are not the customers' GrowthBook assignments"
+[ "$(q -c "SELECT count(*) FROM mlops.ab_assignments a JOIN mlops.ab_tests t USING (ab_test_id) WHERE t.key = 'churn_retention'")" = 20000 ] \
+    || fail "A/B exposures not recorded once per customer"
+[ "$(q -c "SELECT bool_and(r.units = s.n AND abs(r.mean - s.rate) < 1e-12)
+            FROM mlops.ab_results('churn_retention', 'retained') r
+            JOIN (SELECT s.variant, count(*) AS n, avg(o.value) AS rate FROM churn.served s
+                    JOIN mlops.ab_outcomes o ON o.unit_id = s.customer_id::text AND o.metric = 'retained'
+                   GROUP BY s.variant) s USING (variant)")" = t ] \
+    || fail "A/B results do not match the served customers' outcomes"
 echo "example ok"
