@@ -402,6 +402,7 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
 #include "utils/acl.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "catalog/pg_class.h"
@@ -447,6 +448,7 @@ typedef struct AbTest
 	/* assignments to record: unit, variant, model version */
 	MemoryContext pending_cxt;
 	int			n_pending;
+	int			cap_pending;	/* room in the arrays (both kinds) */
 	Datum	   *p_unit;
 	Datum	   *p_variant;
 	Datum	   *p_version;
@@ -470,6 +472,7 @@ typedef struct AbState
 	bool		linked;			/* in pending_states */
 	dlist_node	node;
 	MemoryContextCallback unlink_cb;
+	SubTransactionId queue_subid;	/* the (sub)transaction its first pending row was queued in */
 	LocalTransactionId lxid;	/* the tests below were read in this transaction ... */
 	uint64		generation;		/* ... and this backend's ab_generation */
 	AbTest	   *tests[AB_RECENT_TESTS];
@@ -494,7 +497,8 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
-static void flush_state(AbState *st);
+static void flush_state(AbState *st, bool force);
+static void link_state(AbState *st);
 
 static SPIPlanPtr
 prepare_kept(const char *sql, int nargs, Oid *types)
@@ -518,23 +522,71 @@ flush_executor(MemoryContext query_cxt)
 		AbState    *st = dlist_container(AbState, node, it.cur);
 
 		if (st->cxt == query_cxt)
-			flush_state(st);
+			flush_state(st, false);
+	}
+}
+
+static void
+flush_all(bool force)
+{
+	dlist_mutable_iter it;
+
+	/* a flush's own INSERT may flush others (the hooks): start over from the head each time */
+	for (;;)
+	{
+		bool		wrote = false;
+
+		dlist_foreach_modify(it, &pending_states)
+		{
+			AbState    *st = dlist_container(AbState, node, it.cur);
+
+			if (force || st->queue_subid == GetCurrentSubTransactionId())
+			{
+				flush_state(st, force);
+				wrote = true;
+				break;
+			}
+		}
+		if (!wrote)
+			break;
 	}
 }
 
 /*
  * The end of each run of the executor (a whole statement, or one FETCH of
- * a cursor) writes what it queued, under the snapshot it ran with.
+ * a cursor) writes what it queued, under the snapshot it ran with; the end
+ * of an outermost run also writes what expressions evaluated inside it on
+ * their own queued (a PL/pgSQL function's).  An outermost run also starts
+ * by writing what was queued before it outside any run (by a DO block's
+ * expressions), so that a statement sees the exposures made before it.
  */
+static int	run_depth = 0;
+
 static void
 ab_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
 {
-	if (prev_ExecutorRun)
-		prev_ExecutorRun(queryDesc, direction, count, execute_once);
-	else
-		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	if (run_depth == 0 && !dlist_is_empty(&pending_states))
+		flush_all(false);
+	run_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(queryDesc, direction, count, execute_once);
+		else
+			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+	}
+	PG_FINALLY();
+	{
+		run_depth--;
+	}
+	PG_END_TRY();
 	if (!dlist_is_empty(&pending_states))
-		flush_executor(queryDesc->estate->es_query_cxt);
+	{
+		if (run_depth == 0)
+			flush_all(false);
+		else
+			flush_executor(queryDesc->estate->es_query_cxt);
+	}
 }
 
 static void
@@ -569,14 +621,50 @@ static void
 ab_xact_callback(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
-	{
-		while (!dlist_is_empty(&pending_states))
-			flush_state(dlist_container(AbState, node, dlist_head_node(&pending_states)));
-	}
+		flush_all(true);
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 			 event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
 			 event == XACT_EVENT_PREPARE)
-		dlist_init(&pending_states);
+	{
+		run_depth = 0;
+
+		/*
+		 * A state still listed here is alive (its context's reset callback
+		 * unlinks it when the context goes): mark it unlinked, so that the
+		 * callback does not unlink it from a list that no longer holds it.
+		 */
+		while (!dlist_is_empty(&pending_states))
+		{
+			AbState    *st = dlist_container(AbState, node, dlist_pop_head_node(&pending_states));
+
+			st->linked = false;
+			for (int i = 0; i < st->n_tests; i++)
+			{
+				st->tests[i]->n_pending = 0;
+				st->tests[i]->n_shadow = 0;
+			}
+		}
+	}
+}
+
+/*
+ * When a subtransaction ends (committed or rolled back), the rows queued in
+ * it belong to its parent from then on, and can be written there.
+ */
+static void
+ab_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid, void *arg)
+{
+	dlist_iter	it;
+
+	if (event != SUBXACT_EVENT_COMMIT_SUB && event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	dlist_foreach(it, &pending_states)
+	{
+		AbState    *st = dlist_container(AbState, node, it.cur);
+
+		if (st->queue_subid == mySubid)
+			st->queue_subid = parentSubid;
+	}
 }
 
 void
@@ -589,25 +677,62 @@ ab_init(void)
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = ab_ExecutorEnd;
 	RegisterXactCallback(ab_xact_callback, NULL);
+	RegisterSubXactCallback(ab_subxact_callback, NULL);
 }
 
 /*
- * The state's memory is going away: its executor ended (and wrote its rows)
- * or failed.  Rows still queued here were queued by a call outside any
- * executor whose context ended before the transaction did; they cannot be
- * written from here, so say so.
+ * The state's memory is going away: its executor ended (and wrote its rows
+ * when its run ended), or failed, or it was the private context of a
+ * PL/pgSQL DO block's expressions, ended before the transaction.  Rows still
+ * queued in a transaction that goes on move, with their memory, to the
+ * transaction's context, to be written before it commits.  (No SQL can run
+ * here, in the middle of freeing memory.)
  */
 static void
 unlink_state(void *arg)
 {
 	AbState    *st = (AbState *) arg;
+	AbState    *orphan = NULL;
+	SubTransactionId st_subid = st->queue_subid;
 
 	if (st->linked)
 	{
-		if (IsTransactionState())
-			elog(WARNING, "mlops: A/B exposures queued outside a statement were not recorded");
 		dlist_delete(&st->node);
 		st->linked = false;
+	}
+
+	/*
+	 * Outside a live transaction (an abort, or the end of one) the rows
+	 * and their context go with the transaction's memory: leave them.
+	 */
+	if (!IsTransactionState() || st->lxid != MyProc->lxid)
+		return;
+	for (int i = 0; i < st->n_tests; i++)
+	{
+		AbTest	   *t = st->tests[i];
+		AbTest	   *copy;
+
+		if (t->pending_cxt == NULL)
+			continue;
+		if (t->n_pending == 0 && t->n_shadow == 0)
+		{
+			MemoryContextDelete(t->pending_cxt);
+			continue;
+		}
+		if (orphan == NULL)
+		{
+			orphan = MemoryContextAllocZero(TopTransactionContext, sizeof(AbState));
+			orphan->cxt = TopTransactionContext;
+		}
+		/* what flush_state reads of t, beside its rows */
+		copy = MemoryContextAlloc(t->pending_cxt, sizeof(AbTest));
+		*copy = *t;
+		orphan->tests[orphan->n_tests++] = copy;
+	}
+	if (orphan)
+	{
+		link_state(orphan);
+		orphan->queue_subid = st_subid;
 	}
 }
 
@@ -631,7 +756,7 @@ ab_state(FunctionCallInfo fcinfo)
 	{
 		/* a new transaction, or this backend changed a test: read the tests again */
 		if (st->linked)
-			flush_state(st);
+			flush_state(st, true);
 		st->n_tests = 0;
 		st->next_test = 0;
 		st->lxid = MyProc->lxid;
@@ -731,7 +856,17 @@ load_test(AbState *st, text *key_text, const char *fn)
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, AB_LOCK_CLASS,
 						 (uint32) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 						 2);
-	(void) LockAcquire(&tag, ShareLock, false, false);
+	{
+		/*
+		 * Held to the end of the transaction even when taken in a
+		 * subtransaction that rolls back: the test stays cached here.
+		 */
+		ResourceOwner save = CurrentResourceOwner;
+
+		CurrentResourceOwner = TopTransactionResourceOwner;
+		(void) LockAcquire(&tag, ShareLock, false, false);
+		CurrentResourceOwner = save;
+	}
 
 	if (load_test_plan == NULL)
 		load_test_plan = prepare_kept(
@@ -795,7 +930,6 @@ load_test(AbState *st, text *key_text, const char *fn)
 	}
 	t->ranges = palloc(sizeof(double) * 2 * n_names);
 	ab_bucket_ranges_values(n_names, coverage, weights, n_names, t->ranges);
-	t->pending_cxt = AllocSetContextCreate(st->cxt, "mlops A/B pending rows", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(old);
 
 	if (load_history_plan == NULL)
@@ -843,7 +977,7 @@ find_test(AbState *st, text *key, const char *fn)
 	else
 	{
 		/* the slot's test may have rows to write */
-		flush_state(st);
+		flush_state(st, true);
 		st->tests[st->next_test] = t;
 		st->next_test = (st->next_test + 1) % AB_RECENT_TESTS;
 	}
@@ -926,10 +1060,19 @@ assign_unit(AbTest *t, text *unit)
 static void
 grow_pending(AbTest *t)
 {
+	/*
+	 * The rows wait in a context of the transaction's, not the caller's: the
+	 * caller's may end first (a DO block's), and its children go before its
+	 * reset callback runs (unlink_state), which must find them.
+	 */
+	if (t->pending_cxt == NULL)
+		t->pending_cxt = AllocSetContextCreate(TopTransactionContext, "mlops A/B pending rows",
+											   ALLOCSET_SMALL_SIZES);
 	if (t->p_unit == NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(t));
+		MemoryContext old = MemoryContextSwitchTo(t->pending_cxt);
 
+		t->cap_pending = AB_FLUSH_ROWS;
 		t->p_unit = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
 		t->p_variant = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
 		t->p_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
@@ -944,6 +1087,25 @@ grow_pending(AbTest *t)
 		t->s_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
 		MemoryContextSwitchTo(old);
 	}
+	else if (t->n_pending >= t->cap_pending || t->n_shadow >= t->cap_pending)
+	{
+		/* a batch that could not be written yet (see flush_state) */
+		int			cap = t->cap_pending * 2;
+
+		t->p_unit = repalloc_huge(t->p_unit, sizeof(Datum) * cap);
+		t->p_variant = repalloc_huge(t->p_variant, sizeof(Datum) * cap);
+		t->p_version = repalloc_huge(t->p_version, sizeof(Datum) * cap);
+		t->p_version_null = repalloc_huge(t->p_version_null, sizeof(bool) * cap);
+		t->s_variant = repalloc_huge(t->s_variant, sizeof(Datum) * cap);
+		t->s_unit = repalloc_huge(t->s_unit, sizeof(Datum) * cap);
+		t->s_champion_version = repalloc_huge(t->s_champion_version, sizeof(Datum) * cap);
+		t->s_version = repalloc_huge(t->s_version, sizeof(Datum) * cap);
+		t->s_champion_prediction = repalloc_huge(t->s_champion_prediction, sizeof(Datum) * cap);
+		t->s_prediction = repalloc_huge(t->s_prediction, sizeof(Datum) * cap);
+		t->s_champion_null = repalloc_huge(t->s_champion_null, sizeof(bool) * cap);
+		t->s_null = repalloc_huge(t->s_null, sizeof(bool) * cap);
+		t->cap_pending = cap;
+	}
 }
 
 static void
@@ -953,6 +1115,7 @@ link_state(AbState *st)
 	{
 		dlist_push_tail(&pending_states, &st->node);
 		st->linked = true;
+		st->queue_subid = GetCurrentSubTransactionId();
 	}
 }
 
@@ -971,7 +1134,7 @@ queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_
 	t->n_pending++;
 	link_state(st);
 	if (t->n_pending >= AB_FLUSH_ROWS)
-		flush_state(st);
+		flush_state(st, false);
 }
 
 static void
@@ -995,7 +1158,7 @@ queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_ver
 	t->n_shadow++;
 	link_state(st);
 	if (t->n_shadow >= AB_FLUSH_ROWS)
-		flush_state(st);
+		flush_state(st, false);
 }
 
 /* The role that owns mlops' tables, which the records are written as. */
@@ -1038,7 +1201,7 @@ datum_array(Datum *d, bool *nulls, int n, Oid type)
  * table directly), in a restricted security context.
  */
 static void
-flush_state(AbState *st)
+flush_state(AbState *st, bool force)
 {
 	Oid			save_user;
 	int			save_sec;
@@ -1046,6 +1209,15 @@ flush_state(AbState *st)
 	bool		pushed;
 
 	if (!st->linked)
+		return;
+
+	/*
+	 * Rows queued in a transaction or subtransaction are written in it (or
+	 * at commit): written inside a subtransaction begun since, they would
+	 * be lost if it rolled back.  (Rows queued in a subtransaction that
+	 * rolls back are still written: the unit was served.)
+	 */
+	if (!force && st->queue_subid != GetCurrentSubTransactionId())
 		return;
 	/* unlinked first: an error below must not leave it to be flushed again */
 	dlist_delete(&st->node);
@@ -1113,7 +1285,15 @@ flush_state(AbState *st)
 			if (SPI_execute_plan(shadow_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "recording shadow predictions failed");
 		}
-		MemoryContextReset(t->pending_cxt);
+		if (t->pending_cxt == NULL)
+			continue;
+		if (st->cxt == TopTransactionContext)
+			MemoryContextDelete(t->pending_cxt);	/* an orphan's copy of t was in it too */
+		else
+		{
+			MemoryContextReset(t->pending_cxt);
+			t->p_unit = NULL;	/* the arrays were in pending_cxt */
+		}
 	}
 	SPI_finish();
 	SetUserIdAndSecContext(save_user, save_sec);
