@@ -284,7 +284,10 @@ as_beta_log_prefactor(double a, double b, double lx, double ly, double u)
  * Press et al., "Numerical Recipes", 3rd ed., 6.4).  It converges quickly
  * for x below the switch point (a + 1) / (a + b + 2), in O(sqrt(max(a, b)))
  * terms at worst; the caller takes the other tail beyond it.  Returns the
- * value of 1 + d1 / (1 + ...).
+ * value of 1 + d1 / (1 + ...).  When a is much larger than b and x is near
+ * 1 (the t distribution's tail at large df) that value is a small
+ * difference of terms near 1 and loses about log10(a / sqrt(b)) digits;
+ * as_bgrat takes that region over.
  */
 #define AS_CF_MAX_TERMS 20000000
 
@@ -536,11 +539,11 @@ as_bgrat_applies(double big, double small, double u)
 
 /*
  * I_x(a, b) (upper = false) or 1 - I_x(a, b) = I_y(b, a) (upper = true),
- * each with its own relative accuracy: the continued fraction is evaluated
- * for the tail it converges in, and the other tail is 1 minus it, which is
- * then not small.  x, y = 1 - x, lx = log x, ly = log y and u = x/x0 - 1 as
- * for as_beta_log_prefactor.  *log_prefactor, when not NULL, receives that
- * prefactor's log.
+ * each with its own relative accuracy: the expansion above where it
+ * applies, else the continued fraction for the tail it converges in, the
+ * other tail being 1 minus it, which is then not small.  x, y = 1 - x,
+ * lx = log x, ly = log y and u = x/x0 - 1 as for as_beta_log_prefactor.
+ * *log_prefactor, when not NULL, receives that prefactor's log.
  */
 static double
 as_ibeta_uv(double a, double b, double x, double y, double lx, double ly, double u,
@@ -662,9 +665,10 @@ as_t_args(double s, double df, AsTArgs *r)
 }
 
 /*
- * log P(T > s) for s >= 0: P(T > s) = I_x(df/2, 1/2) / 2.  In the
- * continued fraction's own tail the log is taken of its pieces, so that it
- * does not underflow however far out s is; the caller exponentiates.
+ * log P(T > s) for s >= 0: P(T > s) = I_x(df/2, 1/2) / 2.  Where the
+ * expansion or the continued fraction computes this tail itself, the log is
+ * taken of its pieces, so that it does not underflow however far out s is;
+ * the caller exponentiates.
  */
 static double
 as_t_log_sf(double s, double df)
@@ -726,10 +730,11 @@ as_df_ok(double df)
 }
 
 /*
- * The cdf and sf through the incomplete beta function:
- * P(T < -s) = P(T > s) = I_{df/(df+s^2)}(df/2, 1/2) / 2 (Abramowitz and
- * Stegun 26.7.1 rewritten with 26.5.27).  The tail beyond |t| is computed
- * directly and the other side is 1 minus it; df = +inf is the normal.
+ * The cdf and sf through the incomplete beta function (Abramowitz and
+ * Stegun 26.7.1: P(|T| > s) = I_{df/(df+s^2)}(df/2, 1/2)), so
+ * P(T < -s) = P(T > s) = I_{df/(df+s^2)}(df/2, 1/2) / 2.  The tail beyond
+ * |t| is computed directly and the other side is 1 minus it; df = +inf is
+ * the normal.
  */
 double
 as_t_cdf(double t, double df)
@@ -1799,7 +1804,7 @@ as_gk15(const AsBestArm *ba, double lo, double hi, double *result, double *error
  * {1/2, 1, 2, 4, 8}: every transition then spans whole intervals of its own
  * scale.
  */
-#define AS_QUAD_MAX_INTERVALS	2000
+#define AS_QUAD_MAX_INTERVALS	1000
 #define AS_QUAD_MAX_CUTS		512
 #define AS_QUAD_Z				9.0
 #define AS_QUAD_TOL				1e-13

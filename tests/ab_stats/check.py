@@ -46,7 +46,8 @@ here from scipy.  Categories and tolerances (relative unless said):
                         uniroot, which stops at 1.2e-4, to that); 1e-9 against
                         scipy re-implementations (n by brentq to 1e-13)
   bandit                best[] 1e-8 against scipy.integrate.quad of the same
-                        integral, 3e-3 against 10^6 Monte Carlo draws; weights
+                        integral, 3e-3 against 10^6 Monte Carlo draws (on a dozen
+                        of the configurations, for time); weights
                         1e-12 against the floor-and-renormalise rule; the
                         100-unit gate leaves the outputs untouched
 Prints the largest error per category and exits 1 on any failure.
