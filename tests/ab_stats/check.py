@@ -46,7 +46,7 @@ here from scipy.  Categories and tolerances (relative unless said):
                         uniroot, which stops at 1.2e-4, to that); 1e-9 against
                         scipy re-implementations (n by brentq to 1e-13)
   bandit                best[] 1e-8 against scipy.integrate.quad of the same
-                        integral, 3e-3 against 10^6 Monte Carlo draws (on a dozen
+                        integral, 3e-3 against 10^6 Monte Carlo draws (on seven
                         of the configurations, for time); weights
                         1e-12 against the floor-and-renormalise rule; the
                         100-unit gate leaves the outputs untouched
@@ -501,7 +501,7 @@ def nct_cases(ck, rng):
                 # the quadrature is the oracle where Boost is not (df > 1e6, and t < 0 < nc there);
                 # it needs df >= 2 (the chi density is singular at 0 below)
                 ref = None
-                if df >= 2 and (df > 1e6 or df in (10, 1e4) or quad_every % 5 == 0):
+                if df >= 2 and (df > 1e6 or quad_every % 4 == 0):
                     ref = nct_quad(t, df, nc)
 
                 def check(line, want=want, ref=ref, cancel=cancel, df=df, label=f"t={t} df={df:g} nc={nc}"):
@@ -834,7 +834,7 @@ def power_cases(ck, rng):
             ck.add(f"ppn {p1!r} {p2!r} {alpha!r} {power!r}\n", "power", f"ppn {p1} {p2}",
                    lambda line, want=nn, lab=f"p1={p1!r} p2={p2!r} alpha={alpha} power={power!r}":
                    ck.expect("power.prop.test n vs brentq (rel)", lab, float(line), want, 1e-9))
-    for _ in range(120):
+    for _ in range(80):
         delta = float(10 ** rng.uniform(-1.5, 0.5)) * float(rng.choice([-1, 1]))
         sd = float(10 ** rng.uniform(-0.3, 0.5))
         alpha = float(rng.choice([0.01, 0.05, 0.1]))
@@ -844,7 +844,7 @@ def power_cases(ck, rng):
         ck.add(f"ptp {n!r} {delta!r} {sd!r} {alpha!r}\n", "power", f"ptp {n} {delta}",
                lambda line, want=want, lab=f"n={n!r} delta={delta!r} sd={sd!r} alpha={alpha}":
                ck.expect("power.t.test power vs scipy (rel)", lab, float(line), want, 1e-9))
-        if len([c for c in ck.cases if c[1] == "power t n"]) < 40:
+        if len([c for c in ck.cases if c[1] == "power t n"]) < 25:
             nn = optimize.brentq(lambda m: t_power(m, delta, sd, alpha) - power, 1.5, 1e7, xtol=1e-12, rtol=1e-14)
             ck.add(f"ptn {delta!r} {sd!r} {alpha!r} {power!r}\n", "power t n", f"ptn {delta} {sd}",
                    lambda line, want=nn, lab=f"delta={delta!r} sd={sd!r} alpha={alpha} power={power!r}":
@@ -911,7 +911,7 @@ def bandit_cases(ck, rng):
         means = [p[0] for p in post]
         sds = [p[1] for p in post]
         want_best = [best_quad(means, sds, k) for k in range(len(arms))]
-        if len(mc_done) < 10 or len(arms) == 2 and arms[0] == arms[1]:
+        if len(mc_done) < 7:
             draws = rng.normal(np.array(means), np.array(sds), size=(10 ** 6, len(arms)))
             mc_best = np.bincount(np.argmax(draws, axis=1), minlength=len(arms)) / 10 ** 6
             mc_done.append(1)
