@@ -284,7 +284,10 @@ as_beta_log_prefactor(double a, double b, double lx, double ly, double u)
  * Press et al., "Numerical Recipes", 3rd ed., 6.4).  It converges quickly
  * for x below the switch point (a + 1) / (a + b + 2), in O(sqrt(max(a, b)))
  * terms at worst; the caller takes the other tail beyond it.  Returns the
- * value of 1 + d1 / (1 + ...).
+ * value of 1 + d1 / (1 + ...).  When a is much larger than b and x is near
+ * 1 (the t distribution's tail at large df) that value is a small
+ * difference of terms near 1 and loses about log10(a / sqrt(b)) digits;
+ * as_bgrat takes that region over.
  */
 #define AS_CF_MAX_TERMS 20000000
 
@@ -336,9 +339,14 @@ as_beta_cf(double a, double b, double x)
 static double
 as_log_gamma_factor(double b, double z)
 {
+	double		v;
+
 	if (b < 10.0)
 		return b * log(z) - z - lgamma(b);
-	return b * as_log1pmx((z - b) / b) + 0.5 * log(b / (2.0 * AS_PI)) - as_stirlerr(b);
+	v = (z - b) / b;
+	/* far from b, 1 + v = z/b would have lost z's digits: take log(z/b) itself */
+	return b * (fabs(v) < 0.25 ? as_log1pmx(v) : log(z / b) - v)
+		+ 0.5 * log(b / (2.0 * AS_PI)) - as_stirlerr(b);
 }
 
 /* sum_n z^n / ((s + 1) ... (s + n)) */
@@ -531,11 +539,11 @@ as_bgrat_applies(double big, double small, double u)
 
 /*
  * I_x(a, b) (upper = false) or 1 - I_x(a, b) = I_y(b, a) (upper = true),
- * each with its own relative accuracy: the continued fraction is evaluated
- * for the tail it converges in, and the other tail is 1 minus it, which is
- * then not small.  x, y = 1 - x, lx = log x, ly = log y and u = x/x0 - 1 as
- * for as_beta_log_prefactor.  *log_prefactor, when not NULL, receives that
- * prefactor's log.
+ * each with its own relative accuracy: the expansion above where it
+ * applies, else the continued fraction for the tail it converges in, the
+ * other tail being 1 minus it, which is then not small.  x, y = 1 - x,
+ * lx = log x, ly = log y and u = x/x0 - 1 as for as_beta_log_prefactor.
+ * *log_prefactor, when not NULL, receives that prefactor's log.
  */
 static double
 as_ibeta_uv(double a, double b, double x, double y, double lx, double ly, double u,
@@ -657,9 +665,10 @@ as_t_args(double s, double df, AsTArgs *r)
 }
 
 /*
- * log P(T > s) for s >= 0: P(T > s) = I_x(df/2, 1/2) / 2.  In the
- * continued fraction's own tail the log is taken of its pieces, so that it
- * does not underflow however far out s is; the caller exponentiates.
+ * log P(T > s) for s >= 0: P(T > s) = I_x(df/2, 1/2) / 2.  Where the
+ * expansion or the continued fraction computes this tail itself, the log is
+ * taken of its pieces, so that it does not underflow however far out s is;
+ * the caller exponentiates.
  */
 static double
 as_t_log_sf(double s, double df)
@@ -721,10 +730,11 @@ as_df_ok(double df)
 }
 
 /*
- * The cdf and sf through the incomplete beta function:
- * P(T < -s) = P(T > s) = I_{df/(df+s^2)}(df/2, 1/2) / 2 (Abramowitz and
- * Stegun 26.7.1 rewritten with 26.5.27).  The tail beyond |t| is computed
- * directly and the other side is 1 minus it; df = +inf is the normal.
+ * The cdf and sf through the incomplete beta function (Abramowitz and
+ * Stegun 26.7.1: P(|T| > s) = I_{df/(df+s^2)}(df/2, 1/2)), so
+ * P(T < -s) = P(T > s) = I_{df/(df+s^2)}(df/2, 1/2) / 2.  The tail beyond
+ * |t| is computed directly and the other side is 1 minus it; df = +inf is
+ * the normal.
  */
 double
 as_t_cdf(double t, double df)
@@ -808,7 +818,7 @@ as_t_isf_lower_half(double q, double df)
 					slope;
 
 		if (r == 0.0)
-			return s;
+			break;
 		if (r > 0.0)
 			lo = s;				/* tail still too heavy: the root is further out */
 		else
@@ -993,6 +1003,7 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 	AsNctBeta	nb;
 	double		k = floor(lambda);
 	double		tail_p,
+				tail_p0,
 				pk,
 				qk,
 				jp_k,
@@ -1048,6 +1059,7 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 		as_log_gamma_pq(k, lambda, &lp, &lq);
 		tail_p = exp(lp);
 	}
+	tail_p0 = tail_p;
 
 	/* P_k, and Q_k = P_k Gamma(k + 1) / Gamma(k + 3/2) */
 	if (k == 0.0)
@@ -1099,7 +1111,8 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 		 * geometric series in lambda / (i + 1).
 		 */
 		jmax = upper ? 1.0 : fmax(jp, jq);
-		rest = 2.13 * fmax(tail_p, 0.0) * jmax;
+		/* tail_p has lost up to (n + 2) ulps of its start to the subtractions */
+		rest = 2.13 * (fmax(tail_p, 0.0) + (double) (n + 2) * 2.3e-16 * tail_p0) * jmax;
 		ratio = lambda / (i + 1.0);
 		if (ratio < 1.0)
 			rest = fmin(rest, (pi + qi) * jmax / (1.0 - ratio));
@@ -1783,12 +1796,16 @@ as_gk15(const AsBestArm *ba, double lo, double hi, double *result, double *error
  * z, arm which's standardized draw.  Globally adaptive Gauss-Kronrod
  * (QUADPACK's QAG strategy: bisect the interval with the largest error
  * estimate |K15 - G7| until their sum is below 1e-13) on [-9, 9], where all
- * but 2e-19 of phi's mass is, starting from unit intervals split further at
- * each other arm's posterior mean: when an arm's posterior is much narrower
- * than this one's, its Phi is nearly a step there, and the adaptive
- * bisection then only has to resolve it on one side of a breakpoint.
+ * but 2e-19 of phi's mass is.  The error estimate only sees what the nodes
+ * see: an arm whose posterior is much narrower than this one's makes its
+ * Phi a near-step at its mean, of width s_j = sd_j / sd in z, which could
+ * fall between nodes unnoticed.  So the starting intervals are the unit
+ * intervals cut further at each other arm's mean c_j and at c_j +- s_j
+ * {1/2, 1, 2, 4, 8}: every transition then spans whole intervals of its own
+ * scale.
  */
-#define AS_QUAD_MAX_INTERVALS	2000
+#define AS_QUAD_MAX_INTERVALS	1000
+#define AS_QUAD_MAX_CUTS		512
 #define AS_QUAD_Z				9.0
 #define AS_QUAD_TOL				1e-13
 
@@ -1804,7 +1821,7 @@ static double
 as_best_probability(const AsBestArm *ba)
 {
 	AsInterval	iv[AS_QUAD_MAX_INTERVALS];
-	double		cuts[64];
+	double		cuts[AS_QUAD_MAX_CUTS];
 	int			ncuts = 0,
 				n = 0,
 				i,
@@ -1812,21 +1829,30 @@ as_best_probability(const AsBestArm *ba)
 	double		total,
 				err;
 
-	/* breakpoints: the integers in [-9, 9] and the other arms' means (as many as fit) */
+	/* breakpoints: the integers in [-9, 9], the other arms' means and their scales (as many as fit) */
 	for (i = -(int) AS_QUAD_Z; i <= (int) AS_QUAD_Z; i++)
 		cuts[ncuts++] = (double) i;
-	for (j = 0; j < ba->k && ncuts < 64; j++)
+	for (j = 0; j < ba->k && ncuts + 11 <= AS_QUAD_MAX_CUTS; j++)
 	{
+		static const double offsets[11] = {0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 4.0, -4.0, 8.0, -8.0};
 		double		mj,
 					sj,
-					c;
+					c,
+					w;
+		int			o;
 
 		if (j == ba->which)
 			continue;
 		as_bandit_posterior(&ba->arms[j], ba->prior_mean, ba->prior_variance, &mj, &sj);
 		c = (mj - ba->mean) / ba->sd;
-		if (c > -AS_QUAD_Z && c < AS_QUAD_Z)
-			cuts[ncuts++] = c;
+		w = sj / ba->sd;
+		for (o = 0; o < (w < 0.25 ? 11 : 1); o++)
+		{
+			double		z = c + offsets[o] * w;
+
+			if (z > -AS_QUAD_Z && z < AS_QUAD_Z)
+				cuts[ncuts++] = z;
+		}
 	}
 	/* insertion sort of the few breakpoints */
 	for (i = 1; i < ncuts; i++)
