@@ -100,8 +100,10 @@ CREATE TABLE mlops.ab_weight_history (
 -- A unit's first exposure in a bucket version: its variant from then on
 -- (sticky), the model version it was first served, and when.  Written by
 -- ab_assign() and predict_ab() only.
+-- No foreign key to ab_tests: its check would cost more per exposure than
+-- the insert itself; drop_ab_test deletes a test's rows.
 CREATE TABLE mlops.ab_assignments (
-    ab_test_id     bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    ab_test_id     bigint NOT NULL,
     bucket_version int NOT NULL,
     unit_id        text COLLATE "C" NOT NULL,
     variant        int NOT NULL,
@@ -125,7 +127,7 @@ CREATE INDEX ab_outcomes_by_metric ON mlops.ab_outcomes (metric, unit_id);
 
 -- Shadow tests: every row a shadow variant scored beside the champion.
 CREATE TABLE mlops.ab_shadow_predictions (
-    ab_test_id          bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    ab_test_id          bigint NOT NULL,               -- no foreign key, as ab_assignments
     variant             int NOT NULL,
     unit_id             text COLLATE "C" NOT NULL,
     champion_version_id bigint,
@@ -168,7 +170,6 @@ CREATE TABLE mlops.ab_alerts (
     note       text
 );
 
-CREATE INDEX ab_assignments_by_time ON mlops.ab_assignments (ab_test_id, assigned_at);
 
 CREATE TYPE mlops.ab_assignment AS (variant text, variant_index int, model text, bucket_version int, in_test boolean);
 CREATE TYPE mlops.ab_prediction AS (variant text, variant_index int, model text, version int, prediction float8,
@@ -553,6 +554,8 @@ BEGIN
             HINT = 'Drop the schedule first with mlops.drop_schedule().';
     END IF;
     PERFORM mlops._ab_lock(t.ab_test_id);
+    DELETE FROM mlops.ab_assignments x WHERE x.ab_test_id = t.ab_test_id;
+    DELETE FROM mlops.ab_shadow_predictions x WHERE x.ab_test_id = t.ab_test_id;
     DELETE FROM mlops.ab_tests x WHERE x.ab_test_id = t.ab_test_id;
     PERFORM mlops._ab_changed();
 END

@@ -61,7 +61,7 @@ CREATE TABLE mlops.ab_weight_history (
 );
 
 CREATE TABLE mlops.ab_assignments (
-    ab_test_id     bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    ab_test_id     bigint NOT NULL,
     bucket_version int NOT NULL,
     unit_id        text COLLATE "C" NOT NULL,
     variant        int NOT NULL,
@@ -83,7 +83,7 @@ CREATE TABLE mlops.ab_outcomes (
 CREATE INDEX ab_outcomes_by_metric ON mlops.ab_outcomes (metric, unit_id);
 
 CREATE TABLE mlops.ab_shadow_predictions (
-    ab_test_id          bigint NOT NULL REFERENCES mlops.ab_tests ON DELETE CASCADE,
+    ab_test_id          bigint NOT NULL,               -- no foreign key, as ab_assignments
     variant             int NOT NULL,
     unit_id             text COLLATE "C" NOT NULL,
     champion_version_id bigint,
@@ -122,8 +122,6 @@ CREATE TABLE mlops.ab_alerts (
     closed_at  timestamptz,
     note       text
 );
-
-CREATE INDEX ab_assignments_by_time ON mlops.ab_assignments (ab_test_id, assigned_at);
 
 CREATE TYPE mlops.ab_assignment AS (variant text, variant_index int, model text, bucket_version int, in_test boolean);
 
@@ -5414,6 +5412,8 @@ BEGIN
             HINT = 'Drop the schedule first with mlops.drop_schedule().';
     END IF;
     PERFORM mlops._ab_lock(t.ab_test_id);
+    DELETE FROM mlops.ab_assignments x WHERE x.ab_test_id = t.ab_test_id;
+    DELETE FROM mlops.ab_shadow_predictions x WHERE x.ab_test_id = t.ab_test_id;
     DELETE FROM mlops.ab_tests x WHERE x.ab_test_id = t.ab_test_id;
     PERFORM mlops._ab_changed();
 END
