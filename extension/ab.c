@@ -262,7 +262,15 @@ mlops_ab_bucket_ranges(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 		coverage = PG_GETARG_FLOAT8(1);
 	if (!PG_ARGISNULL(2))
-		weights = float8_array_values(PG_GETARG_ARRAYTYPE_P(2), "weights", &n_weights);
+	{
+		ArrayType  *wa = PG_GETARG_ARRAYTYPE_P(2);
+
+		if (ARR_NDIM(wa) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("weights must be a one-dimensional array")));
+		weights = float8_array_values(wa, "weights", &n_weights);
+	}
 	if (n <= 0)
 		PG_RETURN_ARRAYTYPE_P(construct_empty_array(FLOAT8OID));
 	ranges = palloc(sizeof(double) * 2 * n);
@@ -315,7 +323,7 @@ mlops_ab_choose_variation(PG_FUNCTION_ARGS)
 
 	if (n == 0)
 		PG_RETURN_INT32(-1);
-	if (n % 2 != 0 || (ARR_NDIM(a) == 2 && ARR_DIMS(a)[1] != 2) || ARR_NDIM(a) > 2)
+	if (ARR_NDIM(a) != 2 || ARR_DIMS(a)[1] != 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("ranges must be an n x 2 array of [start, end) pairs"),

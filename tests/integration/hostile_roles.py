@@ -291,6 +291,12 @@ def setup(su):
       (VICTIM_LONG_VIEW,))
     q(v, "CALL mlops.materialize_online('hv_fv')")
     ids['sched_online'] = q1(v, "SELECT mlops.schedule_materialize_online('hv-online', %s, 'hv_fv')", (NEVER,))
+    # A/B tests: a running one with exposures and an outcome, and a draft
+    ids['ab'] = q1(v, "SELECT mlops.create_ab_test('hv_ab', '{hv_mlp:1,hv_mlp:1}')")
+    q(v, "SELECT mlops.start_ab_test('hv_ab')")
+    q(v, "SELECT count(mlops.ab_assign('hv_ab', 'hv-unit-' || g)) FROM generate_series(1, 20) g")
+    q(v, "SELECT mlops.record_ab_outcome('hv-unit-1', 'hv_metric', 1, '2030-01-01')")
+    ids['ab_draft'] = q1(v, "SELECT mlops.create_ab_test('hv_ab_draft', '{hv_mlp:1,hv_mlp:1}')")
     for k, sql in [('entity', "SELECT entity_id FROM mlops.entities WHERE name = 'hv_customer'"),
                    ('fview', "SELECT view_id FROM mlops.feature_views WHERE name = 'hv_fv'"),
                    ('fview2', "SELECT view_id FROM mlops.feature_views WHERE name = 'hv_fv2'"),
@@ -406,7 +412,10 @@ def setup_writer(w, ids):
                                              ttl => '1 day', created_timestamp_column => 'created_ts');
             SELECT mlops.create_feature_view('hw_fv_free', '{hw_customer}', 'hostile_writer_s.feat_src', 'event_ts');
             SELECT mlops.create_feature_service('hw_fs', '{hw_fv:spend,hw_fv:visits}');
-            SELECT mlops.create_feature_service('hw_fs_free', '{hw_fv:spend}');""")
+            SELECT mlops.create_feature_service('hw_fs_free', '{hw_fv:spend}');
+            SELECT mlops.create_ab_test('hw_ab', '{hw_model:1,hw_model:1}');
+            SELECT mlops.start_ab_test('hw_ab');
+            SELECT mlops.create_ab_test('hw_ab_draft', '{hw_model:1,hw_model:1}');""")
     q(w, "CALL mlops.materialize_online('hw_fv')")
     ids['w_sched_online'] = q1(w, "SELECT mlops.schedule_materialize_online('hw-online', '0 5 31 2 *', 'hw_fv')")
     ids['w_compiled'] = bytes(q1(w, 'SELECT mlops.compile_model(%s)', (A_W,)))
@@ -539,7 +548,9 @@ def build_pools(ids, su, routines):
                    'materialize_online:hv_fv', 'mlops_online.hv_fv', 'hostile_victim_s.feat_src',
                    'SELECT customer_id, event_ts, created_ts, spend, visits FROM hostile_victim_s.feat_src',
                    'SELECT 3 AS customer_id, now() AS event_timestamp FROM mlops_online.hv_fv', VICTIM_LONG_VIEW,
-                   SQUAT_VIEW]
+                   SQUAT_VIEW,
+                   # A/B tests: the victim's, a unit it exposed, its metric
+                   'hv_ab', 'hv_ab_draft', 'hv-unit-1', 'hv_metric']
     generic_text = [None, '', ' ', '  padded  ', 'a' * MB, '\x01\x02\t\n\r\x1b[31m\x7f', junk_text(64, 1),
                     junk_text(3000, 2), "'; DROP TABLE mlops.runs; --", "x'); DROP TABLE mlops.runs; --", '"', '""',
                     "'", '\\', '\\x00', 'pg_catalog.pg_authid', 'pg_authid', 'public."x""y"', '"pg_catalog"."pg_authid"',
@@ -743,6 +754,9 @@ def baselines(ids):
         'key_types': L('{integer}', 'text[]'), 'view_sql': S('hostile_writer_s.feat_src'),
         'timestamp_type': S('timestamp with time zone'), 'view_features': L('{spend,visits}', 'text[]'),
         'ttl_microseconds': L(86400000000, 'bigint'),
+        # A/B tests: the writer's running test, a unit, a metric
+        'ab_test': S('hw_ab'), 'unit_id': S('hw-unit-1'), 'metric': S('hw_metric'),
+        'models': L('{hw_model:1,hw_model:1}', 'text[]'),
     }
     by_name_type = {
         ('features', 'jsonb'): L('{"a": 1, "b": 2}', 'jsonb'), ('features', 'double precision[]'): L('{1,2}', 'double precision[]'),
@@ -780,6 +794,9 @@ def baselines(ids):
         # feature views: new definitions; drop those nothing uses; a training set into a new table;
         # the engine asked for one of the view's features; a materialization under the writer's
         # own schedule of it
+        ('create_ab_test', 'key'): S('hw_ab_new'), ('start_ab_test', 'key'): S('hw_ab_draft'),
+        ('stop_ab_test', 'key'): S('hw_ab'), ('set_ab_weights', 'key'): S('hw_ab'), ('drop_ab_test', 'key'): S('hw_ab_draft'),
+        ('set_ab_weights', 'weights'): L('{0.3,0.7}', 'double precision[]'),
         ('create_entity', 'name'): S('hw_customer_new'), ('create_feature_view', 'name'): S('hw_fv_new'),
         ('_create_feature_view', 'name'): S('hw_fv_new'), ('create_feature_service', 'name'): S('hw_fs_new'),
         ('create_feature_view', 'source'): S('hostile_writer_s.feat_src'),
@@ -1137,10 +1154,42 @@ def features_policy(me, table, old, new, changes):
     return None
 
 
+AB_TABLES = {'mlops.ab_tests', 'mlops.ab_variants', 'mlops.ab_weight_history', 'mlops.ab_assignments',
+             'mlops.ab_outcomes', 'mlops.ab_shadow_predictions', 'mlops.ab_events', 'mlops.ab_alerts'}
+AB_EXPOSURES = {'mlops.ab_assignments', 'mlops.ab_shadow_predictions'}
+
+
+def ab_policy(role, table, old, new, changes):
+    """policy() for the A/B tables.  Readers and writers score through running tests: an
+    exposure (or shadow row) is an insert, never a change or a delete; a writer changes its own
+    tests (definition, weights, events, alerts, and their exposures when it drops one) and
+    records outcomes, which are shared."""
+    row = old if old is not None else new
+    verb = 'inserted' if old is None else 'deleted' if new is None else 'changed'
+    test = row.get('ab_test_id')
+    owner = row['created_by'] if table == 'mlops.ab_tests' else changes['ab_owner'].get(test)
+    if table in AB_EXPOSURES and old is None:
+        if role not in (READER, WRITER):
+            return f'{role} recorded an exposure'
+        return None if changes['ab_status'].get(test) == 'running' else \
+            f'{role} recorded an exposure in A/B test {test}, which is {changes["ab_status"].get(test)}'
+    if role != WRITER:
+        return f'{role} {verb} a row of {table}'
+    if table == 'mlops.ab_outcomes':
+        return f'{role} deleted an outcome' if new is None else None
+    if owner != role:
+        return f'{role} {verb} a row of {table} of A/B test {test} of {owner}'
+    if table == 'mlops.ab_events' and new is not None and new['actor'] != role:
+        return f'{role} recorded an A/B event as {new["actor"]}'
+    return None
+
+
 def policy(role, table, old, new, changes):
     """Why a change is not one the role may make (None: it may).  Readers and role-less
     roles may change nothing; a writer what README's roles give it: the shared tracking
     workspace and registrations (as itself), its own job runs, rejects and schedules."""
+    if table in AB_TABLES:
+        return ab_policy(role, table, old, new, changes)
     if role != WRITER:
         return f'{role} changed {table}'
     me = WRITER
@@ -1301,6 +1350,12 @@ def classify(role, diffs, context_label, orphans, conn):
             online_owner[rel] = owner if online_owner.get(rel, owner) == owner else \
                 'several roles (their views\' names are the same in their first 63 bytes)'
         changes['online_owner'] = online_owner
+    # the owners and statuses of A/B tests, as they are now and as they were for those dropped
+    if AB_TABLES & set(diffs):
+        old, new = diffs.get('mlops.ab_tests', ({}, {}))
+        rows = q(conn, 'SELECT ab_test_id, created_by::text, status FROM mlops.ab_tests')
+        changes['ab_owner'] = {**{r['ab_test_id']: r['created_by'] for r in old.values()}, **{r[0]: r[1] for r in rows}}
+        changes['ab_status'] = {**{r['ab_test_id']: r['status'] for r in old.values()}, **{r[0]: r[2] for r in rows}}
     problems = []
     for table, (old, new) in diffs.items():
         for key in set(old) | set(new):
