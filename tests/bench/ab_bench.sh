@@ -176,8 +176,8 @@ SQL
         kill -INT "$perf_rec" 2>/dev/null || true
         wait "$perf_rec" 2>/dev/null || true
         {
-            echo "perf profile (self time, >= 0.5%) of two serial runs of ab (postgres is stripped:"
-            echo "its static functions show as addresses; those just below pg_vsnprintf are snprintf.c's):"
+            echo "perf profile (self time, >= 0.5%) of two serial runs of ab (a stripped postgres shows"
+            echo "its static functions as addresses; those just below pg_vsnprintf are snprintf.c's):"
             perf report -q -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol --percent-limit 0.5 -g none 2>/dev/null \
                 | awk 'NF >= 4 && $1 ~ /%$/ {printf "   %7s  %-18s %s\n", $1, $2, $4}' | head -30
             echo "   by object:"
