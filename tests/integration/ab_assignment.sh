@@ -15,7 +15,8 @@
 #  2. The reference (FNV-1a 32 over UTF-16 code units) against SQL on our own vectors: ids and
 #     seeds empty, long (to 500k characters, toasted), CJK, emoji and other astral characters
 #     (surrogate pairs), combining marks, RTL text, UTF-8 length boundaries, 4,000 random
-#     strings; hash versions 1, 2 and 0, 3, 99, -1, NULL (NULL); weights summing exactly to 0.99
+#     strings, seeds changing from row to row in one query (ab_hash keeps the last seed's FNV
+#     state) and seeds too long to be kept; hash versions 1, 2 and 0, 3, 99, -1, NULL (NULL); weights summing exactly to 0.99
 #     and 1.01 in doubles and one ulp outside, sums whose verdict depends on adding left to right,
 #     negative / NaN / infinite weights, wrong lengths; coverage < 0, > 1, NaN, NULL; every hash
 #     k / 10000 against uneven ranges; namespaces; 20,000 ids end to end.
