@@ -1708,7 +1708,13 @@ as_bandit_posterior(const AsArm *arm, double prior_mean, double prior_variance,
 					double *mean, double *sd)
 {
 	double		prior_prec = 1.0 / prior_variance;
-	double		data_prec = arm->var > 0.0 ? arm->n / arm->var : 0.0;
+
+	/*
+	 * An arm whose values are all equal (every unit converted, or none) has
+	 * variance 0: its mean is then known exactly, not unknown.  GrowthBook
+	 * floors the variance at 1e-9 (BANDIT_MIN_VARIANCE) for this.
+	 */
+	double		data_prec = arm->n > 0.0 ? arm->n / fmax(arm->var, 1e-9) : 0.0;
 	double		prec = prior_prec + data_prec;
 
 	*mean = (prior_prec * prior_mean + data_prec * arm->mean) / prec;

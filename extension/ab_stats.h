@@ -120,8 +120,10 @@ extern double as_power_t_power(double n, double delta, double sd, double alpha);
  * Thompson sampling for a bandit, GrowthBook's Gaussian formulation: each
  * arm's posterior is normal from a Gaussian prior (prior_mean,
  * prior_variance; GrowthBook uses 0 and 1e4) and the arm's mean with
- * variance var / n; best[k] is the probability that arm k's draw is the
- * largest, by numerical integration of phi_k(x) prod_{j != k} Phi_j(x)
+ * variance var / n (var floored at 1e-9, GrowthBook's minimum, so that an
+ * arm whose values are all equal is not taken for one without data);
+ * best[k] is the probability that arm k's draw is the largest, by
+ * numerical integration of phi_k(x) prod_{j != k} Phi_j(x)
  * (deterministic, to 1e-9).  weights are best floored at min_weight
  * (GrowthBook: 0.01) and renormalised to sum 1.  Returns false, leaving the
  * outputs untouched, when an arm has fewer than min_units units

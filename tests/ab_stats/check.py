@@ -859,7 +859,7 @@ def power_cases(ck, rng):
 
 def posterior(n, m, v, pm, pv):
     prior_prec = 1 / pv
-    data_prec = n / v if v > 0 else 0.0
+    data_prec = n / max(v, 1e-9) if n > 0 else 0.0   # GrowthBook floors the variance at 1e-9
     prec = prior_prec + data_prec
     return (prior_prec * pm + data_prec * m) / prec, math.sqrt(1 / prec)
 
