@@ -41,9 +41,11 @@ q -c "SELECT (SELECT max((metrics->>'auc')::float8) FROM mlops.runs_overview WHE
 [ "$(q -c "SELECT string_agg(version || ':' || stage || ':' || array_to_string(aliases, ','), ' ' ORDER BY version)
             FROM mlops.model_versions_overview WHERE model_name = 'churn'")" = "1:Archived: 2:Production:champion" ] \
     || fail "registry state after two passes"
-[ "$(q -c "SELECT count(*) FROM mlops.model_versions v JOIN mlops.artifacts a
-            ON a.run_id = v.run_id AND a.path = 'model/mlops-model.json' AND a.sha256 = v.sha256")" = 2 ] \
-    || fail "versions do not trace back to their runs' artifacts"
+[ "$(q -c "SELECT string_agg(m.name || ':' || v.version, ' ' ORDER BY m.name, v.version)
+            FROM mlops.model_versions v JOIN mlops.registered_models m USING (model_id) JOIN mlops.artifacts a
+            ON a.run_id = v.run_id AND a.path = 'model/mlops-model.json' AND a.sha256 = v.sha256")" \
+  = "churn:1 churn:2 churn_challenger:1" ] \
+    || fail "versions do not trace back to their runs' artifacts (the challenger registered once)"
 q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churned')
                     - mlops.score((SELECT mlops.compiled_model('churn:2')), to_jsonb(c) - 'customer_id' - 'churned')))
         FROM churn.customers c" | grep -qx 0 || fail "predict and score disagree"
