@@ -29,6 +29,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 
+#include "ab_stats.h"
 #include "mlops.h"
 
 #define FNV_OFFSET	0x811c9dc5u
@@ -770,9 +771,16 @@ ab_subxact_callback(SubXactEvent event, SubTransactionId mySubid, SubTransaction
 	}
 }
 
+static void
+ab_interrupt(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 void
 ab_init(void)
 {
+	as_interrupt_hook = ab_interrupt;
 	prev_ExecutorRun = ExecutorRun_hook;
 	ExecutorRun_hook = ab_ExecutorRun;
 	prev_ExecutorFinish = ExecutorFinish_hook;
@@ -1758,6 +1766,22 @@ mlops_ab_srm(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
+/*
+ * A standardized effect |delta| / sd far outside what experiments measure
+ * would send the noncentral t's series into billions of terms: refused.
+ */
+static void
+check_effect(double delta, double sd)
+{
+	double		d = fabs(delta) / sd;
+
+	if (!(d >= 1e-6 && d <= 1e3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the standardized effect |delta| / sd is %g", d),
+				 errdetail("It must be between 1e-6 and 1000.")));
+}
+
 static void
 check_probability(double p, const char *what, bool open)
 {
@@ -1815,6 +1839,7 @@ mlops_ab_sample_size_means(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("delta must not be 0 and sd must be a positive number")));
+	check_effect(delta, sd);
 	check_probability(power, "power", true);
 	PG_RETURN_FLOAT8(as_power_t_n(fabs(delta), sd, alpha, power));
 }
@@ -1832,6 +1857,22 @@ mlops_ab_power_means(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("n must be at least 2 and sd a positive number")));
+	if (n > 1e12)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("n must be at most 1e12")));
+	if (delta == 0)
+		PG_RETURN_FLOAT8(alpha);	/* no effect: the test rejects at its level */
+	check_effect(delta, sd);
+
+	/*
+	 * Past half a million units per group (df > 1e6) t is normal to 1e-6
+	 * and the noncentral t's series would take millions of terms: the
+	 * normal form of the same one-tailed power, as power.t.test's
+	 * strict = FALSE has it.
+	 */
+	if (n > 5e5)
+		PG_RETURN_FLOAT8(as_norm_cdf(sqrt(n / 2) * fabs(delta) / sd + as_norm_ppf(alpha / 2)));
 	PG_RETURN_FLOAT8(as_power_t_power(n, fabs(delta), sd, alpha));
 }
 
@@ -1865,10 +1906,10 @@ mlops_ab_bandit_weights(PG_FUNCTION_ARGS)
 	u = float8_array_values(PG_GETARG_ARRAYTYPE_P(0), "units", &n1);
 	m = float8_array_values(PG_GETARG_ARRAYTYPE_P(1), "means", &n2);
 	v = float8_array_values(PG_GETARG_ARRAYTYPE_P(2), "variances", &n3);
-	if (n1 != n2 || n1 != n3 || n1 < 2)
+	if (n1 != n2 || n1 != n3 || n1 < 2 || n1 > 100)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("units, means and variances need one value per arm, at least two arms")));
+				 errmsg("units, means and variances need one value per arm, from 2 to 100 arms")));
 	if (!(min_weight >= 0 && min_weight * n1 <= 1))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -27,6 +27,24 @@
 #include <math.h>
 #include <stddef.h>
 
+void		(*as_interrupt_hook) (void) = NULL;
+
+static inline void
+as_interrupt(void)
+{
+	if (as_interrupt_hook != NULL)
+		as_interrupt_hook();
+}
+
+/* as_interrupt() every 1024 steps of a loop; always true, to sit in its condition */
+static inline bool
+as_poll(long step)
+{
+	if ((step & 1023) == 0)
+		as_interrupt();
+	return true;
+}
+
 #define AS_PI			3.14159265358979323846
 #define AS_LN2			0.69314718055994530942
 #define AS_SQRT1_2		0.70710678118654752440
@@ -1022,7 +1040,7 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 				amp_q,
 				i;
 	long		n,
-				max_terms = 2000 + (long) (lambda + 20.0 * sqrt(lambda));
+				max_terms = 2000 + (long) fmin(lambda + 20.0 * sqrt(lambda), 1e15);
 
 	nb.x = x;
 	nb.y = y;
@@ -1089,7 +1107,7 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 	gq = gq_k;
 	amp_p = amp_q = 1.0;
 	i = k;
-	for (n = 0; n < max_terms; n++)
+	for (n = 0; n < max_terms && as_poll(n); n++)
 	{
 		double		jmax,
 					rest,
@@ -1128,7 +1146,7 @@ as_nct_sums(double x, double y, double lx, double ly, double df, double lambda, 
 	gp = gp_k;
 	gq = gq_k;
 	amp_p = amp_q = 1.0;
-	for (i = k, n = 0; i > 0.0 && n < max_terms; n++)
+	for (i = k, n = 0; i > 0.0 && n < max_terms && as_poll(n); n++)
 	{
 		double		ratio;
 
@@ -1639,14 +1657,14 @@ as_power_t_n(double delta, double sd, double alpha, double power)
 		n0 = 2.0;
 	flo = fhi = as_power_t_gap(n0, delta, sd, alpha, power);
 	lo = hi = n0;
-	for (iter = 0; iter < 2000 && !(flo < 0.0); iter++)
+	for (iter = 0; iter < 2000 && !(flo < 0.0) && as_poll(0); iter++)
 	{
 		hi = lo;
 		fhi = flo;
 		lo = 1.0 + 0.5 * (lo - 1.0);
 		flo = as_power_t_gap(lo, delta, sd, alpha, power);
 	}
-	for (iter = 0; iter < 2000 && !(fhi >= 0.0); iter++)
+	for (iter = 0; iter < 2000 && !(fhi >= 0.0) && as_poll(0); iter++)
 	{
 		lo = hi;
 		flo = fhi;
@@ -1660,7 +1678,7 @@ as_power_t_n(double delta, double sd, double alpha, double power)
 	if (fhi == 0.0)
 		return hi;
 
-	for (iter = 0; iter < 500 && hi - lo > 1e-13 * hi; iter++)
+	for (iter = 0; iter < 500 && hi - lo > 1e-13 * hi && as_poll(0); iter++)
 	{
 		double		mid = (lo * fhi - hi * flo) / (fhi - flo);
 		double		fmid;
@@ -1879,7 +1897,7 @@ as_best_probability(const AsBestArm *ba)
 		n++;
 	}
 
-	for (;;)
+	for (;; as_interrupt())
 	{
 		int			worst = 0;
 		double		mid;

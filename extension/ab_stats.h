@@ -16,6 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/*
+ * Called every so often in the long loops (the noncentral t's series, root
+ * finding, the bandit's quadrature), so that the server can cancel a query
+ * (statement_timeout); NULL outside the server.
+ */
+extern void (*as_interrupt_hook) (void);
+
 /* The standard normal: scipy.stats.norm.cdf / sf / ppf (ppf(0) = -inf, ppf(1) = +inf, NaN outside [0, 1]). */
 extern double as_norm_cdf(double x);
 extern double as_norm_sf(double x);
