@@ -1129,8 +1129,10 @@ GRANT EXECUTE ON FUNCTION
     TO PUBLIC;
 GRANT SELECT ON mlops.ab_tests, mlops.ab_variants, mlops.ab_weight_history, mlops.ab_assignments, mlops.ab_outcomes,
     mlops.ab_shadow_predictions, mlops.ab_events, mlops.ab_alerts TO mlops_reader;
--- outcomes are loaded in bulk with plain INSERT ... ON CONFLICT as well as with record_ab_outcome()
-GRANT INSERT, UPDATE ON mlops.ab_outcomes TO mlops_writer;
+-- outcomes are loaded in bulk with plain INSERT (... ON CONFLICT DO NOTHING) as well as with
+-- record_ab_outcome(); recorded_by is always the inserting role, and a recorded value changes only
+-- through record_ab_outcome()
+GRANT INSERT (unit_id, metric, observed_at, value) ON mlops.ab_outcomes TO mlops_writer;
 GRANT EXECUTE ON FUNCTION
     mlops.create_ab_test(text, text[], float8[], text[], text, float8, int, text, float8[], text, float8[], jsonb, text),
     mlops.start_ab_test(text),

@@ -2433,13 +2433,18 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION mlops._cron_job_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN pg_catalog.octet_length(name) <= 57 THEN 'mlops:' || name
+            ELSE 'mlops:md5:' || pg_catalog.md5(name) END;
+
 CREATE OR REPLACE FUNCTION mlops._arm_schedule(s mlops.schedules) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE mlops.schedules x
-       SET cron_job_id = mlops._cron_schedule('mlops:' || s.name, s.cron, mlops._schedule_command(s.name)),
+       SET cron_job_id = mlops._cron_schedule(mlops._cron_job_name(s.name), s.cron, mlops._schedule_command(s.name)),
            active = true
      WHERE x.schedule_id = s.schedule_id;
 END
@@ -6264,7 +6269,7 @@ GRANT EXECUTE ON FUNCTION
     TO PUBLIC;
 GRANT SELECT ON mlops.ab_tests, mlops.ab_variants, mlops.ab_weight_history, mlops.ab_assignments, mlops.ab_outcomes,
     mlops.ab_shadow_predictions, mlops.ab_events, mlops.ab_alerts TO mlops_reader;
-GRANT INSERT, UPDATE ON mlops.ab_outcomes TO mlops_writer;
+GRANT INSERT (unit_id, metric, observed_at, value) ON mlops.ab_outcomes TO mlops_writer;
 GRANT EXECUTE ON FUNCTION
     mlops.create_ab_test(text, text[], float8[], text[], text, float8, int, text, float8[], text, float8[], jsonb, text),
     mlops.start_ab_test(text),

@@ -51,13 +51,22 @@ END
 $$;
 
 -- Arm (or re-arm) a schedule: its pg_cron job, owned by the invoking role.
+-- A schedule's pg_cron job name.  pg_cron keeps job names as type name (63
+-- bytes) and cron.schedule() replaces a role's job of the same name: two
+-- long schedule names alike in their first 57 bytes would share one job.  A
+-- name too long is replaced by its md5, which is unique.
+CREATE FUNCTION mlops._cron_job_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE
+RETURN CASE WHEN pg_catalog.octet_length(name) <= 57 THEN 'mlops:' || name
+            ELSE 'mlops:md5:' || pg_catalog.md5(name) END;
+
 CREATE FUNCTION mlops._arm_schedule(s mlops.schedules) RETURNS void
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     UPDATE mlops.schedules x
-       SET cron_job_id = mlops._cron_schedule('mlops:' || s.name, s.cron, mlops._schedule_command(s.name)),
+       SET cron_job_id = mlops._cron_schedule(mlops._cron_job_name(s.name), s.cron, mlops._schedule_command(s.name)),
            active = true
      WHERE x.schedule_id = s.schedule_id;
 END
