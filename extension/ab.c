@@ -884,21 +884,6 @@ mlops_ab_changed(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-static void
-require_reader(const char *fn)
-{
-	static Oid	reader = InvalidOid;
-
-	if (!OidIsValid(reader))
-		reader = get_role_oid("mlops_reader", true);
-	if (!OidIsValid(reader) || !has_privs_of_role(GetOuterUserId(), reader))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for %s", fn),
-				 errdetail("%s needs the privileges of role mlops_reader.", fn),
-				 errhint("GRANT mlops_reader TO %s;", quote_identifier(GetUserNameFromId(GetOuterUserId(), false)))));
-}
-
 /* A float8[] from SPI as a palloc'd C array of n values (NULLs refused). */
 static double *
 spi_float8_array(Datum d, int expect, const char *what)
@@ -1082,7 +1067,7 @@ find_test(AbState *st, text *key, const char *fn)
 	for (int i = 0; i < st->n_tests; i++)
 		if (st->tests[i]->key_len == len && memcmp(st->tests[i]->key, k, len) == 0)
 			return st->tests[i];
-	require_reader(fn);
+	require_mlops_role("mlops_reader", fn);
 	t = load_test(st, key, fn);
 	if (st->n_tests < AB_RECENT_TESTS)
 		st->tests[st->n_tests++] = t;

@@ -32,6 +32,9 @@ extern int	mlops_drift_baseline_values;
 extern int	mlops_drift_max_categories;
 extern void drift_init(void);
 
+/* tracking.c: the gate of every public function (_require_role's body) */
+extern void require_mlops_role(const char *role_name, const char *function_name);
+
 /* ab.c: the executor hooks that write A/B exposures when a statement finishes */
 extern void ab_init(void);
 

@@ -255,25 +255,17 @@ PG_FUNCTION_INFO_V1(mlops_require_role);
  * The gate of every public function: the invoking role (as _invoking_user()
  * sees it) must have the privileges of role_name.  PostgreSQL's own refusal
  * ("permission denied for function ...") does not say which role would do;
- * this one does, and says how to get it.
+ * this one does, and says how to get it.  C functions call
+ * require_mlops_role() directly.
  */
-Datum
-mlops_require_role(PG_FUNCTION_ARGS)
+void
+require_mlops_role(const char *role_name, const char *function_name)
 {
-	char	   *role_name;
-	char	   *function_name;
-	Oid			role;
+	Oid			role = get_role_oid(role_name, true);
 	Oid			invoker = GetOuterUserId();
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("_require_role needs a role and a function name")));
-	role_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	function_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	role = get_role_oid(role_name, true);
 	if (OidIsValid(role) && has_privs_of_role(invoker, role))
-		PG_RETURN_VOID();
+		return;
 	if (!OidIsValid(role))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -287,6 +279,16 @@ mlops_require_role(PG_FUNCTION_ARGS)
 					   function_name, role_name, GetUserNameFromId(invoker, false)),
 			 errhint("A superuser (or a member of %s WITH ADMIN OPTION) can grant it: GRANT %s TO %s;",
 					 role_name, role_name, quote_identifier(GetUserNameFromId(invoker, false)))));
+}
+
+Datum
+mlops_require_role(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("_require_role needs a role and a function name")));
+	require_mlops_role(text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
 
