@@ -2,18 +2,19 @@
 # a running server (tests/run_all.sh does all of it on a throwaway cluster).
 
 EXTENSION   = mlops
-EXTVERSION  = 0.5.0
+EXTVERSION  = 0.6.0
 
 # One C file and one SQL file per concept, with the same name.  The install
 # script is the SQL files concatenated in this order (each may use what the
 # ones before it define).
-CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features ab
+CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features ab metrics training
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
               extension/batch.o extension/schedules.o extension/model.o extension/model_compile.o extension/model_json.o \
               extension/model_xgboost.o extension/model_cache.o \
-              extension/drift.o extension/drift_stats.o extension/features.o extension/ab.o extension/ab_stats.o
+              extension/drift.o extension/drift_stats.o extension/features.o extension/ab.o extension/ab_stats.o \
+              extension/metrics.o extension/training.o extension/training_xgboost.o
 # The released install scripts stay as they were shipped (an older version can
 # still be created, then updated), with the upgrade scripts between them.
 DATA        = $(wildcard extension/mlops--*.sql)
@@ -21,7 +22,7 @@ DATA_built  = mlops--$(EXTVERSION).sql
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
-REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features ab
+REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features ab metrics training
 REGRESS_OPTS = --inputdir=. --load-extension=mlops
 
 PG_CONFIG ?= pg_config
@@ -33,7 +34,9 @@ DEP_LIBS   := $(shell $(PKG_CONFIG) --libs jansson openblas)
 PG_CPPFLAGS = -I$(srcdir)/extension $(DEP_CFLAGS)
 # -Wno-unused-parameter: PostgreSQL's own inline functions and PG_FUNCTION_ARGS trip it
 PG_CFLAGS   = -Wall -Wextra -Wno-unused-parameter $(if $(WERROR),-Werror)
-SHLIB_LINK  = $(DEP_LIBS)
+# XGBoost's C library trains boosted trees (training_xgboost.c); Debian's
+# libxgboost-dev has no pkg-config file.
+SHLIB_LINK  = $(DEP_LIBS) -lxgboost
 
 EXTRA_CLEAN = results regression.diffs regression.out
 

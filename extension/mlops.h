@@ -7,7 +7,7 @@
 
 #include "postgres.h"
 
-#define MLOPS_VERSION "0.5.0"
+#define MLOPS_VERSION "0.6.0"
 
 /* GUCs, defined in mlops.c, model_cache.c and batch.c */
 extern int	mlops_max_artifact_kb;

@@ -20,7 +20,7 @@ export PATH="$PGBIN:$PATH"
 # extension uses Python.
 MLOPS_PACKAGES=(
     "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" "postgresql-$PG_MAJOR-cron"
-    libopenblas-dev libjansson-dev pkg-config make gcc clang libclang-rt-14-dev
+    libopenblas-dev libjansson-dev libxgboost-dev pkg-config make gcc clang libclang-rt-14-dev
     python3 python3-numpy python3-scipy python3-sklearn python3-xgboost python3-psycopg2 python3-pandas
     "postgresql-plpython3-$PG_MAJOR"
     chromium  # renders the HTML drift report in its test (headless)

@@ -1,0 +1,7 @@
+/*
+ * training.c
+ *	  Training in the database.
+ */
+#include "postgres.h"
+
+#include "training.h"
