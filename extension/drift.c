@@ -410,21 +410,12 @@ mlops_chisquare(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
- * A small index of strings (category -> position), open addressing
+ * A small index of strings (category -> position), open addressing; the
+ * type is in mlops.h (training.c indexes categories with it too)
  * ------------------------------------------------------------------------
  */
-typedef struct StrIndex
-{
-	int			n;				/* strings held */
-	int			cap;			/* slots in names/lens */
-	char	  **names;
-	int		   *lens;
-	int			nslots;			/* power of 2, > 2 * n */
-	int		   *slots;			/* -1 empty, else index into names */
-	MemoryContext cxt;
-} StrIndex;
 
-static void
+void
 strindex_init(StrIndex *si, MemoryContext cxt, int expected)
 {
 	int			nslots = 16;
@@ -460,7 +451,7 @@ strindex_find(const StrIndex *si, const char *s, int len, uint32 h)
 static void strindex_grow(StrIndex *si);
 
 /* position of s, added when absent (with *added set) */
-static int
+int
 strindex_add(StrIndex *si, const char *s, int len, bool *added)
 {
 	uint32		h = hash_bytes((const unsigned char *) s, len);
@@ -512,7 +503,7 @@ strindex_grow(StrIndex *si)
 	si->nslots = nslots;
 }
 
-static int
+int
 strindex_lookup(const StrIndex *si, const char *s, int len)
 {
 	int			k = strindex_find(si, s, len, hash_bytes((const unsigned char *) s, len));

@@ -78,6 +78,19 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("mlops.train_nthread",
+							"Threads XGBoost uses when mlops.train fits boosted trees.",
+							"A backend is one process among many: one thread by default, "
+							"as with every other query; raise it for a training job that "
+							"has the machine to itself.",
+							&mlops_train_nthread,
+							1,
+							1,
+							256,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
 	drift_init();
 	ab_init();
 

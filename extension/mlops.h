@@ -13,6 +13,7 @@
 extern int	mlops_max_artifact_kb;
 extern int	mlops_model_cache_kb;
 extern int	mlops_batch_chunk_rows;
+extern int	mlops_train_nthread;	/* training.c */
 
 /* model_cache.c */
 struct Model;
@@ -31,6 +32,21 @@ extern void model_cache_size_changed(int newval, void *extra);
 extern int	mlops_drift_baseline_values;
 extern int	mlops_drift_max_categories;
 extern void drift_init(void);
+
+/* drift.c: a small index of strings (category -> position), open addressing */
+typedef struct StrIndex
+{
+	int			n;				/* strings held */
+	int			cap;			/* slots in names/lens */
+	char	  **names;
+	int		   *lens;
+	int			nslots;			/* power of 2, > 2 * n */
+	int		   *slots;			/* -1 empty, else index into names */
+	MemoryContext cxt;
+} StrIndex;
+extern void strindex_init(StrIndex *si, MemoryContext cxt, int expected);
+extern int	strindex_add(StrIndex *si, const char *s, int len, bool *added);
+extern int	strindex_lookup(const StrIndex *si, const char *s, int len);
 
 /* tracking.c: the gate of every public function (_require_role's body) */
 extern void require_mlops_role(const char *role_name, const char *function_name);

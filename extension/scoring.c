@@ -1556,6 +1556,19 @@ score_state_create(MemoryContext cxt)
 }
 
 /*
+ * Score with a model the caller loaded itself: train() evaluates the model
+ * it is about to register on the held-out rows through the very encoding
+ * predict() applies, so that the metrics it logs are the registered model's.
+ */
+void
+score_use_model(ScoreState *st, const Model *m, const char *label)
+{
+	st->model = m;
+	st->label = MemoryContextStrdup(st->cxt, label);
+	size_buffers(st->cxt, st);
+}
+
+/*
  * One output of the model that ref names for one row of features (float8[]
  * or jsonb, not NULL), with a state the caller keeps: predict_ab() scores
  * each variant of a test with a state of its own, so that a variant's model

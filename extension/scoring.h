@@ -159,6 +159,7 @@ extern bool score_read_array(ScoreState *st, ArrayType *arr);
 extern bool score_read_jsonb(ScoreState *st, Jsonb *jb);
 extern bool score_encode(ScoreState *st, bool from_jsonb, double *enc);
 extern ScoreState *score_state_create(MemoryContext cxt);
+extern void score_use_model(ScoreState *st, const Model *m, const char *label);
 extern Datum score_reference(ScoreState *st, text *ref, Datum features, bool jsonb_features,
 							 ScoreOutput kind, MemoryContext cxt);
 extern void score_outputs(ScoreState *st, double *out, const ScoreOutput *kinds, int n_kinds,

@@ -1,7 +1,1737 @@
 /*
  * training.c
- *	  Training in the database.
+ *	  Training in the database: the training set (read once through a
+ *	  cursor into temporary files, split, preprocessing learned on the
+ *	  training rows), the linear models (ordinary least squares and ridge by
+ *	  Cholesky of the normal equations with a QR fallback, L2-regularised
+ *	  logistic regression, binary and multinomial, by Newton's method), the
+ *	  model document they produce, and its evaluation on the held-out rows
+ *	  through the registered model's own scoring path.
+ *
+ *	  mlops._train_fit() is the entry point; train() in training.sql calls
+ *	  it once per group (or per candidate of a search) and does the logging
+ *	  and registration.  Boosted trees are in training_xgboost.c.
+ *
+ *	  Why temporary files: every algorithm here needs several passes over
+ *	  the rows (preprocessing is learned before the fit, Newton makes one
+ *	  pass per iteration, XGBoost its own), the source may be a query that
+ *	  is expensive or not repeatable, and memory must not grow with the row
+ *	  count.  A BufFile of fixed-width rows is read back at disk (mostly
+ *	  page-cache) speed and is removed with the transaction's resources.
  */
 #include "postgres.h"
 
+#include <math.h>
+#include <float.h>
+
+#include <cblas.h>
+#include <jansson.h>
+
+#include "catalog/pg_type_d.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/buffile.h"
+#include "utils/array.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#include "compat.h"
+#include "metrics.h"
+#include "mlops.h"
+#include "model.h"
+#include "scoring.h"
 #include "training.h"
+
+/*
+ * utils/builtins.h declares SQL functions named json_object and json_typeof,
+ * which jansson's names clash with: the two we need, declared here.
+ */
+extern char *text_to_cstring(const text *t);
+extern Datum jsonb_in(PG_FUNCTION_ARGS);
+#define TextDatumGetCString(d) text_to_cstring((text *) DatumGetPointer(d))
+
+/* LAPACK, as OpenBLAS ships it (Fortran calling convention) */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda,
+					double *b, const int *ldb, int *info);
+extern void dpocon_(const char *uplo, const int *n, const double *a, const int *lda, const double *anorm,
+					double *rcond, double *work, int *iwork, int *info);
+extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work,
+					const int *lwork, int *info);
+
+int			mlops_train_nthread = 1;
+
+PG_FUNCTION_INFO_V1(mlops_train_fit);
+
+/* ------------------------------------------------------------------------
+ * The training set
+ * ------------------------------------------------------------------------
+ */
+struct TrainSet
+{
+	MemoryContext cxt;
+
+	/* the signature */
+	int			nfeat;
+	char	  **feat_name;
+	bool	   *feat_cat;
+	StrIndex   *cats;			/* per categorical feature: categories in first-seen order */
+	int64	  **cat_train;		/* ... and how often each was seen in training rows */
+	int		   *cat_cap;
+
+	/* the target */
+	bool		classify;
+	bool		numeric_labels; /* classes sorted as numbers (an integer or boolean target) */
+	StrIndex	classes;		/* first-seen order */
+	int64	   *class_train;
+	int			class_cap;
+	const char *task;
+
+	/* the rows: one file per part, rows of (y, x_1 .. x_nfeat) */
+	BufFile    *file[2];
+	int64		nrows[2];
+
+	/* training-row statistics of numeric features (after NaN = missing) */
+	int64	   *nobs;
+	double	   *mean;
+	double	   *m2;
+
+	/* learned from them */
+	int			nclasses;
+	int		   *class_of;		/* first-seen code -> sorted class index */
+	char	  **class_name;		/* sorted */
+	int		   *ncat;			/* per feature: training categories (0 for numeric) */
+	int		  **cat_of;			/* per feature: first-seen code -> sorted index, -1 test only */
+	char	 ***cat_name;		/* per feature: sorted training categories */
+	int		   *col_first;		/* per feature: its first encoded column */
+	int			ncols;
+	double	   *impute;			/* per feature: the training mean or most frequent category */
+	bool		standardize;
+	double	   *center;			/* per encoded column */
+	double	   *scale;
+
+	/* a pass */
+	TrainPart	part;
+	TrainEncoding enc;
+	int			cur;			/* file being read */
+	double	   *raw;			/* TRAIN_CHUNK_ROWS rows as stored */
+	double	   *x;				/* TRAIN_CHUNK_ROWS x ncols */
+	double	   *y;
+};
+
+#define ROW_DOUBLES(ts) (1 + (ts)->nfeat)
+
+int
+train_ncols(const TrainSet *ts)
+{
+	return ts->ncols;
+}
+
+int
+train_nfeatures(const TrainSet *ts)
+{
+	return ts->nfeat;
+}
+
+int
+train_nclasses(const TrainSet *ts)
+{
+	return ts->classify ? ts->nclasses : 0;
+}
+
+int64
+train_nrows(const TrainSet *ts, TrainPart part)
+{
+	return part == TRAIN_PART_ALL ? ts->nrows[0] + ts->nrows[1] : ts->nrows[part];
+}
+
+const char *
+train_task(const TrainSet *ts)
+{
+	return ts->task;
+}
+
+/* numbers as sorted by value, else text by its bytes (numpy's order for str) */
+static bool sort_numeric;
+
+static int
+cmp_label(const void *a, const void *b)
+{
+	const char *x = *(char *const *) a;
+	const char *y = *(char *const *) b;
+
+	if (sort_numeric)
+	{
+		double		dx = strcmp(x, "true") == 0 ? 1 : strcmp(x, "false") == 0 ? 0 : strtod(x, NULL);
+		double		dy = strcmp(y, "true") == 0 ? 1 : strcmp(y, "false") == 0 ? 0 : strtod(y, NULL);
+
+		if (dx != dy)
+			return dx < dy ? -1 : 1;
+	}
+	return strcmp(x, y);
+}
+
+/* The sorted order of an index's strings that pass keep[] (NULL: all). */
+static char **
+sorted_names(StrIndex *si, const int64 *keep, int *n_out, int **order_of, bool numeric)
+{
+	char	  **names = palloc(sizeof(char *) * Max(si->n, 1));
+	int		   *of = palloc(sizeof(int) * Max(si->n, 1));
+	int			n = 0;
+
+	for (int k = 0; k < si->n; k++)
+		if (keep == NULL || keep[k] > 0)
+			names[n++] = si->names[k];
+	sort_numeric = numeric;
+	qsort(names, n, sizeof(char *), cmp_label);
+	for (int k = 0; k < si->n; k++)
+	{
+		char	  **hit = NULL;
+
+		of[k] = -1;
+		if (keep != NULL && keep[k] == 0)
+			continue;
+		/* names are distinct pointers: find this one by a binary search on the order */
+		{
+			int			lo = 0,
+						hi = n - 1;
+
+			while (lo <= hi)
+			{
+				int			mid = (lo + hi) / 2;
+				int			c = cmp_label(&si->names[k], &names[mid]);
+
+				if (c == 0)
+				{
+					hit = &names[mid];
+					break;
+				}
+				if (c < 0)
+					hi = mid - 1;
+				else
+					lo = mid + 1;
+			}
+		}
+		Assert(hit != NULL);
+		of[k] = (int) (hit - names);
+	}
+	*n_out = n;
+	*order_of = of;
+	return names;
+}
+
+static void
+count_code(int64 **counts, int *cap, int code)
+{
+	if (code >= *cap)
+	{
+		int			newcap = Max(code + 1, *cap * 2);
+
+		*counts = repalloc(*counts, sizeof(int64) * newcap);
+		memset(*counts + *cap, 0, sizeof(int64) * (newcap - *cap));
+		*cap = newcap;
+	}
+	(*counts)[code]++;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading the source
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * The deterministic split: a row is held out when the hash of the seed and
+ * its values (target and features, as read) falls below test_size.  It
+ * depends on the row's content only, not on the order rows arrive in, so the
+ * same data gives the same split whatever plan reads it; equal rows go to
+ * the same side.
+ */
+static inline uint64
+mix64(uint64 h, uint64 v)
+{
+	h ^= v + UINT64CONST(0x9e3779b97f4a7c15) + (h << 6) + (h >> 2);
+	h ^= h >> 33;
+	h *= UINT64CONST(0xff51afd7ed558ccd);
+	h ^= h >> 33;
+	return h;
+}
+
+static inline uint64
+mix_double(uint64 h, double d)
+{
+	uint64		bits;
+
+	if (d == 0)
+		d = 0;					/* -0 is 0 */
+	if (isnan(d))
+		d = NAN;
+	memcpy(&bits, &d, sizeof(bits));
+	return mix64(h, bits);
+}
+
+typedef struct Reader
+{
+	Portal		portal;
+	SPITupleTable *tab;			/* the batch being read */
+	uint64		pos;			/* next row of it */
+	bool		done;
+	bool		has_group;
+	char	   *group;			/* the group being read (NULL: the NULL group) */
+	int			group_len;
+	bool		group_null;
+} Reader;
+
+/* the next row of the cursor, or false at the end */
+static bool
+reader_next(Reader *r)
+{
+	if (r->tab != NULL && r->pos < r->tab->numvals)
+		return true;
+	if (r->done)
+		return false;
+	if (r->tab != NULL)
+		SPI_freetuptable(r->tab);
+	SPI_cursor_fetch(r->portal, true, TRAIN_CHUNK_ROWS);
+	r->tab = SPI_tuptable;
+	r->pos = 0;
+	if (SPI_processed == 0)
+	{
+		r->done = true;
+		return false;
+	}
+	return true;
+}
+
+/* columns of the query train() builds */
+#define COL_TARGET 1
+#define COL_SPLIT 2
+#define COL_GROUP 3
+#define COL_FIRST_FEATURE 4
+
+static void
+train_write(TrainSet *ts, int part, double *row)
+{
+	BufFileWrite(ts->file[part], row, sizeof(double) * ROW_DOUBLES(ts));
+	ts->nrows[part]++;
+}
+
+/*
+ * Read the rows of one group (all rows without a group column) into a new
+ * training set.  Returns NULL when the cursor has no more rows.
+ */
+static TrainSet *
+train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool numeric_labels,
+		   double test_size, int32 seed)
+{
+	TrainSet   *ts;
+	double	   *row;
+	uint64		seed_hash = mix64(UINT64CONST(0x6d6c6f7073747261), (uint64) (uint32) seed);
+	uint64		threshold;
+
+	if (!reader_next(r))
+		return NULL;
+
+	ts = palloc0(sizeof(TrainSet));
+	ts->cxt = CurrentMemoryContext;
+	ts->nfeat = nfeat;
+	ts->feat_name = names;
+	ts->feat_cat = is_cat;
+	ts->classify = classify;
+	ts->numeric_labels = numeric_labels;
+	ts->cats = palloc0(sizeof(StrIndex) * nfeat);
+	ts->cat_train = palloc0(sizeof(int64 *) * nfeat);
+	ts->cat_cap = palloc0(sizeof(int) * nfeat);
+	for (int j = 0; j < nfeat; j++)
+		if (is_cat[j])
+		{
+			strindex_init(&ts->cats[j], CurrentMemoryContext, 16);
+			ts->cat_cap[j] = 16;
+			ts->cat_train[j] = palloc0(sizeof(int64) * 16);
+		}
+	if (classify)
+	{
+		strindex_init(&ts->classes, CurrentMemoryContext, 8);
+		ts->class_cap = 8;
+		ts->class_train = palloc0(sizeof(int64) * 8);
+	}
+	ts->nobs = palloc0(sizeof(int64) * nfeat);
+	ts->mean = palloc0(sizeof(double) * nfeat);
+	ts->m2 = palloc0(sizeof(double) * nfeat);
+	ts->file[0] = BufFileCreateTemp(false);
+	ts->file[1] = BufFileCreateTemp(false);
+	row = palloc(sizeof(double) * ROW_DOUBLES(ts));
+
+	/* test_size of 1 would hold out everything: refused by the caller */
+	threshold = test_size <= 0 ? 0 : (uint64) ldexp(test_size, 64);
+
+	/* the group of the first row */
+	if (r->has_group)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(r->tab->vals[r->pos], r->tab->tupdesc, COL_GROUP, &isnull);
+
+		r->group_null = isnull;
+		r->group = isnull ? NULL : TextDatumGetCString(d);
+		r->group_len = isnull ? 0 : strlen(r->group);
+	}
+
+	while (reader_next(r))
+	{
+		HeapTuple	tup = r->tab->vals[r->pos];
+		TupleDesc	desc = r->tab->tupdesc;
+		bool		isnull;
+		Datum		d;
+		uint64		h = seed_hash;
+		int			part;
+
+		if (r->has_group)
+		{
+			d = SPI_getbinval(tup, desc, COL_GROUP, &isnull);
+			if (isnull != r->group_null ||
+				(!isnull && ((int) VARSIZE_ANY_EXHDR(DatumGetTextPP(d)) != r->group_len ||
+							 memcmp(VARDATA_ANY(DatumGetTextPP(d)), r->group, r->group_len) != 0)))
+				break;			/* the next group starts here */
+		}
+		CHECK_FOR_INTERRUPTS();
+
+		/* the target */
+		d = SPI_getbinval(tup, desc, COL_TARGET, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the target has NULL values"),
+					 errdetail("Row %lld of the source has a NULL target.",
+							   (long long) (ts->nrows[0] + ts->nrows[1] + 1)),
+					 errhint("Filter those rows out of the source (WHERE target IS NOT NULL): a model "
+							 "is not fitted on rows without an answer.")));
+		if (classify)
+		{
+			text	   *t = DatumGetTextPP(d);
+			bool		added;
+
+			row[0] = strindex_add(&ts->classes, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
+			h = mix64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 0));
+		}
+		else
+		{
+			row[0] = DatumGetFloat8(d);
+			if (!isfinite(row[0]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the target has a value that is not a finite number: %g", row[0]),
+						 errhint("Filter NaN and infinite targets out of the source.")));
+			h = mix_double(h, row[0]);
+		}
+
+		/* the features: NULL and NaN are missing */
+		for (int j = 0; j < nfeat; j++)
+		{
+			d = SPI_getbinval(tup, desc, COL_FIRST_FEATURE + j, &isnull);
+			if (isnull)
+			{
+				row[1 + j] = NAN;
+				h = mix64(h, UINT64CONST(0x4e554c4c));
+			}
+			else if (is_cat[j])
+			{
+				text	   *t = DatumGetTextPP(d);
+				bool		added;
+
+				row[1 + j] = strindex_add(&ts->cats[j], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
+				h = mix64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(t),
+												 VARSIZE_ANY_EXHDR(t), 0));
+			}
+			else
+			{
+				double		v = DatumGetFloat8(d);
+
+				if (isinf(v))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("feature \"%s\" has an infinite value", names[j]),
+							 errhint("NULL and NaN are missing values (imputed); infinite values are refused, "
+									 "as scoring refuses them.")));
+				row[1 + j] = v;
+				h = mix_double(h, v);
+			}
+		}
+
+		/* which part */
+		d = SPI_getbinval(tup, desc, COL_SPLIT, &isnull);
+		if (SPI_gettypeid(desc, COL_SPLIT) == BOOLOID)
+		{
+			if (isnull)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("the split column has NULL values"),
+						 errhint("The split column says, for every row, whether it is held out (true) or "
+								 "trained on (false).")));
+			part = DatumGetBool(d) ? 1 : 0;
+		}
+		else
+			part = (h < threshold) ? 1 : 0;
+
+		/* training statistics */
+		if (part == 0)
+		{
+			if (classify)
+				count_code(&ts->class_train, &ts->class_cap, (int) row[0]);
+			for (int j = 0; j < nfeat; j++)
+			{
+				double		v = row[1 + j];
+
+				if (isnan(v))
+					continue;
+				if (is_cat[j])
+					count_code(&ts->cat_train[j], &ts->cat_cap[j], (int) v);
+				else
+				{
+					/* Welford: the variance of millions of rows without cancellation */
+					double		delta = v - ts->mean[j];
+
+					ts->nobs[j]++;
+					ts->mean[j] += delta / ts->nobs[j];
+					ts->m2[j] += delta * (v - ts->mean[j]);
+				}
+			}
+		}
+		train_write(ts, part, row);
+		r->pos++;
+	}
+	pfree(row);
+	return ts;
+}
+
+/* ------------------------------------------------------------------------
+ * Preprocessing, learned on the training rows
+ * ------------------------------------------------------------------------
+ */
+static void
+train_prepare(TrainSet *ts, bool standardize, const char *group_label)
+{
+	int64		n = ts->nrows[0];
+	int			col = 0;
+
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no training rows%s", group_label),
+				 errdetail("The source gave %lld rows, all of them held out.", (long long) ts->nrows[1]),
+				 errhint("Use a smaller test_size, or more rows.")));
+
+	if (ts->classify)
+	{
+		ts->class_name = sorted_names(&ts->classes, ts->class_train, &ts->nclasses, &ts->class_of,
+									  ts->numeric_labels);
+		if (ts->nclasses < 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the target has one class only in the training rows%s: \"%s\"", group_label,
+							ts->class_name[0]),
+					 errhint("A classifier needs at least two classes; check the target column and the "
+							 "source's filter.")));
+		for (int k = 0; k < ts->classes.n; k++)
+			if (ts->class_of[k] < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class \"%s\" appears only in the held-out rows%s", ts->classes.names[k],
+								group_label),
+						 errhint("A model cannot predict a class it was not trained on: use another seed "
+								 "or test_size, or filter that class out.")));
+		ts->task = ts->nclasses == 2 ? "binary" : "multiclass";
+	}
+	else
+		ts->task = "regression";
+
+	ts->ncat = palloc0(sizeof(int) * ts->nfeat);
+	ts->cat_of = palloc0(sizeof(int *) * ts->nfeat);
+	ts->cat_name = palloc0(sizeof(char **) * ts->nfeat);
+	ts->col_first = palloc(sizeof(int) * ts->nfeat);
+	ts->impute = palloc(sizeof(double) * ts->nfeat);
+	for (int j = 0; j < ts->nfeat; j++)
+	{
+		ts->col_first[j] = col;
+		if (ts->feat_cat[j])
+		{
+			int64		best = 0;
+
+			ts->cat_name[j] = sorted_names(&ts->cats[j], ts->cat_train[j], &ts->ncat[j], &ts->cat_of[j],
+										   false);
+			if (ts->ncat[j] == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" has no values in the training rows%s", ts->feat_name[j],
+								group_label),
+						 errhint("Leave it out of the features.")));
+			/* the most frequent category, the first (smallest) of equals, as SimpleImputer */
+			ts->impute[j] = 0;
+			for (int k = 0; k < ts->cats[j].n; k++)
+			{
+				int			s = ts->cat_of[j][k];
+				int64		c = k < ts->cat_cap[j] ? ts->cat_train[j][k] : 0;
+
+				if (s < 0)
+					continue;
+				if (c > best || (c == best && s < ts->impute[j]))
+				{
+					best = c;
+					ts->impute[j] = s;
+				}
+			}
+			col += ts->ncat[j];
+		}
+		else
+		{
+			if (ts->nobs[j] == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature \"%s\" has no values in the training rows%s", ts->feat_name[j],
+								group_label),
+						 errhint("Leave it out of the features.")));
+			ts->impute[j] = ts->mean[j];
+			col++;
+		}
+	}
+	ts->ncols = col;
+
+	/*
+	 * The standard scaler, fitted after imputation as a pipeline fits it:
+	 * imputed rows sit at the mean, so they add nothing to the sum of
+	 * squares but count in n.  A column without spread keeps scale 1, as
+	 * StandardScaler does.  One-hot columns are not scaled.
+	 */
+	ts->standardize = standardize;
+	ts->center = palloc0(sizeof(double) * Max(col, 1));
+	ts->scale = palloc(sizeof(double) * Max(col, 1));
+	for (int c = 0; c < col; c++)
+		ts->scale[c] = 1;
+	if (standardize)
+		for (int j = 0; j < ts->nfeat; j++)
+			if (!ts->feat_cat[j])
+			{
+				double		sd = sqrt(ts->m2[j] / (double) n);
+
+				ts->center[ts->col_first[j]] = ts->mean[j];
+				ts->scale[ts->col_first[j]] = (sd < 10 * DBL_EPSILON * Max(1.0, fabs(ts->mean[j]))) ? 1 : sd;
+			}
+
+	ts->raw = MemoryContextAllocHuge(ts->cxt, sizeof(double) * ROW_DOUBLES(ts) * TRAIN_CHUNK_ROWS);
+	ts->x = MemoryContextAllocHuge(ts->cxt, sizeof(double) * Max(ts->ncols, 1) * TRAIN_CHUNK_ROWS);
+	ts->y = palloc(sizeof(double) * TRAIN_CHUNK_ROWS);
+}
+
+void
+train_rewind(TrainSet *ts, TrainPart part, TrainEncoding enc)
+{
+	ts->part = part;
+	ts->enc = enc;
+	ts->cur = part == TRAIN_PART_TEST ? 1 : 0;
+	if (BufFileSeek(ts->file[0], 0, 0, SEEK_SET) != 0 || BufFileSeek(ts->file[1], 0, 0, SEEK_SET) != 0)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind a training file: %m")));
+}
+
+/* the category index (sorted, training) of a stored first-seen code, -1 unknown */
+static inline int
+category_of(const TrainSet *ts, int j, double code)
+{
+	return ts->cat_of[j][(int) code];
+}
+
+/* One stored row into the encoded columns. */
+static void
+encode_row(const TrainSet *ts, const double *in, double *out, TrainEncoding enc)
+{
+	for (int j = 0; j < ts->nfeat; j++)
+	{
+		double		v = in[j];
+		int			c = ts->col_first[j];
+
+		if (ts->feat_cat[j])
+		{
+			int			k;
+
+			memset(out + c, 0, sizeof(double) * ts->ncat[j]);
+			if (isnan(v))
+			{
+				if (enc == TRAIN_ENCODE_RAW)
+				{
+					for (int i = 0; i < ts->ncat[j]; i++)
+						out[c + i] = NAN;
+					continue;
+				}
+				k = (int) ts->impute[j];
+			}
+			else
+				k = category_of(ts, j, v);
+			if (k >= 0)
+				out[c + k] = 1;
+		}
+		else
+		{
+			if (isnan(v))
+			{
+				if (enc == TRAIN_ENCODE_RAW)
+				{
+					out[c] = NAN;
+					continue;
+				}
+				v = ts->impute[j];
+			}
+			out[c] = (enc == TRAIN_ENCODE_PREPROCESSED && ts->standardize)
+				? (v - ts->center[c]) / ts->scale[c] : v;
+		}
+	}
+}
+
+bool
+train_next_chunk(TrainSet *ts, TrainChunk *chunk)
+{
+	size_t		rec = sizeof(double) * ROW_DOUBLES(ts);
+	size_t		got;
+	int			n;
+
+	CHECK_FOR_INTERRUPTS();
+	for (;;)
+	{
+		got = BufFileRead(ts->file[ts->cur], ts->raw, rec * TRAIN_CHUNK_ROWS);
+		if (got > 0 || ts->part != TRAIN_PART_ALL || ts->cur == 1)
+			break;
+		ts->cur = 1;			/* TRAIN_PART_ALL: the held-out rows follow */
+	}
+	if (got % rec != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("a training file ends inside a row")));
+	n = got / rec;
+	if (n == 0)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		const double *r = ts->raw + (size_t) i * ROW_DOUBLES(ts);
+
+		ts->y[i] = ts->classify ? ts->class_of[(int) r[0]] : r[0];
+		encode_row(ts, r + 1, ts->x + (size_t) i * ts->ncols, ts->enc);
+	}
+	chunk->nrows = n;
+	chunk->ncols = ts->ncols;
+	chunk->x = ts->x;
+	chunk->y = ts->y;
+	return true;
+}
+
+/* The raw (signature-form) rows of a pass, for scoring through the model. */
+static int
+next_raw_rows(TrainSet *ts, const double **rows, const double **y)
+{
+	size_t		rec = sizeof(double) * ROW_DOUBLES(ts);
+	size_t		got = BufFileRead(ts->file[ts->cur], ts->raw, rec * TRAIN_CHUNK_ROWS);
+	int			n = got / rec;
+
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < n; i++)
+	{
+		double	   *r = ts->raw + (size_t) i * ROW_DOUBLES(ts);
+
+		ts->y[i] = ts->classify ? ts->class_of[(int) r[0]] : r[0];
+		/* the category index the model's signature knows, NaN stays missing */
+		for (int j = 0; j < ts->nfeat; j++)
+			if (ts->feat_cat[j] && !isnan(r[1 + j]))
+				r[1 + j] = category_of(ts, j, r[1 + j]);
+	}
+	*rows = ts->raw;
+	*y = ts->y;
+	return n;
+}
+
+json_t *
+train_signature_features(const TrainSet *ts, bool with_impute)
+{
+	json_t	   *arr = json_array();
+
+	for (int j = 0; j < ts->nfeat; j++)
+	{
+		json_t	   *f = train_json_object();
+
+		json_object_set_new(f, "name", json_string(ts->feat_name[j]));
+		json_object_set_new(f, "type", json_string(ts->feat_cat[j] ? "categorical" : "numeric"));
+		if (ts->feat_cat[j])
+		{
+			json_t	   *cats = json_array();
+
+			for (int k = 0; k < ts->ncat[j]; k++)
+				json_array_append_new(cats, json_string(ts->cat_name[j][k]));
+			json_object_set_new(f, "categories", cats);
+			json_object_set_new(f, "unknown", json_string("ignore"));
+			if (with_impute)
+				json_object_set_new(f, "impute", json_string(ts->cat_name[j][(int) ts->impute[j]]));
+		}
+		else if (with_impute)
+			json_object_set_new(f, "impute", json_real(ts->impute[j]));
+		json_array_append_new(arr, f);
+	}
+	return arr;
+}
+
+json_t *
+train_signature_classes(const TrainSet *ts)
+{
+	json_t	   *arr;
+
+	if (!ts->classify)
+		return NULL;
+	arr = json_array();
+	for (int k = 0; k < ts->nclasses; k++)
+		json_array_append_new(arr, json_string(ts->class_name[k]));
+	return arr;
+}
+
+/* the name of an encoded column, for errors: feature or feature=category */
+static char *
+column_label(const TrainSet *ts, int col)
+{
+	for (int j = ts->nfeat - 1; j >= 0; j--)
+		if (ts->col_first[j] <= col)
+			return ts->feat_cat[j]
+				? psprintf("%s=%s", ts->feat_name[j], ts->cat_name[j][col - ts->col_first[j]])
+				: pstrdup(ts->feat_name[j]);
+	return pstrdup("?");
+}
+
+/* ------------------------------------------------------------------------
+ * Hyperparameters
+ * ------------------------------------------------------------------------
+ */
+static void
+check_params(json_t *hp, const char *algorithm, const char *const *allowed)
+{
+	const char *key;
+	json_t	   *v;
+
+	json_object_foreach(hp, key, v)
+	{
+		bool		ok = false;
+
+		for (int i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				ok = true;
+		if (!ok)
+		{
+			StringInfoData names;
+
+			initStringInfo(&names);
+			for (int i = 0; allowed[i] != NULL; i++)
+				appendStringInfo(&names, "%s%s", i ? ", " : "", allowed[i]);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown hyperparameter \"%s\" for %s", key, algorithm),
+					 errdetail("%s takes: %s.", algorithm, names.data)));
+		}
+	}
+}
+
+static double
+param_number(json_t *hp, const char *key, double dflt, double min, double max, bool min_open)
+{
+	json_t	   *v = json_object_get(hp, key);
+	double		d;
+
+	if (v == NULL || json_is_null(v))
+		return dflt;
+	if (!json_is_number(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"%s\" must be a number", key)));
+	d = json_number_value(v);
+	if (!(min_open ? d > min : d >= min) || d > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"%s\" must be %s %g and at most %g, not %g", key,
+						min_open ? "greater than" : "at least", min, max, d)));
+	return d;
+}
+
+static bool
+param_bool(json_t *hp, const char *key, bool dflt)
+{
+	json_t	   *v = json_object_get(hp, key);
+
+	if (v == NULL || json_is_null(v))
+		return dflt;
+	if (!json_is_boolean(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparameter \"%s\" must be true or false", key)));
+	return json_is_true(v);
+}
+
+/* ------------------------------------------------------------------------
+ * The linear models
+ * ------------------------------------------------------------------------
+ */
+typedef struct LinearFit
+{
+	int			nout;			/* coefficient rows: 1, or one per class */
+	double	   *coef;			/* nout x ncols */
+	double	   *intercept;		/* nout */
+	int			n_iter;
+	bool		converged;
+	const char *solver;
+	double		objective;
+} LinearFit;
+
+/*
+ * The design: the encoded columns the fit uses (all but the reference
+ * category of each categorical feature when drop_first), then a column of
+ * ones for the intercept.
+ */
+typedef struct Design
+{
+	int			q;				/* design columns */
+	int			nw;				/* of which coefficients (not the intercept) */
+	int		   *col;			/* per design column < nw: its encoded column */
+	bool		intercept;
+	double	   *z;				/* TRAIN_CHUNK_ROWS x q */
+} Design;
+
+static Design *
+design_make(const TrainSet *ts, bool drop_first, bool intercept)
+{
+	Design	   *d = palloc0(sizeof(Design));
+
+	d->col = palloc(sizeof(int) * Max(ts->ncols, 1));
+	for (int j = 0; j < ts->nfeat; j++)
+	{
+		int			c0 = ts->col_first[j];
+		int			n = ts->feat_cat[j] ? ts->ncat[j] : 1;
+
+		for (int c = (ts->feat_cat[j] && drop_first) ? 1 : 0; c < n; c++)
+			d->col[d->nw++] = c0 + c;
+	}
+	d->intercept = intercept;
+	d->q = d->nw + (intercept ? 1 : 0);
+	if (d->q == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the model has nothing to fit"),
+				 errhint("Give at least one feature, or fit an intercept.")));
+	d->z = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * d->q * TRAIN_CHUNK_ROWS);
+	return d;
+}
+
+static void
+design_fill(Design *d, const TrainChunk *ch)
+{
+	for (int i = 0; i < ch->nrows; i++)
+	{
+		const double *x = ch->x + (size_t) i * ch->ncols;
+		double	   *z = d->z + (size_t) i * d->q;
+
+		for (int c = 0; c < d->nw; c++)
+			z[c] = x[d->col[c]];
+		if (d->intercept)
+			z[d->nw] = 1;
+	}
+}
+
+static void
+singular_design(const TrainSet *ts, const Design *d, int bad, const char *group_label)
+{
+	char	   *what = bad < d->nw ? column_label(ts, d->col[bad]) : pstrdup("the intercept");
+
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("singular design%s: %s is a linear combination of the columns before it", group_label,
+					what),
+			 errdetail("The training rows do not determine the least-squares coefficients: a column is "
+					   "constant, duplicated, or the sum of others."),
+			 errhint("Leave that feature out, or use ridge (hyperparams {\"alpha\": 1.0}) to regularise.")));
+}
+
+/*
+ * Least squares by QR, for designs too ill-conditioned for the normal
+ * equations: the rows are folded into R chunk by chunk (R of [R; Z] is R of
+ * all rows so far), with y as an extra column so that Q'y comes along, and
+ * sqrt(alpha) rows for ridge's penalty.
+ */
+static void
+least_squares_qr(TrainSet *ts, Design *d, double alpha, double *w, const char *group_label)
+{
+	int			q = d->q;
+	int			m1 = q + 1;		/* columns: design and y */
+	int			cap = TRAIN_CHUNK_ROWS + m1 + q;
+	double	   *a = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * (size_t) cap * m1);
+	double	   *r = palloc0(sizeof(double) * m1 * m1); /* column-major, upper */
+	double	   *tau = palloc(sizeof(double) * m1);
+	double		wq;
+	int			lwork = -1,
+				info,
+				rows;
+	double	   *work;
+	TrainChunk	ch;
+	bool		first = true;
+
+	/* workspace query for the largest stack */
+	dgeqrf_(&cap, &m1, a, &cap, tau, &wq, &lwork, &info);
+	lwork = (int) wq;
+	work = palloc(sizeof(double) * Max(lwork, 1));
+
+	train_rewind(ts, TRAIN_PART_TRAIN, TRAIN_ENCODE_PREPROCESSED);
+	for (;;)
+	{
+		bool		more = train_next_chunk(ts, &ch);
+
+		rows = 0;
+		/* the stack, column-major: R so far, then (first time) the penalty rows, then the chunk */
+		if (!first)
+			for (int i = 0; i < m1; i++, rows++)
+				for (int c = 0; c < m1; c++)
+					a[(size_t) c * cap + rows] = c >= i ? r[c * m1 + i] : 0;
+		else if (alpha > 0)
+			for (int i = 0; i < d->nw; i++, rows++)
+				for (int c = 0; c < m1; c++)
+					a[(size_t) c * cap + rows] = c == i ? sqrt(alpha) : 0;
+		if (more)
+		{
+			design_fill(d, &ch);
+			for (int i = 0; i < ch.nrows; i++, rows++)
+			{
+				for (int c = 0; c < q; c++)
+					a[(size_t) c * cap + rows] = d->z[(size_t) i * q + c];
+				a[(size_t) q * cap + rows] = ch.y[i];
+			}
+		}
+		if (!more && !first)
+			break;
+		if (rows < m1)
+		{
+			/* fewer rows than columns so far: pad with zero rows (R stays the same) */
+			for (; rows < m1; rows++)
+				for (int c = 0; c < m1; c++)
+					a[(size_t) c * cap + rows] = 0;
+		}
+		dgeqrf_(&rows, &m1, a, &cap, tau, work, &lwork, &info);
+		if (info != 0)
+			elog(ERROR, "dgeqrf failed: %d", info);
+		for (int c = 0; c < m1; c++)
+			for (int i = 0; i < m1; i++)
+				r[c * m1 + i] = i <= c ? a[(size_t) c * cap + i] : 0;
+		first = false;
+		if (!more)
+			break;
+	}
+
+	/* a column whose diagonal vanished next to the largest is a combination of those before it */
+	{
+		double		dmax = 0;
+
+		for (int i = 0; i < q; i++)
+			dmax = Max(dmax, fabs(r[i * m1 + i]));
+		for (int i = 0; i < q; i++)
+			if (fabs(r[i * m1 + i]) <= 1e-9 * dmax || dmax == 0)
+				singular_design(ts, d, i, group_label);
+	}
+	/* R w = Q'y */
+	for (int i = q - 1; i >= 0; i--)
+	{
+		double		s = r[q * m1 + i];
+
+		for (int c = i + 1; c < q; c++)
+			s -= r[c * m1 + i] * w[c];
+		w[i] = s / r[i * m1 + i];
+	}
+}
+
+/*
+ * Ordinary least squares and ridge: minimise ||y - Zw||^2 + alpha ||w||^2
+ * (the intercept not penalised), as scikit-learn's LinearRegression and
+ * Ridge do.  One pass accumulates Z'Z and Z'y; Cholesky solves them unless
+ * they are too ill-conditioned to trust (reciprocal condition below 1e-12),
+ * when a second pass solves by QR instead.
+ */
+static void
+fit_least_squares(TrainSet *ts, Design *d, double alpha, LinearFit *fit, const char *group_label)
+{
+	int			q = d->q;
+	double	   *g = palloc0(sizeof(double) * q * q);
+	double	   *gc;
+	double	   *b = palloc0(sizeof(double) * q);
+	double	   *w = palloc0(sizeof(double) * q);
+	double		anorm = 0,
+				rcond = 0;
+	int			info = 0,
+				one = 1;
+	TrainChunk	ch;
+
+	train_rewind(ts, TRAIN_PART_TRAIN, TRAIN_ENCODE_PREPROCESSED);
+	while (train_next_chunk(ts, &ch))
+	{
+		design_fill(d, &ch);
+		/* column-major lower triangle of Z'Z: Z is row-major nrows x q, i.e. Z' column-major */
+		cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, ch.nrows, 1.0, d->z, q, 1.0, g, q);
+		cblas_dgemv(CblasColMajor, CblasNoTrans, q, ch.nrows, 1.0, d->z, q, ch.y, 1, 1.0, b, 1);
+	}
+	for (int i = 0; i < d->nw; i++)
+		g[i * q + i] += alpha;
+
+	/* the 1-norm of the symmetric matrix, for the condition estimate */
+	for (int c = 0; c < q; c++)
+	{
+		double		s = 0;
+
+		for (int i = 0; i < q; i++)
+			s += fabs(i >= c ? g[c * q + i] : g[i * q + c]);
+		anorm = Max(anorm, s);
+	}
+	gc = palloc(sizeof(double) * q * q);
+	memcpy(gc, g, sizeof(double) * q * q);
+	dpotrf_("L", &q, gc, &q, &info);
+	if (info == 0)
+	{
+		double	   *work = palloc(sizeof(double) * 3 * q);
+		int		   *iwork = palloc(sizeof(int) * q);
+
+		dpocon_("L", &q, gc, &q, &anorm, &rcond, work, iwork, &info);
+	}
+	if (info == 0 && rcond > 1e-12)
+	{
+		memcpy(w, b, sizeof(double) * q);
+		dpotrs_("L", &q, &one, gc, &q, w, &q, &info);
+		fit->solver = "cholesky";
+	}
+	else
+	{
+		least_squares_qr(ts, d, alpha, w, group_label);
+		fit->solver = "qr";
+	}
+	fit->nout = 1;
+	fit->coef = palloc0(sizeof(double) * Max(ts->ncols, 1));
+	fit->intercept = palloc0(sizeof(double));
+	for (int c = 0; c < d->nw; c++)
+		fit->coef[d->col[c]] = w[c];
+	fit->intercept[0] = d->intercept ? w[d->nw] : 0;
+	fit->n_iter = 1;
+	fit->converged = true;
+}
+
+/* log(1 + exp(x)) without overflow */
+static inline double
+softplus(double x)
+{
+	return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/*
+ * One pass of logistic regression at theta: the objective
+ * C * sum(loss) + 1/2 ||W||^2, its gradient and Hessian.  theta is K blocks
+ * of q (one block for a binary model: the positive class's margin).
+ */
+static double
+logistic_pass(TrainSet *ts, Design *d, int K, bool multinomial, const double *theta, double C,
+			  bool penalised, double *grad, double *hess, double *work)
+{
+	int			q = d->q;
+	int			P = K * q;
+	double		f = 0;
+	TrainChunk	ch;
+	double	   *eta = work;		/* TRAIN_CHUNK_ROWS x K */
+	double	   *zs = work + (size_t) TRAIN_CHUNK_ROWS * K;	/* TRAIN_CHUNK_ROWS x q */
+
+	memset(grad, 0, sizeof(double) * P);
+	memset(hess, 0, sizeof(double) * P * P);
+	train_rewind(ts, TRAIN_PART_TRAIN, TRAIN_ENCODE_PREPROCESSED);
+	while (train_next_chunk(ts, &ch))
+	{
+		int			n = ch.nrows;
+
+		design_fill(d, &ch);
+		/* margins: eta = Z Theta' (n x K) */
+		cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, K, q, 1.0, d->z, q, theta, q, 0.0, eta, K);
+		if (!multinomial)
+		{
+			for (int i = 0; i < n; i++)
+			{
+				double		e = eta[i];
+				double		yi = ch.y[i];
+				double		p = 1 / (1 + exp(-e));
+				double		wgt = p * (1 - p);
+
+				f += softplus(e) - yi * e;
+				eta[i] = C * (p - yi);	/* the residual, for the gradient */
+				for (int c = 0; c < q; c++)
+					zs[(size_t) i * q + c] = d->z[(size_t) i * q + c] * sqrt(C * wgt);
+			}
+			cblas_dgemv(CblasRowMajor, CblasTrans, n, q, 1.0, d->z, q, eta, 1, 1.0, grad, 1);
+			cblas_dsyrk(CblasColMajor, CblasLower, CblasNoTrans, q, n, 1.0, zs, q, 1.0, hess, q);
+		}
+		else
+		{
+			double	   *p = eta;	/* softmax in place */
+
+			for (int i = 0; i < n; i++)
+			{
+				double	   *e = eta + (size_t) i * K;
+				double		mx = e[0],
+							s = 0;
+				int			yi = (int) ch.y[i];
+
+				for (int k = 1; k < K; k++)
+					mx = Max(mx, e[k]);
+				for (int k = 0; k < K; k++)
+					s += exp(e[k] - mx);
+				f += mx + log(s) - e[yi];
+				for (int k = 0; k < K; k++)
+					p[(size_t) i * K + k] = exp(e[k] - mx) / s;
+			}
+			/* gradient block k: C * Z'(p_k - 1[y = k]) */
+			for (int k = 0; k < K; k++)
+				for (int i = 0; i < n; i++)
+				{
+					double		r = C * (p[(size_t) i * K + k] - ((int) ch.y[i] == k ? 1 : 0));
+
+					cblas_daxpy(q, r, d->z + (size_t) i * q, 1, grad + k * q, 1);
+				}
+			/* Hessian block (k, l): C * Z' diag(p_k (1[k = l] - p_l)) Z, lower blocks only */
+			for (int k = 0; k < K; k++)
+				for (int l = 0; l <= k; l++)
+				{
+					for (int i = 0; i < n; i++)
+					{
+						double		a = C * p[(size_t) i * K + k] * ((k == l ? 1 : 0) - p[(size_t) i * K + l]);
+
+						for (int c = 0; c < q; c++)
+							zs[(size_t) i * q + c] = d->z[(size_t) i * q + c] * a;
+					}
+					/* column-major P x P: block (k, l) starts at row k*q, column l*q */
+					cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, q, q, n, 1.0, zs, q, d->z, q,
+								1.0, hess + (size_t) (l * q) * P + k * q, P);
+				}
+		}
+	}
+	f *= C;
+	/* binary: the Hessian so far is the q x q lower triangle at the top left, laid out with stride q */
+	if (!multinomial)
+	{
+		double	   *h2 = palloc(sizeof(double) * q * q);
+
+		memcpy(h2, hess, sizeof(double) * q * q);
+		memset(hess, 0, sizeof(double) * P * P);
+		for (int c = 0; c < q; c++)
+			for (int i = c; i < q; i++)
+				hess[c * P + i] = h2[c * q + i];
+		pfree(h2);
+	}
+	/* the penalty: 1/2 ||w||^2 of every block, intercepts not penalised */
+	if (penalised)
+		for (int k = 0; k < K; k++)
+			for (int c = 0; c < d->nw; c++)
+			{
+				double		t = theta[k * q + c];
+
+				f += 0.5 * t * t;
+				grad[k * q + c] += t;
+				hess[(k * q + c) * P + k * q + c] += 1;
+			}
+	return f;
+}
+
+/*
+ * Logistic regression as scikit-learn's LogisticRegression defines it with
+ * an L2 penalty: minimise C * sum(log loss) + 1/2 sum ||w_k||^2, the
+ * intercepts not penalised; binary as one margin (the second class's),
+ * multiclass multinomial with one coefficient row per class.  Newton's
+ * method with a backtracking line search (Armijo), one pass over the rows
+ * per step; converged when a step moves no parameter by more than
+ * tol * (1 + the largest parameter).  The multinomial intercepts are only
+ * determined up to a common shift (softmax ignores it, and the penalty
+ * does not see them): the solution with the intercepts summing to zero is
+ * returned, the one L-BFGS started from zero keeps, as scikit-learn's.
+ */
+static void
+fit_logistic(TrainSet *ts, Design *d, double C, bool penalised, int max_iter, double tol, LinearFit *fit,
+			 const char *group_label)
+{
+	int			K = ts->nclasses == 2 ? 1 : ts->nclasses;
+	bool		multinomial = ts->nclasses > 2;
+	int			q = d->q;
+	int			P = K * q;
+	double	   *theta = palloc0(sizeof(double) * P);
+	double	   *trial = palloc(sizeof(double) * P);
+	double	   *grad = palloc(sizeof(double) * P);
+	double	   *hess = palloc(sizeof(double) * P * P);
+	double	   *tgrad = palloc(sizeof(double) * P);
+	double	   *thess = palloc(sizeof(double) * P * P);
+	double	   *step = palloc(sizeof(double) * P);
+	double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
+											  sizeof(double) * (size_t) TRAIN_CHUNK_ROWS * (K + q));
+	double		f;
+	int			iter;
+	int			info,
+				one = 1;
+
+	if (multinomial && !penalised)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("multinomial logistic regression needs a penalty"),
+				 errdetail("Without one, one coefficient row per class is not determined."),
+				 errhint("Give a finite C (hyperparams {\"C\": 1.0}).")));
+	f = logistic_pass(ts, d, K, multinomial, theta, C, penalised, grad, hess, work);
+	fit->converged = false;
+	for (iter = 1; iter <= max_iter; iter++)
+	{
+		double		t = 1,
+					slope = 0,
+					big = 0,
+					move = 0,
+					ft = 0;
+		double		diag = 0;
+		bool		accepted = false;
+
+		/* Newton direction: H step = grad; the multinomial intercepts' common shift made definite */
+		memcpy(thess, hess, sizeof(double) * P * P);
+		for (int i = 0; i < P; i++)
+			diag = Max(diag, thess[i * P + i]);
+		if (multinomial && d->intercept)
+			for (int k = 0; k < K; k++)
+				for (int l = 0; l <= k; l++)
+					thess[(l * q + d->nw) * P + k * q + d->nw] += diag / K;
+		memcpy(step, grad, sizeof(double) * P);
+		dpotrf_("L", &P, thess, &P, &info);
+		if (info != 0)
+		{
+			/* an unpenalised fit on separable or collinear data: the Hessian degenerates */
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("logistic regression did not converge%s: the Hessian is singular at iteration %d",
+							group_label, iter),
+					 errdetail("Without a penalty the classes are separable, or a column is constant or "
+							   "a combination of others."),
+					 errhint("Give a finite C to regularise, or leave the offending feature out.")));
+		}
+		dpotrs_("L", &P, &one, thess, &P, step, &P, &info);
+		for (int i = 0; i < P; i++)
+			slope -= grad[i] * step[i];
+		for (;;)
+		{
+			for (int i = 0; i < P; i++)
+				trial[i] = theta[i] - t * step[i];
+			ft = logistic_pass(ts, d, K, multinomial, trial, C, penalised, tgrad, thess, work);
+			if (ft <= f + 1e-4 * t * slope || t < 1e-10)
+			{
+				accepted = ft <= f;
+				break;
+			}
+			t /= 2;
+		}
+		if (accepted)
+		{
+			for (int i = 0; i < P; i++)
+			{
+				big = Max(big, fabs(trial[i]));
+				move = Max(move, fabs(trial[i] - theta[i]));
+			}
+			memcpy(theta, trial, sizeof(double) * P);
+			memcpy(grad, tgrad, sizeof(double) * P);
+			memcpy(hess, thess, sizeof(double) * P * P);
+			f = ft;
+		}
+		if (!accepted || move <= tol * (1 + big))
+		{
+			fit->converged = true;
+			break;
+		}
+	}
+	if (!fit->converged)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logistic regression did not converge%s in %d iterations", group_label, max_iter),
+				 errhint("Raise max_iter, regularise more (a smaller C), or standardize the features.")));
+
+	if (multinomial && d->intercept)
+	{
+		double		s = 0;
+
+		for (int k = 0; k < K; k++)
+			s += theta[k * q + d->nw];
+		for (int k = 0; k < K; k++)
+			theta[k * q + d->nw] -= s / K;
+	}
+	fit->nout = K;
+	fit->coef = palloc0(sizeof(double) * K * Max(ts->ncols, 1));
+	fit->intercept = palloc0(sizeof(double) * K);
+	for (int k = 0; k < K; k++)
+	{
+		for (int c = 0; c < d->nw; c++)
+			fit->coef[k * ts->ncols + d->col[c]] = theta[k * q + c];
+		fit->intercept[k] = d->intercept ? theta[k * q + d->nw] : 0;
+	}
+	fit->n_iter = Min(iter, max_iter);
+	fit->objective = f;
+	fit->solver = "newton";
+}
+
+/* The model document of a linear fit (README, "Model format"). */
+static json_t *
+linear_document(TrainSet *ts, LinearFit *fit)
+{
+	json_t	   *doc = train_json_object();
+	json_t	   *model = train_json_object();
+	json_t	   *coef = json_array();
+	json_t	   *icpt = json_array();
+	json_t	   *classes = train_signature_classes(ts);
+
+	json_object_set_new(doc, "format", json_string("mlops.model/v1"));
+	json_object_set_new(doc, "task", json_string(ts->task));
+	if (classes)
+		json_object_set_new(doc, "classes", classes);
+	json_object_set_new(doc, "features", train_signature_features(ts, true));
+	if (ts->standardize)
+	{
+		json_t	   *center = json_array();
+		json_t	   *scale = json_array();
+
+		for (int c = 0; c < ts->ncols; c++)
+		{
+			json_array_append_new(center, json_real(ts->center[c]));
+			json_array_append_new(scale, json_real(ts->scale[c]));
+		}
+		json_object_set_new(doc, "scaler", json_pack("{s:o,s:o}", "center", center, "scale", scale));
+	}
+	for (int k = 0; k < fit->nout; k++)
+	{
+		json_t	   *row = json_array();
+
+		for (int c = 0; c < ts->ncols; c++)
+			json_array_append_new(row, json_real(fit->coef[k * ts->ncols + c]));
+		json_array_append_new(coef, row);
+		json_array_append_new(icpt, json_real(fit->intercept[k]));
+	}
+	json_object_set_new(model, "type", json_string("linear"));
+	json_object_set_new(model, "link", json_string(!ts->classify ? "identity"
+												   : fit->nout == 1 ? "logistic" : "softmax"));
+	json_object_set_new(model, "coef", coef);
+	json_object_set_new(model, "intercept", icpt);
+	json_object_set_new(doc, "model", model);
+	return doc;
+}
+
+/* ------------------------------------------------------------------------
+ * Evaluation on the held-out rows, through the compiled model
+ * ------------------------------------------------------------------------
+ */
+static json_t *
+evaluate(TrainSet *ts, const char *artifact, const char *label)
+{
+	bytea	   *compiled = model_compile_artifact(artifact, strlen(artifact), 0, NULL);
+	Model	   *m = model_load(compiled, CurrentMemoryContext);
+	ScoreState *st = score_state_create(CurrentMemoryContext);
+	int64		n = ts->nrows[1];
+	int			K = ts->classify ? ts->nclasses : 1;
+	double	   *pred = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1) * K);
+	double	   *actual = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1));
+	json_t	   *metrics = train_json_object();
+	int64		i = 0;
+	const double *rows,
+			   *y;
+	int			got;
+
+	if (n == 0)
+		return metrics;
+	score_use_model(st, m, label);
+	train_rewind(ts, TRAIN_PART_TEST, TRAIN_ENCODE_RAW);
+	while ((got = next_raw_rows(ts, &rows, &y)) > 0)
+	{
+		for (int r = 0; r < got; r++, i++)
+		{
+			st->x = rows + (size_t) r * ROW_DOUBLES(ts) + 1;
+			score_encode(st, false, st->enc);
+			model_eval(m, st->enc, st->out, st->scratch);
+			model_round_outputs(m, st->out, m->hdr->n_outputs);
+			actual[i] = y[r];
+			if (!ts->classify)
+				pred[i] = st->out[0];
+			else if (K == 2 && m->hdr->n_outputs == 1)
+			{
+				pred[i * 2 + 1] = st->out[0];
+				pred[i * 2] = 1 - st->out[0];
+			}
+			else
+				memcpy(pred + i * K, st->out, sizeof(double) * K);
+		}
+	}
+
+	if (!ts->classify)
+	{
+		double		rmse,
+					mae,
+					r2;
+
+		metrics_regression(pred, actual, n, &rmse, &mae, &r2);
+		json_object_set_new(metrics, "rmse", json_real(rmse));
+		json_object_set_new(metrics, "mae", json_real(mae));
+		json_object_set_new(metrics, "r2", json_real(r2));
+	}
+	else
+	{
+		int		   *pc = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * n);
+		int		   *ac = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * n);
+		double		acc,
+					prec,
+					rec,
+					f1,
+					auc,
+					ll;
+
+		for (int64 r = 0; r < n; r++)
+		{
+			int			best = 0;
+
+			for (int k = 1; k < K; k++)
+				if (pred[r * K + k] > pred[r * K + best])
+					best = k;
+			pc[r] = best;
+			ac[r] = (int) actual[r];
+		}
+		metrics_classification(pc, ac, n, K, &acc, &prec, &rec, &f1);
+		ll = metrics_log_loss(pred, ac, n, K);
+		if (K == 2)
+		{
+			double	   *pos = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
+
+			for (int64 r = 0; r < n; r++)
+				pos[r] = pred[r * 2 + 1];
+			auc = metrics_roc_auc_binary(pos, ac, n);
+		}
+		else
+			auc = metrics_roc_auc_ovr(pred, ac, n, K);
+		json_object_set_new(metrics, "accuracy", json_real(acc));
+		json_object_set_new(metrics, "precision", json_real(prec));
+		json_object_set_new(metrics, "recall", json_real(rec));
+		json_object_set_new(metrics, "f1", json_real(f1));
+		json_object_set_new(metrics, "log_loss", json_real(ll));
+		if (!isnan(auc))
+			json_object_set_new(metrics, "roc_auc", json_real(auc));
+	}
+	return metrics;
+}
+
+/* ------------------------------------------------------------------------
+ * mlops._train_fit
+ * ------------------------------------------------------------------------
+ */
+static const char *const linear_params[] = {"fit_intercept", "standardize", "drop_first", NULL};
+static const char *const ridge_params[] = {"alpha", "fit_intercept", "standardize", "drop_first", NULL};
+static const char *const logistic_params[] = {"C", "penalty", "fit_intercept", "standardize", "drop_first",
+	"max_iter", "tol", NULL};
+
+static json_t *
+jsonb_to_json(Jsonb *jb)
+{
+	char	   *s = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	json_error_t err;
+	json_t	   *j = json_loads(s, JSON_DECODE_ANY, &err);
+
+	if (j == NULL)
+		elog(ERROR, "could not read jsonb back as JSON: %s", err.text);
+	return j;
+}
+
+static Jsonb *
+json_to_jsonb(json_t *j)
+{
+	char	   *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(17) | JSON_ENCODE_ANY);
+	Datum		d;
+
+	if (s == NULL)
+		elog(ERROR, "out of memory writing JSON");
+	d = DirectFunctionCall1(jsonb_in, CStringGetDatum(s));
+	return DatumGetJsonbP(d);
+}
+
+/* Fit one training set; the result object train() logs and registers. */
+static json_t *
+fit_one(TrainSet *ts, const char *algorithm, json_t *hp, const char *label, const char *group_label)
+{
+	json_t	   *result = train_json_object();
+	json_t	   *doc = NULL;
+	char	   *artifact;
+	LinearFit	fit = {0};
+	json_t	   *info = train_json_object();
+
+	if (strcmp(algorithm, "xgboost") == 0)
+	{
+		train_prepare(ts, false, group_label);
+		artifact = train_xgboost(ts, hp, mlops_train_nthread);
+	}
+	else
+	{
+		bool		logistic = strcmp(algorithm, "logistic_regression") == 0;
+		bool		ridge = strcmp(algorithm, "ridge") == 0;
+		bool		penalised;
+		double		alpha = 0,
+					C = 1;
+		Design	   *d;
+
+		check_params(hp, algorithm, logistic ? logistic_params : ridge ? ridge_params : linear_params);
+		if (logistic)
+		{
+			json_t	   *pen = json_object_get(hp, "penalty");
+
+			if (pen != NULL && !json_is_null(pen) &&
+				!(json_is_string(pen) && (strcmp(json_string_value(pen), "l2") == 0 ||
+										  strcmp(json_string_value(pen), "none") == 0)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("hyperparameter \"penalty\" must be \"l2\" or \"none\"")));
+			penalised = !(pen != NULL && json_is_string(pen) && strcmp(json_string_value(pen), "none") == 0);
+			C = param_number(hp, "C", 1.0, 0, 1e12, true);
+			if (!penalised)
+				C = 1;
+		}
+		else
+		{
+			alpha = ridge ? param_number(hp, "alpha", 1.0, 0, 1e12, false) : 0;
+			penalised = alpha > 0;
+		}
+		train_prepare(ts, param_bool(hp, "standardize", true), group_label);
+		d = design_make(ts, param_bool(hp, "drop_first", !penalised), param_bool(hp, "fit_intercept", true));
+		if (logistic)
+			fit_logistic(ts, d, C, penalised, (int) param_number(hp, "max_iter", 100, 1, 10000, false),
+						 param_number(hp, "tol", 1e-10, 0, 1, true), &fit, group_label);
+		else
+		{
+			if (ts->classify)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("%s is a regression; the target is a class label", algorithm),
+						 errhint("Use algorithm logistic_regression or xgboost for classification.")));
+			fit_least_squares(ts, d, alpha, &fit, group_label);
+		}
+		doc = linear_document(ts, &fit);
+		/* jansson allocates with palloc here (mlops.c), so this is ours to keep */
+		artifact = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(17));
+		json_decref(doc);
+		json_object_set_new(info, "solver", json_string(fit.solver));
+		json_object_set_new(info, "n_iter", json_integer(fit.n_iter));
+		json_object_set_new(info, "standardize", json_boolean(ts->standardize));
+	}
+	json_object_set_new(result, "artifact", json_string(artifact));
+	json_object_set_new(result, "task", json_string(ts->task));
+	json_object_set_new(result, "train_rows", json_integer(ts->nrows[0]));
+	json_object_set_new(result, "test_rows", json_integer(ts->nrows[1]));
+	json_object_set_new(result, "encoded_columns", json_integer(ts->ncols));
+	json_object_set_new(result, "info", info);
+	json_object_set_new(result, "metrics", evaluate(ts, artifact, label));
+	return result;
+}
+
+/*
+ * mlops._train_fit(query, classify, numeric_labels, feature_names,
+ *                  feature_categorical, algorithm, hyperparams, test_size,
+ *                  seed, label) -> jsonb
+ *
+ * The query's columns: the target (float8 for a regression, text labels
+ * for a classifier), the split (boolean: held out; or NULL to split by
+ * hash), the group (text, NULL without groups; rows ordered by it), then
+ * the features (float8 numeric, text categorical).  Returns one result
+ * object per group, in an array: artifact, task, row counts, metrics,
+ * and the group.
+ */
+Datum
+mlops_train_fit(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		classify = PG_GETARG_BOOL(1);
+	bool		numeric_labels = PG_GETARG_BOOL(2);
+	ArrayType  *names_arr = PG_GETARG_ARRAYTYPE_P(3);
+	ArrayType  *cat_arr = PG_GETARG_ARRAYTYPE_P(4);
+	char	   *algorithm = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	json_t	   *hp = jsonb_to_json(PG_GETARG_JSONB_P(6));
+	double		test_size = PG_GETARG_FLOAT8(7);
+	int32		seed = PG_GETARG_INT32(8);
+	char	   *label = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	bool		has_group = PG_GETARG_BOOL(10);
+	Datum	   *name_d,
+			   *cat_d;
+	bool	   *name_null,
+			   *cat_null;
+	int			nfeat,
+				ncat;
+	char	  **names;
+	bool	   *is_cat;
+	Reader		r = {0};
+	SPIPlanPtr	plan;
+	json_t	   *results = json_array();
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext per_group;
+	Jsonb	   *out;
+
+	deconstruct_array(names_arr, TEXTOID, -1, false, TYPALIGN_INT, &name_d, &name_null, &nfeat);
+	deconstruct_array(cat_arr, BOOLOID, 1, true, TYPALIGN_CHAR, &cat_d, &cat_null, &ncat);
+	if (ncat != nfeat)
+		elog(ERROR, "feature names and kinds differ in length");
+	names = palloc(sizeof(char *) * Max(nfeat, 1));
+	is_cat = palloc(sizeof(bool) * Max(nfeat, 1));
+	for (int j = 0; j < nfeat; j++)
+	{
+		names[j] = TextDatumGetCString(name_d[j]);
+		is_cat[j] = DatumGetBool(cat_d[j]);
+	}
+	if (!json_is_object(hp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparams must be a JSON object")));
+	if (!(test_size >= 0 && test_size < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("test_size must be at least 0 and less than 1, not %g", test_size)));
+
+	SPI_connect();
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	r.portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	r.has_group = has_group;
+
+	per_group = AllocSetContextCreate(outer, "mlops training set", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		MemoryContext old = MemoryContextSwitchTo(per_group);
+		TrainSet   *ts = train_read(&r, nfeat, names, is_cat, classify, numeric_labels, test_size, seed);
+		json_t	   *res;
+		char	   *group_label;
+
+		if (ts == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			break;
+		}
+		group_label = has_group ? psprintf(" (group %s)", r.group ? r.group : "NULL") : "";
+		res = fit_one(ts, algorithm, hp, label, group_label);
+		if (has_group)
+			json_object_set_new(res, "group", r.group ? json_string(r.group) : json_null());
+		BufFileClose(ts->file[0]);
+		BufFileClose(ts->file[1]);
+		/* jansson allocates in the current context: keep the result, not the group's memory */
+		MemoryContextSwitchTo(outer);
+		json_array_append_new(results, json_deep_copy(res));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(per_group);
+		r.group = NULL;
+		if (!has_group)
+			break;
+	}
+	if (json_array_size(results) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the source has no rows"),
+				 errhint("Check the source and its filter.")));
+	SPI_cursor_close(r.portal);
+	SPI_finish();
+
+	out = json_to_jsonb(results);
+	json_decref(results);
+	json_decref(hp);
+	PG_RETURN_JSONB_P(out);
+}

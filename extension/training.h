@@ -46,6 +46,17 @@ typedef enum TrainEncoding
 
 typedef struct TrainSet TrainSet;	/* opaque: training.c */
 
+/*
+ * jansson's json_object() shares its name with the server's SQL function
+ * json_object, and the server's symbol wins at load time: a call would land
+ * in PostgreSQL's function and crash.  Make objects with this instead.
+ */
+static inline json_t *
+train_json_object(void)
+{
+	return json_pack("{}");
+}
+
 /* One chunk of encoded rows, valid until the next call. */
 typedef struct TrainChunk
 {
