@@ -6,8 +6,9 @@
  *	  end for its format (model_json.c: our own; model_xgboost.c: XGBoost's
  *	  JSON), serializes what that front end built and checks the result with
  *	  the loader.  The front ends use the section builder and the JSON readers
- *	  below, which name the JSON path of whatever they refuse; neither front
- *	  end knows the other.
+ *	  below, which name the JSON path of whatever they refuse, and the
+ *	  signature's compiler (features and classes), which both formats may
+ *	  carry; neither front end knows the other.
  *
  *	  jansson allocates with palloc (see mlops.c), so an error frees it all.
  */

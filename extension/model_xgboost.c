@@ -18,6 +18,12 @@
  *	  ids, iteration_indptr): such a file was not written by XGBoost as it
  *	  stands, and which of its numbers is right is a guess.
  *
+ *	  The signature is XGBoost's numeric columns, named from the file, unless
+ *	  the file carries ours in its attributes (mlops_features: the features
+ *	  array of our format, compiled by the same code, so a one-hot encoded
+ *	  text column is scored by name with its categories; mlops_classes: the
+ *	  class labels), as mlops.train writes it (training_xgboost.c).
+ *
  *	  XGBoost computes in float32: thresholds and leaf values are float32,
  *	  inputs are rounded to float32 before each comparison (x < threshold
  *	  goes left), and the margin is base_margin plus each tree's leaf, added
