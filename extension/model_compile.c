@@ -6,8 +6,9 @@
  *	  end for its format (model_json.c: our own; model_xgboost.c: XGBoost's
  *	  JSON), serializes what that front end built and checks the result with
  *	  the loader.  The front ends use the section builder and the JSON readers
- *	  below, which name the JSON path of whatever they refuse; neither front
- *	  end knows the other.
+ *	  below, which name the JSON path of whatever they refuse, and the
+ *	  signature's compiler (features and classes), which both formats may
+ *	  carry; neither front end knows the other.
  *
  *	  jansson allocates with palloc (see mlops.c), so an error frees it all.
  */
@@ -221,6 +222,153 @@ nameset_add(NameSet *set, const char *name, int pos)
 	set->names[h] = name;
 	set->positions[h] = pos;
 	return -1;
+}
+
+/* ---- what both formats share: the signature ---- */
+
+/* A class label or category: strings as they are, numbers as their text. */
+const char *
+mj_label_text(json_t *v, const char *path)
+{
+	if (json_is_string(v))
+		return mj_string(v, path);
+	if (json_is_integer(v))
+		return psprintf("%lld", (long long) json_integer_value(v));
+	if (json_is_boolean(v))
+		return json_is_true(v) ? "true" : "false";
+	mj_error(path, "expected a string, an integer or a boolean");
+	return NULL;				/* not reached */
+}
+
+/*
+ * The input signature, an array of feature definitions as our format writes
+ * them (README, "Model format": name, type, categories, impute, unknown),
+ * into the feature sections, and the header's n_inputs and n_encoded.  Our
+ * format's "features" and an XGBoost file's mlops_features attribute both
+ * come here, so a signature means the same whichever file carries it; "base"
+ * is the JSON path the errors name.
+ */
+void
+mj_compile_features(Compiler *c, json_t *features, const char *base)
+{
+	static const char *const kinds[] = {"numeric", "categorical", NULL};
+	static const int32 kind_codes[] = {FEATURE_NUMERIC, FEATURE_CATEGORICAL};
+	static const char *const fields[] = {"name", "type", "categories", "impute", "unknown", NULL};
+	static const char *const unknown_names[] = {"error", "ignore", NULL};
+	static const int32 unknown_codes[] = {0, 1};
+	int			n = (int) json_array_size(mj_array(features, base, 1));
+	NameSet		feature_names;
+	int			n_encoded = 0;
+	int			n_categories = 0;
+
+	if (n > MODEL_MAX_FEATURES)
+		mj_error(base, "at most %d features are supported", MODEL_MAX_FEATURES);
+
+	nameset_init(&feature_names, n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *path = psprintf("%s[%d]", base, i);
+		int			first;
+		json_t	   *f = mj_object(json_array_get(features, i), path);
+		const char *name = mj_string(mj_member(f, "name", path, true), psprintf("%s.name", path));
+		int32		kind = mj_choice(mj_member(f, "type", path, true), psprintf("%s.type", path), kinds, kind_codes);
+		json_t	   *impute = mj_member(f, "impute", path, false);
+		json_t	   *unknown = mj_member(f, "unknown", path, false);
+		int			ncat = 0;
+		double		impute_value = 0;
+
+		mj_only_fields(f, path, fields);
+		if (name[0] == '\0' || strlen(name) > 250)
+			mj_error(psprintf("%s.name", path), "feature names have 1 to 250 bytes");
+		if ((first = nameset_add(&feature_names, name, i)) >= 0)
+			mj_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also %s[%d])", name, base, first);
+
+		mj_sec_name(c, SEC_FEATURE_NAME, name);
+		mj_sec_int32(c, SEC_FEATURE_KIND, kind);
+		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, n_categories);
+
+		if (kind == FEATURE_CATEGORICAL)
+		{
+			char	   *cpath = psprintf("%s.categories", path);
+			json_t	   *cats = mj_array(mj_member(f, "categories", path, true), cpath, 1);
+
+			NameSet		categories;
+
+			ncat = (int) json_array_size(cats);
+			if (ncat > MODEL_MAX_CATEGORIES)
+				mj_error(cpath, "at most %d categories are supported", MODEL_MAX_CATEGORIES);
+			nameset_init(&categories, ncat);
+			for (int j = 0; j < ncat; j++)
+			{
+				const char *label = mj_label_text(json_array_get(cats, j), psprintf("%s[%d]", cpath, j));
+
+				if (nameset_add(&categories, label, j) >= 0)
+					mj_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
+				mj_sec_name(c, SEC_CATEGORY_NAME, label);
+			}
+			if (impute)
+			{
+				const char *label = mj_label_text(impute, psprintf("%s.impute", path));
+				int			found = -1;
+
+				for (int j = 0; j < ncat && found < 0; j++)
+					if (strcmp(label, mj_label_text(json_array_get(cats, j), cpath)) == 0)
+						found = j;
+				if (found < 0)
+					mj_error(psprintf("%s.impute", path), "\"%s\" is not one of the categories", label);
+				impute_value = found;
+			}
+			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE,
+					  unknown ? mj_choice(unknown, psprintf("%s.unknown", path), unknown_names, unknown_codes) : 0);
+			n_encoded += ncat;
+			n_categories += ncat;
+		}
+		else
+		{
+			if (mj_member(f, "categories", path, false))
+				mj_error(path, "\"categories\" is only for categorical features");
+			if (unknown)
+				mj_error(path, "\"unknown\" is only for categorical features");
+			if (impute)
+				impute_value = mj_number(impute, psprintf("%s.impute", path));
+			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
+			n_encoded += 1;
+		}
+		mj_sec_int32(c, SEC_FEATURE_NCAT, ncat);
+		mj_sec_int32(c, SEC_IMPUTE_SET, impute != NULL);
+		mj_sec_double(c, SEC_IMPUTE_VALUE, impute_value);
+	}
+	if (n_encoded > MODEL_MAX_FEATURES)
+		mj_error(base, "the one-hot encoded input has %d columns; at most %d are supported",
+					n_encoded, MODEL_MAX_FEATURES);
+	c->hdr.n_inputs = n;
+	c->hdr.n_encoded = n_encoded;
+}
+
+/*
+ * Class labels (an array, its length already checked by the caller) into
+ * SEC_CLASS_NAME and the header's n_classes: labels as mj_label_text reads
+ * them, unique as text.
+ */
+void
+mj_compile_classes(Compiler *c, json_t *classes, const char *path)
+{
+	int			n = (int) json_array_size(classes);
+	NameSet		class_names;
+
+	if (n > MODEL_MAX_OUTPUTS)
+		mj_error(path, "at most %d classes are supported", MODEL_MAX_OUTPUTS);
+	nameset_init(&class_names, n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *ipath = psprintf("%s[%d]", path, i);
+		const char *label = mj_label_text(json_array_get(classes, i), ipath);
+
+		if (nameset_add(&class_names, label, i) >= 0)
+			mj_error(ipath, "duplicate class \"%s\"", label);
+		mj_sec_name(c, SEC_CLASS_NAME, label);
+	}
+	c->hdr.n_classes = n;
 }
 
 bytea *

@@ -51,6 +51,11 @@ extern int32 mj_choice(json_t *v, const char *path, const char *const *names, co
 extern void mj_number_array(Compiler *c, SectionTag tag, json_t *v, const char *path, int len);
 extern bytea *mj_serialize(Compiler *c);
 
+/* the signature, which both formats may carry (model_compile.c) */
+extern const char *mj_label_text(json_t *v, const char *path);
+extern void mj_compile_features(Compiler *c, json_t *features, const char *base);
+extern void mj_compile_classes(Compiler *c, json_t *classes, const char *path);
+
 /* names seen so far in one list, to refuse duplicates */
 typedef struct NameSet
 {

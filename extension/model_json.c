@@ -29,20 +29,6 @@
 #include "model.h"
 #include "model_compile.h"
 
-/* A class label or category: strings as they are, numbers as their text. */
-static const char *
-label_text(json_t *v, const char *path)
-{
-	if (json_is_string(v))
-		return mj_string(v, path);
-	if (json_is_integer(v))
-		return psprintf("%lld", (long long) json_integer_value(v));
-	if (json_is_boolean(v))
-		return json_is_true(v) ? "true" : "false";
-	mj_error(path, "expected a string, an integer or a boolean");
-	return NULL;				/* not reached */
-}
-
 /*
  * Whether v has the shape of a leaf's value: a number for a tree with one
  * value per leaf (width 1), else an array of width numbers.
@@ -64,103 +50,6 @@ leaf_shaped(json_t *v, int width)
 
 static const char *const link_names[] = {"identity", "logistic", "softmax", "exp", NULL};
 static const int32 link_codes[] = {LINK_IDENTITY, LINK_LOGISTIC, LINK_SOFTMAX, LINK_EXP};
-
-static void
-compile_features(Compiler *c, json_t *features)
-{
-	static const char *const kinds[] = {"numeric", "categorical", NULL};
-	static const int32 kind_codes[] = {FEATURE_NUMERIC, FEATURE_CATEGORICAL};
-	static const char *const fields[] = {"name", "type", "categories", "impute", "unknown", NULL};
-	static const char *const unknown_names[] = {"error", "ignore", NULL};
-	static const int32 unknown_codes[] = {0, 1};
-	int			n = (int) json_array_size(mj_array(features, "features", 1));
-	NameSet		feature_names;
-	int			n_encoded = 0;
-	int			n_categories = 0;
-
-	if (n > MODEL_MAX_FEATURES)
-		mj_error("features", "at most %d features are supported", MODEL_MAX_FEATURES);
-
-	nameset_init(&feature_names, n);
-	for (int i = 0; i < n; i++)
-	{
-		char	   *path = psprintf("features[%d]", i);
-		int			first;
-		json_t	   *f = mj_object(json_array_get(features, i), path);
-		const char *name = mj_string(mj_member(f, "name", path, true), psprintf("%s.name", path));
-		int32		kind = mj_choice(mj_member(f, "type", path, true), psprintf("%s.type", path), kinds, kind_codes);
-		json_t	   *impute = mj_member(f, "impute", path, false);
-		json_t	   *unknown = mj_member(f, "unknown", path, false);
-		int			ncat = 0;
-		double		impute_value = 0;
-
-		mj_only_fields(f, path, fields);
-		if (name[0] == '\0' || strlen(name) > 250)
-			mj_error(psprintf("%s.name", path), "feature names have 1 to 250 bytes");
-		if ((first = nameset_add(&feature_names, name, i)) >= 0)
-			mj_error(psprintf("%s.name", path), "duplicate feature name \"%s\" (also features[%d])", name, first);
-
-		mj_sec_name(c, SEC_FEATURE_NAME, name);
-		mj_sec_int32(c, SEC_FEATURE_KIND, kind);
-		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, n_categories);
-
-		if (kind == FEATURE_CATEGORICAL)
-		{
-			char	   *cpath = psprintf("%s.categories", path);
-			json_t	   *cats = mj_array(mj_member(f, "categories", path, true), cpath, 1);
-
-			NameSet		categories;
-
-			ncat = (int) json_array_size(cats);
-			if (ncat > MODEL_MAX_CATEGORIES)
-				mj_error(cpath, "at most %d categories are supported", MODEL_MAX_CATEGORIES);
-			nameset_init(&categories, ncat);
-			for (int j = 0; j < ncat; j++)
-			{
-				const char *label = label_text(json_array_get(cats, j), psprintf("%s[%d]", cpath, j));
-
-				if (nameset_add(&categories, label, j) >= 0)
-					mj_error(psprintf("%s[%d]", cpath, j), "duplicate category \"%s\"", label);
-				mj_sec_name(c, SEC_CATEGORY_NAME, label);
-			}
-			if (impute)
-			{
-				const char *label = label_text(impute, psprintf("%s.impute", path));
-				int			found = -1;
-
-				for (int j = 0; j < ncat && found < 0; j++)
-					if (strcmp(label, label_text(json_array_get(cats, j), cpath)) == 0)
-						found = j;
-				if (found < 0)
-					mj_error(psprintf("%s.impute", path), "\"%s\" is not one of the categories", label);
-				impute_value = found;
-			}
-			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE,
-					  unknown ? mj_choice(unknown, psprintf("%s.unknown", path), unknown_names, unknown_codes) : 0);
-			n_encoded += ncat;
-			n_categories += ncat;
-		}
-		else
-		{
-			if (mj_member(f, "categories", path, false))
-				mj_error(path, "\"categories\" is only for categorical features");
-			if (unknown)
-				mj_error(path, "\"unknown\" is only for categorical features");
-			if (impute)
-				impute_value = mj_number(impute, psprintf("%s.impute", path));
-			mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
-			n_encoded += 1;
-		}
-		mj_sec_int32(c, SEC_FEATURE_NCAT, ncat);
-		mj_sec_int32(c, SEC_IMPUTE_SET, impute != NULL);
-		mj_sec_double(c, SEC_IMPUTE_VALUE, impute_value);
-	}
-	if (n_encoded > MODEL_MAX_FEATURES)
-		mj_error("features", "the one-hot encoded input has %d columns; at most %d are supported",
-					n_encoded, MODEL_MAX_FEATURES);
-	c->hdr.n_inputs = n;
-	c->hdr.n_encoded = n_encoded;
-}
 
 /* Rows of a matrix: an array of "rows" arrays of "cols" numbers. */
 static void
@@ -457,7 +346,7 @@ mj_compile_mlops(Compiler *c, json_t *doc)
 
 	c->hdr.task = mj_choice(mj_member(doc, "task", "$", true), "task", task_names, task_codes);
 
-	compile_features(c, mj_member(doc, "features", "$", true));
+	mj_compile_features(c, mj_member(doc, "features", "$", true), "features");
 
 	v = mj_member(doc, "classes", "$", false);
 	if (c->hdr.task == TASK_REGRESSION)
@@ -468,24 +357,12 @@ mj_compile_mlops(Compiler *c, json_t *doc)
 	else
 	{
 		int			n;
-		NameSet		class_names;
 
 		mj_array(mj_member(doc, "classes", "$", true), "classes", 2);
 		n = (int) json_array_size(v);
 		if (c->hdr.task == TASK_BINARY && n != 2)
 			mj_error("classes", "a binary model has exactly 2 classes, found %d", n);
-		if (n > MODEL_MAX_OUTPUTS)
-			mj_error("classes", "at most %d classes are supported", MODEL_MAX_OUTPUTS);
-		nameset_init(&class_names, n);
-		for (int i = 0; i < n; i++)
-		{
-			const char *label = label_text(json_array_get(v, i), psprintf("classes[%d]", i));
-
-			if (nameset_add(&class_names, label, i) >= 0)
-				mj_error(psprintf("classes[%d]", i), "duplicate class \"%s\"", label);
-			mj_sec_name(c, SEC_CLASS_NAME, label);
-		}
-		c->hdr.n_classes = n;
+		mj_compile_classes(c, v, "classes");
 	}
 
 	if ((v = mj_member(doc, "scaler", "$", false)))

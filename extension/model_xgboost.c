@@ -18,6 +18,12 @@
  *	  ids, iteration_indptr): such a file was not written by XGBoost as it
  *	  stands, and which of its numbers is right is a guess.
  *
+ *	  The signature is XGBoost's numeric columns, named from the file, unless
+ *	  the file carries ours in its attributes (mlops_features: the features
+ *	  array of our format, compiled by the same code, so a one-hot encoded
+ *	  text column is scored by name with its categories; mlops_classes: the
+ *	  class labels), as mlops.train writes it (training_xgboost.c).
+ *
  *	  XGBoost computes in float32: thresholds and leaf values are float32,
  *	  inputs are rounded to float32 before each comparison (x < threshold
  *	  goes left), and the margin is base_margin plus each tree's leaf, added
@@ -35,6 +41,7 @@
 
 #define MODEL_PATH "learner.gradient_booster.model"
 #define TREES_PATH MODEL_PATH ".trees"
+#define ATTR_PATH "learner.attributes"
 
 /*
  * Whether a text that failed to parse is an XGBoost model with categorical
@@ -328,6 +335,117 @@ import_tree(Compiler *c, json_t *tree, int t, int n_features, int32 output, int3
 	pfree(rchild);
 }
 
+/*
+ * An attribute holding JSON: XGBoost's attributes are strings, and ours
+ * (mlops_features, mlops_classes) hold a JSON array in that string.  NULL
+ * when the file does not have it; a new reference otherwise.  The text is
+ * untrusted like the rest of the file: jansson refuses nesting deeper than
+ * its parser's limit, and the arrays' sizes are bounded where they are read.
+ */
+static json_t *
+attribute_json(json_t *attributes, const char *key)
+{
+	char	   *path = psprintf(ATTR_PATH ".%s", key);
+	json_t	   *v = attributes ? json_object_get(attributes, key) : NULL;
+	const char *text;
+	json_t	   *doc;
+	json_error_t err;
+
+	if (v == NULL)
+		return NULL;
+	text = mj_string(v, path);
+	doc = json_loadb(text, json_string_length(v), JSON_REJECT_DUPLICATES, &err);
+	if (doc == NULL)
+		mj_error(path, "XGBoost attributes are strings; this one must hold a JSON array, but it is not valid "
+				 "JSON: %s (at byte %d)", err.text, err.position);
+	if (!json_is_array(doc) || json_array_size(doc) == 0)
+	{
+		json_decref(doc);
+		mj_error(path, "expected a string holding a non-empty JSON array");
+	}
+	return doc;
+}
+
+/*
+ * The signature XGBoost knows: a numeric feature per column, named from
+ * learner.feature_names ("names", NULL without them) or f0, f1, ...
+ */
+static void
+import_names(Compiler *c, json_t *names, int n_features)
+{
+	NameSet		seen;
+
+	nameset_init(&seen, n_features);
+	for (int i = 0; i < n_features; i++)
+	{
+		const char *name;
+
+		if (names)
+		{
+			name = mj_string(json_array_get(names, i), psprintf("learner.feature_names[%d]", i));
+			if (name[0] == '\0' || strlen(name) > 250)
+				mj_error(psprintf("learner.feature_names[%d]", i), "feature names have 1 to 250 bytes");
+			if (nameset_add(&seen, name, i) >= 0)
+				mj_error(psprintf("learner.feature_names[%d]", i), "duplicate feature name \"%s\"", name);
+		}
+		else
+			name = psprintf("f%d", i);
+		mj_sec_name(c, SEC_FEATURE_NAME, name);
+		mj_sec_int32(c, SEC_FEATURE_KIND, FEATURE_NUMERIC);
+		mj_sec_int32(c, SEC_FEATURE_NCAT, 0);
+		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, 0);
+		mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
+		mj_sec_int32(c, SEC_IMPUTE_SET, 0);
+		mj_sec_double(c, SEC_IMPUTE_VALUE, 0);
+	}
+	c->hdr.n_inputs = n_features;
+	c->hdr.n_encoded = n_features;
+}
+
+/*
+ * Our signature, from the mlops_features attribute: the features array of
+ * our own format (the same compiler reads both, so a categorical feature
+ * one-hot encodes, is missing or unknown exactly as in "Model format").
+ * Its encoded columns are the booster's columns, so their count must be
+ * num_feature.  When the file also names its columns, each name must be
+ * its encoded column's: a numeric feature's name, and name=category for
+ * each column of a categorical feature (what mlops.train writes).  That
+ * catches a signature written for other columns, or in another order, which
+ * a count alone would not.
+ */
+static void
+import_signature(Compiler *c, json_t *features, json_t *names, int n_features)
+{
+	int			col = 0;
+
+	mj_compile_features(c, features, ATTR_PATH ".mlops_features");
+	if (c->hdr.n_encoded != n_features)
+		mj_error(ATTR_PATH ".mlops_features", "the signature encodes to %d columns (a numeric feature 1, a "
+				 "categorical feature one per category), but learner.learner_model_param.num_feature is %d",
+				 c->hdr.n_encoded, n_features);
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < json_array_size(features); i++)
+	{
+		json_t	   *f = json_array_get(features, i);
+		const char *name = json_string_value(json_object_get(f, "name"));
+		json_t	   *cats = json_object_get(f, "categories");
+		size_t		ncol = cats ? json_array_size(cats) : 1;
+
+		for (size_t j = 0; j < ncol; j++, col++)
+		{
+			char	   *npath = psprintf("learner.feature_names[%d]", col);
+			const char *expected = cats ? psprintf("%s=%s", name, mj_label_text(json_array_get(cats, j), npath))
+				: name;
+			const char *found = mj_string(json_array_get(names, col), npath);
+
+			if (strcmp(found, expected) != 0)
+				mj_error(npath, "\"%s\", but column %d of the signature (" ATTR_PATH ".mlops_features) is \"%s\"",
+						 found, col, expected);
+		}
+	}
+}
+
 void
 mj_compile_xgboost(Compiler *c, json_t *doc)
 {
@@ -353,9 +471,13 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 	int32		node_base = 0;
 	int32		leaf_values = 0;
 	int32		n_parallel = 1;
+	json_t	   *attributes = json_object_get(learner, "attributes");
+	json_t	   *features;
+	json_t	   *classes;
 	json_t	   *v;
-	NameSet		seen;
 
+	if (attributes)
+		mj_object(attributes, ATTR_PATH);
 	if (strcmp(booster_name, "gbtree") != 0)
 		mj_error("learner.gradient_booster.name", "the \"%s\" booster is not supported; only \"gbtree\" is",
 				 booster_name);
@@ -431,17 +553,10 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 					 "%d classes, but learner.learner_model_param.num_class is %d", k, n_class);
 	}
 
-	/* classes: XGBoost labels are 0 .. K-1 */
-	if (c->hdr.task == TASK_BINARY)
-		n_class = 2;
-	if (c->hdr.task != TASK_REGRESSION)
-	{
-		for (int k = 0; k < n_class; k++)
-			mj_sec_name(c, SEC_CLASS_NAME, psprintf("%d", k));
-		c->hdr.n_classes = n_class;
-	}
-
-	/* signature: feature names from the file, else XGBoost's own f0, f1, ... */
+	/*
+	 * The signature: our own, from the attributes, when the file has one;
+	 * else the feature names from the file, else XGBoost's own f0, f1, ...
+	 */
 	names = json_object_get(learner, "feature_names");
 	types = json_object_get(learner, "feature_types");
 	if (names)
@@ -457,31 +572,36 @@ mj_compile_xgboost(Compiler *c, json_t *doc)
 			if (json_is_string(json_array_get(types, i)) &&
 				strcmp(json_string_value(json_array_get(types, i)), "c") == 0)
 				mj_error(psprintf("learner.feature_types[%zu]", i), "categorical features are not supported");
-	nameset_init(&seen, n_features);
-	for (int i = 0; i < n_features; i++)
+	if (names && json_array_size(names) == 0)
+		names = NULL;
+	if ((features = attribute_json(attributes, "mlops_features")))
 	{
-		const char *name;
-
-		if (names && json_array_size(names) > 0)
-		{
-			name = mj_string(json_array_get(names, i), psprintf("learner.feature_names[%d]", i));
-			if (name[0] == '\0' || strlen(name) > 250)
-				mj_error(psprintf("learner.feature_names[%d]", i), "feature names have 1 to 250 bytes");
-			if (nameset_add(&seen, name, i) >= 0)
-				mj_error(psprintf("learner.feature_names[%d]", i), "duplicate feature name \"%s\"", name);
-		}
-		else
-			name = psprintf("f%d", i);
-		mj_sec_name(c, SEC_FEATURE_NAME, name);
-		mj_sec_int32(c, SEC_FEATURE_KIND, FEATURE_NUMERIC);
-		mj_sec_int32(c, SEC_FEATURE_NCAT, 0);
-		mj_sec_int32(c, SEC_FEATURE_CAT_FIRST, 0);
-		mj_sec_int32(c, SEC_FEATURE_UNKNOWN_IGNORE, 0);
-		mj_sec_int32(c, SEC_IMPUTE_SET, 0);
-		mj_sec_double(c, SEC_IMPUTE_VALUE, 0);
+		import_signature(c, features, names, n_features);
+		json_decref(features);
 	}
-	c->hdr.n_inputs = n_features;
-	c->hdr.n_encoded = n_features;
+	else
+		import_names(c, names, n_features);
+
+	/* classes: XGBoost labels are 0 .. K-1, or those mlops_classes names */
+	if (c->hdr.task == TASK_BINARY)
+		n_class = 2;
+	if ((classes = attribute_json(attributes, "mlops_classes")))
+	{
+		if (c->hdr.task == TASK_REGRESSION)
+			mj_error(ATTR_PATH ".mlops_classes", "the objective \"%s\" is a regression: it has no classes", obj);
+		if ((int) json_array_size(classes) != n_class)
+			mj_error(ATTR_PATH ".mlops_classes", "%zu classes, but the model has %d (%s)",
+					 json_array_size(classes), n_class,
+					 c->hdr.task == TASK_BINARY ? "binary: exactly 2" : "learner.learner_model_param.num_class");
+		mj_compile_classes(c, classes, ATTR_PATH ".mlops_classes");
+		json_decref(classes);
+	}
+	else if (c->hdr.task != TASK_REGRESSION)
+	{
+		for (int k = 0; k < n_class; k++)
+			mj_sec_name(c, SEC_CLASS_NAME, psprintf("%d", k));
+		c->hdr.n_classes = n_class;
+	}
 
 	/*
 	 * The trees, and the counts that describe them: each must agree with

@@ -113,3 +113,63 @@ SELECT mlops.register_model_version('xgb_pruned', :'pruned');
 SELECT mlops.predict('xgb_pruned:1', ARRAY[0.2]) AS "1.5", mlops.predict('xgb_pruned:1', ARRAY[0.7]) AS "2.5";
 SELECT mlops.register_model_version('xgb_count', replace(:'pruned', '"num_deleted": "2"', '"num_deleted": "1"'));
 SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb_count';
+
+-- A signature in the booster's attributes (mlops_features, mlops_classes:
+-- strings holding JSON arrays, as XGBoost keeps attributes): a model trained
+-- on a text column one-hot encoded is scored by name with its categories.
+-- Made with XGBoost 1.7.4 (2 rounds, max_depth 2, on x and region one-hot
+-- encoded as region=north, region=south, region=east), then tree 0's root
+-- (split on region=east) made to send missing values right, so that a
+-- missing region and an unknown one differ; the expected outputs are what
+-- XGBoost predicts for the modified file.
+\set sig '{"learner": {"attributes": {"best_iteration": "1", "mlops_classes": "[\\"stay\\", \\"churn\\"]", "mlops_features": "[{\\"name\\": \\"x\\", \\"type\\": \\"numeric\\"}, {\\"name\\": \\"region\\", \\"type\\": \\"categorical\\", \\"categories\\": [\\"north\\", \\"south\\", \\"east\\"], \\"unknown\\": \\"ignore\\"}]"}, "feature_names": ["x", "region=north", "region=south", "region=east"], "feature_types": [], "gradient_booster": {"model": {"gbtree_model_param": {"num_parallel_tree": "1", "num_trees": "2", "size_leaf_vector": "0"}, "tree_info": [0, 0], "trees": [{"base_weights": [-0.47058824, -1.177305, 1.0447761, -1.548387, 1.2380953, -1.5, 1.709091], "categories": [], "categories_nodes": [], "categories_segments": [], "categories_sizes": [], "default_left": [0, 1, 0, 0, 0, 0, 0], "id": 0, "left_children": [1, 3, 5, -1, -1, -1, -1], "loss_changes": [55.847622, 33.51204, 30.880053, 0.0, 0.0, 0.0, 0.0], "parents": [2147483647, 0, 0, 1, 1, 2, 2], "right_children": [2, 4, 6, -1, -1, -1, -1], "split_conditions": [0.5, 0.8777014, -0.64682215, -0.7741935, 0.61904764, -0.75, 0.8545455], "split_indices": [3, 0, 0, 0, 0, 0, 0], "split_type": [0, 0, 0, 0, 0, 0, 0], "sum_hessian": [50.0, 34.25, 15.75, 30.0, 4.25, 3.0, 12.75], "tree_param": {"num_deleted": "0", "num_feature": "4", "num_nodes": "7", "size_leaf_vector": "0"}}, {"base_weights": [-0.28462476, -0.932623, 0.49649134, -1.3792084, 0.23985693, 0.7797941, -0.24103615], "categories": [], "categories_nodes": [], "categories_segments": [], "categories_sizes": [], "default_left": [0, 1, 1, 0, 0, 0, 0], "id": 1, "left_children": [1, 3, 5, -1, -1, -1, -1], "loss_changes": [22.774403, 13.127953, 4.5004272, 0.0, 0.0, 0.0, 0.0], "parents": [2147483647, 0, 0, 1, 1, 2, 2], "right_children": [2, 4, 6, -1, -1, -1, -1], "split_conditions": [0.204376, 0.5, 0.5, -0.6896042, 0.119928464, 0.38989705, -0.12051807], "split_indices": [0, 3, 2, 0, 0, 0, 0], "split_type": [0, 0, 0, 0, 0, 0, 0], "sum_hessian": [43.079494, 23.440098, 19.639399, 16.846952, 6.5931454, 14.147632, 5.491767], "tree_param": {"num_deleted": "0", "num_feature": "4", "num_nodes": "7", "size_leaf_vector": "0"}}]}, "name": "gbtree"}, "learner_model_param": {"base_score": "5E-1", "boost_from_average": "0", "num_class": "0", "num_feature": "4", "num_target": "1"}, "objective": {"name": "binary:logistic", "reg_loss_param": {"scale_pos_weight": "1"}}}, "version": [1, 7, 4]}'
+SELECT mlops.register_model_version('xgb_sig', :'sig');
+SELECT format, task, signature, classes FROM mlops.model_versions_overview WHERE model_name = 'xgb_sig';
+SELECT round(mlops.predict('xgb_sig:1', '{"x": 0.2, "region": "north"}'::jsonb)::numeric, 6) AS "0.187887",
+       round(mlops.predict('xgb_sig:1', '{"x": 1.5, "region": "east"}'::jsonb)::numeric, 6) AS "0.776336",
+       round(mlops.predict('xgb_sig:1', '{"region": "south"}'::jsonb)::numeric, 6) AS "x missing: 0.290138",
+       round(mlops.predict('xgb_sig:1', '{"x": 1, "region": null}'::jsonb)::numeric, 6) AS "region missing: 0.776336",
+       round(mlops.predict('xgb_sig:1', '{"x": 1, "region": "west"}'::jsonb)::numeric, 6) AS "unknown, zeros: 0.732814",
+       round(mlops.predict('xgb_sig:1', ARRAY[-1, 2])::numeric, 6) AS "by index (east): 0.347494";
+SELECT mlops.predict_class('xgb_sig:1', '{"x": 1.5, "region": "east"}'::jsonb) AS churn,
+       mlops.predict_class('xgb_sig:1', '{"x": 0.2, "region": "north"}'::jsonb) AS stay;
+-- an unknown category with "unknown": "error" (the default) is an error
+SELECT mlops.register_model_version('xgb_sig_strict', replace(:'sig', ', \"unknown\": \"ignore\"', ''));
+SELECT mlops.predict('xgb_sig_strict:1', '{"x": 1, "region": "west"}'::jsonb);
+-- without learner.feature_names nothing is checked but the count
+SELECT mlops.register_model_version('xgb_sig_anon', replace(:'sig', '"feature_names": ["x", "region=north", "region=south", "region=east"], ', ''));
+SELECT round(mlops.predict('xgb_sig_anon:1', '{"x": 1.5, "region": "east"}'::jsonb)::numeric, 6) AS "0.776336";
+-- impute, as in our format
+SELECT mlops.register_model_version('xgb_sig_impute', replace(:'sig', '\"type\": \"categorical\", ', '\"type\": \"categorical\", \"impute\": \"east\", '));
+SELECT round(mlops.predict('xgb_sig_impute:1', '{"x": 1.5}'::jsonb)::numeric, 6) AS "imputed east: 0.776336";
+-- classes named by mlops_classes in a multiclass model
+SELECT mlops.register_model_version('xgb_tie_named', replace(:'near_tie', '"learner": {', '"learner": {"attributes": {"mlops_classes": "[\"low\", \"mid\", 3]"}, '));
+SELECT classes FROM mlops.model_versions_overview WHERE model_name = 'xgb_tie_named';
+SELECT mlops.predict_class('xgb_tie_named:1', ARRAY[0]) AS mid;
+
+-- Refused, naming the JSON path (and both numbers), nothing stored:
+-- the signature encodes to 5 columns for 4 (a fourth region), or 3 (a region less)
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '\"east\"]', '\"east\", \"west\"]'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', ', \"east\"]', ']'));
+-- the columns named by the file are not the signature's (another order)
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '[\"north\", \"south\", \"east\"]', '[\"south\", \"north\", \"east\"]'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"feature_names": ["x", ', '"feature_names": ["y", '));
+-- a bad feature definition, as in our format
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '\"type\": \"numeric\"', '\"type\": \"text\"'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '\"name\": \"x\"', '\"name\": \"region\"'));
+-- classes: not 2 for a binary model, not num_class, duplicates, on a regression
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '[\"stay\", \"churn\"]', '[\"stay\", \"churn\", \"left\"]'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'near_tie', '"learner": {', '"learner": {"attributes": {"mlops_classes": "[\"low\", \"mid\"]"}, '));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '[\"stay\", \"churn\"]', '[\"stay\", \"stay\"]'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', 'binary:logistic', 'reg:squarederror'));
+-- hostile attributes: not a string, not JSON, not an array, empty, deeply
+-- nested, huge (more features or categories than a model may have)
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"attributes": {', '"attributes": {"mlops_features": [1]}, "x": {'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"mlops_features": "[', '"mlops_features": "x['));
+SELECT mlops.register_model_version('xgb_sig_bad', regexp_replace(:'sig', '"mlops_features": "[^"]*(\\"[^"]*)*"', '"mlops_features": "{\"name\": \"x\"}"'));
+SELECT mlops.register_model_version('xgb_sig_bad', regexp_replace(:'sig', '"mlops_classes": "[^"]*(\\"[^"]*)*"', '"mlops_classes": "[]"'));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"mlops_features": "[', '"mlops_features": "' || repeat('[', 100000)));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"mlops_features": "[', '"mlops_features": "[' || repeat('{\"name\": \"x\", \"type\": \"numeric\"}, ', 100001)));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '\"categories\": [', '\"categories\": [' || (SELECT string_agg(format('\"c%s\", ', i), '') FROM generate_series(1, 100001) i)));
+SELECT mlops.register_model_version('xgb_sig_bad', replace(:'sig', '"attributes": {', '"attributes": [], "x": {'));
+SELECT count(*) AS nothing_stored FROM mlops.registered_models WHERE name = 'xgb_sig_bad';

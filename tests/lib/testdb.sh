@@ -11,3 +11,10 @@ drop_test_db() { psql -X -q -d postgres -c "DROP DATABASE IF EXISTS \"$TEST_DB\"
 trap drop_test_db EXIT
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# A scratch directory for the caller ($TEST_WORK, readable by the server's
+# user), removed on exit along with the test database.
+test_workdir() {
+    TEST_WORK=$(mktemp -d "/tmp/mlops-$1.XXXXXX")
+    chmod 755 "$TEST_WORK"
+    trap 'rm -rf "$TEST_WORK"; drop_test_db' EXIT
+}
