@@ -31,8 +31,15 @@
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/buffile.h"
+#include "storage/dsm.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/array.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -51,6 +58,8 @@
  * which jansson's names clash with: the two we need, declared here.
  */
 extern char *text_to_cstring(const text *t);
+extern text *cstring_to_text(const char *s);
+extern const char *quote_identifier(const char *ident);
 extern Datum jsonb_in(PG_FUNCTION_ARGS);
 #define TextDatumGetCString(d) text_to_cstring((text *) DatumGetPointer(d))
 
@@ -66,6 +75,8 @@ extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, doubl
 int			mlops_train_nthread = 1;
 
 PG_FUNCTION_INFO_V1(mlops_train_fit);
+PG_FUNCTION_INFO_V1(mlops_train_record_failure);
+PGDLLEXPORT void mlops_train_failure_worker(Datum arg);
 
 /* ------------------------------------------------------------------------
  * The training set
@@ -95,7 +106,9 @@ struct TrainSet
 	BufFile    *file[2];
 	int64		nrows[2];
 
-	/* training-row statistics of numeric features (after NaN = missing) */
+	/* training-row statistics: the target's range (regression), numeric features' moments */
+	double		ymin;
+	double		ymax;
 	int64	   *nobs;
 	double	   *mean;
 	double	   *m2;
@@ -480,6 +493,13 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		{
 			if (classify)
 				count_code(&ts->class_train, &ts->class_cap, (int) row[0]);
+			else if (ts->nrows[0] == 0)
+				ts->ymin = ts->ymax = row[0];
+			else
+			{
+				ts->ymin = Min(ts->ymin, row[0]);
+				ts->ymax = Max(ts->ymax, row[0]);
+			}
 			for (int j = 0; j < nfeat; j++)
 			{
 				double		v = row[1 + j];
@@ -545,7 +565,15 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 		ts->task = ts->nclasses == 2 ? "binary" : "multiclass";
 	}
 	else
+	{
+		if (ts->ymin == ts->ymax)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the target is constant in the training rows%s: every value is %g", group_label,
+							ts->ymin),
+					 errhint("There is nothing to learn: check the target column and the source's filter.")));
 		ts->task = "regression";
+	}
 
 	ts->ncat = palloc0(sizeof(int) * ts->nfeat);
 	ts->cat_of = palloc0(sizeof(int *) * ts->nfeat);
@@ -1734,4 +1762,154 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	json_decref(results);
 	json_decref(hp);
 	PG_RETURN_JSONB_P(out);
+}
+
+
+/* ------------------------------------------------------------------------
+ * A failed training is recorded by a transaction of its own
+ * ------------------------------------------------------------------------
+ *
+ * train() raises its error to the caller, so everything it wrote rolls back
+ * with the caller's transaction: the run too.  A run that failed should
+ * stay in the tracking tables, FAILED, with the error as a tag (MLflow's
+ * contract, and what an operator looks for).  So train()'s error handler
+ * hands the run's description to a background worker, which connects as
+ * the same role, records it through the public tracking functions and
+ * commits, while the caller waits; then the caller raises the error.  The
+ * worker waits at most a few seconds for locks: the caller, who waits for
+ * it, may hold some (an experiment it created earlier in its transaction).
+ */
+typedef struct FailureSlot
+{
+	Oid			database;
+	Oid			login_role;		/* the role the worker connects as */
+	Oid			role;			/* the role it records as (SET ROLE), when not that one */
+	int64		run_id;			/* written back by the worker; 0 until then */
+	char		message[256];	/* the worker's error, if it failed */
+	char		payload[FLEXIBLE_ARRAY_MEMBER];
+} FailureSlot;
+
+static bool
+role_can_login(Oid role)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	bool		ok = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		ok = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+		ReleaseSysCache(tup);
+	}
+	return ok;
+}
+
+/*
+ * mlops._train_record_failure(payload jsonb) -> bigint: the FAILED run's id,
+ * or NULL (with a warning saying why) when it could not be recorded.
+ */
+Datum
+mlops_train_record_failure(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *jb = PG_GETARG_JSONB_P(0);
+	char	   *payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	Size		len = strlen(payload) + 1;
+	dsm_segment *seg = dsm_create(offsetof(FailureSlot, payload) + len, 0);
+	FailureSlot *slot = dsm_segment_address(seg);
+	BackgroundWorker worker = {0};
+	BackgroundWorkerHandle *handle;
+	BgwHandleStatus status;
+	int64		run_id;
+
+	slot->database = MyDatabaseId;
+	slot->role = GetUserId();
+	/* a role without LOGIN cannot be a worker's user: log in as the session's, then SET ROLE */
+	slot->login_role = role_can_login(slot->role) ? slot->role : GetSessionUserId();
+	slot->run_id = 0;
+	slot->message[0] = '\0';
+	memcpy(slot->payload, payload, len);
+
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "mlops");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "mlops_train_failure_worker");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "mlops failed-run recorder for PID %d", MyProcPid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "mlops failed-run recorder");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errmsg("the failed training run could not be recorded: no background worker slot is free"),
+				 errhint("Raise max_worker_processes.")));
+		dsm_detach(seg);
+		PG_RETURN_NULL();
+	}
+	status = WaitForBackgroundWorkerShutdown(handle);
+	run_id = slot->run_id;
+	if (status != BGWH_STOPPED || run_id == 0)
+	{
+		ereport(WARNING,
+				(errmsg("the failed training run could not be recorded%s%s",
+						slot->message[0] ? ": " : "", slot->message)));
+		dsm_detach(seg);
+		PG_RETURN_NULL();
+	}
+	dsm_detach(seg);
+	PG_RETURN_INT64(run_id);
+}
+
+void
+mlops_train_failure_worker(Datum arg)
+{
+	dsm_segment *seg;
+	FailureSlot *slot;
+
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		return;					/* the caller is gone: nobody to record for */
+	slot = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(slot->database, slot->login_role, 0);
+
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		Oid			argtypes[1] = {TEXTOID};
+		Datum		args[1];
+		bool		isnull;
+
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, "recording a failed mlops.train run");
+		SPI_execute("SET LOCAL lock_timeout = '5s'", false, 0);
+		SPI_execute("SET LOCAL statement_timeout = '30s'", false, 0);
+		if (slot->role != slot->login_role)
+		{
+			char	   *name = GetUserNameFromId(slot->role, false);
+
+			SPI_execute(psprintf("SET LOCAL ROLE %s", quote_identifier(name)), false, 0);
+		}
+		args[0] = PointerGetDatum(cstring_to_text(slot->payload));
+		if (SPI_execute_with_args("SELECT mlops._train_failed_run($1::jsonb)", 1, argtypes, args, NULL,
+								  false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "recording the failed run returned nothing");
+		slot->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		strlcpy(slot->message, edata->message, sizeof(slot->message));
+		slot->run_id = 0;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	dsm_detach(seg);
 }

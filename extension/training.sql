@@ -101,6 +101,30 @@ BEGIN
 END
 $$;
 
+-- A failed training's run, recorded by a background worker in a transaction
+-- of its own (training.c), so that it outlives the error train() raises.
+CREATE FUNCTION mlops._train_record_failure(payload jsonb) RETURNS bigint
+    AS 'MODULE_PATHNAME', 'mlops_train_record_failure' LANGUAGE C VOLATILE STRICT;
+
+-- What the worker runs, as the role that called train(): the public
+-- tracking functions, so the run is what that role could have logged.
+CREATE FUNCTION mlops._train_failed_run(payload jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    run bigint;
+BEGIN
+    PERFORM mlops.set_experiment(payload ->> 'experiment');
+    run := mlops.start_run(payload ->> 'experiment', payload ->> 'run_name', payload -> 'tags');
+    PERFORM mlops.log_params(run, payload -> 'params');
+    PERFORM mlops.set_tag(run, 'mlops.error', left(payload ->> 'error', 5000));
+    PERFORM mlops.set_tag(run, 'mlops.sqlstate', payload ->> 'sqlstate');
+    PERFORM mlops.end_run(run, 'FAILED');
+    RETURN run;
+END
+$$;
+
 CREATE FUNCTION mlops.train(model text, source text, target_column text, features text[] DEFAULT NULL,
                             task text DEFAULT NULL, algorithm text DEFAULT NULL, hyperparams jsonb DEFAULT '{}',
                             test_size float8 DEFAULT 0.25, seed int DEFAULT 0, experiment text DEFAULT NULL,
@@ -140,12 +164,17 @@ DECLARE
     cand jsonb;
     n_cand int := 0;
     view_name text;
+    err_state text;
+    err_message text;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'train');
     IF model IS NULL OR source IS NULL OR target_column IS NULL THEN
         RAISE EXCEPTION 'model, source and target_column must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops._check_model_name('model', model);
+    PERFORM mlops._check_label('experiment name', coalesce(experiment, model), 250);
+    -- From here on, a failure leaves a FAILED run saying why (and nothing registered).
+    BEGIN
     IF hyperparams IS NULL OR jsonb_typeof(hyperparams) <> 'object' THEN
         RAISE EXCEPTION 'hyperparams must be a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -360,6 +389,19 @@ BEGIN
                                                               algo, n_cand, metric)));
     PERFORM mlops.end_run(parent_run, 'FINISHED');
     RETURN version;
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+        PERFORM mlops._train_record_failure(jsonb_build_object(
+            'experiment', coalesce(experiment, model),
+            'run_name', coalesce(run_name, 'train ' || model),
+            'tags', jsonb_build_object('mlops.trained_by', 'mlops.train', 'mlops.model', model),
+            'params', jsonb_strip_nulls(jsonb_build_object(
+                'algorithm', algorithm, 'task', task, 'target', target_column, 'features', array_to_string(features, ','),
+                'test_size', test_size, 'seed', seed, 'source', left(source, 500), 'group_column', group_column,
+                'split_column', split_column, 'hyperparams', left(hyperparams::text, 500))),
+            'error', err_message, 'sqlstate', err_state));
+        RAISE;
+    END;
 END
 $$;
 
@@ -372,5 +414,7 @@ GRANT EXECUTE ON FUNCTION
     mlops._train_kind_of(oid),
     mlops._train_candidates(jsonb, text, int, int),
     mlops._train_metric_larger_is_better(text),
-    mlops._train_log(bigint, jsonb, jsonb)
+    mlops._train_log(bigint, jsonb, jsonb),
+    mlops._train_record_failure(jsonb),
+    mlops._train_failed_run(jsonb)
     TO PUBLIC;
