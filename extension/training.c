@@ -237,17 +237,24 @@ sorted_names(StrIndex *si, const int64 *keep, int *n_out, int **order_of, bool n
 	return names;
 }
 
+/* room for counts[0 .. n-1], the new ones 0 */
 static void
-count_code(int64 **counts, int *cap, int code)
+counts_reserve(int64 **counts, int *cap, int n)
 {
-	if (code >= *cap)
+	if (n > *cap)
 	{
-		int			newcap = Max(code + 1, *cap * 2);
+		int			newcap = Max(n, *cap * 2);
 
 		*counts = repalloc(*counts, sizeof(int64) * newcap);
 		memset(*counts + *cap, 0, sizeof(int64) * (newcap - *cap));
 		*cap = newcap;
 	}
+}
+
+static void
+count_code(int64 **counts, int *cap, int code)
+{
+	counts_reserve(counts, cap, code + 1);
 	(*counts)[code]++;
 }
 
@@ -545,6 +552,8 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 
 	if (ts->classify)
 	{
+		/* classes and categories first seen in held-out rows have no training count yet */
+		counts_reserve(&ts->class_train, &ts->class_cap, ts->classes.n);
 		ts->class_name = sorted_names(&ts->classes, ts->class_train, &ts->nclasses, &ts->class_of,
 									  ts->numeric_labels);
 		if (ts->nclasses < 2)
@@ -587,6 +596,7 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 		{
 			int64		best = 0;
 
+			counts_reserve(&ts->cat_train[j], &ts->cat_cap[j], ts->cats[j].n);
 			ts->cat_name[j] = sorted_names(&ts->cats[j], ts->cat_train[j], &ts->ncat[j], &ts->cat_of[j],
 										   false);
 			if (ts->ncat[j] == 0)
@@ -600,7 +610,7 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 			for (int k = 0; k < ts->cats[j].n; k++)
 			{
 				int			s = ts->cat_of[j][k];
-				int64		c = k < ts->cat_cap[j] ? ts->cat_train[j][k] : 0;
+				int64		c = ts->cat_train[j][k];
 
 				if (s < 0)
 					continue;
