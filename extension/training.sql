@@ -312,12 +312,12 @@ BEGIN
     parent_run := mlops.start_run(exp_name, coalesce(run_name, 'train ' || model),
                                   jsonb_build_object('mlops.trained_by', 'mlops.train', 'mlops.algorithm', algo,
                                                      'mlops.model', model));
-    PERFORM mlops.log_params(parent_run, jsonb_build_object(
-        'algorithm', algo, 'target', target_column, 'features', array_to_string(feats, ','),
-        'test_size', test_size, 'seed', seed, 'source', left(source, 500))
-        || CASE WHEN group_column IS NULL THEN '{}' ELSE jsonb_build_object('group_column', group_column) END
-        || CASE WHEN split_column IS NULL THEN '{}' ELSE jsonb_build_object('split_column', split_column) END
-        || CASE WHEN search IS NULL THEN '{}' ELSE jsonb_build_object('search', search::text) END);
+    -- train's own params under mlops., so that no hyperparameter (XGBoost's seed) collides with them
+    PERFORM mlops.log_params(parent_run, jsonb_strip_nulls(jsonb_build_object(
+        'mlops.algorithm', algo, 'mlops.task', CASE WHEN classify THEN 'classification' ELSE 'regression' END,
+        'mlops.target', target_column, 'mlops.features', array_to_string(feats, ','),
+        'mlops.test_size', test_size, 'mlops.seed', seed, 'mlops.source', left(source, 500),
+        'mlops.group_column', group_column, 'mlops.split_column', split_column, 'mlops.search', search::text)));
 
     -- The dataset: a relation as itself, a query or a feature service's training set through a temporary view.
     IF src LIKE '(%' THEN
@@ -396,9 +396,11 @@ BEGIN
             'run_name', coalesce(run_name, 'train ' || model),
             'tags', jsonb_build_object('mlops.trained_by', 'mlops.train', 'mlops.model', model),
             'params', jsonb_strip_nulls(jsonb_build_object(
-                'algorithm', algorithm, 'task', task, 'target', target_column, 'features', array_to_string(features, ','),
-                'test_size', test_size, 'seed', seed, 'source', left(source, 500), 'group_column', group_column,
-                'split_column', split_column, 'hyperparams', left(hyperparams::text, 500))),
+                'mlops.algorithm', algorithm, 'mlops.task', task, 'mlops.target', target_column,
+                'mlops.features', array_to_string(features, ','), 'mlops.test_size', test_size, 'mlops.seed', seed,
+                'mlops.source', left(source, 500), 'mlops.group_column', group_column,
+                'mlops.split_column', split_column, 'mlops.search', search::text,
+                'mlops.hyperparams', left(hyperparams::text, 500))),
             'error', err_message, 'sqlstate', err_state));
         RAISE;
     END;
