@@ -795,12 +795,29 @@ mlops_f1_final(PG_FUNCTION_ARGS)
 	return prf_final(fcinfo, PRF_F1);
 }
 
-/* ---- log_loss: float8[] state {rows, sum of losses, compensation} ---- */
+/*
+ * ---- log_loss: float8[] state {rows, sum of losses, compensation, classes} ----
+ * The binary forms start with 2 classes; the multiclass form (a row of
+ * probabilities per row) with 0, taking the first row's length.
+ */
 
 enum
 {
-	LL_N, LL_SUM, LL_SUM_C, LL_LEN
+	LL_N, LL_SUM, LL_SUM_C, LL_K, LL_LEN
 };
+
+/* a probability given to log_loss: finite, within [0, 1] */
+static void
+check_probability(FunctionCallInfo fcinfo, double p)
+{
+	check_finite(fcinfo, p, "probability");
+	if (p < 0 || p > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: probability must be between 0 and 1, not %g", agg_name(fcinfo), p),
+				 errdetail("The first argument is the predicted probability of the positive class, or of each class."),
+				 errhint("Pass a probability, not a score or a logit (1 / (1 + exp(-logit)) turns a logit into one).")));
+}
 
 static Datum
 log_loss_add(FunctionCallInfo fcinfo, double p, bool positive)
@@ -808,13 +825,7 @@ log_loss_add(FunctionCallInfo fcinfo, double p, bool positive)
 	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
 	double	   *st = STATE_DOUBLES(a);
 
-	check_finite(fcinfo, p, "probability");
-	if (p < 0 || p > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s: probability must be between 0 and 1, not %g", agg_name(fcinfo), p),
-				 errdetail("The first argument is the predicted probability of the positive class."),
-				 errhint("Pass a probability, not a score or a logit (1 / (1 + exp(-logit)) turns a logit into one).")));
+	check_probability(fcinfo, p);
 	st[LL_N] += 1;
 	ksum_add(&st[LL_SUM], &st[LL_SUM_C], log_loss_binary(p, positive ? 1 : 0));
 	PG_RETURN_ARRAYTYPE_P(a);
@@ -834,6 +845,49 @@ mlops_log_loss_trans_int(PG_FUNCTION_ARGS)
 	return log_loss_add(fcinfo, PG_GETARG_FLOAT8(1), int_label(fcinfo, PG_GETARG_INT32(2)));
 }
 
+/*
+ * log_loss(probabilities float8[], label int): the row's loss is
+ * metrics_log_loss() of that one row (clipped, renormalised); every row has
+ * as many probabilities as the first, and the label indexes them from 0.
+ */
+PG_FUNCTION_INFO_V1(mlops_log_loss_trans_multi);
+Datum
+mlops_log_loss_trans_multi(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
+	ArrayType  *row = PG_GETARG_ARRAYTYPE_P(1);
+	int32		label = PG_GETARG_INT32(2);
+	double	   *st = STATE_DOUBLES(a);
+	int			k = ArrayGetNItems(ARR_NDIM(row), ARR_DIMS(row));
+	const double *proba;
+	int			c;
+
+	if (ARR_NDIM(row) > 1 || ARR_HASNULL(row) || k < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: probabilities must be a one-dimensional array of 2 or more values without NULLs",
+						agg_name(fcinfo)),
+				 errdetail("A row has %d probabilities%s.", k, ARR_HASNULL(row) ? ", some NULL" : ""),
+				 errhint("Pass the predicted probability of each class, in the order of the class indices.")));
+	if (st[LL_K] != 0 && st[LL_K] != k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: every row must have the same number of probabilities", agg_name(fcinfo)),
+				 errdetail("A row has %d, an earlier one %d.", k, (int) st[LL_K])));
+	if (label < 0 || label >= k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: label must be a class index from 0 to %d, not %d", agg_name(fcinfo), k - 1, label),
+				 errdetail("The label indexes the row's probabilities, from 0.")));
+	proba = state_data(row);
+	for (c = 0; c < k; c++)
+		check_probability(fcinfo, proba[c]);
+	st[LL_K] = k;
+	st[LL_N] += 1;
+	ksum_add(&st[LL_SUM], &st[LL_SUM_C], metrics_log_loss(proba, &label, 1, k));
+	PG_RETURN_ARRAYTYPE_P(a);
+}
+
 PG_FUNCTION_INFO_V1(mlops_log_loss_combine);
 Datum
 mlops_log_loss_combine(PG_FUNCTION_ARGS)
@@ -843,6 +897,14 @@ mlops_log_loss_combine(PG_FUNCTION_ARGS)
 	double	   *sa = STATE_DOUBLES(a);
 	const double *sb = STATE_DOUBLES(b);
 
+	if (sb[LL_N] == 0)
+		PG_RETURN_ARRAYTYPE_P(a);
+	if (sa[LL_N] != 0 && sa[LL_K] != sb[LL_K])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: every row must have the same number of probabilities", agg_name(fcinfo)),
+				 errdetail("Some rows have %d, others %d.", (int) sa[LL_K], (int) sb[LL_K])));
+	sa[LL_K] = sb[LL_K];
 	sa[LL_N] += sb[LL_N];
 	ksum_add(&sa[LL_SUM], &sa[LL_SUM_C], sb[LL_SUM]);
 	ksum_add(&sa[LL_SUM], &sa[LL_SUM_C], sb[LL_SUM_C]);

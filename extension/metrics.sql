@@ -122,23 +122,29 @@ CREATE AGGREGATE mlops.roc_auc(score float8, label int) (
 
 --------------------------------------------------------------------------------
 -- log_loss: sklearn.metrics.log_loss(label, probability, labels=[0, 1]) of the
--- positive class's probability (clipped to [eps, 1 - eps], eps = 2^-52;
--- float8[] state: rows, compensated sum of the losses)
+-- positive class's probability, or of a row of k class probabilities against
+-- a class index 0..k-1 (clipped to [eps, 1 - eps], eps = 2^-52, each row
+-- divided by its sum; float8[] state: rows, compensated sum of the losses, k)
 --------------------------------------------------------------------------------
 CREATE FUNCTION mlops._log_loss_trans(float8[], float8, boolean) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_trans(float8[], float8, int) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mlops._log_loss_trans(float8[], float8[], int) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_combine(float8[], float8[]) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_final(float8[]) RETURNS float8
     AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
 CREATE AGGREGATE mlops.log_loss(probability float8, label boolean) (
-    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0}',
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',
     FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
 CREATE AGGREGATE mlops.log_loss(probability float8, label int) (
-    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0}',
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',
+    FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
+CREATE AGGREGATE mlops.log_loss(probabilities float8[], label int) (
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,0}',
     FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
 
 -- Privileges (see tracking.sql).  The aggregates read no table, so they need
@@ -160,5 +166,6 @@ GRANT EXECUTE ON FUNCTION
     mlops.roc_auc(float8, boolean),
     mlops.roc_auc(float8, int),
     mlops.log_loss(float8, boolean),
-    mlops.log_loss(float8, int)
+    mlops.log_loss(float8, int),
+    mlops.log_loss(float8[], int)
     TO PUBLIC;

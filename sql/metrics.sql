@@ -122,6 +122,12 @@ SELECT mlops.log_loss(0.0, true) AS certain_miss, mlops.log_loss(1.0, false) AS 
 -- only one class present is fine (the classes are known: 0 and 1); NULLs skipped; no rows: NULL
 SELECT round(mlops.log_loss(p, y)::numeric, 15) AS one_class FROM (VALUES (0.5::float8, 1), (0.5, 1), (NULL, 0), (0.1, NULL)) v(p, y);
 SELECT mlops.log_loss(p, y) FROM (VALUES (0.5::float8, 1)) v(p, y) WHERE false;
+-- multiclass: a row of class probabilities and the class index; a row not summing
+-- to 1 is divided by its sum ((0.5, 0.5, 1) is (0.25, 0.25, 0.5)):
+--   (-ln 0.7 - ln 0.3 - ln 0.5) / 3 = (0.356674943938732 + 1.203972804325936
+--                                      + 0.693147180559945) / 3 = 0.751264976274871
+SELECT round(mlops.log_loss(p, y)::numeric, 15) AS multiclass
+  FROM (VALUES ('{0.7, 0.2, 0.1}'::float8[], 0), ('{0.2, 0.5, 0.3}', 2), ('{0.5, 0.5, 1}', 2), (NULL, 1)) v(p, y);
 
 --------------------------------------------------------------------------------
 -- Bad input
@@ -140,6 +146,9 @@ SELECT pg_temp.err($$SELECT mlops.log_loss(-0.1, false)$$) AS negative_probabili
        pg_temp.err($$SELECT mlops.log_loss('NaN', false)$$) AS nan_probability,
        pg_temp.err($$SELECT mlops.accuracy('{}'::json, '{}'::json)$$) AS no_equality,
        pg_temp.err($$SELECT mlops.precision_score(true, false, NULL::boolean)$$) AS null_positive;
+SELECT pg_temp.err($$SELECT mlops.log_loss(p, y) FROM (VALUES ('{0.5, 0.5}'::float8[], 0), ('{0.2, 0.3, 0.5}', 1)) v(p, y)$$) AS k_differs,
+       pg_temp.err($$SELECT mlops.log_loss('{0.5, 0.5}'::float8[], 2)$$) AS class_index_2_of_2,
+       pg_temp.err($$SELECT mlops.log_loss('{0.5, NULL}'::float8[], 0)$$) AS null_element;
 -- a bad value in a skipped row (a NULL beside it) is no error
 SELECT mlops.roc_auc(s, l) FROM (VALUES (NULL::float8, 7), ('NaN', NULL), (0.2, 0), (0.7, 1)) v(s, l);
 
