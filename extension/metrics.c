@@ -16,9 +16,10 @@
  *	  serialize/deserialize functions; it is sorted only by the final function.
  *
  *	  Sums are compensated (Neumaier's variant of Kahan's summation), and the
- *	  spread of the actual values for R2 is Welford's running M2 (combined
- *	  with Chan's formula): sklearn's float64 results (numpy's pairwise sums)
- *	  are matched within 1e-9 relative also over millions of rows.
+ *	  spread of the actual values for R2 is Welford's running M2 (of the values
+ *	  less the first, combined with Chan's formula):
+ *	  sklearn's float64 results (numpy's pairwise sums) are matched within
+ *	  1e-9 relative also over millions of rows.
  */
 #include "postgres.h"
 
@@ -94,7 +95,8 @@ enum
 	REG_N,						/* rows */
 	REG_SSE, REG_SSE_C,			/* sum of squared errors, compensation */
 	REG_SAE, REG_SAE_C,			/* sum of absolute errors, compensation */
-	REG_MEAN, REG_M2,			/* mean of actual, sum of squared deviations */
+	REG_SHIFT,					/* the first actual value */
+	REG_MEAN, REG_M2,			/* mean of actual - shift, sum of squared deviations */
 	REG_LEN
 };
 
@@ -104,10 +106,20 @@ reg_add(double *st, double pred, double actual)
 	double		e = actual - pred;
 	double		delta;
 
+	if (st[REG_N] == 0)
+		st[REG_SHIFT] = actual;
 	st[REG_N] += 1;
 	ksum_add(&st[REG_SSE], &st[REG_SSE_C], e * e);
 	ksum_add(&st[REG_SAE], &st[REG_SAE_C], fabs(e));
-	/* Welford: a constant actual keeps M2 exactly 0 (R2's special case) */
+
+	/*
+	 * Welford, on the actual values less the first one: the running mean of
+	 * values like 1e6 + noise would round at 1e-10 each step, and its
+	 * errors, correlated, reach the deviations (R2 off by 1e-9); shifted, the
+	 * mean is of the order of the spread.  A constant actual keeps M2
+	 * exactly 0 (R2's special case).
+	 */
+	actual -= st[REG_SHIFT];
 	delta = actual - st[REG_MEAN];
 	st[REG_MEAN] += delta / st[REG_N];
 	st[REG_M2] += delta * (actual - st[REG_MEAN]);
@@ -133,7 +145,8 @@ reg_combine(double *st, const double *other)
 	ksum_add(&st[REG_SSE], &st[REG_SSE_C], other[REG_SSE_C]);
 	ksum_add(&st[REG_SAE], &st[REG_SAE_C], other[REG_SAE]);
 	ksum_add(&st[REG_SAE], &st[REG_SAE_C], other[REG_SAE_C]);
-	delta = other[REG_MEAN] - st[REG_MEAN];
+	/* the difference of the means, each of its own shift */
+	delta = (other[REG_SHIFT] - st[REG_SHIFT]) + (other[REG_MEAN] - st[REG_MEAN]);
 	st[REG_MEAN] += delta * (nb / n);
 	st[REG_M2] += other[REG_M2] + delta * delta * (na / n) * nb;
 	st[REG_N] = n;

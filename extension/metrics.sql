@@ -13,7 +13,8 @@
 
 --------------------------------------------------------------------------------
 -- Regression: rmse, mae, r2_score (float8[] state: rows, compensated sums of
--- squared and absolute errors, the actual values' mean and M2)
+-- squared and absolute errors, the first actual value, the actual values'
+-- mean (less the first) and M2)
 --------------------------------------------------------------------------------
 CREATE FUNCTION mlops._regression_trans(float8[], float8, float8) RETURNS float8[]
     AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -28,16 +29,16 @@ CREATE FUNCTION mlops._r2_final(float8[]) RETURNS float8
 
 -- sklearn.metrics.mean_squared_error(actual, predicted, squared=False)
 CREATE AGGREGATE mlops.rmse(predicted float8, actual float8) (
-    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0}',
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
     FINALFUNC = mlops._rmse_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
 -- sklearn.metrics.mean_absolute_error(actual, predicted)
 CREATE AGGREGATE mlops.mae(predicted float8, actual float8) (
-    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0}',
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
     FINALFUNC = mlops._mae_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
 -- sklearn.metrics.r2_score(actual, predicted): 1 - SSE/SST; a constant
 -- actual gives 1 when predicted exactly, else 0
 CREATE AGGREGATE mlops.r2_score(predicted float8, actual float8) (
-    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0}',
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
     FINALFUNC = mlops._r2_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
 
 --------------------------------------------------------------------------------

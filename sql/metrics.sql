@@ -182,7 +182,7 @@ SELECT mlops.accuracy(predicted_label, actual_label), mlops.f1_score(predicted, 
        mlops.f1_score(predicted_label, actual_label, 'churn') FROM cls;
 SELECT round(mlops.roc_auc(score, label)::numeric, 15), mlops.log_loss(0.5, label) FROM auc;
 -- and their support functions are not theirs to call
-SELECT mlops._rmse_final('{1,1,0,1,0,0,0}');
+SELECT mlops._rmse_final('{1,1,0,1,0,0,0,0}');
 RESET ROLE;
 
 --------------------------------------------------------------------------------
