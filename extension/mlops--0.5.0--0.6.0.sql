@@ -5724,6 +5724,140 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION mlops._regression_trans(float8[], float8, float8) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._regression_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_regression_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._rmse_final(float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_rmse_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._mae_final(float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_mae_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._r2_final(float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_r2_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.rmse(predicted float8, actual float8) (
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
+    FINALFUNC = mlops._rmse_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.mae(predicted float8, actual float8) (
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
+    FINALFUNC = mlops._mae_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.r2_score(predicted float8, actual float8) (
+    SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
+    FINALFUNC = mlops._r2_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE FUNCTION mlops._accuracy_trans(int8[], anyelement, anyelement) RETURNS int8[]
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_trans' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._accuracy_final(int8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._confusion_trans(int8[], boolean, boolean) RETURNS int8[]
+    AS 'MODULE_PATHNAME', 'mlops_confusion_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._confusion_trans(int8[], anyelement, anyelement, anyelement) RETURNS int8[]
+    AS 'MODULE_PATHNAME', 'mlops_confusion_label_trans' LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._counts_combine(int8[], int8[]) RETURNS int8[]
+    AS 'MODULE_PATHNAME', 'mlops_counts_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._precision_final(int8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_precision_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._recall_final(int8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_recall_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._f1_final(int8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_f1_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.accuracy(predicted anyelement, actual anyelement) (
+    SFUNC = mlops._accuracy_trans, STYPE = int8[], INITCOND = '{0,0}',
+    FINALFUNC = mlops._accuracy_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.precision_score(predicted boolean, actual boolean) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._precision_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.precision_score(predicted anyelement, actual anyelement, positive anyelement) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._precision_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.recall_score(predicted boolean, actual boolean) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._recall_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.recall_score(predicted anyelement, actual anyelement, positive anyelement) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._recall_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.f1_score(predicted boolean, actual boolean) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._f1_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.f1_score(predicted anyelement, actual anyelement, positive anyelement) (
+    SFUNC = mlops._confusion_trans, STYPE = int8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._f1_final, COMBINEFUNC = mlops._counts_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE FUNCTION mlops._auc_trans(internal, float8, boolean) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_auc_trans_bool' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._auc_trans(internal, float8, int) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_auc_trans_int' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._auc_combine(internal, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_auc_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._auc_serialize(internal) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'mlops_auc_serialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._auc_deserialize(bytea, internal) RETURNS internal
+    AS 'MODULE_PATHNAME', 'mlops_auc_deserialize' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._auc_final(internal) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_auc_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.roc_auc(score float8, label boolean) (
+    SFUNC = mlops._auc_trans, STYPE = internal, FINALFUNC = mlops._auc_final,
+    COMBINEFUNC = mlops._auc_combine, SERIALFUNC = mlops._auc_serialize,
+    DESERIALFUNC = mlops._auc_deserialize, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.roc_auc(score float8, label int) (
+    SFUNC = mlops._auc_trans, STYPE = internal, FINALFUNC = mlops._auc_final,
+    COMBINEFUNC = mlops._auc_combine, SERIALFUNC = mlops._auc_serialize,
+    DESERIALFUNC = mlops._auc_deserialize, PARALLEL = SAFE);
+
+CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8, boolean) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8, int) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8[], int) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._log_loss_combine(float8[], float8[]) RETURNS float8[]
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE FUNCTION mlops._log_loss_final(float8[]) RETURNS float8
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OR REPLACE AGGREGATE mlops.log_loss(probability float8, label boolean) (
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',
+    FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.log_loss(probability float8, label int) (
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',
+    FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
+
+CREATE OR REPLACE AGGREGATE mlops.log_loss(probabilities float8[], label int) (
+    SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,0}',
+    FINALFUNC = mlops._log_loss_final, COMBINEFUNC = mlops._log_loss_combine, PARALLEL = SAFE);
+
 -- The views, as 0.6.0 defines them (columns are only added, at the end).
 CREATE OR REPLACE VIEW mlops.runs_overview AS
 SELECT r.run_id, r.experiment_id, e.name AS experiment_name, r.run_name, r.status,
@@ -6177,6 +6311,23 @@ GRANT EXECUTE ON FUNCTION
     TO PUBLIC;
 GRANT SELECT ON mlops.ab_tests_overview, mlops.ab_exposures_daily, mlops.ab_current_results,
     mlops.ab_shadow_comparison, mlops.ab_alerts_open TO mlops_reader;
+GRANT EXECUTE ON FUNCTION
+    mlops.rmse(float8, float8),
+    mlops.mae(float8, float8),
+    mlops.r2_score(float8, float8),
+    mlops.accuracy(anyelement, anyelement),
+    mlops.precision_score(boolean, boolean),
+    mlops.precision_score(anyelement, anyelement, anyelement),
+    mlops.recall_score(boolean, boolean),
+    mlops.recall_score(anyelement, anyelement, anyelement),
+    mlops.f1_score(boolean, boolean),
+    mlops.f1_score(anyelement, anyelement, anyelement),
+    mlops.roc_auc(float8, boolean),
+    mlops.roc_auc(float8, int),
+    mlops.log_loss(float8, boolean),
+    mlops.log_loss(float8, int),
+    mlops.log_loss(float8[], int)
+    TO PUBLIC;
 
 -- Every table of user data (and its sequence) is dumped by pg_dump.
 SELECT pg_catalog.pg_extension_config_dump('mlops.experiments', '');
