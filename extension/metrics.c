@@ -581,12 +581,52 @@ state_array(FunctionCallInfo fcinfo, int argno, Oid elemtype, int len)
 #define STATE_DOUBLES(a) ((double *) state_data(a))
 #define STATE_INT64S(a) ((int64 *) state_data(a))
 
-/* the values of a final function's state, read only */
+/* the values of a final function's state, read only; NULL for a NULL state */
 static const void *
 final_state(FunctionCallInfo fcinfo, Oid elemtype, int len)
 {
+	if (PG_ARGISNULL(0))
+		return NULL;
 	return checked_state(fcinfo, PG_GETARG_ARRAYTYPE_P(0), elemtype, len);
 }
+
+/*
+ * The support functions of the float8[] and int8[] states are not STRICT,
+ * though they act as if they were: the planner folds a STRICT function
+ * called with a NULL constant into NULL without checking the caller's
+ * EXECUTE privilege, which would let anyone "call" these internal
+ * functions.  So a transition function skips a row with a NULL argument
+ * itself (keeping the state; a NULL state, outside an aggregate, gives
+ * NULL), and a combine function returns the other state when one is NULL.
+ */
+static bool
+row_has_null(FunctionCallInfo fcinfo)
+{
+	int			i;
+
+	for (i = 1; i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			return true;
+	return false;
+}
+
+#define SKIP_NULL_ROW() \
+	do { \
+		if (PG_ARGISNULL(0)) \
+			PG_RETURN_NULL(); \
+		if (row_has_null(fcinfo)) \
+			PG_RETURN_DATUM(PG_GETARG_DATUM(0)); \
+	} while (0)
+
+#define COMBINE_NULL_STATES() \
+	do { \
+		if (PG_ARGISNULL(0) || PG_ARGISNULL(1)) \
+		{ \
+			if (PG_ARGISNULL(0) && PG_ARGISNULL(1)) \
+				PG_RETURN_NULL(); \
+			PG_RETURN_DATUM(PG_GETARG_DATUM(PG_ARGISNULL(0) ? 1 : 0)); \
+		} \
+	} while (0)
 
 /* ---- rmse, mae, r2_score: float8[] state, see REG_* ---- */
 
@@ -594,10 +634,14 @@ PG_FUNCTION_INFO_V1(mlops_regression_trans);
 Datum
 mlops_regression_trans(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, REG_LEN);
-	double		pred = PG_GETARG_FLOAT8(1);
-	double		actual = PG_GETARG_FLOAT8(2);
+	ArrayType  *a;
+	double		pred,
+				actual;
 
+	SKIP_NULL_ROW();
+	a = state_array(fcinfo, 0, FLOAT8OID, REG_LEN);
+	pred = PG_GETARG_FLOAT8(1);
+	actual = PG_GETARG_FLOAT8(2);
 	check_finite(fcinfo, pred, "predicted");
 	check_finite(fcinfo, actual, "actual");
 	reg_add(STATE_DOUBLES(a), pred, actual);
@@ -608,9 +652,12 @@ PG_FUNCTION_INFO_V1(mlops_regression_combine);
 Datum
 mlops_regression_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, REG_LEN);
-	ArrayType  *b = state_array(fcinfo, 1, FLOAT8OID, REG_LEN);
+	ArrayType  *a,
+			   *b;
 
+	COMBINE_NULL_STATES();
+	a = state_array(fcinfo, 0, FLOAT8OID, REG_LEN);
+	b = state_array(fcinfo, 1, FLOAT8OID, REG_LEN);
 	reg_combine(STATE_DOUBLES(a), STATE_DOUBLES(b));
 	PG_RETURN_ARRAYTYPE_P(a);
 }
@@ -621,7 +668,7 @@ Datum \
 sqlname(PG_FUNCTION_ARGS) \
 { \
 	const double *st = final_state(fcinfo, FLOAT8OID, REG_LEN); \
-	if (st[REG_N] == 0) \
+	if (st == NULL || st[REG_N] == 0) \
 		PG_RETURN_NULL(); \
 	PG_RETURN_FLOAT8(fn(st)); \
 }
@@ -681,9 +728,12 @@ PG_FUNCTION_INFO_V1(mlops_accuracy_trans);
 Datum
 mlops_accuracy_trans(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, INT8OID, ACC_LEN);
-	int64	   *st = STATE_INT64S(a);
+	ArrayType  *a;
+	int64	   *st;
 
+	SKIP_NULL_ROW();
+	a = state_array(fcinfo, 0, INT8OID, ACC_LEN);
+	st = STATE_INT64S(a);
 	st[ACC_N]++;
 	if (values_equal(fcinfo, PG_GETARG_DATUM(1), PG_GETARG_DATUM(2)))
 		st[ACC_CORRECT]++;
@@ -696,7 +746,7 @@ mlops_accuracy_final(PG_FUNCTION_ARGS)
 {
 	const int64 *st = (const int64 *) final_state(fcinfo, INT8OID, ACC_LEN);
 
-	if (st[ACC_N] == 0)
+	if (st == NULL || st[ACC_N] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8((double) st[ACC_CORRECT] / (double) st[ACC_N]);
 }
@@ -712,8 +762,10 @@ PG_FUNCTION_INFO_V1(mlops_confusion_trans);
 Datum
 mlops_confusion_trans(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, INT8OID, CM_LEN);
+	ArrayType  *a;
 
+	SKIP_NULL_ROW();
+	a = state_array(fcinfo, 0, INT8OID, CM_LEN);
 	cm_add(STATE_INT64S(a), PG_GETARG_BOOL(1), PG_GETARG_BOOL(2));
 	PG_RETURN_ARRAYTYPE_P(a);
 }
@@ -729,19 +781,14 @@ mlops_confusion_label_trans(PG_FUNCTION_ARGS)
 {
 	ArrayType  *a;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s: the state must not be NULL", agg_name(fcinfo))));
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s: the positive label must not be NULL", agg_name(fcinfo)),
 				 errdetail("The third argument names the class whose precision, recall or F1 is computed."),
 				 errhint("Pass the positive class, e.g. mlops.f1_score(predicted, actual, 'churn').")));
+	SKIP_NULL_ROW();
 	a = state_array(fcinfo, 0, INT8OID, CM_LEN);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		PG_RETURN_ARRAYTYPE_P(a);
 	cm_add(STATE_INT64S(a),
 		   values_equal(fcinfo, PG_GETARG_DATUM(1), PG_GETARG_DATUM(3)),
 		   values_equal(fcinfo, PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)));
@@ -753,11 +800,14 @@ PG_FUNCTION_INFO_V1(mlops_counts_combine);
 Datum
 mlops_counts_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
-	int			len = ARR_NDIM(a) == 1 ? ARR_DIMS(a)[0] : 0;
-	ArrayType  *b;
-	int			i;
+	ArrayType  *a,
+			   *b;
+	int			len,
+				i;
 
+	COMBINE_NULL_STATES();
+	a = PG_GETARG_ARRAYTYPE_P(0);
+	len = ARR_NDIM(a) == 1 ? ARR_DIMS(a)[0] : 0;
 	if (len != ACC_LEN && len != CM_LEN)
 		len = CM_LEN;			/* state_array() reports it */
 	a = state_array(fcinfo, 0, INT8OID, len);
@@ -781,7 +831,7 @@ prf_final(FunctionCallInfo fcinfo, PrfPart part)
 				r,
 				f;
 
-	if (st[CM_TP] + st[CM_FP] + st[CM_FN] + st[CM_TN] == 0)
+	if (st == NULL || st[CM_TP] + st[CM_FP] + st[CM_FN] + st[CM_TN] == 0)
 		PG_RETURN_NULL();
 	prf_from_counts(st[CM_TP], st[CM_TP] + st[CM_FP], st[CM_TP] + st[CM_FN], &p, &r, &f);
 	PG_RETURN_FLOAT8(part == PRF_PRECISION ? p : (part == PRF_RECALL ? r : f));
@@ -848,6 +898,7 @@ PG_FUNCTION_INFO_V1(mlops_log_loss_trans_bool);
 Datum
 mlops_log_loss_trans_bool(PG_FUNCTION_ARGS)
 {
+	SKIP_NULL_ROW();
 	return log_loss_add(fcinfo, PG_GETARG_FLOAT8(1), PG_GETARG_BOOL(2));
 }
 
@@ -855,6 +906,7 @@ PG_FUNCTION_INFO_V1(mlops_log_loss_trans_int);
 Datum
 mlops_log_loss_trans_int(PG_FUNCTION_ARGS)
 {
+	SKIP_NULL_ROW();
 	return log_loss_add(fcinfo, PG_GETARG_FLOAT8(1), int_label(fcinfo, PG_GETARG_INT32(2)));
 }
 
@@ -867,14 +919,20 @@ PG_FUNCTION_INFO_V1(mlops_log_loss_trans_multi);
 Datum
 mlops_log_loss_trans_multi(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
-	ArrayType  *row = PG_GETARG_ARRAYTYPE_P(1);
-	int32		label = PG_GETARG_INT32(2);
-	double	   *st = STATE_DOUBLES(a);
-	int			k = ArrayGetNItems(ARR_NDIM(row), ARR_DIMS(row));
+	ArrayType  *a,
+			   *row;
+	int32		label;
+	double	   *st;
+	int			k;
 	const double *proba;
 	int			c;
 
+	SKIP_NULL_ROW();
+	a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
+	row = PG_GETARG_ARRAYTYPE_P(1);
+	label = PG_GETARG_INT32(2);
+	st = STATE_DOUBLES(a);
+	k = ArrayGetNItems(ARR_NDIM(row), ARR_DIMS(row));
 	if (ARR_NDIM(row) > 1 || ARR_HASNULL(row) || k < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -905,11 +963,16 @@ PG_FUNCTION_INFO_V1(mlops_log_loss_combine);
 Datum
 mlops_log_loss_combine(PG_FUNCTION_ARGS)
 {
-	ArrayType  *a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
-	ArrayType  *b = state_array(fcinfo, 1, FLOAT8OID, LL_LEN);
-	double	   *sa = STATE_DOUBLES(a);
-	const double *sb = STATE_DOUBLES(b);
+	ArrayType  *a,
+			   *b;
+	double	   *sa;
+	const double *sb;
 
+	COMBINE_NULL_STATES();
+	a = state_array(fcinfo, 0, FLOAT8OID, LL_LEN);
+	b = state_array(fcinfo, 1, FLOAT8OID, LL_LEN);
+	sa = STATE_DOUBLES(a);
+	sb = STATE_DOUBLES(b);
 	if (sb[LL_N] == 0)
 		PG_RETURN_ARRAYTYPE_P(a);
 	if (sa[LL_N] != 0 && sa[LL_K] != sb[LL_K])
@@ -930,7 +993,7 @@ mlops_log_loss_final(PG_FUNCTION_ARGS)
 {
 	const double *st = final_state(fcinfo, FLOAT8OID, LL_LEN);
 
-	if (st[LL_N] == 0)
+	if (st == NULL || st[LL_N] == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(ksum_value(st[LL_SUM], st[LL_SUM_C]) / st[LL_N]);
 }

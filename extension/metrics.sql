@@ -9,7 +9,10 @@
 -- an internal state with serialize/deserialize functions.  The support
 -- functions compute only; IMMUTABLE except those comparing values of a
 -- polymorphic type by its equality operator (STABLE: a user-defined type's
--- equality need not be immutable).
+-- equality need not be immutable).  Those of the float8[] and int8[] states
+-- are not STRICT but skip NULL rows themselves (metrics.c says why: a STRICT
+-- function called with a NULL constant is folded away by the planner before
+-- EXECUTE is checked, so anyone could "call" it).
 
 --------------------------------------------------------------------------------
 -- Regression: rmse, mae, r2_score (float8[] state: rows, compensated sums of
@@ -17,15 +20,15 @@
 -- mean (less the first) and M2)
 --------------------------------------------------------------------------------
 CREATE FUNCTION mlops._regression_trans(float8[], float8, float8) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._regression_combine(float8[], float8[]) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_regression_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_regression_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._rmse_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_rmse_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_rmse_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._mae_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_mae_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_mae_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._r2_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_r2_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_r2_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- sklearn.metrics.mean_squared_error(actual, predicted, squared=False)
 CREATE AGGREGATE mlops.rmse(predicted float8, actual float8) (
@@ -47,24 +50,24 @@ CREATE AGGREGATE mlops.r2_score(predicted float8, actual float8) (
 -- (sklearn's zero_division=0)
 --------------------------------------------------------------------------------
 CREATE FUNCTION mlops._accuracy_trans(int8[], anyelement, anyelement) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_accuracy_trans' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_trans' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._accuracy_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_accuracy_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- boolean: true is the positive class
 CREATE FUNCTION mlops._confusion_trans(int8[], boolean, boolean) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_confusion_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
--- any type, with the positive class named: not STRICT, since a NULL positive
--- class is an error where a NULL predicted or actual value is a row skipped
+    AS 'MODULE_PATHNAME', 'mlops_confusion_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
+-- any type, with the positive class named: a NULL positive class is an error,
+-- where a NULL predicted or actual value is a row skipped
 CREATE FUNCTION mlops._confusion_trans(int8[], anyelement, anyelement, anyelement) RETURNS int8[]
     AS 'MODULE_PATHNAME', 'mlops_confusion_label_trans' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._counts_combine(int8[], int8[]) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_counts_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_counts_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._precision_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_precision_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_precision_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._recall_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_recall_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_recall_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._f1_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_f1_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_f1_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 -- sklearn.metrics.accuracy_score(actual, predicted), values compared by
 -- their type's equality operator (and the column's collation)
@@ -128,15 +131,15 @@ CREATE AGGREGATE mlops.roc_auc(score float8, label int) (
 -- divided by its sum; float8[] state: rows, compensated sum of the losses, k)
 --------------------------------------------------------------------------------
 CREATE FUNCTION mlops._log_loss_trans(float8[], float8, boolean) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_trans(float8[], float8, int) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_trans(float8[], float8[], int) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_combine(float8[], float8[]) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION mlops._log_loss_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE AGGREGATE mlops.log_loss(probability float8, label boolean) (
     SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',

@@ -5725,19 +5725,19 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION mlops._regression_trans(float8[], float8, float8) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_regression_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._regression_combine(float8[], float8[]) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_regression_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_regression_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._rmse_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_rmse_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_rmse_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._mae_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_mae_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_mae_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._r2_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_r2_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_r2_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE AGGREGATE mlops.rmse(predicted float8, actual float8) (
     SFUNC = mlops._regression_trans, STYPE = float8[], INITCOND = '{0,0,0,0,0,0,0,0}',
@@ -5752,28 +5752,28 @@ CREATE OR REPLACE AGGREGATE mlops.r2_score(predicted float8, actual float8) (
     FINALFUNC = mlops._r2_final, COMBINEFUNC = mlops._regression_combine, PARALLEL = SAFE);
 
 CREATE OR REPLACE FUNCTION mlops._accuracy_trans(int8[], anyelement, anyelement) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_accuracy_trans' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_trans' LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._accuracy_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_accuracy_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_accuracy_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._confusion_trans(int8[], boolean, boolean) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_confusion_trans' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_confusion_trans' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._confusion_trans(int8[], anyelement, anyelement, anyelement) RETURNS int8[]
     AS 'MODULE_PATHNAME', 'mlops_confusion_label_trans' LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._counts_combine(int8[], int8[]) RETURNS int8[]
-    AS 'MODULE_PATHNAME', 'mlops_counts_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_counts_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._precision_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_precision_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_precision_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._recall_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_recall_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_recall_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._f1_final(int8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_f1_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_f1_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE AGGREGATE mlops.accuracy(predicted anyelement, actual anyelement) (
     SFUNC = mlops._accuracy_trans, STYPE = int8[], INITCOND = '{0,0}',
@@ -5832,19 +5832,19 @@ CREATE OR REPLACE AGGREGATE mlops.roc_auc(score float8, label int) (
     DESERIALFUNC = mlops._auc_deserialize, PARALLEL = SAFE);
 
 CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8, boolean) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_bool' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8, int) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_int' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._log_loss_trans(float8[], float8[], int) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_trans_multi' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._log_loss_combine(float8[], float8[]) RETURNS float8[]
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_combine' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE FUNCTION mlops._log_loss_final(float8[]) RETURNS float8
-    AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+    AS 'MODULE_PATHNAME', 'mlops_log_loss_final' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 CREATE OR REPLACE AGGREGATE mlops.log_loss(probability float8, label boolean) (
     SFUNC = mlops._log_loss_trans, STYPE = float8[], INITCOND = '{0,0,0,2}',
