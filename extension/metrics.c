@@ -385,6 +385,16 @@ metrics_roc_auc_binary(const double *score, const int *label, int64 n)
 	return auc;
 }
 
+/* a class index of row i, from 0 to k - 1 (the callers' contract) */
+static inline void
+check_class_index(int label, int k, int64 i)
+{
+	if (label < 0 || label >= k)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("class index %d out of range 0 to %d (row " INT64_FORMAT ")", label, k - 1, i)));
+}
+
 /*
  * One-vs-rest, macro: each class's probabilities ranked against its rows
  * and the others', the k AUCs averaged.  NaN when a class is absent from
@@ -407,11 +417,7 @@ metrics_roc_auc_ovr(const double *proba, const int *label, int64 n, int k)
 
 		for (i = 0; i < n; i++)
 		{
-			if (label[i] < 0 || label[i] >= k)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("class index %d out of range 0 to %d (row " INT64_FORMAT ")",
-								label[i], k - 1, i)));
+			check_class_index(label[i], k, i);
 			if (label[i] == c)
 				pos[npos++] = proba[i * k + c];
 			else
@@ -484,11 +490,7 @@ metrics_log_loss(const double *proba, const int *label, int64 n, int k)
 		return get_float8_nan();
 	for (i = 0; i < n; i++)
 	{
-		if (label[i] < 0 || label[i] >= k)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("class index %d out of range 0 to %d (row " INT64_FORMAT ")",
-							label[i], k - 1, i)));
+		check_class_index(label[i], k, i);
 		ksum_add(&s, &c, log_loss_row(proba + i * k, k, label[i]));
 	}
 	return ksum_value(s, c) / (double) n;
