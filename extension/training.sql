@@ -335,7 +335,8 @@ BEGIN
         IF group_column IS NULL THEN
             res := results -> 0;
             IF task IN ('binary', 'multiclass') AND res ->> 'task' <> task THEN
-                RAISE EXCEPTION 'the target has % classes: the task is %, not %', '', res ->> 'task', task
+                RAISE EXCEPTION 'the target has % classes: the task is %, not %',
+                                CASE WHEN res ->> 'task' = 'binary' THEN 'two' ELSE 'more than two' END, res ->> 'task', task
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             PERFORM mlops._train_log(parent_run, res, hyperparams);
