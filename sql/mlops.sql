@@ -33,7 +33,10 @@ SELECT p.oid::regprocedure AS definer_without_pinned_search_path
 -- _html_number and _drift_chart_svg), that run the caller's own query as
 -- the caller (_describe_source, _drift_rows, _drift_capture), and definer
 -- functions that check the caller (_capture_baseline, _model_training_input,
--- _drift_record).
+-- _drift_record).  train() runs as its caller too, and reaches its argument
+-- checks, which only raise (_check_model_name, _check_label), and its own
+-- helpers (_train_*: the fit reads as the caller, the failed-run recorder
+-- records as the caller).
 SELECT p.oid::regprocedure AS internal_callable_by_public
   FROM pg_proc p
  WHERE p.pronamespace = 'mlops'::regnamespace AND p.proname LIKE '\_%'

@@ -1,7 +1,8 @@
 """Oracle of train_xgboost_parity.sh: XGBoost's Python package (Debian's 1.7).
 
 prepare DIR      writes DIR/rows.copy: id, x (float, 10% NULL), region (text, 5% NULL),
-                 z (integer-valued float), y_reg, y_bin (text), y_mul (text); 30,000 rows, so
+                 z (integer-valued float), y_reg, y_bin (text), y_mul (text), held_out (every
+                 fifth row, the split column mlops.train is given); 30,000 rows, so
                  that mlops.train feeds XGBoost several chunks (TRAIN_CHUNK_ROWS 8192).
 check DIR TASK ROUNDS HYPERPARAMS NTHREAD
                  reads DIR/TASK.json (the artifact mlops.train registered), DIR/TASK.train (the
@@ -41,7 +42,8 @@ def prepare(work):
     with open(f"{work}/rows.copy", "w") as f:
         for i in range(N):
             f.write("\t".join([str(i), "\\N" if xm[i] else repr(float(x[i])), "\\N" if rm[i] else CATS[region[i]],
-                               repr(float(z[i])), repr(float(y[i])), y_bin[i], y_mul[i]]) + "\n")
+                               repr(float(z[i])), repr(float(y[i])), y_bin[i], y_mul[i],
+                               "t" if i % 5 == 0 else "f"]) + "\n")
 
 
 def check(work, task, rounds, hyperparams, nthread):
