@@ -6170,7 +6170,8 @@ BEGIN
         IF group_column IS NULL THEN
             res := results -> 0;
             IF task IN ('binary', 'multiclass') AND res ->> 'task' <> task THEN
-                RAISE EXCEPTION 'the target has % classes: the task is %, not %', '', res ->> 'task', task
+                RAISE EXCEPTION 'the target has % classes: the task is %, not %',
+                                CASE WHEN res ->> 'task' = 'binary' THEN 'two' ELSE 'more than two' END, res ->> 'task', task
                     USING ERRCODE = 'invalid_parameter_value';
             END IF;
             PERFORM mlops._train_log(parent_run, res, hyperparams);
@@ -6714,7 +6715,9 @@ GRANT EXECUTE ON FUNCTION
     TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
     mlops.train(text, text, text, text[], text, text, jsonb, float8, int, text, text, text, jsonb, text, text),
-    -- run as the caller inside train()
+    -- run as the caller inside train(): its argument checks, which only raise
+    mlops._check_model_name(text, text),
+    mlops._check_label(text, text, int, text),
     mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean),
     mlops._train_kind_of(oid),
     mlops._train_candidates(jsonb, text, int, int),
