@@ -45,6 +45,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 #include "compat.h"
 #include "metrics.h"
@@ -60,6 +61,7 @@
 extern char *text_to_cstring(const text *t);
 extern text *cstring_to_text(const char *s);
 extern const char *quote_identifier(const char *ident);
+extern char *format_type_be(Oid type_oid);
 extern Datum jsonb_in(PG_FUNCTION_ARGS);
 #define TextDatumGetCString(d) text_to_cstring((text *) DatumGetPointer(d))
 
@@ -1665,6 +1667,43 @@ fit_one(TrainSet *ts, const char *algorithm, json_t *hp, const char *label, cons
 }
 
 /*
+ * The query's columns must be what the reader takes them for: a float8
+ * read from a text column would be a pointer taken for a number.
+ */
+static void
+check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classify)
+{
+	List	   *plans = SPI_plan_get_plan_sources(plan);
+	TupleDesc	desc;
+	int			natts;
+
+	if (list_length(plans) != 1 || ((CachedPlanSource *) linitial(plans))->resultDesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the training query must be one statement that returns rows")));
+	desc = ((CachedPlanSource *) linitial(plans))->resultDesc;
+	natts = desc->natts;
+	if (natts != COL_FIRST_FEATURE - 1 + nfeat)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("the training query returns %d columns, not %d", natts, COL_FIRST_FEATURE - 1 + nfeat)));
+	for (int c = 1; c <= natts; c++)
+	{
+		Oid			t = TupleDescAttr(desc, c - 1)->atttypid;
+		Oid			want = c == COL_TARGET ? (classify ? TEXTOID : FLOAT8OID)
+			: c == COL_SPLIT ? (t == BOOLOID ? BOOLOID : INT4OID)
+			: c == COL_GROUP ? TEXTOID
+			: is_cat[c - COL_FIRST_FEATURE] ? TEXTOID : FLOAT8OID;
+
+		if (t != want)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of the training query is of type %s, not %s", c,
+							format_type_be(t), format_type_be(want))));
+	}
+}
+
+/*
  * mlops._train_fit(query, classify, numeric_labels, feature_names,
  *                  feature_categorical, algorithm, hyperparams, test_size,
  *                  seed, label) -> jsonb
@@ -1705,17 +1744,38 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	MemoryContext per_group;
 	Jsonb	   *out;
 
+	/* callable by every role (it runs as its caller): its arguments are checked as a public function's */
+	if (ARR_NDIM(names_arr) > 1 || ARR_NDIM(cat_arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("feature names and kinds must be one-dimensional arrays")));
 	deconstruct_array(names_arr, TEXTOID, -1, false, TYPALIGN_INT, &name_d, &name_null, &nfeat);
 	deconstruct_array(cat_arr, BOOLOID, 1, true, TYPALIGN_CHAR, &cat_d, &cat_null, &ncat);
-	if (ncat != nfeat)
-		elog(ERROR, "feature names and kinds differ in length");
-	names = palloc(sizeof(char *) * Max(nfeat, 1));
-	is_cat = palloc(sizeof(bool) * Max(nfeat, 1));
+	if (ncat != nfeat || nfeat == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature names and kinds must be as many, and at least one, not %d and %d", nfeat, ncat)));
+	names = palloc(sizeof(char *) * nfeat);
+	is_cat = palloc(sizeof(bool) * nfeat);
 	for (int j = 0; j < nfeat; j++)
 	{
+		if (name_null[j] || cat_null[j])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("feature names and kinds must not be NULL")));
 		names[j] = TextDatumGetCString(name_d[j]);
 		is_cat[j] = DatumGetBool(cat_d[j]);
 	}
+	if (strcmp(algorithm, "linear_regression") != 0 && strcmp(algorithm, "ridge") != 0 &&
+		strcmp(algorithm, "logistic_regression") != 0 && strcmp(algorithm, "xgboost") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown algorithm \"%s\"", algorithm),
+				 errhint("Algorithms: linear_regression, ridge, logistic_regression, xgboost.")));
+	if (strcmp(algorithm, "logistic_regression") == 0 && !classify)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logistic_regression is a classifier; the task is regression")));
 	if (!json_is_object(hp))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1729,6 +1789,7 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
+	check_query_columns(plan, nfeat, is_cat, classify);
 	r.portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	r.has_group = has_group;
 
