@@ -7,7 +7,7 @@ EXTVERSION  = 0.6.0
 # One C file and one SQL file per concept, with the same name.  The install
 # script is the SQL files concatenated in this order (each may use what the
 # ones before it define).
-CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features ab metrics training
+CONCEPTS    = mlops tracking registry scoring bundles batch schedules drift drift_report features ab metrics training retraining
 
 MODULE_big  = mlops
 OBJS        = extension/mlops.o extension/tracking.o extension/registry.o extension/scoring.o \
@@ -22,7 +22,7 @@ DATA_built  = mlops--$(EXTVERSION).sql
 PGFILEDESC  = "mlops - machine-learning lifecycle in SQL"
 
 # one pg_regress file per concept, run in this order
-REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features ab metrics training
+REGRESS      = mlops tracking scoring model_format registry xgboost bundles batch drift features ab metrics training retraining
 REGRESS_OPTS = --inputdir=. --load-extension=mlops
 
 PG_CONFIG ?= pg_config

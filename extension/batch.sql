@@ -23,8 +23,8 @@ BEGIN
 END
 $$;
 
--- One row per run of a job (batch scoring now; drift checks, feature
--- materialisation and retraining as they land), for BI tools to chart.
+-- One row per run of a job (batch scoring, drift checks, feature
+-- materialisation, retraining cycles), for BI tools to chart.
 -- A running job holds a session-level advisory lock, (1836019578, lock_key),
 -- for as long as it runs: when the session that ran it is gone (terminated,
 -- crashed) without finishing it, the lock is gone too, and job_runs_overview
@@ -35,7 +35,7 @@ $$;
 CREATE TABLE mlops.job_runs (
     job_run_id    bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     job_name      text NOT NULL,
-    kind          text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online')),
+    kind          text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online', 'retrain')),
     schedule_id   bigint,
     model_ref     text,
     version_id    bigint,
@@ -112,7 +112,7 @@ DECLARE
 BEGIN
     PERFORM mlops._require_role('mlops_writer', '_job_run_start');
     PERFORM mlops._check_label('job name', job_name, 250);
-    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor', 'materialize_online') THEN
+    IF kind IS NULL OR kind NOT IN ('batch_score', 'drift_monitor', 'materialize_online', 'retrain') THEN
         RAISE EXCEPTION 'unknown kind of job "%"', kind USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF schedule_id IS NOT NULL THEN
@@ -131,10 +131,14 @@ BEGIN
     UNION ALL
     SELECT m.created_by FROM mlops.drift_monitors m WHERE m.name = _job_run_start.job_name
     ORDER BY 1 LIMIT 1;
-    -- and so are the runs of a view's materialization, named after the view
+    -- and so are the runs of a view's materialization, named after the view,
+    -- and a retraining policy's cycles, named after the policy
     IF NOT FOUND AND job_name LIKE 'materialize\_online:%' THEN
         SELECT v.created_by INTO owner FROM mlops.feature_views v
          WHERE v.name = substr(_job_run_start.job_name, length('materialize_online:') + 1);
+    ELSIF NOT FOUND AND job_name LIKE 'retrain:%' THEN
+        SELECT p.created_by INTO owner FROM mlops.retraining_policies p
+         WHERE p.name = substr(_job_run_start.job_name, length('retrain:') + 1);
     END IF;
     IF FOUND AND owner <> mlops._invoking_user() THEN
         RAISE EXCEPTION 'job name "%" is the name of a schedule or drift monitor of role %', job_name, owner

@@ -5,7 +5,8 @@
 CREATE TABLE mlops.schedules (
     schedule_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     name        text NOT NULL UNIQUE,
-    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online', 'ab_canary', 'ab_bandit')),
+    kind        text NOT NULL CHECK (kind IN ('batch_score', 'drift_monitor', 'materialize_online', 'ab_canary', 'ab_bandit',
+                                            'retrain')),
     cron        text NOT NULL,
     spec        jsonb NOT NULL,
     cron_job_id bigint,
@@ -151,6 +152,7 @@ DECLARE
     outs text[];
     feature_columns text[];
     exclude_columns text[];
+    result jsonb;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'run_schedule');
     SELECT * INTO s FROM mlops.schedules x WHERE x.name = run_schedule.name;
@@ -165,6 +167,12 @@ BEGIN
     -- each kind of scheduled job has its runner here
     IF s.kind = 'drift_monitor' THEN
         CALL mlops.run_drift_monitor(s.spec ->> 'monitor');
+        -- a cycle of each of the owner's retraining policies its new alerts trigger
+        CALL mlops._retrain_on_drift(s.spec ->> 'monitor');
+        RETURN;
+    END IF;
+    IF s.kind = 'retrain' THEN
+        CALL mlops._retrain(s.spec ->> 'policy', s.schedule_id, 'schedule', result);
         RETURN;
     END IF;
     IF s.kind = 'materialize_online' THEN

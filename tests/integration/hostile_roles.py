@@ -22,7 +22,8 @@ call runs in its own transaction with a statement_timeout and is rolled back, af
 attacker's view of every mlops table, of the relations in mlops_online and of the online tables'
 rows was compared with the one before (each changed row is judged by policy(): the reader and a
 role with no mlops role may change nothing, the writer what README's roles give it, as itself:
-drift_policy() for baselines, monitors, their checks, history and alerts; features_policy() for
+drift_policy() for baselines, monitors, their checks, history and alerts; retraining_policy() for
+retraining policies and their events (an admin's: attackers change none); features_policy() for
 entities, feature views and services, and the online tables, made by the extension's owner for
 a view's owner and written only for the writer's own views) and, after the first calls that
 wrote, the integrity
@@ -226,7 +227,8 @@ def setup(su):
             SELECT mlops.set_model_alias('hv_mlp', 'champion', 1);
             SELECT mlops.transition_model_stage('hv_model', 1, 'Production');
             SELECT mlops.transition_model_stage('hv_tree', 1, 'staging');
-            SELECT mlops.delete_experiment('hv_exp_deleted');""")
+            SELECT mlops.delete_experiment('hv_exp_deleted');
+            SELECT mlops.create_retraining_policy('ha_policy', 'hv_model', 'SELECT 1::float8 AS x, 2::float8 AS y', 'y');""")
     a.close()
     # the victim's job runs: one with rejects, one failed, one under its schedule
     q(v, "CALL mlops.batch_score('hv_model:1', 'hostile_victim_s.private', 'hostile_victim_s.scores', features => 'x', "
@@ -1184,12 +1186,25 @@ def ab_policy(role, table, old, new, changes):
     return None
 
 
+RETRAINING_TABLES = {'mlops.retraining_policies', 'mlops.retraining_events'}
+
+
+def retraining_policy(role, table, old, new, changes):
+    """policy() for the retraining tables.  A policy moves aliases, so only an admin makes,
+    runs or drops one, its own: the attackers (reader, writer, a role with no mlops role)
+    change neither a policy nor its events."""
+    verb = 'inserted' if old is None else 'deleted' if new is None else 'changed'
+    return f'{role} {verb} a row of {table}'
+
+
 def policy(role, table, old, new, changes):
     """Why a change is not one the role may make (None: it may).  Readers and role-less
     roles may change nothing; a writer what README's roles give it: the shared tracking
     workspace and registrations (as itself), its own job runs, rejects and schedules."""
     if table in AB_TABLES:
         return ab_policy(role, table, old, new, changes)
+    if table in RETRAINING_TABLES:
+        return retraining_policy(role, table, old, new, changes)
     if role != WRITER:
         return f'{role} changed {table}'
     me = WRITER
@@ -1669,8 +1684,10 @@ class Attacker:
             if cur.description:
                 try:
                     cur.fetchall()
-                except (ValueError, OverflowError):
-                    pass    # a value Python cannot hold (a timestamp past year 9999): the call succeeded
+                except (ValueError, OverflowError, RecursionError):
+                    # a value Python cannot hold (a timestamp past year 9999, jsonb nested deeper than
+                    # json.loads recurses, echoed back by a routine): the call succeeded
+                    pass
             ok = True
             if self.role == NOBODY and fn.secdef:
                 # a SECURITY DEFINER routine reads and writes as the extension's owner: it must
