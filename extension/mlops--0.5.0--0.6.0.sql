@@ -6341,31 +6341,20 @@ BEGIN
         pred := format('(s.%I)::text AS y, mlops.predict_proba(%L, %s) AS pr, mlops.predict_class(%L, %s) AS c',
                        target_column, model_ref, feats, model_ref, feats);
     END IF;
+    -- the metric aggregates (metrics.sql): the same definitions train() logs with
     agg := CASE metric
-        WHEN 'rmse' THEN 'sqrt(avg((p - y) ^ 2))'
-        WHEN 'mae' THEN 'avg(abs(p - y))'
-        WHEN 'r2' THEN '1 - sum((y - p) ^ 2) / nullif(sum((y - (SELECT avg(y) FROM e)) ^ 2), 0)'
-        WHEN 'accuracy' THEN 'avg((c = y)::int)'
-        -- sklearn clips probabilities to [eps, 1 - eps]
-        WHEN 'log_loss' THEN format('-avg(ln(least(greatest(pr[array_position(%L::text[], y)], 1e-15), 1 - 1e-15)))',
+        WHEN 'rmse' THEN 'mlops.rmse(p, y)'
+        WHEN 'mae' THEN 'mlops.mae(p, y)'
+        WHEN 'r2' THEN 'mlops.r2_score(p, y)'
+        WHEN 'accuracy' THEN 'mlops.accuracy(c, y)'
+        WHEN 'log_loss' THEN format('mlops.log_loss(pr, array_position(%L::text[], y) - 1)',
                                     ARRAY(SELECT jsonb_array_elements_text(v.classes)))
-        WHEN 'precision' THEN format('avg((y = %1$L)::int) FILTER (WHERE c = %1$L)', v.classes ->> 1)
-        WHEN 'recall' THEN format('avg((c = %1$L)::int) FILTER (WHERE y = %1$L)', v.classes ->> 1)
-        WHEN 'f1' THEN format('2 * count(*) FILTER (WHERE c = %1$L AND y = %1$L) '
-                              '/ nullif(count(*) FILTER (WHERE c = %1$L) + count(*) FILTER (WHERE y = %1$L), 0)::float8',
-                              v.classes ->> 1)
+        WHEN 'precision' THEN format('mlops.precision_score(c, y, %L::text)', v.classes ->> 1)
+        WHEN 'recall' THEN format('mlops.recall_score(c, y, %L::text)', v.classes ->> 1)
+        WHEN 'f1' THEN format('mlops.f1_score(c, y, %L::text)', v.classes ->> 1)
+        WHEN 'roc_auc' THEN format('mlops.roc_auc(pr[2], y = %L)', v.classes ->> 1)
         END;
-    IF metric = 'roc_auc' THEN
-        -- Mann-Whitney: the positives' mean rank, ties sharing the average rank
-        EXECUTE format('WITH e AS (SELECT %s FROM (%s) s), '
-                       'r AS (SELECT y, rank() OVER (ORDER BY pr[2]) + (count(*) OVER (PARTITION BY pr[2]) - 1) / 2.0 AS rk FROM e) '
-                       'SELECT (sum(rk) FILTER (WHERE y = %3$L) - count(*) FILTER (WHERE y = %3$L) '
-                       '        * (count(*) FILTER (WHERE y = %3$L) + 1) / 2.0) '
-                       '     / nullif(count(*) FILTER (WHERE y = %3$L) * count(*) FILTER (WHERE y <> %3$L), 0) FROM r',
-                       pred, rows_sql, v.classes ->> 1) INTO result;
-    ELSE
-        EXECUTE format('WITH e AS (SELECT %s FROM (%s) s) SELECT (%s)::float8 FROM e', pred, rows_sql, agg) INTO result;
-    END IF;
+    EXECUTE format('SELECT (%s)::float8 FROM (SELECT %s FROM (%s) s) e', agg, pred, rows_sql) INTO result;
     RETURN result;
 END
 $$;

@@ -162,3 +162,8 @@ SET ROLE retrain_admin;
 SELECT mlops.drop_retraining_policy('demand_bad');
 SELECT policy, step FROM mlops.retraining_events WHERE step IN ('created', 'dropped') ORDER BY event_id;
 RESET ROLE;
+-- the roles are the cluster's: leave none behind (the policies name them as text)
+DROP OWNED BY retrain_admin, retrain_writer, retrain_other;
+DROP ROLE retrain_admin;
+DROP ROLE retrain_writer;
+DROP ROLE retrain_other;
