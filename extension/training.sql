@@ -75,6 +75,13 @@ BEGIN
 END
 $$;
 
+-- A source as a label: on one line, at most n characters (names and labels
+-- take no control characters; a query source is often several lines).
+CREATE FUNCTION mlops._one_line(t text, n int) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN left(btrim(regexp_replace(t, '[[:space:][:cntrl:]]+', ' ', 'g')), n);
+
 -- Whether a metric is better when larger.
 CREATE FUNCTION mlops._train_metric_larger_is_better(metric text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
@@ -316,14 +323,17 @@ BEGIN
     PERFORM mlops.log_params(parent_run, jsonb_strip_nulls(jsonb_build_object(
         'mlops.algorithm', algo, 'mlops.task', CASE WHEN classify THEN 'classification' ELSE 'regression' END,
         'mlops.target', target_column, 'mlops.features', array_to_string(feats, ','),
-        'mlops.test_size', test_size, 'mlops.seed', seed, 'mlops.source', left(source, 500),
+        'mlops.test_size', test_size, 'mlops.seed', seed,
+        'mlops.source', mlops._one_line(source, 500),
         'mlops.group_column', group_column, 'mlops.split_column', split_column, 'mlops.search', search::text)));
 
     -- The dataset: a relation as itself, a query or a feature service's training set through a temporary view.
     IF src LIKE '(%' THEN
         view_name := 'mlops_train_input_' || parent_run;
         EXECUTE format('CREATE TEMPORARY VIEW %I AS SELECT * FROM %s s', view_name, src);
-        PERFORM mlops.log_input(parent_run, format('pg_temp.%I', view_name)::regclass, 'training', left(source, 250));
+        -- the dataset is named by its query, on one line (names take no control characters)
+        PERFORM mlops.log_input(parent_run, format('pg_temp.%I', view_name)::regclass, 'training',
+                                mlops._one_line(source, 250));
         EXECUTE format('DROP VIEW pg_temp.%I', view_name);
     ELSE
         PERFORM mlops.log_input(parent_run, src::regclass, 'training');
@@ -399,7 +409,7 @@ BEGIN
             'params', jsonb_strip_nulls(jsonb_build_object(
                 'mlops.algorithm', algorithm, 'mlops.task', task, 'mlops.target', target_column,
                 'mlops.features', array_to_string(features, ','), 'mlops.test_size', test_size, 'mlops.seed', seed,
-                'mlops.source', left(source, 500), 'mlops.group_column', group_column,
+                'mlops.source', mlops._one_line(source, 500), 'mlops.group_column', group_column,
                 'mlops.split_column', split_column, 'mlops.search', search::text,
                 'mlops.hyperparams', left(hyperparams::text, 500))),
             'error', err_message, 'sqlstate', err_state));
@@ -417,6 +427,7 @@ GRANT EXECUTE ON FUNCTION
     mlops._check_label(text, text, int, text),
     mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean),
     mlops._train_kind_of(oid),
+    mlops._one_line(text, int),
     mlops._train_candidates(jsonb, text, int, int),
     mlops._train_metric_larger_is_better(text),
     mlops._train_log(bigint, jsonb, jsonb),

@@ -19,6 +19,11 @@
 --   7. define the customers' monthly snapshots as a feature view, build a
 --      point-in-time training set from it, and score one customer online
 --      from its latest features.
+--   8. an A/B test of the champion against a challenger, with outcomes;
+--   9. train two candidates in the database on the feature service's
+--      training set, release the better against the other in an A/B test,
+--      score on a schedule, watch the inputs with a drift monitor, and let
+--      a retraining policy retrain, compare and promote when it alerts.
 --
 -- Run with: psql -X -v ON_ERROR_STOP=1 -f tests/example/churn.sql
 \set ON_ERROR_STOP 1
@@ -535,3 +540,192 @@ SELECT variant, model, units, round(mean::numeric, 4) AS retention_rate,
 \echo 'Units needed per variant to detect a 1-point lift on that retention rate (80% power):'
 SELECT ceil(mlops.ab_sample_size_proportions(r.mean, r.mean + 0.01)) AS units_per_variant
   FROM mlops.ab_results('churn_retention', 'retained') r WHERE r.variant_index = 0;
+
+-------------------------------------------------------------------------------
+-- 9. Training in the database, and the closed loop.
+--    a. Two candidates trained by mlops.train in one experiment, on the
+--       feature service's point-in-time training set (labels of 2026-02-15):
+--       a logistic regression and XGBoost's boosted trees.  Each is a run
+--       (params, the training set as a dataset input, held-out metrics, the
+--       model) and a version of model "churn_db".
+--    b. The better one by held-out ROC AUC is the champion, the other the
+--       challenger, and they meet in an A/B test on the customers' online
+--       features.
+--    c. The champion scores the customers' latest features every night, on a
+--       schedule.
+--    d. A drift monitor watches the last 30 days of labelled observations
+--       against the training rows; a retraining policy retrains on that
+--       window when the monitor raises an alert, and promotes the new
+--       version if it beats the champion on the same held-out rows.  The new
+--       month's customers churn for other reasons (fiber no longer matters,
+--       support calls matter twice as much): the monitor sees the inputs
+--       move, the policy retrains, compares and decides, every step recorded.
+-------------------------------------------------------------------------------
+\o /dev/null
+DO $$
+BEGIN
+    -- a second pass of this script starts the loop over
+    IF EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-db-retrain') THEN
+        PERFORM mlops.drop_schedule('churn-db-retrain');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.retraining_policies WHERE name = 'churn-db-retrain') THEN
+        PERFORM mlops.drop_retraining_policy('churn-db-retrain');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.drift_monitors WHERE name = 'churn-db-monitor') THEN
+        PERFORM mlops.drop_drift_monitor('churn-db-monitor');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-db-nightly') THEN
+        PERFORM mlops.drop_schedule('churn-db-nightly');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.ab_tests WHERE key = 'churn_db_ab') THEN
+        PERFORM mlops.drop_ab_test('churn_db_ab');
+    END IF;
+    IF EXISTS (SELECT FROM mlops.registered_models WHERE name = 'churn_db') THEN
+        PERFORM mlops.delete_registered_model('churn_db');
+    END IF;
+END $$;
+SELECT mlops.set_experiment('churn-training-db');
+SELECT mlops.train('churn_db', 'SELECT customer_id, timestamptz ''2026-02-15 00:00+00'' AS event_timestamp, churned
+                                  FROM churn.customers',
+                   'churned', features => ARRAY['churn_features'], algorithm => 'logistic_regression',
+                   hyperparams => '{"C": 1.0}', test_size => 0.2, seed => 7, experiment => 'churn-training-db',
+                   run_name => 'logistic') AS logistic_version \gset
+SELECT mlops.train('churn_db', 'SELECT customer_id, timestamptz ''2026-02-15 00:00+00'' AS event_timestamp, churned
+                                  FROM churn.customers',
+                   'churned', features => ARRAY['churn_features'], algorithm => 'xgboost',
+                   hyperparams => '{"max_depth": 3, "eta": 0.1, "num_boost_round": 80, "seed": 7}',
+                   test_size => 0.2, seed => 7, experiment => 'churn-training-db',
+                   run_name => 'xgboost') AS xgboost_version \gset
+\o
+\echo 'Two candidates trained in the database, on the same held-out fifth (split by a hash of each row and the seed):'
+SELECT o.run_name, o.params ->> 'mlops.algorithm' AS algorithm, v.version,
+       (o.metrics ->> 'train_rows')::int AS train_rows, (o.metrics ->> 'test_rows')::int AS test_rows,
+       round((o.metrics ->> 'roc_auc')::numeric, 4) AS roc_auc, round((o.metrics ->> 'log_loss')::numeric, 4) AS log_loss,
+       round((o.metrics ->> 'accuracy')::numeric, 4) AS accuracy, i.row_count AS input_rows
+  FROM mlops.runs_overview o JOIN mlops.model_versions v USING (run_id)
+       JOIN mlops.run_inputs i USING (run_id)
+ WHERE o.experiment_name = 'churn-training-db' ORDER BY v.version;
+
+\o /dev/null
+SELECT v.version AS champion_version FROM mlops.model_versions_overview v
+ JOIN mlops.runs_overview o USING (run_id) WHERE v.model_name = 'churn_db'
+ ORDER BY (o.metrics ->> 'roc_auc')::float8 DESC LIMIT 1 \gset
+SELECT mlops.set_model_alias('churn_db', 'champion', :champion_version);
+SELECT mlops.set_model_alias('churn_db', 'challenger',
+                             CASE WHEN :champion_version = :logistic_version THEN :xgboost_version ELSE :logistic_version END);
+SELECT mlops.create_ab_test('churn_db_ab', ARRAY['churn_db@champion', 'churn_db@challenger'],
+                            variant_names => ARRAY['champion', 'challenger'],
+                            description => 'the two trained candidates, on the customers'' online features');
+SELECT mlops.start_ab_test('churn_db_ab');
+DELETE FROM mlops.ab_outcomes WHERE metric = 'retained_db';
+CREATE TEMPORARY TABLE served_db AS
+SELECT c.customer_id, (p).variant, (p).prediction
+  FROM churn.customers c,
+       LATERAL mlops.predict_ab('churn_db_ab', c.customer_id::text, mlops.feature_vector('churn_features', c.customer_id)) AS p;
+INSERT INTO mlops.ab_outcomes (unit_id, metric, observed_at, value)
+SELECT c.customer_id::text, 'retained_db', now() + interval '30 days',
+       CASE WHEN NOT c.churned OR (s.prediction > 0.5 AND (c.customer_id * 7919) % 10 < 4) THEN 1 ELSE 0 END
+  FROM churn.customers c JOIN served_db s USING (customer_id);
+\o
+\echo 'The champion (better held-out AUC) against the challenger, by the customers each one retains:'
+SELECT variant, model, units, round(mean::numeric, 4) AS retention_rate, round((abs_lift * 100)::numeric, 2) AS lift_points,
+       round(p_value::numeric, 4) AS p_value, significant
+  FROM mlops.ab_results('churn_db_ab', 'retained_db');
+
+\o /dev/null
+DO $$
+BEGIN
+    IF current_setting('cron.database_name', true) = current_database() THEN
+        PERFORM mlops.schedule_batch_score('churn-db-nightly', '30 3 * * *', 'churn_db@champion',
+            'mlops_online.customer_profile', 'churn.scores_db', key_columns => ARRAY['customer_id'],
+            exclude_columns => ARRAY['as_of', 'mlops_materialized_at']);
+    END IF;
+END $$;
+SELECT EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-db-nightly') AS scheduled_db \gset
+\if :scheduled_db
+CALL mlops.run_schedule('churn-db-nightly');
+\o
+\echo 'The trained champion scores every customer''s latest features nightly (run once now):'
+SELECT name, cron, state, model, target, last_status, last_rows_scored FROM mlops.schedules_overview
+ WHERE name = 'churn-db-nightly';
+\else
+CALL mlops.batch_score('churn_db@champion', 'mlops_online.customer_profile', 'churn.scores_db',
+                       key_columns => ARRAY['customer_id'], exclude_columns => ARRAY['as_of', 'mlops_materialized_at'], job_name => 'churn-db-nightly');
+\o
+\endif
+
+-- Labelled observations: the training population two months ago, and the
+-- new month's customers (observed over the last 20 days), who churn for
+-- other reasons.  Categories as 0-based indices, as the feature view has them.
+\o /dev/null
+DROP TABLE IF EXISTS churn.observations;
+CREATE TABLE churn.observations AS
+SELECT t.customer_id, now() - interval '60 days' AS observed_at, t.tenure_months, t.monthly_charges, t.support_calls,
+       t.contract_type, t.internet_service, t.payment_method, t.label AS churned
+  FROM churn.training_from_features t
+UNION ALL
+SELECT n.customer_id, now() - make_interval(days => 1 + n.customer_id % 20), n.tenure_months, n.monthly_charges,
+       n.support_calls,
+       array_position(ARRAY['month-to-month', 'one-year', 'two-year'], n.contract_type) - 1,
+       array_position(ARRAY['fiber', 'dsl', 'none'], n.internet_service) - 1,
+       array_position(ARRAY['electronic-check', 'mailed-check', 'bank-transfer', 'credit-card'], n.payment_method) - 1,
+       churn.u(n.customer_id, 'churn') < 1 / (1 + exp(-(
+             -1.6
+             + 1.3 * (n.contract_type = 'month-to-month')::int
+             - 0.6 * (n.contract_type = 'two-year')::int
+             - 0.035 * n.tenure_months
+             + 0.015 * (n.monthly_charges - 60)
+             + 0.60 * n.support_calls
+             + 0.50 * (n.payment_method = 'electronic-check')::int)))
+  FROM churn.new_month n;
+SELECT mlops.capture_baseline('churn-db-training',
+    'SELECT tenure_months, monthly_charges, support_calls, contract_type, internet_service, payment_method
+       FROM churn.observations WHERE observed_at < now() - interval ''30 days''',
+    options => '{"replace": true, "kinds": {"contract_type": "categorical", "internet_service": "categorical",
+                                             "payment_method": "categorical"}}');
+SELECT mlops.create_drift_monitor('churn-db-monitor', 'churn-db-training',
+    'SELECT observed_at, tenure_months, monthly_charges, support_calls, contract_type, internet_service, payment_method
+       FROM churn.observations',
+    CASE WHEN current_setting('cron.database_name', true) = current_database() THEN '0 4 * * *' END,
+    'observed_at', '30 days');
+SELECT mlops.create_retraining_policy('churn-db-retrain', 'churn_db', 'churn.observations', 'churned',
+    features => ARRAY['tenure_months', 'monthly_charges', 'support_calls', 'contract_type', 'internet_service',
+                      'payment_method'],
+    algorithm => 'xgboost', hyperparams => '{"max_depth": 3, "eta": 0.1, "num_boost_round": 80, "seed": 7}',
+    time_column => 'observed_at', training_window => '30 days', trigger => 'drift',
+    drift_monitor => 'churn-db-monitor', release => 'compare', metric => 'roc_auc', margin => 0.005,
+    experiment => 'churn-training-db');
+SELECT EXISTS (SELECT FROM mlops.schedules WHERE name = 'churn-db-monitor') AS monitor_scheduled \gset
+\if :monitor_scheduled
+-- the monitor's nightly run, as pg_cron runs it: it checks, alerts, and the policy retrains
+CALL mlops.run_schedule('churn-db-monitor');
+\else
+CALL mlops.run_drift_monitor('churn-db-monitor');
+CALL mlops.retrain('churn-db-retrain');
+\endif
+\o
+\echo 'The drift monitor on the last 30 days of observations: features that moved, and the alert:'
+SELECT feature, method, round(statistic::numeric, 4) AS statistic, drifted
+  FROM mlops.drift_report('churn-db-training',
+                          'SELECT tenure_months, monthly_charges, support_calls, contract_type, internet_service, payment_method
+                             FROM churn.observations WHERE observed_at >= now() - interval ''30 days''')
+ ORDER BY feature;
+SELECT monitor, feature, method, round(statistic::numeric, 4) AS statistic, status
+  FROM mlops.drift_alerts_open WHERE monitor = 'churn-db-monitor' ORDER BY feature;
+\echo 'The retraining it triggered: each step of the cycle, and where the aliases point now:'
+SELECT e.step, e.version,
+       left(CASE e.step
+                WHEN 'created' THEN format('trigger %s, release %s on %s', e.detail ->> 'trigger', e.detail ->> 'release',
+                                           e.detail ->> 'metric')
+                WHEN 'started' THEN format('drift alert on %s', e.detail #>> '{drift_alert,monitor}')
+                WHEN 'trained' THEN format('run %s on the %s rows of the window, %s held out', e.detail ->> 'run_id',
+                                           e.detail ->> 'rows', e.detail ->> 'held_out_rows')
+                WHEN 'evaluated' THEN format('%s: champion %s, challenger %s', e.detail ->> 'metric',
+                                             round((e.detail ->> 'champion')::numeric, 4),
+                                             round((e.detail ->> 'challenger')::numeric, 4))
+                ELSE coalesce(e.detail ->> 'reason', '') END, 100) AS detail
+  FROM mlops.retraining_events e JOIN mlops.retraining_policies p USING (policy_id)
+ WHERE p.name = 'churn-db-retrain' ORDER BY e.event_id;
+SELECT version, aliases, description FROM mlops.model_versions_overview
+ WHERE model_name = 'churn_db' ORDER BY version;
+SELECT job_name, kind, status, rows_in, rows_scored FROM mlops.latest_job_runs WHERE job_name LIKE 'retrain:%';

@@ -79,4 +79,17 @@ q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churn
                     JOIN mlops.ab_outcomes o ON o.unit_id = s.customer_id::text AND o.metric = 'retained'
                    GROUP BY s.variant) s USING (variant)")" = t ] \
     || fail "A/B results do not match the served customers' outcomes"
+# Training in the database (step 9): two candidates and a retraining per pass (two passes), each a finished run with held-out
+# metrics and a version; the champion is the better by AUC at first, the retraining on the drifted
+# window promotes a third version, and the cycle is a succeeded job run with every step recorded.
+[ "$(q -c "SELECT count(*) FROM mlops.runs_overview WHERE experiment_name = 'churn-training-db' AND status = 'FINISHED'
+            AND (metrics->>'roc_auc')::float8 > 0.7 AND params->>'mlops.algorithm' IN ('logistic_regression', 'xgboost')")" = 6 ] \
+    || fail "the trained candidates and the retraining run: $(q -c "SELECT run_name, status, metrics FROM mlops.runs_overview WHERE experiment_name = 'churn-training-db'")"
+[ "$(q -c "SELECT string_agg(version || ':' || array_to_string(aliases, '+'), ',' ORDER BY version) FROM mlops.model_versions_overview WHERE model_name = 'churn_db'")" \
+  = "1:,2:,3:challenger+champion" ] || fail "churn_db versions and aliases: $(q -c "SELECT version, aliases FROM mlops.model_versions_overview WHERE model_name = 'churn_db'")"
+[ "$(q -c "SELECT string_agg(e.step, ',' ORDER BY e.event_id) FROM mlops.retraining_events e JOIN mlops.retraining_policies p USING (policy_id) WHERE p.name = 'churn-db-retrain'")" \
+  = "created,started,trained,challenger,evaluated,promoted" ] || fail "retraining events"
+[ "$(q -c "SELECT status FROM mlops.latest_job_runs WHERE job_name = 'retrain:churn-db-retrain'")" = succeeded ] || fail "retraining job run"
+[ "$(q -c "SELECT count(*) FROM churn.scores_db")" = 20000 ] || fail "the trained champion's batch scores"
+[ "$(q -c "SELECT sum(units) FROM mlops.ab_results('churn_db_ab', 'retained_db')")" = 20000 ] || fail "the trained models' A/B test"
 echo "example ok"
