@@ -295,17 +295,18 @@ def cmd_report(work):
             pb = min(r["py"], key=lambda p: p["total"])
             ratio = pb["total"] / best(r["train"])
             print(f"ratio groups {k}: mlops.train {best(r['train']):.2f} s (spread {spread(r['train'])}), "
-                  f"{r['versions']} versions over {r['groups']} groups; python {pb['total']:.2f} s "
+                  f"{r['versions'] // len(r['train'])} versions per call over {r['groups']} groups; python {pb['total']:.2f} s "
                   f"(fetch {pb['fetch']:.2f}, {pb['groups']} fits {pb['fit']:.2f}) = {ratio:.2f}x")
     mp = os.path.join(work, "memory.json")
     if os.path.exists(mp):
         print()
         print("-- peak memory of the backend (VmHWM after the call, fresh session per call; "
-              "RssAnon/RssShmem at the end), MB")
+              "RssAnon/RssShmem at the end), MB; VmHWM counts the shared buffers the session touched, "
+              "so private = VmHWM - RssShmem (a lower bound of the private peak)")
         for m in json.load(open(mp)):
             a = m["after"]
             print(f"memory {m['table']:<6} {m['rows']:>9} rows {m['algo']:<9} {m['seconds']:7.1f} s  "
-                  f"VmHWM {a['VmHWM'] / 1024:7.1f}  RssAnon {a['RssAnon'] / 1024:7.1f}  "
+                  f"VmHWM {a['VmHWM'] / 1024:7.1f}  private {(a['VmHWM'] - a['RssShmem']) / 1024:7.1f}  RssAnon {a['RssAnon'] / 1024:7.1f}  "
                   f"RssShmem {a['RssShmem'] / 1024:7.1f}  (VmHWM at connect {m['before']['VmHWM'] / 1024:.1f})")
 
 
