@@ -27,6 +27,7 @@
 #include <cblas.h>
 #include <jansson.h>
 
+#include "access/htup_details.h"
 #include "catalog/pg_type_d.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -353,6 +354,9 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 	double	   *row;
 	uint64		seed_hash = mix64(UINT64CONST(0x6d6c6f7073747261), (uint64) (uint32) seed);
 	uint64		threshold;
+	Datum	   *values;
+	bool	   *nulls;
+	bool		split_by_column;
 
 	if (!reader_next(r))
 		return NULL;
@@ -386,6 +390,10 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 	ts->file[0] = BufFileCreateTemp(false);
 	ts->file[1] = BufFileCreateTemp(false);
 	row = palloc(sizeof(double) * ROW_DOUBLES(ts));
+	/* a row's columns, deformed once: SPI_getbinval per column walks the row from its start each time */
+	values = palloc(sizeof(Datum) * r->tab->tupdesc->natts);
+	nulls = palloc(sizeof(bool) * r->tab->tupdesc->natts);
+	split_by_column = SPI_gettypeid(r->tab->tupdesc, COL_SPLIT) == BOOLOID;
 
 	/* test_size of 1 would hold out everything: refused by the caller */
 	threshold = test_size <= 0 ? 0 : (uint64) ldexp(test_size, 64);
@@ -410,9 +418,11 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		uint64		h = seed_hash;
 		int			part;
 
+		heap_deform_tuple(tup, desc, values, nulls);
 		if (r->has_group)
 		{
-			d = SPI_getbinval(tup, desc, COL_GROUP, &isnull);
+			d = values[COL_GROUP - 1];
+			isnull = nulls[COL_GROUP - 1];
 			if (isnull != r->group_null ||
 				(!isnull && ((int) VARSIZE_ANY_EXHDR(DatumGetTextPP(d)) != r->group_len ||
 							 memcmp(VARDATA_ANY(DatumGetTextPP(d)), r->group, r->group_len) != 0)))
@@ -421,7 +431,8 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		CHECK_FOR_INTERRUPTS();
 
 		/* the target */
-		d = SPI_getbinval(tup, desc, COL_TARGET, &isnull);
+		d = values[COL_TARGET - 1];
+		isnull = nulls[COL_TARGET - 1];
 		if (isnull)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -452,7 +463,8 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		/* the features: NULL and NaN are missing */
 		for (int j = 0; j < nfeat; j++)
 		{
-			d = SPI_getbinval(tup, desc, COL_FIRST_FEATURE + j, &isnull);
+			d = values[COL_FIRST_FEATURE - 1 + j];
+			isnull = nulls[COL_FIRST_FEATURE - 1 + j];
 			if (isnull)
 			{
 				row[1 + j] = NAN;
@@ -483,8 +495,9 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		}
 
 		/* which part */
-		d = SPI_getbinval(tup, desc, COL_SPLIT, &isnull);
-		if (SPI_gettypeid(desc, COL_SPLIT) == BOOLOID)
+		d = values[COL_SPLIT - 1];
+		isnull = nulls[COL_SPLIT - 1];
+		if (split_by_column)
 		{
 			if (isnull)
 				ereport(ERROR,
@@ -532,6 +545,8 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		r->pos++;
 	}
 	pfree(row);
+	pfree(values);
+	pfree(nulls);
 	return ts;
 }
 
