@@ -1588,7 +1588,11 @@ jsonb_to_json(Jsonb *jb)
 	json_t	   *j = json_loads(s, JSON_DECODE_ANY, &err);
 
 	if (j == NULL)
-		elog(ERROR, "could not read jsonb back as JSON: %s", err.text);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparams cannot be read: %s", err.text),
+				 errhint("Hyperparameters are a flat JSON object of numbers (within the range of a double or "
+						 "a 64-bit integer), strings and booleans.")));
 	return j;
 }
 
