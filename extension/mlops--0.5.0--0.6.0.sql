@@ -5923,8 +5923,10 @@ CREATE OR REPLACE AGGREGATE mlops.log_loss(probabilities float8[], label int) (
 
 CREATE OR REPLACE FUNCTION mlops._train_fit(query text, classify boolean, numeric_labels boolean, feature_names text[],
                                  feature_categorical boolean[], algorithm text, hyperparams jsonb,
-                                 test_size float8, seed int, label text, has_group boolean) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'mlops_train_fit' LANGUAGE C VOLATILE STRICT;
+                                 test_size float8, seed int, label text, has_group boolean,
+                                 run_id bigint DEFAULT NULL, dataset_name text DEFAULT NULL,
+                                 relation_name text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_train_fit' LANGUAGE C VOLATILE;
 
 CREATE OR REPLACE FUNCTION mlops._train_kind_of(type_oid oid) RETURNS text
 LANGUAGE sql STABLE
@@ -5979,6 +5981,11 @@ BEGIN
     END IF;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION mlops._one_line(t text, n int) RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+RETURN left(btrim(regexp_replace(t, '[[:space:][:cntrl:]]+', ' ', 'g')), n);
 
 CREATE OR REPLACE FUNCTION mlops._train_metric_larger_is_better(metric text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
@@ -6061,7 +6068,8 @@ DECLARE
     best_value float8;
     cand jsonb;
     n_cand int := 0;
-    view_name text;
+    ds_name text;
+    rel_name text;
     err_state text;
     err_message text;
 BEGIN
@@ -6214,22 +6222,19 @@ BEGIN
     PERFORM mlops.log_params(parent_run, jsonb_strip_nulls(jsonb_build_object(
         'mlops.algorithm', algo, 'mlops.task', CASE WHEN classify THEN 'classification' ELSE 'regression' END,
         'mlops.target', target_column, 'mlops.features', array_to_string(feats, ','),
-        'mlops.test_size', test_size, 'mlops.seed', seed, 'mlops.source', left(source, 500),
+        'mlops.test_size', test_size, 'mlops.seed', seed,
+        'mlops.source', mlops._one_line(source, 500),
         'mlops.group_column', group_column, 'mlops.split_column', split_column, 'mlops.search', search::text)));
 
-    -- The dataset: a relation as itself, a query or a feature service's training set through a temporary view.
-    IF src LIKE '(%' THEN
-        view_name := 'mlops_train_input_' || parent_run;
-        EXECUTE format('CREATE TEMPORARY VIEW %I AS SELECT * FROM %s s', view_name, src);
-        PERFORM mlops.log_input(parent_run, format('pg_temp.%I', view_name)::regclass, 'training', left(source, 250));
-        EXECUTE format('DROP VIEW pg_temp.%I', view_name);
-    ELSE
-        PERFORM mlops.log_input(parent_run, src::regclass, 'training');
-    END IF;
+    -- The dataset input is the rows the fit reads, recorded by it (see _train_fit).
+    ds_name := mlops._one_line(source, 250);
+    rel_name := CASE WHEN src LIKE '(%' THEN CASE WHEN service IS NULL THEN 'query' ELSE 'feature service ' || service END
+                     ELSE mlops._one_line(src, 500) END;
 
     IF search IS NULL THEN
         results := mlops._train_fit(q, classify, numeric_labels, feats, kinds, algo, hyperparams, test_size, seed,
-                                    format('model "%s" being trained', model), group_column IS NOT NULL);
+                                    format('model "%s" being trained', model), group_column IS NOT NULL,
+                                    parent_run, ds_name, rel_name);
         IF group_column IS NULL THEN
             res := results -> 0;
             IF task IN ('binary', 'multiclass') AND res ->> 'task' <> task THEN
@@ -6265,7 +6270,8 @@ BEGIN
                                                       coalesce((search ->> 'n_iter')::int, 10), seed) c LOOP
         n_cand := n_cand + 1;
         res := mlops._train_fit(q, classify, numeric_labels, feats, kinds, algo, cand, test_size, seed,
-                                format('model "%s" being trained', model), false) -> 0;
+                                format('model "%s" being trained', model), false,
+                                parent_run, ds_name, rel_name) -> 0;
         run := mlops.start_run(exp_name, left(model || ' candidate ' || n_cand, 250),
                                jsonb_build_object('mlops.candidate', n_cand::text), parent_run);
         PERFORM mlops._train_log(run, res, cand);
@@ -6297,7 +6303,7 @@ BEGIN
             'params', jsonb_strip_nulls(jsonb_build_object(
                 'mlops.algorithm', algorithm, 'mlops.task', task, 'mlops.target', target_column,
                 'mlops.features', array_to_string(features, ','), 'mlops.test_size', test_size, 'mlops.seed', seed,
-                'mlops.source', left(source, 500), 'mlops.group_column', group_column,
+                'mlops.source', mlops._one_line(source, 500), 'mlops.group_column', group_column,
                 'mlops.split_column', split_column, 'mlops.search', search::text,
                 'mlops.hyperparams', left(hyperparams::text, 500))),
             'error', err_message, 'sqlstate', err_state));
@@ -7429,8 +7435,9 @@ GRANT EXECUTE ON FUNCTION
     -- run as the caller inside train(): its argument checks, which only raise
     mlops._check_model_name(text, text),
     mlops._check_label(text, text, int, text),
-    mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean),
+    mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean, bigint, text, text),
     mlops._train_kind_of(oid),
+    mlops._one_line(text, int),
     mlops._train_candidates(jsonb, text, int, int),
     mlops._train_metric_larger_is_better(text),
     mlops._train_log(bigint, jsonb, jsonb),

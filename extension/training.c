@@ -29,11 +29,14 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type_d.h"
+#include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -306,6 +309,15 @@ typedef struct Reader
 	char	   *group;			/* the group being read (NULL: the NULL group) */
 	int			group_len;
 	bool		group_null;
+
+	/*
+	 * The digest of every row read (train() records it as the run's
+	 * dataset input): the row count and a 128-bit multiset hash, two sums
+	 * over the rows of a hash of each row's values as read, so that it does
+	 * not depend on the order rows come in.
+	 */
+	int64		nread;
+	uint64		digest_sum[2];
 } Reader;
 
 /* the next row of the cursor, or false at the end */
@@ -353,6 +365,7 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 	TrainSet   *ts;
 	double	   *row;
 	uint64		seed_hash = mix64(UINT64CONST(0x6d6c6f7073747261), (uint64) (uint32) seed);
+	const uint64 content_start = UINT64CONST(0x747261696e726f77);
 	uint64		threshold;
 	Datum	   *values;
 	bool	   *nulls;
@@ -415,7 +428,7 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 		TupleDesc	desc = r->tab->tupdesc;
 		bool		isnull;
 		Datum		d;
-		uint64		h = seed_hash;
+		uint64		h = content_start;	/* the row's content; the split mixes in the seed */
 		int			part;
 
 		heap_deform_tuple(tup, desc, values, nulls);
@@ -508,7 +521,10 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 			part = DatumGetBool(d) ? 1 : 0;
 		}
 		else
-			part = (h < threshold) ? 1 : 0;
+			part = (mix64(h, seed_hash) < threshold) ? 1 : 0;
+		r->nread++;
+		r->digest_sum[0] += h;
+		r->digest_sum[1] += mix64(h, UINT64CONST(0x64696765737432));
 
 		/* training statistics */
 		if (part == 0)
@@ -1723,6 +1739,71 @@ check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classif
 }
 
 /*
+ * The training data's lineage: the rows read (every part and group), as a
+ * row count and a SHA-256 of the multiset hash of their values and of what
+ * the columns were, recorded as the run's dataset input.  It is computed
+ * here, in the one pass that reads the rows, not by a second pass over the
+ * source as log_input() would (its text-form digest of a million rows
+ * costs more than a least-squares fit on them); so it is the digest of the
+ * data the model was trained on, by value, not log_input()'s digest of the
+ * source's rows.  It is recorded as the owner of mlops' tables (the roles
+ * cannot write lineage directly), which is safe because it is computed
+ * here from the rows read with the caller's privileges, never taken from
+ * the caller.
+ */
+static void
+record_training_input(int64 run_id, const char *dataset_name, const char *relation_name, const Reader *r,
+					  char **names, const bool *is_cat, int nfeat, bool classify)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint8		sum[32];
+	char		hex[65];
+	const char *tag = "mlops.train rows v1";
+	Oid			argtypes[6] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID};
+	Datum		args[6];
+	Oid			save_user;
+	int			save_sec;
+	Oid			owner;
+	HeapTuple	tup;
+	Oid			rel = get_relname_relid("run_inputs", get_namespace_oid("mlops", false));
+
+	require_mlops_role("mlops_writer", "train");
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) tag, strlen(tag) + 1) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) &r->nread, sizeof(r->nread)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) r->digest_sum, sizeof(r->digest_sum)) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) (classify ? "c" : "r"), 1) < 0)
+		elog(ERROR, "could not compute the training data's digest");
+	for (int j = 0; j < nfeat; j++)
+		if (pg_cryptohash_update(ctx, (const uint8 *) names[j], strlen(names[j]) + 1) < 0 ||
+			pg_cryptohash_update(ctx, (const uint8 *) (is_cat[j] ? "c" : "n"), 1) < 0)
+			elog(ERROR, "could not compute the training data's digest");
+	if (pg_cryptohash_final(ctx, sum, sizeof(sum)) < 0)
+		elog(ERROR, "could not compute the training data's digest");
+	pg_cryptohash_free(ctx);
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+
+	if (!OidIsValid(rel) || !HeapTupleIsValid(tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel))))
+		elog(ERROR, "mlops.run_inputs is missing");
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	args[0] = Int64GetDatum(run_id);
+	args[1] = PointerGetDatum(cstring_to_text(dataset_name));
+	args[2] = PointerGetDatum(cstring_to_text(relation_name));
+	args[3] = PointerGetDatum(cstring_to_text("training"));
+	args[4] = Int64GetDatum(r->nread);
+	args[5] = PointerGetDatum(cstring_to_text(hex));
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	if (SPI_execute_with_args("SELECT mlops._record_input($1, $2, $3, $4, $5, $6)", 6, argtypes, args, NULL,
+							  false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the training input");
+	SetUserIdAndSecContext(save_user, save_sec);
+}
+
+/*
  * mlops._train_fit(query, classify, numeric_labels, feature_names,
  *                  feature_categorical, algorithm, hyperparams, test_size,
  *                  seed, label) -> jsonb
@@ -1737,17 +1818,18 @@ check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classif
 Datum
 mlops_train_fit(PG_FUNCTION_ARGS)
 {
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	bool		classify = PG_GETARG_BOOL(1);
-	bool		numeric_labels = PG_GETARG_BOOL(2);
-	ArrayType  *names_arr = PG_GETARG_ARRAYTYPE_P(3);
-	ArrayType  *cat_arr = PG_GETARG_ARRAYTYPE_P(4);
-	char	   *algorithm = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	json_t	   *hp = jsonb_to_json(PG_GETARG_JSONB_P(6));
-	double		test_size = PG_GETARG_FLOAT8(7);
-	int32		seed = PG_GETARG_INT32(8);
-	char	   *label = text_to_cstring(PG_GETARG_TEXT_PP(9));
-	bool		has_group = PG_GETARG_BOOL(10);
+	char	   *query;
+	bool		classify;
+	bool		numeric_labels;
+	ArrayType  *names_arr;
+	ArrayType  *cat_arr;
+	char	   *algorithm;
+	json_t	   *hp;
+	double		test_size;
+	int32		seed;
+	char	   *label;
+	bool		has_group;
+	bool		record = !PG_ARGISNULL(11);
 	Datum	   *name_d,
 			   *cat_d;
 	bool	   *name_null,
@@ -1764,6 +1846,26 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	Jsonb	   *out;
 
 	/* callable by every role (it runs as its caller): its arguments are checked as a public function's */
+	for (int i = 0; i <= 10; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument %d of _train_fit must not be NULL", i + 1)));
+	if (record && (PG_ARGISNULL(12) || PG_ARGISNULL(13)))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a training input recorded on a run needs its dataset and relation names")));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	classify = PG_GETARG_BOOL(1);
+	numeric_labels = PG_GETARG_BOOL(2);
+	names_arr = PG_GETARG_ARRAYTYPE_P(3);
+	cat_arr = PG_GETARG_ARRAYTYPE_P(4);
+	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	hp = jsonb_to_json(PG_GETARG_JSONB_P(6));
+	test_size = PG_GETARG_FLOAT8(7);
+	seed = PG_GETARG_INT32(8);
+	label = text_to_cstring(PG_GETARG_TEXT_PP(9));
+	has_group = PG_GETARG_BOOL(10);
 	if (ARR_NDIM(names_arr) > 1 || ARR_NDIM(cat_arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -1846,6 +1948,9 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 				 errmsg("the source has no rows"),
 				 errhint("Check the source and its filter.")));
 	SPI_cursor_close(r.portal);
+	if (record)
+		record_training_input(PG_GETARG_INT64(11), text_to_cstring(PG_GETARG_TEXT_PP(12)),
+							  text_to_cstring(PG_GETARG_TEXT_PP(13)), &r, names, is_cat, nfeat, classify);
 	SPI_finish();
 
 	out = json_to_jsonb(results);

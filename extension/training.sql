@@ -11,10 +11,14 @@
 
 -- The fit (training.c): one result per group.  Internal, but harmless to
 -- call: it reads with the caller's privileges and writes nothing.
+-- With run_id, it also records the rows it read as that run's dataset input
+-- (row count and digest of the values read; see training.c).
 CREATE FUNCTION mlops._train_fit(query text, classify boolean, numeric_labels boolean, feature_names text[],
                                  feature_categorical boolean[], algorithm text, hyperparams jsonb,
-                                 test_size float8, seed int, label text, has_group boolean) RETURNS jsonb
-    AS 'MODULE_PATHNAME', 'mlops_train_fit' LANGUAGE C VOLATILE STRICT;
+                                 test_size float8, seed int, label text, has_group boolean,
+                                 run_id bigint DEFAULT NULL, dataset_name text DEFAULT NULL,
+                                 relation_name text DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'mlops_train_fit' LANGUAGE C VOLATILE;
 
 -- How a column's type is fed to the fit: numeric (numbers and booleans, as
 -- float8), categorical (text, enums), or NULL for a type it cannot take.
@@ -170,7 +174,8 @@ DECLARE
     best_value float8;
     cand jsonb;
     n_cand int := 0;
-    view_name text;
+    ds_name text;
+    rel_name text;
     err_state text;
     err_message text;
 BEGIN
@@ -327,21 +332,15 @@ BEGIN
         'mlops.source', mlops._one_line(source, 500),
         'mlops.group_column', group_column, 'mlops.split_column', split_column, 'mlops.search', search::text)));
 
-    -- The dataset: a relation as itself, a query or a feature service's training set through a temporary view.
-    IF src LIKE '(%' THEN
-        view_name := 'mlops_train_input_' || parent_run;
-        EXECUTE format('CREATE TEMPORARY VIEW %I AS SELECT * FROM %s s', view_name, src);
-        -- the dataset is named by its query, on one line (names take no control characters)
-        PERFORM mlops.log_input(parent_run, format('pg_temp.%I', view_name)::regclass, 'training',
-                                mlops._one_line(source, 250));
-        EXECUTE format('DROP VIEW pg_temp.%I', view_name);
-    ELSE
-        PERFORM mlops.log_input(parent_run, src::regclass, 'training');
-    END IF;
+    -- The dataset input is the rows the fit reads, recorded by it (see _train_fit).
+    ds_name := mlops._one_line(source, 250);
+    rel_name := CASE WHEN src LIKE '(%' THEN CASE WHEN service IS NULL THEN 'query' ELSE 'feature service ' || service END
+                     ELSE mlops._one_line(src, 500) END;
 
     IF search IS NULL THEN
         results := mlops._train_fit(q, classify, numeric_labels, feats, kinds, algo, hyperparams, test_size, seed,
-                                    format('model "%s" being trained', model), group_column IS NOT NULL);
+                                    format('model "%s" being trained', model), group_column IS NOT NULL,
+                                    parent_run, ds_name, rel_name);
         IF group_column IS NULL THEN
             res := results -> 0;
             IF task IN ('binary', 'multiclass') AND res ->> 'task' <> task THEN
@@ -377,7 +376,8 @@ BEGIN
                                                       coalesce((search ->> 'n_iter')::int, 10), seed) c LOOP
         n_cand := n_cand + 1;
         res := mlops._train_fit(q, classify, numeric_labels, feats, kinds, algo, cand, test_size, seed,
-                                format('model "%s" being trained', model), false) -> 0;
+                                format('model "%s" being trained', model), false,
+                                parent_run, ds_name, rel_name) -> 0;
         run := mlops.start_run(exp_name, left(model || ' candidate ' || n_cand, 250),
                                jsonb_build_object('mlops.candidate', n_cand::text), parent_run);
         PERFORM mlops._train_log(run, res, cand);
@@ -425,7 +425,7 @@ GRANT EXECUTE ON FUNCTION
     -- run as the caller inside train(): its argument checks, which only raise
     mlops._check_model_name(text, text),
     mlops._check_label(text, text, int, text),
-    mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean),
+    mlops._train_fit(text, boolean, boolean, text[], boolean[], text, jsonb, float8, int, text, boolean, bigint, text, text),
     mlops._train_kind_of(oid),
     mlops._one_line(text, int),
     mlops._train_candidates(jsonb, text, int, int),
