@@ -26,6 +26,7 @@
 #include <float.h>
 #include <math.h>
 
+#include "catalog/pg_operator_d.h"
 #include "catalog/pg_type_d.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -36,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/typcache.h"
+#include "utils/tuplesort.h"
 
 #include "metrics.h"
 
@@ -175,25 +177,6 @@ reg_r2(const double *st)
 	return 1.0 - sse / st[REG_M2];
 }
 
-void
-metrics_regression(const double *pred, const double *actual, int64 n,
-				   double *rmse, double *mae, double *r2)
-{
-	double		st[REG_LEN] = {0};
-	int64		i;
-
-	for (i = 0; i < n; i++)
-		reg_add(st, pred[i], actual[i]);
-	if (n == 0)
-	{
-		*rmse = *mae = *r2 = get_float8_nan();
-		return;
-	}
-	*rmse = reg_rmse(st);
-	*mae = reg_mae(st);
-	*r2 = reg_r2(st);
-}
-
 /* --------------------------------------------------------------------------
  * Classification
  * --------------------------------------------------------------------------
@@ -221,77 +204,6 @@ prf_from_counts(int64 tp, int64 n_pred, int64 n_true, double *precision, double 
 	*precision = p;
 	*recall = r;
 	*f1 = (p + r == 0) ? 0.0 : 2.0 * p * r / (p + r);
-}
-
-/*
- * With k > 2 the macro average runs over the classes present in pred or in
- * actual (sklearn's unique_labels when no labels are passed): a class that
- * is neither predicted nor held out counts for nothing.
- */
-void
-metrics_classification(const int *pred, const int *actual, int64 n, int k,
-					   double *accuracy, double *precision, double *recall, double *f1)
-{
-	int64	   *tp,
-			   *n_pred,
-			   *n_true;
-	int64		correct = 0,
-				i;
-	int			c,
-				present = 0;
-	double		sp = 0,
-				sr = 0,
-				sf = 0;
-
-	if (k < 2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("classification metrics need at least 2 classes, not %d", k)));
-	tp = palloc0(sizeof(int64) * k);
-	n_pred = palloc0(sizeof(int64) * k);
-	n_true = palloc0(sizeof(int64) * k);
-	for (i = 0; i < n; i++)
-	{
-		if (pred[i] < 0 || pred[i] >= k || actual[i] < 0 || actual[i] >= k)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("class index out of range in row " INT64_FORMAT ": predicted %d, actual %d",
-							i, pred[i], actual[i]),
-					 errdetail("Class indices run from 0 to %d.", k - 1)));
-		n_pred[pred[i]]++;
-		n_true[actual[i]]++;
-		if (pred[i] == actual[i])
-		{
-			tp[pred[i]]++;
-			correct++;
-		}
-	}
-	*accuracy = n > 0 ? (double) correct / (double) n : get_float8_nan();
-	if (k == 2)
-		prf_from_counts(tp[1], n_pred[1], n_true[1], precision, recall, f1);
-	else
-	{
-		for (c = 0; c < k; c++)
-		{
-			double		p,
-						r,
-						f;
-
-			if (n_pred[c] == 0 && n_true[c] == 0)
-				continue;
-			prf_from_counts(tp[c], n_pred[c], n_true[c], &p, &r, &f);
-			sp += p;
-			sr += r;
-			sf += f;
-			present++;
-		}
-		*precision = present ? sp / present : get_float8_nan();
-		*recall = present ? sr / present : get_float8_nan();
-		*f1 = present ? sf / present : get_float8_nan();
-	}
-	pfree(tp);
-	pfree(n_pred);
-	pfree(n_true);
 }
 
 /* --------------------------------------------------------------------------
@@ -351,39 +263,6 @@ auc_from_split(double *pos, int64 npos, double *neg, int64 nneg)
 	return u2 / (2.0 * (double) npos * (double) nneg);
 }
 
-/* a palloc that may pass 1 GB (the scores of more than 134 million rows) */
-static double *
-alloc_doubles(int64 n)
-{
-	return MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1));
-}
-
-double
-metrics_roc_auc_binary(const double *score, const int *label, int64 n)
-{
-	double	   *pos = alloc_doubles(n),
-			   *neg = alloc_doubles(n);
-	int64		npos = 0,
-				nneg = 0,
-				i;
-	double		auc;
-
-	for (i = 0; i < n; i++)
-	{
-		if (label[i] == 1)
-			pos[npos++] = score[i];
-		else if (label[i] == 0)
-			neg[nneg++] = score[i];
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("label must be 0 or 1, not %d (row " INT64_FORMAT ")", label[i], i)));
-	}
-	auc = auc_from_split(pos, npos, neg, nneg);
-	pfree(pos);
-	pfree(neg);
-	return auc;
-}
 
 /* a class index of row i, from 0 to k - 1 (the callers' contract) */
 static inline void
@@ -393,47 +272,6 @@ check_class_index(int label, int k, int64 i)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("class index %d out of range 0 to %d (row " INT64_FORMAT ")", label, k - 1, i)));
-}
-
-/*
- * One-vs-rest, macro: each class's probabilities ranked against its rows
- * and the others', the k AUCs averaged.  NaN when a class is absent from
- * the labels (or is all of them): sklearn raises then.
- */
-double
-metrics_roc_auc_ovr(const double *proba, const int *label, int64 n, int k)
-{
-	double	   *pos = alloc_doubles(n),
-			   *neg = alloc_doubles(n);
-	double		sum = 0;
-	int			c;
-
-	for (c = 0; c < k; c++)
-	{
-		int64		npos = 0,
-					nneg = 0,
-					i;
-		double		auc;
-
-		for (i = 0; i < n; i++)
-		{
-			check_class_index(label[i], k, i);
-			if (label[i] == c)
-				pos[npos++] = proba[i * k + c];
-			else
-				neg[nneg++] = proba[i * k + c];
-		}
-		auc = auc_from_split(pos, npos, neg, nneg);
-		if (isnan(auc))
-		{
-			sum = auc;
-			break;
-		}
-		sum += auc;
-	}
-	pfree(pos);
-	pfree(neg);
-	return k > 0 ? sum / k : get_float8_nan();
 }
 
 /* --------------------------------------------------------------------------
@@ -1199,4 +1037,242 @@ mlops_auc_final(PG_FUNCTION_ARGS)
 	if (isnan(auc))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(auc);
+}
+
+/* --------------------------------------------------------------------------
+ * Streaming: train()'s held-out metrics in memory that does not grow with
+ * the rows.  The sums and counts are running ones; ROC AUC, which ranks
+ * every score, sorts through tuplesorts that spill to disk past work_mem.
+ * The results equal the array functions' above on the same rows.
+ * --------------------------------------------------------------------------
+ */
+struct MetricsStream
+{
+	int			k;				/* classes; 0 for a regression */
+	int64		n;
+	double		reg[REG_LEN];
+	int64	   *tp,
+			   *n_pred,
+			   *n_true;
+	int64		correct;
+	double		ll,
+				ll_c;			/* log loss sum, compensation */
+	int			nsorts;			/* binary: 1 (class 1); multiclass: k */
+	Tuplesortstate **pos;
+	Tuplesortstate **neg;
+	int64	   *npos;
+	int64	   *nneg;
+};
+
+static Tuplesortstate *
+score_sort(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, work_mem, NULL,
+								 TUPLESORT_NONE);
+#else
+	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, work_mem, NULL, false);
+#endif
+}
+
+MetricsStream *
+metrics_stream_begin(int k)
+{
+	MetricsStream *ms = palloc0(sizeof(MetricsStream));
+
+	ms->k = k;
+	if (k >= 2)
+	{
+		ms->tp = palloc0(sizeof(int64) * k);
+		ms->n_pred = palloc0(sizeof(int64) * k);
+		ms->n_true = palloc0(sizeof(int64) * k);
+		ms->nsorts = k == 2 ? 1 : k;
+		ms->pos = palloc(sizeof(Tuplesortstate *) * ms->nsorts);
+		ms->neg = palloc(sizeof(Tuplesortstate *) * ms->nsorts);
+		ms->npos = palloc0(sizeof(int64) * ms->nsorts);
+		ms->nneg = palloc0(sizeof(int64) * ms->nsorts);
+		for (int c = 0; c < ms->nsorts; c++)
+		{
+			ms->pos[c] = score_sort();
+			ms->neg[c] = score_sort();
+		}
+	}
+	return ms;
+}
+
+void
+metrics_stream_add(MetricsStream *ms, const double *out, double actual)
+{
+	int			y,
+				best = 0;
+
+	ms->n++;
+	if (ms->k < 2)
+	{
+		reg_add(ms->reg, out[0], actual);
+		return;
+	}
+	y = (int) actual;
+	check_class_index(y, ms->k, ms->n - 1);
+	for (int c = 1; c < ms->k; c++)
+		if (out[c] > out[best])
+			best = c;
+	ms->n_pred[best]++;
+	ms->n_true[y]++;
+	if (best == y)
+	{
+		ms->tp[y]++;
+		ms->correct++;
+	}
+	ksum_add(&ms->ll, &ms->ll_c, log_loss_row(out, ms->k, y));
+	for (int s = 0; s < ms->nsorts; s++)
+	{
+		int			c = ms->k == 2 ? 1 : s;
+		Datum		v = Float8GetDatum(out[c]);
+
+		if (y == c)
+		{
+			tuplesort_putdatum(ms->pos[s], v, false);
+			ms->npos[s]++;
+		}
+		else
+		{
+			tuplesort_putdatum(ms->neg[s], v, false);
+			ms->nneg[s]++;
+		}
+	}
+}
+
+/* the next score of a sorted stream; false past its end */
+static bool
+next_score(Tuplesortstate *ts, int64 *left, double *v)
+{
+	Datum		d;
+	bool		isnull;
+
+	if (*left == 0)
+		return false;
+	(*left)--;
+#if PG_VERSION_NUM >= 160000
+	if (!tuplesort_getdatum(ts, true, false, &d, &isnull, NULL))
+#else
+	if (!tuplesort_getdatum(ts, true, &d, &isnull, NULL))
+#endif
+		elog(ERROR, "a sorted score stream ended early");
+	*v = DatumGetFloat8(d);
+	return true;
+}
+
+/* auc_from_split's walk, on two sorted streams */
+static double
+auc_from_sorts(Tuplesortstate *pos, int64 npos, Tuplesortstate *neg, int64 nneg)
+{
+	int64		pl = npos,
+				nl = nneg,
+				steps = 0;
+	double		p = 0,
+				q = 0,
+				neg_below = 0,
+				u2 = 0;
+	bool		hp,
+				hq;
+
+	if (npos == 0 || nneg == 0)
+		return get_float8_nan();
+	tuplesort_performsort(pos);
+	tuplesort_performsort(neg);
+	hp = next_score(pos, &pl, &p);
+	hq = next_score(neg, &nl, &q);
+	while (hp)
+	{
+		double		v = p;
+		int64		pg = 0,
+					ng = 0;
+
+		/* negatives strictly below this positive score, then the ties on both sides */
+		while (hq && q < v)
+		{
+			neg_below++;
+			hq = next_score(neg, &nl, &q);
+		}
+		while (hp && p == v)
+		{
+			pg++;
+			hp = next_score(pos, &pl, &p);
+		}
+		while (hq && q == v)
+		{
+			ng++;
+			hq = next_score(neg, &nl, &q);
+		}
+		u2 += (double) pg * (2.0 * neg_below + (double) ng);
+		neg_below += ng;
+		if ((++steps & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return u2 / (2.0 * (double) npos * (double) nneg);
+}
+
+void
+metrics_stream_finish(MetricsStream *ms, MetricsResult *res)
+{
+	double		nan = get_float8_nan();
+
+	res->rmse = res->mae = res->r2 = nan;
+	res->accuracy = res->precision = res->recall = res->f1 = res->log_loss = res->roc_auc = nan;
+	if (ms->n == 0)
+		return;
+	if (ms->k < 2)
+	{
+		res->rmse = reg_rmse(ms->reg);
+		res->mae = reg_mae(ms->reg);
+		res->r2 = reg_r2(ms->reg);
+		return;
+	}
+	res->accuracy = (double) ms->correct / (double) ms->n;
+	if (ms->k == 2)
+		prf_from_counts(ms->tp[1], ms->n_pred[1], ms->n_true[1], &res->precision, &res->recall, &res->f1);
+	else
+	{
+		double		sp = 0,
+					sr = 0,
+					sf = 0;
+		int			present = 0;
+
+		for (int c = 0; c < ms->k; c++)
+		{
+			double		p,
+						r,
+						f;
+
+			if (ms->n_pred[c] == 0 && ms->n_true[c] == 0)
+				continue;
+			prf_from_counts(ms->tp[c], ms->n_pred[c], ms->n_true[c], &p, &r, &f);
+			sp += p;
+			sr += r;
+			sf += f;
+			present++;
+		}
+		res->precision = sp / present;
+		res->recall = sr / present;
+		res->f1 = sf / present;
+	}
+	res->log_loss = ksum_value(ms->ll, ms->ll_c) / (double) ms->n;
+	res->roc_auc = 0;
+	for (int s = 0; s < ms->nsorts; s++)
+	{
+		double		auc = auc_from_sorts(ms->pos[s], ms->npos[s], ms->neg[s], ms->nneg[s]);
+
+		if (isnan(auc))
+		{
+			res->roc_auc = auc;
+			break;
+		}
+		res->roc_auc += auc / ms->nsorts;
+	}
+	for (int s = 0; s < ms->nsorts; s++)
+	{
+		tuplesort_end(ms->pos[s]);
+		tuplesort_end(ms->neg[s]);
+	}
 }

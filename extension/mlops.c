@@ -91,6 +91,18 @@ _PG_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("mlops.train_memory",
+							"Memory mlops.train keeps training rows in, per training set.",
+							"Rows past it go to a temporary file, read back by every pass "
+							"over them: memory does not grow with the row count.",
+							&mlops_train_memory_kb,
+							256 * 1024,
+							1024,
+							INT_MAX / 2,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
 	drift_init();
 	ab_init();
 

@@ -14,6 +14,7 @@ extern int	mlops_max_artifact_kb;
 extern int	mlops_model_cache_kb;
 extern int	mlops_batch_chunk_rows;
 extern int	mlops_train_nthread;	/* training.c */
+extern int	mlops_train_memory_kb;
 
 /* model_cache.c */
 struct Model;

@@ -12,12 +12,13 @@
  *	  it once per group (or per candidate of a search) and does the logging
  *	  and registration.  Boosted trees are in training_xgboost.c.
  *
- *	  Why temporary files: every algorithm here needs several passes over
- *	  the rows (preprocessing is learned before the fit, Newton makes one
- *	  pass per iteration, XGBoost its own), the source may be a query that
- *	  is expensive or not repeatable, and memory must not grow with the row
- *	  count.  A BufFile of fixed-width rows is read back at disk (mostly
- *	  page-cache) speed and is removed with the transaction's resources.
+ *	  Why the rows are kept: every algorithm here needs several passes over
+ *	  them (preprocessing is learned before the fit, Newton makes one pass
+ *	  per iteration, XGBoost its own), and the source may be a query that is
+ *	  expensive or not repeatable.  They are kept as fixed-width rows in
+ *	  memory up to mlops.train_memory, the rest in a temporary file (a
+ *	  BufFile, removed with the transaction's resources), so that memory
+ *	  does not grow with the row count.
  */
 #include "postgres.h"
 
@@ -79,6 +80,7 @@ extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, doubl
 					const int *lwork, int *info);
 
 int			mlops_train_nthread = 1;
+int			mlops_train_memory_kb = 256 * 1024;
 
 PG_FUNCTION_INFO_V1(mlops_train_fit);
 PG_FUNCTION_INFO_V1(mlops_train_record_failure);
@@ -88,6 +90,23 @@ PGDLLEXPORT void mlops_train_failure_worker(Datum arg);
  * The training set
  * ------------------------------------------------------------------------
  */
+/*
+ * One part's rows.  They are kept in memory, in chunks of TRAIN_CHUNK_ROWS,
+ * while the training set's rows fit in mlops.train_memory, and the rest go
+ * to a temporary file: memory is bounded by the setting whatever the row
+ * count, and a set that fits (a million rows of 20 features is 168 MB) is
+ * read back at memory speed by every pass.
+ */
+typedef struct RowStore
+{
+	double	  **chunks;
+	int			nchunks;
+	int			chunk_cap;
+	int			last_rows;		/* rows in the last chunk */
+	BufFile    *file;			/* the rows past the budget, or NULL */
+	int			rchunk;			/* a pass: the next chunk to read (then the file) */
+} RowStore;
+
 struct TrainSet
 {
 	MemoryContext cxt;
@@ -108,8 +127,9 @@ struct TrainSet
 	int			class_cap;
 	const char *task;
 
-	/* the rows: one file per part, rows of (y, x_1 .. x_nfeat) */
-	BufFile    *file[2];
+	/* the rows, per part: (y, x_1 .. x_nfeat) each, in memory up to the budget, then in a file */
+	RowStore	store[2];
+	Size		mem_used;
 	int64		nrows[2];
 
 	/* training-row statistics: the target's range (regression), numeric features' moments */
@@ -350,8 +370,54 @@ reader_next(Reader *r)
 static void
 train_write(TrainSet *ts, int part, double *row)
 {
-	BufFileWrite(ts->file[part], row, sizeof(double) * ROW_DOUBLES(ts));
+	RowStore   *s = &ts->store[part];
+	Size		rec = sizeof(double) * ROW_DOUBLES(ts);
+
 	ts->nrows[part]++;
+	if (s->file == NULL && (s->nchunks == 0 || s->last_rows == TRAIN_CHUNK_ROWS))
+	{
+		Size		bytes = rec * TRAIN_CHUNK_ROWS;
+
+		if (ts->mem_used + bytes > (Size) mlops_train_memory_kb * 1024)
+			s->file = BufFileCreateTemp(false); /* from here on, this part's rows go to disk */
+		else
+		{
+			if (s->nchunks == s->chunk_cap)
+			{
+				s->chunk_cap = Max(16, s->chunk_cap * 2);
+				s->chunks = s->chunks ? repalloc(s->chunks, sizeof(double *) * s->chunk_cap)
+					: palloc(sizeof(double *) * s->chunk_cap);
+			}
+			s->chunks[s->nchunks++] = MemoryContextAllocHuge(ts->cxt, bytes);
+			s->last_rows = 0;
+			ts->mem_used += bytes;
+		}
+	}
+	if (s->file != NULL)
+		BufFileWrite(s->file, row, rec);
+	else
+		memcpy(s->chunks[s->nchunks - 1] + (Size) s->last_rows++ * ROW_DOUBLES(ts), row, rec);
+}
+
+/* The next rows of a pass over a part (memory first, then its file): how many, and where. */
+static int
+store_read(TrainSet *ts, RowStore *s, const double **rows)
+{
+	size_t		rec = sizeof(double) * ROW_DOUBLES(ts);
+	size_t		got;
+
+	if (s->rchunk < s->nchunks)
+	{
+		*rows = s->chunks[s->rchunk];
+		return s->rchunk++ == s->nchunks - 1 ? s->last_rows : TRAIN_CHUNK_ROWS;
+	}
+	if (s->file == NULL)
+		return 0;
+	got = BufFileRead(s->file, ts->raw, rec * TRAIN_CHUNK_ROWS);
+	if (got % rec != 0)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("a training file ends inside a row")));
+	*rows = ts->raw;
+	return got / rec;
 }
 
 /*
@@ -400,8 +466,6 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 	ts->nobs = palloc0(sizeof(int64) * nfeat);
 	ts->mean = palloc0(sizeof(double) * nfeat);
 	ts->m2 = palloc0(sizeof(double) * nfeat);
-	ts->file[0] = BufFileCreateTemp(false);
-	ts->file[1] = BufFileCreateTemp(false);
 	row = palloc(sizeof(double) * ROW_DOUBLES(ts));
 	/* a row's columns, deformed once: SPI_getbinval per column walks the row from its start each time */
 	values = palloc(sizeof(Datum) * r->tab->tupdesc->natts);
@@ -701,8 +765,12 @@ train_rewind(TrainSet *ts, TrainPart part, TrainEncoding enc)
 	ts->part = part;
 	ts->enc = enc;
 	ts->cur = part == TRAIN_PART_TEST ? 1 : 0;
-	if (BufFileSeek(ts->file[0], 0, 0, SEEK_SET) != 0 || BufFileSeek(ts->file[1], 0, 0, SEEK_SET) != 0)
-		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind a training file: %m")));
+	for (int p = 0; p < 2; p++)
+	{
+		ts->store[p].rchunk = 0;
+		if (ts->store[p].file != NULL && BufFileSeek(ts->store[p].file, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind a training file: %m")));
+	}
 }
 
 /* the category index (sorted, training) of a stored first-seen code, -1 unknown */
@@ -761,26 +829,22 @@ encode_row(const TrainSet *ts, const double *in, double *out, TrainEncoding enc)
 bool
 train_next_chunk(TrainSet *ts, TrainChunk *chunk)
 {
-	size_t		rec = sizeof(double) * ROW_DOUBLES(ts);
-	size_t		got;
+	const double *rows = NULL;
 	int			n;
 
 	CHECK_FOR_INTERRUPTS();
 	for (;;)
 	{
-		got = BufFileRead(ts->file[ts->cur], ts->raw, rec * TRAIN_CHUNK_ROWS);
-		if (got > 0 || ts->part != TRAIN_PART_ALL || ts->cur == 1)
+		n = store_read(ts, &ts->store[ts->cur], &rows);
+		if (n > 0 || ts->part != TRAIN_PART_ALL || ts->cur == 1)
 			break;
 		ts->cur = 1;			/* TRAIN_PART_ALL: the held-out rows follow */
 	}
-	if (got % rec != 0)
-		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED), errmsg("a training file ends inside a row")));
-	n = got / rec;
 	if (n == 0)
 		return false;
 	for (int i = 0; i < n; i++)
 	{
-		const double *r = ts->raw + (size_t) i * ROW_DOUBLES(ts);
+		const double *r = rows + (size_t) i * ROW_DOUBLES(ts);
 
 		ts->y[i] = ts->classify ? ts->class_of[(int) r[0]] : r[0];
 		encode_row(ts, r + 1, ts->x + (size_t) i * ts->ncols, ts->enc);
@@ -796,11 +860,13 @@ train_next_chunk(TrainSet *ts, TrainChunk *chunk)
 static int
 next_raw_rows(TrainSet *ts, const double **rows, const double **y)
 {
-	size_t		rec = sizeof(double) * ROW_DOUBLES(ts);
-	size_t		got = BufFileRead(ts->file[ts->cur], ts->raw, rec * TRAIN_CHUNK_ROWS);
-	int			n = got / rec;
+	const double *src = NULL;
+	int			n = store_read(ts, &ts->store[ts->cur], &src);
 
 	CHECK_FOR_INTERRUPTS();
+	/* a copy: the category codes are translated in place, and the stored rows serve other passes */
+	if (n > 0 && src != ts->raw)
+		memcpy(ts->raw, src, sizeof(double) * ROW_DOUBLES(ts) * n);
 	for (int i = 0; i < n; i++)
 	{
 		double	   *r = ts->raw + (size_t) i * ROW_DOUBLES(ts);
@@ -1497,92 +1563,58 @@ evaluate(TrainSet *ts, const char *artifact, const char *label)
 	bytea	   *compiled = model_compile_artifact(artifact, strlen(artifact), 0, NULL);
 	Model	   *m = model_load(compiled, CurrentMemoryContext);
 	ScoreState *st = score_state_create(CurrentMemoryContext);
-	int64		n = ts->nrows[1];
-	int			K = ts->classify ? ts->nclasses : 1;
-	double	   *pred = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1) * K);
-	double	   *actual = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max(n, 1));
+	int			K = ts->classify ? ts->nclasses : 0;
+	MetricsStream *ms;
+	MetricsResult res;
 	json_t	   *metrics = train_json_object();
-	int64		i = 0;
+	double		probs[2];
 	const double *rows,
 			   *y;
 	int			got;
 
-	if (n == 0)
+	if (ts->nrows[1] == 0)
 		return metrics;
+	/* the rows stream through: memory does not grow with the held-out rows (metrics.h) */
+	ms = metrics_stream_begin(K);
 	score_use_model(st, m, label);
 	train_rewind(ts, TRAIN_PART_TEST, TRAIN_ENCODE_RAW);
 	while ((got = next_raw_rows(ts, &rows, &y)) > 0)
 	{
-		for (int r = 0; r < got; r++, i++)
+		for (int r = 0; r < got; r++)
 		{
 			st->x = rows + (size_t) r * ROW_DOUBLES(ts) + 1;
 			score_encode(st, false, st->enc);
 			model_eval(m, st->enc, st->out, st->scratch);
 			model_round_outputs(m, st->out, m->hdr->n_outputs);
-			actual[i] = y[r];
-			if (!ts->classify)
-				pred[i] = st->out[0];
-			else if (K == 2 && m->hdr->n_outputs == 1)
+			if (K == 2 && m->hdr->n_outputs == 1)
 			{
-				pred[i * 2 + 1] = st->out[0];
-				pred[i * 2] = 1 - st->out[0];
+				/* a binary model's one output is P(second class), as predict_proba spreads it */
+				probs[1] = st->out[0];
+				probs[0] = 1 - st->out[0];
+				metrics_stream_add(ms, probs, y[r]);
 			}
 			else
-				memcpy(pred + i * K, st->out, sizeof(double) * K);
+				metrics_stream_add(ms, st->out, y[r]);
 		}
 	}
+	metrics_stream_finish(ms, &res);
 
 	if (!ts->classify)
 	{
-		double		rmse,
-					mae,
-					r2;
-
-		metrics_regression(pred, actual, n, &rmse, &mae, &r2);
-		json_object_set_new(metrics, "rmse", json_real(rmse));
-		json_object_set_new(metrics, "mae", json_real(mae));
-		json_object_set_new(metrics, "r2", json_real(r2));
+		json_object_set_new(metrics, "rmse", json_real(res.rmse));
+		json_object_set_new(metrics, "mae", json_real(res.mae));
+		json_object_set_new(metrics, "r2", json_real(res.r2));
 	}
 	else
 	{
-		int		   *pc = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * n);
-		int		   *ac = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int) * n);
-		double		acc,
-					prec,
-					rec,
-					f1,
-					auc,
-					ll;
-
-		for (int64 r = 0; r < n; r++)
-		{
-			int			best = 0;
-
-			for (int k = 1; k < K; k++)
-				if (pred[r * K + k] > pred[r * K + best])
-					best = k;
-			pc[r] = best;
-			ac[r] = (int) actual[r];
-		}
-		metrics_classification(pc, ac, n, K, &acc, &prec, &rec, &f1);
-		ll = metrics_log_loss(pred, ac, n, K);
-		if (K == 2)
-		{
-			double	   *pos = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * n);
-
-			for (int64 r = 0; r < n; r++)
-				pos[r] = pred[r * 2 + 1];
-			auc = metrics_roc_auc_binary(pos, ac, n);
-		}
-		else
-			auc = metrics_roc_auc_ovr(pred, ac, n, K);
-		json_object_set_new(metrics, "accuracy", json_real(acc));
-		json_object_set_new(metrics, "precision", json_real(prec));
-		json_object_set_new(metrics, "recall", json_real(rec));
-		json_object_set_new(metrics, "f1", json_real(f1));
-		json_object_set_new(metrics, "log_loss", json_real(ll));
-		if (!isnan(auc))
-			json_object_set_new(metrics, "roc_auc", json_real(auc));
+		json_object_set_new(metrics, "accuracy", json_real(res.accuracy));
+		json_object_set_new(metrics, "precision", json_real(res.precision));
+		json_object_set_new(metrics, "recall", json_real(res.recall));
+		json_object_set_new(metrics, "f1", json_real(res.f1));
+		json_object_set_new(metrics, "log_loss", json_real(res.log_loss));
+		/* not defined when a class is missing from the held-out rows: not logged */
+		if (!isnan(res.roc_auc))
+			json_object_set_new(metrics, "roc_auc", json_real(res.roc_auc));
 	}
 	return metrics;
 }
@@ -1931,8 +1963,9 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 		res = fit_one(ts, algorithm, hp, label, group_label);
 		if (has_group)
 			json_object_set_new(res, "group", r.group ? json_string(r.group) : json_null());
-		BufFileClose(ts->file[0]);
-		BufFileClose(ts->file[1]);
+		for (int p = 0; p < 2; p++)
+			if (ts->store[p].file != NULL)
+				BufFileClose(ts->store[p].file);
 		/* jansson allocates in the current context: keep the result, not the group's memory */
 		MemoryContextSwitchTo(outer);
 		json_array_append_new(results, json_deep_copy(res));

@@ -4,8 +4,9 @@
  *	  splitting, preprocessing, the linear models; training_xgboost.c: the
  *	  boosted trees) and the held-out metrics (metrics.c).
  *
- *	  A training set is read once, through a cursor, into a temporary file
- *	  of rows in the model's signature form (one double per feature: the
+ *	  A training set is read once, through a cursor, into rows (in memory up
+ *	  to mlops.train_memory, then a temporary file) in the model's signature
+ *	  form (one double per feature: the
  *	  number, or a categorical feature's category index; NaN when missing),
  *	  each row tagged with its part (train or test) and its target.  Every
  *	  algorithm then makes as many passes over that file as it needs, in
