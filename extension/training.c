@@ -90,6 +90,8 @@ PGDLLEXPORT void mlops_train_failure_worker(Datum arg);
  * The training set
  * ------------------------------------------------------------------------
  */
+typedef struct ReadSpec ReadSpec;
+
 /*
  * One part's rows.  They are kept in memory, in chunks of TRAIN_CHUNK_ROWS,
  * while the training set's rows fit in mlops.train_memory, and the rest go
@@ -129,7 +131,6 @@ struct TrainSet
 
 	/* the rows, per part: (y, x_1 .. x_nfeat) each, in memory up to the budget, then in a file */
 	RowStore	store[2];
-	Size		mem_used;
 	int64		nrows[2];
 
 	/* training-row statistics: the target's range (regression), numeric features' moments */
@@ -152,6 +153,13 @@ struct TrainSet
 	bool		standardize;
 	double	   *center;			/* per encoded column */
 	double	   *scale;
+
+	/* reading */
+	ReadSpec   *spec;
+	double	   *row;			/* the row being added */
+	char	   *group;			/* the group's value (NULL: the NULL group, or no groups) */
+	int			group_len;
+	bool		group_null;
 
 	/* a pass */
 	TrainPart	part;
@@ -319,16 +327,22 @@ mix_double(uint64 h, double d)
 	return mix64(h, bits);
 }
 
-typedef struct Reader
+/*
+ * What the rows are read as (the same for every group), and what is
+ * accumulated over all of them.
+ */
+struct ReadSpec
 {
-	Portal		portal;
-	SPITupleTable *tab;			/* the batch being read */
-	uint64		pos;			/* next row of it */
-	bool		done;
+	int			nfeat;
+	char	  **names;
+	bool	   *is_cat;
+	bool		classify;
+	bool		numeric_labels;
+	uint64		seed_hash;
+	uint64		threshold;		/* a row is held out when its seeded hash is below */
+	bool		split_by_column;
 	bool		has_group;
-	char	   *group;			/* the group being read (NULL: the NULL group) */
-	int			group_len;
-	bool		group_null;
+	Size		mem_used;		/* rows kept in memory, over every group's set */
 
 	/*
 	 * The digest of every row read (train() records it as the run's
@@ -338,28 +352,7 @@ typedef struct Reader
 	 */
 	int64		nread;
 	uint64		digest_sum[2];
-} Reader;
-
-/* the next row of the cursor, or false at the end */
-static bool
-reader_next(Reader *r)
-{
-	if (r->tab != NULL && r->pos < r->tab->numvals)
-		return true;
-	if (r->done)
-		return false;
-	if (r->tab != NULL)
-		SPI_freetuptable(r->tab);
-	SPI_cursor_fetch(r->portal, true, TRAIN_CHUNK_ROWS);
-	r->tab = SPI_tuptable;
-	r->pos = 0;
-	if (SPI_processed == 0)
-	{
-		r->done = true;
-		return false;
-	}
-	return true;
-}
+};
 
 /* columns of the query train() builds */
 #define COL_TARGET 1
@@ -378,7 +371,7 @@ train_write(TrainSet *ts, int part, double *row)
 	{
 		Size		bytes = rec * TRAIN_CHUNK_ROWS;
 
-		if (ts->mem_used + bytes > (Size) mlops_train_memory_kb * 1024)
+		if (ts->spec->mem_used + bytes > (Size) mlops_train_memory_kb * 1024)
 			s->file = BufFileCreateTemp(false); /* from here on, this part's rows go to disk */
 		else
 		{
@@ -390,7 +383,7 @@ train_write(TrainSet *ts, int part, double *row)
 			}
 			s->chunks[s->nchunks++] = MemoryContextAllocHuge(ts->cxt, bytes);
 			s->last_rows = 0;
-			ts->mem_used += bytes;
+			ts->spec->mem_used += bytes;
 		}
 	}
 	if (s->file != NULL)
@@ -420,44 +413,31 @@ store_read(TrainSet *ts, RowStore *s, const double **rows)
 	return got / rec;
 }
 
-/*
- * Read the rows of one group (all rows without a group column) into a new
- * training set.  Returns NULL when the cursor has no more rows.
- */
+/* A new, empty training set, in the current memory context. */
 static TrainSet *
-train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool numeric_labels,
-		   double test_size, int32 seed)
+trainset_new(ReadSpec *spec)
 {
-	TrainSet   *ts;
-	double	   *row;
-	uint64		seed_hash = mix64(UINT64CONST(0x6d6c6f7073747261), (uint64) (uint32) seed);
-	const uint64 content_start = UINT64CONST(0x747261696e726f77);
-	uint64		threshold;
-	Datum	   *values;
-	bool	   *nulls;
-	bool		split_by_column;
+	TrainSet   *ts = palloc0(sizeof(TrainSet));
+	int			nfeat = spec->nfeat;
 
-	if (!reader_next(r))
-		return NULL;
-
-	ts = palloc0(sizeof(TrainSet));
 	ts->cxt = CurrentMemoryContext;
+	ts->spec = spec;
 	ts->nfeat = nfeat;
-	ts->feat_name = names;
-	ts->feat_cat = is_cat;
-	ts->classify = classify;
-	ts->numeric_labels = numeric_labels;
+	ts->feat_name = spec->names;
+	ts->feat_cat = spec->is_cat;
+	ts->classify = spec->classify;
+	ts->numeric_labels = spec->numeric_labels;
 	ts->cats = palloc0(sizeof(StrIndex) * nfeat);
 	ts->cat_train = palloc0(sizeof(int64 *) * nfeat);
 	ts->cat_cap = palloc0(sizeof(int) * nfeat);
 	for (int j = 0; j < nfeat; j++)
-		if (is_cat[j])
+		if (spec->is_cat[j])
 		{
 			strindex_init(&ts->cats[j], CurrentMemoryContext, 16);
 			ts->cat_cap[j] = 16;
 			ts->cat_train[j] = palloc0(sizeof(int64) * 16);
 		}
-	if (classify)
+	if (spec->classify)
 	{
 		strindex_init(&ts->classes, CurrentMemoryContext, 8);
 		ts->class_cap = 8;
@@ -466,168 +446,206 @@ train_read(Reader *r, int nfeat, char **names, bool *is_cat, bool classify, bool
 	ts->nobs = palloc0(sizeof(int64) * nfeat);
 	ts->mean = palloc0(sizeof(double) * nfeat);
 	ts->m2 = palloc0(sizeof(double) * nfeat);
-	row = palloc(sizeof(double) * ROW_DOUBLES(ts));
-	/* a row's columns, deformed once: SPI_getbinval per column walks the row from its start each time */
-	values = palloc(sizeof(Datum) * r->tab->tupdesc->natts);
-	nulls = palloc(sizeof(bool) * r->tab->tupdesc->natts);
-	split_by_column = SPI_gettypeid(r->tab->tupdesc, COL_SPLIT) == BOOLOID;
+	ts->row = palloc(sizeof(double) * ROW_DOUBLES(ts));
+	return ts;
+}
 
-	/* test_size of 1 would hold out everything: refused by the caller */
-	threshold = test_size <= 0 ? 0 : (uint64) ldexp(test_size, 64);
+/* One row of the query (values and nulls by column) into the set. */
+static void
+trainset_add_row(TrainSet *ts, Datum *values, bool *nulls)
+{
+	ReadSpec   *spec = ts->spec;
+	double	   *row = ts->row;
+	uint64		h = UINT64CONST(0x747261696e726f77);	/* the row's content; the split mixes in the seed */
+	Datum		d;
+	bool		isnull;
+	int			part;
 
-	/* the group of the first row */
-	if (r->has_group)
+	/* the target */
+	d = values[COL_TARGET - 1];
+	if (nulls[COL_TARGET - 1])
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the target has NULL values"),
+				 errdetail("Row %lld of the source has a NULL target.", (long long) (spec->nread + 1)),
+				 errhint("Filter those rows out of the source (WHERE target IS NOT NULL): a model "
+						 "is not fitted on rows without an answer.")));
+	if (spec->classify)
 	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(r->tab->vals[r->pos], r->tab->tupdesc, COL_GROUP, &isnull);
+		text	   *t = DatumGetTextPP(d);
+		bool		added;
 
-		r->group_null = isnull;
-		r->group = isnull ? NULL : TextDatumGetCString(d);
-		r->group_len = isnull ? 0 : strlen(r->group);
+		row[0] = strindex_add(&ts->classes, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
+		h = mix64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 0));
+	}
+	else
+	{
+		row[0] = DatumGetFloat8(d);
+		if (!isfinite(row[0]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the target has a value that is not a finite number: %g", row[0]),
+					 errhint("Filter NaN and infinite targets out of the source.")));
+		h = mix_double(h, row[0]);
 	}
 
-	while (reader_next(r))
+	/* the features: NULL and NaN are missing */
+	for (int j = 0; j < ts->nfeat; j++)
 	{
-		HeapTuple	tup = r->tab->vals[r->pos];
-		TupleDesc	desc = r->tab->tupdesc;
-		bool		isnull;
-		Datum		d;
-		uint64		h = content_start;	/* the row's content; the split mixes in the seed */
-		int			part;
-
-		heap_deform_tuple(tup, desc, values, nulls);
-		if (r->has_group)
+		d = values[COL_FIRST_FEATURE - 1 + j];
+		if (nulls[COL_FIRST_FEATURE - 1 + j])
 		{
-			d = values[COL_GROUP - 1];
-			isnull = nulls[COL_GROUP - 1];
-			if (isnull != r->group_null ||
-				(!isnull && ((int) VARSIZE_ANY_EXHDR(DatumGetTextPP(d)) != r->group_len ||
-							 memcmp(VARDATA_ANY(DatumGetTextPP(d)), r->group, r->group_len) != 0)))
-				break;			/* the next group starts here */
+			row[1 + j] = NAN;
+			h = mix64(h, UINT64CONST(0x4e554c4c));
 		}
-		CHECK_FOR_INTERRUPTS();
-
-		/* the target */
-		d = values[COL_TARGET - 1];
-		isnull = nulls[COL_TARGET - 1];
-		if (isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("the target has NULL values"),
-					 errdetail("Row %lld of the source has a NULL target.",
-							   (long long) (ts->nrows[0] + ts->nrows[1] + 1)),
-					 errhint("Filter those rows out of the source (WHERE target IS NOT NULL): a model "
-							 "is not fitted on rows without an answer.")));
-		if (classify)
+		else if (ts->feat_cat[j])
 		{
 			text	   *t = DatumGetTextPP(d);
 			bool		added;
 
-			row[0] = strindex_add(&ts->classes, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
+			row[1 + j] = strindex_add(&ts->cats[j], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
 			h = mix64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), 0));
 		}
 		else
 		{
-			row[0] = DatumGetFloat8(d);
-			if (!isfinite(row[0]))
+			double		v = DatumGetFloat8(d);
+
+			if (isinf(v))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the target has a value that is not a finite number: %g", row[0]),
-						 errhint("Filter NaN and infinite targets out of the source.")));
-			h = mix_double(h, row[0]);
+						 errmsg("feature \"%s\" has an infinite value", ts->feat_name[j]),
+						 errhint("NULL and NaN are missing values (imputed); infinite values are refused, "
+								 "as scoring refuses them.")));
+			row[1 + j] = v;
+			h = mix_double(h, v);
 		}
-
-		/* the features: NULL and NaN are missing */
-		for (int j = 0; j < nfeat; j++)
-		{
-			d = values[COL_FIRST_FEATURE - 1 + j];
-			isnull = nulls[COL_FIRST_FEATURE - 1 + j];
-			if (isnull)
-			{
-				row[1 + j] = NAN;
-				h = mix64(h, UINT64CONST(0x4e554c4c));
-			}
-			else if (is_cat[j])
-			{
-				text	   *t = DatumGetTextPP(d);
-				bool		added;
-
-				row[1 + j] = strindex_add(&ts->cats[j], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), &added);
-				h = mix64(h, hash_bytes_extended((const unsigned char *) VARDATA_ANY(t),
-												 VARSIZE_ANY_EXHDR(t), 0));
-			}
-			else
-			{
-				double		v = DatumGetFloat8(d);
-
-				if (isinf(v))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("feature \"%s\" has an infinite value", names[j]),
-							 errhint("NULL and NaN are missing values (imputed); infinite values are refused, "
-									 "as scoring refuses them.")));
-				row[1 + j] = v;
-				h = mix_double(h, v);
-			}
-		}
-
-		/* which part */
-		d = values[COL_SPLIT - 1];
-		isnull = nulls[COL_SPLIT - 1];
-		if (split_by_column)
-		{
-			if (isnull)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("the split column has NULL values"),
-						 errhint("The split column says, for every row, whether it is held out (true) or "
-								 "trained on (false).")));
-			part = DatumGetBool(d) ? 1 : 0;
-		}
-		else
-			part = (mix64(h, seed_hash) < threshold) ? 1 : 0;
-		r->nread++;
-		r->digest_sum[0] += h;
-		r->digest_sum[1] += mix64(h, UINT64CONST(0x64696765737432));
-
-		/* training statistics */
-		if (part == 0)
-		{
-			if (classify)
-				count_code(&ts->class_train, &ts->class_cap, (int) row[0]);
-			else if (ts->nrows[0] == 0)
-				ts->ymin = ts->ymax = row[0];
-			else
-			{
-				ts->ymin = Min(ts->ymin, row[0]);
-				ts->ymax = Max(ts->ymax, row[0]);
-			}
-			for (int j = 0; j < nfeat; j++)
-			{
-				double		v = row[1 + j];
-
-				if (isnan(v))
-					continue;
-				if (is_cat[j])
-					count_code(&ts->cat_train[j], &ts->cat_cap[j], (int) v);
-				else
-				{
-					/* Welford: the variance of millions of rows without cancellation */
-					double		delta = v - ts->mean[j];
-
-					ts->nobs[j]++;
-					ts->mean[j] += delta / ts->nobs[j];
-					ts->m2[j] += delta * (v - ts->mean[j]);
-				}
-			}
-		}
-		train_write(ts, part, row);
-		r->pos++;
 	}
-	pfree(row);
-	pfree(values);
-	pfree(nulls);
-	return ts;
+
+	/* which part */
+	d = values[COL_SPLIT - 1];
+	isnull = nulls[COL_SPLIT - 1];
+	if (spec->split_by_column)
+	{
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("the split column has NULL values"),
+					 errhint("The split column says, for every row, whether it is held out (true) or "
+							 "trained on (false).")));
+		part = DatumGetBool(d) ? 1 : 0;
+	}
+	else
+		part = (mix64(h, spec->seed_hash) < spec->threshold) ? 1 : 0;
+	spec->nread++;
+	spec->digest_sum[0] += h;
+	spec->digest_sum[1] += mix64(h, UINT64CONST(0x64696765737432));
+
+	/* training statistics */
+	if (part == 0)
+	{
+		if (ts->classify)
+			count_code(&ts->class_train, &ts->class_cap, (int) row[0]);
+		else if (ts->nrows[0] == 0)
+			ts->ymin = ts->ymax = row[0];
+		else
+		{
+			ts->ymin = Min(ts->ymin, row[0]);
+			ts->ymax = Max(ts->ymax, row[0]);
+		}
+		for (int j = 0; j < ts->nfeat; j++)
+		{
+			double		v = row[1 + j];
+
+			if (isnan(v))
+				continue;
+			if (ts->feat_cat[j])
+				count_code(&ts->cat_train[j], &ts->cat_cap[j], (int) v);
+			else
+			{
+				/* Welford: the variance of millions of rows without cancellation */
+				double		delta = v - ts->mean[j];
+
+				ts->nobs[j]++;
+				ts->mean[j] += delta / ts->nobs[j];
+				ts->m2[j] += delta * (v - ts->mean[j]);
+			}
+		}
+	}
+	train_write(ts, part, row);
+}
+
+/*
+ * The rows arrive from the executor, one slot at a time, through this
+ * receiver: no copy of each row into an SPI tuple table (which cost as much
+ * as the fit of a least-squares model).  Rows come ordered by group; each
+ * group's rows go into a training set of their own, fitted once the query
+ * has finished (so that nothing but reading runs inside the executor).
+ */
+typedef struct TrainReceiver
+{
+	DestReceiver pub;
+	ReadSpec   *spec;
+	MemoryContext sets_cxt;		/* where each group's set gets a context of its own */
+	List	   *sets;			/* finished and current, in order */
+	TrainSet   *cur;
+} TrainReceiver;
+
+static bool
+train_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TrainReceiver *rcv = (TrainReceiver *) self;
+	ReadSpec   *spec = rcv->spec;
+	TrainSet   *ts = rcv->cur;
+	MemoryContext old;
+
+	CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	if (spec->has_group && ts != NULL)
+	{
+		bool		isnull = slot->tts_isnull[COL_GROUP - 1];
+		text	   *g = isnull ? NULL : DatumGetTextPP(slot->tts_values[COL_GROUP - 1]);
+
+		if (isnull != ts->group_null ||
+			(!isnull && ((int) VARSIZE_ANY_EXHDR(g) != ts->group_len ||
+						 memcmp(VARDATA_ANY(g), ts->group, ts->group_len) != 0)))
+			ts = NULL;			/* the next group starts here */
+	}
+	if (ts == NULL)
+	{
+		MemoryContext cxt = AllocSetContextCreate(rcv->sets_cxt, "mlops training set", ALLOCSET_DEFAULT_SIZES);
+
+		old = MemoryContextSwitchTo(cxt);
+		ts = trainset_new(spec);
+		if (spec->has_group)
+		{
+			ts->group_null = slot->tts_isnull[COL_GROUP - 1];
+			ts->group = ts->group_null ? NULL : TextDatumGetCString(slot->tts_values[COL_GROUP - 1]);
+			ts->group_len = ts->group_null ? 0 : strlen(ts->group);
+		}
+		MemoryContextSwitchTo(rcv->sets_cxt);
+		rcv->sets = lappend(rcv->sets, ts);
+		MemoryContextSwitchTo(old);
+		rcv->cur = ts;
+	}
+	old = MemoryContextSwitchTo(ts->cxt);
+	trainset_add_row(ts, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+train_receiver_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+train_receiver_shutdown(DestReceiver *self)
+{
+}
+
+static void
+train_receiver_destroy(DestReceiver *self)
+{
 }
 
 /* ------------------------------------------------------------------------
@@ -1737,7 +1755,7 @@ fit_one(TrainSet *ts, const char *algorithm, json_t *hp, const char *label, cons
  * The query's columns must be what the reader takes them for: a float8
  * read from a text column would be a pointer taken for a number.
  */
-static void
+static bool
 check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classify)
 {
 	List	   *plans = SPI_plan_get_plan_sources(plan);
@@ -1768,6 +1786,8 @@ check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classif
 					 errmsg("column %d of the training query is of type %s, not %s", c,
 							format_type_be(t), format_type_be(want))));
 	}
+	/* a boolean split column says which rows are held out; else the hash does */
+	return TupleDescAttr(desc, COL_SPLIT - 1)->atttypid == BOOLOID;
 }
 
 /*
@@ -1784,7 +1804,7 @@ check_query_columns(SPIPlanPtr plan, int nfeat, const bool *is_cat, bool classif
  * the caller.
  */
 static void
-record_training_input(int64 run_id, const char *dataset_name, const char *relation_name, const Reader *r,
+record_training_input(int64 run_id, const char *dataset_name, const char *relation_name, const ReadSpec *r,
 					  char **names, const bool *is_cat, int nfeat, bool classify)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
@@ -1870,11 +1890,14 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 				ncat;
 	char	  **names;
 	bool	   *is_cat;
-	Reader		r = {0};
+	ReadSpec	spec = {0};
+	TrainReceiver rcv = {0};
+	SPIExecuteOptions options = {0};
+	int			ret;
+	ListCell   *lc;
 	SPIPlanPtr	plan;
 	json_t	   *results = json_array();
 	MemoryContext outer = CurrentMemoryContext;
-	MemoryContext per_group;
 	Jsonb	   *out;
 
 	/* callable by every role (it runs as its caller): its arguments are checked as a public function's */
@@ -1938,53 +1961,66 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("test_size must be at least 0 and less than 1, not %g", test_size)));
 
+	spec.nfeat = nfeat;
+	spec.names = names;
+	spec.is_cat = is_cat;
+	spec.classify = classify;
+	spec.numeric_labels = numeric_labels;
+	spec.seed_hash = mix64(UINT64CONST(0x6d6c6f7073747261), (uint64) (uint32) seed);
+	/* test_size of 1 would hold out everything: refused above */
+	spec.threshold = test_size <= 0 ? 0 : (uint64) ldexp(test_size, 64);
+	spec.has_group = has_group;
+
 	SPI_connect();
 	plan = SPI_prepare(query, 0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the training query: %s", SPI_result_code_string(SPI_result));
-	check_query_columns(plan, nfeat, is_cat, classify);
-	r.portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
-	r.has_group = has_group;
+	spec.split_by_column = check_query_columns(plan, nfeat, is_cat, classify);
 
-	per_group = AllocSetContextCreate(outer, "mlops training set", ALLOCSET_DEFAULT_SIZES);
-	for (;;)
-	{
-		MemoryContext old = MemoryContextSwitchTo(per_group);
-		TrainSet   *ts = train_read(&r, nfeat, names, is_cat, classify, numeric_labels, test_size, seed);
-		json_t	   *res;
-		char	   *group_label;
-
-		if (ts == NULL)
-		{
-			MemoryContextSwitchTo(old);
-			break;
-		}
-		group_label = has_group ? psprintf(" (group %s)", r.group ? r.group : "NULL") : "";
-		res = fit_one(ts, algorithm, hp, label, group_label);
-		if (has_group)
-			json_object_set_new(res, "group", r.group ? json_string(r.group) : json_null());
-		for (int p = 0; p < 2; p++)
-			if (ts->store[p].file != NULL)
-				BufFileClose(ts->store[p].file);
-		/* jansson allocates in the current context: keep the result, not the group's memory */
-		MemoryContextSwitchTo(outer);
-		json_array_append_new(results, json_deep_copy(res));
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(per_group);
-		r.group = NULL;
-		if (!has_group)
-			break;
-	}
-	if (json_array_size(results) == 0)
+	/* read every row into the sets (one per group), through the receiver */
+	rcv.pub.receiveSlot = train_receive;
+	rcv.pub.rStartup = train_receiver_startup;
+	rcv.pub.rShutdown = train_receiver_shutdown;
+	rcv.pub.rDestroy = train_receiver_destroy;
+	rcv.pub.mydest = DestNone;
+	rcv.spec = &spec;
+	rcv.sets_cxt = AllocSetContextCreate(outer, "mlops training sets", ALLOCSET_DEFAULT_SIZES);
+	options.read_only = true;
+	options.dest = (DestReceiver *) &rcv;
+	/* (a SELECT whose rows go to a receiver of its own is SPI_OK_UTILITY to SPI) */
+	ret = SPI_execute_plan_extended(plan, &options);
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
+		elog(ERROR, "the training query failed: %s", SPI_result_code_string(ret));
+	if (rcv.sets == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the source has no rows"),
 				 errhint("Check the source and its filter.")));
-	SPI_cursor_close(r.portal);
+
+	/* then fit them, one at a time, each set's memory and files freed after its fit */
+	foreach(lc, rcv.sets)
+	{
+		TrainSet   *ts = (TrainSet *) lfirst(lc);
+		MemoryContext old = MemoryContextSwitchTo(ts->cxt);
+		char	   *group_label = has_group ? psprintf(" (group %s)", ts->group ? ts->group : "NULL") : "";
+		json_t	   *res = fit_one(ts, algorithm, hp, label, group_label);
+
+		if (has_group)
+			json_object_set_new(res, "group", ts->group ? json_string(ts->group) : json_null());
+		for (int p = 0; p < 2; p++)
+			if (ts->store[p].file != NULL)
+				BufFileClose(ts->store[p].file);
+		/* jansson allocates in the current context: keep the result, not the set's memory */
+		MemoryContextSwitchTo(outer);
+		json_array_append_new(results, json_deep_copy(res));
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(ts->cxt);
+	}
 	if (record)
 		record_training_input(PG_GETARG_INT64(11), text_to_cstring(PG_GETARG_TEXT_PP(12)),
-							  text_to_cstring(PG_GETARG_TEXT_PP(13)), &r, names, is_cat, nfeat, classify);
+							  text_to_cstring(PG_GETARG_TEXT_PP(13)), &spec, names, is_cat, nfeat, classify);
 	SPI_finish();
+	MemoryContextDelete(rcv.sets_cxt);
 
 	out = json_to_jsonb(results);
 	json_decref(results);
