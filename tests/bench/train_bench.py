@@ -232,6 +232,9 @@ def status_kb(pid):
     return out
 
 
+TRAIN_MEMORY = os.environ.get("TRAIN_MEMORY", "64MB")
+
+
 def cmd_memory(work, table):
     path = os.path.join(work, "memory.json")
     res = json.load(open(path)) if os.path.exists(path) else []
@@ -241,6 +244,8 @@ def cmd_memory(work, table):
         with conn.cursor() as cur:
             cur.execute("SELECT pg_backend_pid(), (SELECT count(*) FROM %s)" % table)
             pid, rows = cur.fetchone()
+            # the same memory budget at every row count: what stays flat is what the budget bounds
+            cur.execute("SET mlops.train_memory = %s", (TRAIN_MEMORY,))
             before = status_kb(pid)
             t0 = time.perf_counter()
             cur.execute(mlops_train_sql(f"mem_{table}_{k}", k, table=table))
@@ -300,6 +305,7 @@ def cmd_report(work):
     mp = os.path.join(work, "memory.json")
     if os.path.exists(mp):
         print()
+        print(f"-- mlops.train_memory = {TRAIN_MEMORY} for every call below")
         print("-- peak memory of the backend (VmHWM after the call, fresh session per call; "
               "RssAnon/RssShmem at the end), MB; VmHWM counts the shared buffers the session touched, "
               "so private = VmHWM - RssShmem (a lower bound of the private peak)")

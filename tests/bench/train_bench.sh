@@ -37,7 +37,8 @@
 # Memory (FULL=1): the backend's VmHWM after training on tr (ROWS) and on
 # big (BIG_ROWS, 10M), linear and logistic, a fresh session each.
 #
-# Knobs (environment): RUNS (3), ROWS (1000000), BIG_ROWS (10000000), FULL
+# Knobs (environment): RUNS (3), ROWS (1000000), BIG_ROWS (10000000), TRAIN_MEMORY (64MB, the
+# mlops.train_memory of the memory runs: both row counts spill past it), FULL
 # (0), SMOKE (0), PER_GROUP (1: the per-group part).
 source "$(dirname "$0")/../lib/common.sh"
 source "$(dirname "$0")/../lib/bench.sh"
