@@ -1042,7 +1042,8 @@ mlops_auc_final(PG_FUNCTION_ARGS)
 /* --------------------------------------------------------------------------
  * Streaming: train()'s held-out metrics in memory that does not grow with
  * the rows.  The sums and counts are running ones; ROC AUC, which ranks
- * every score, sorts through tuplesorts that spill to disk past work_mem.
+ * every score, sorts through tuplesorts that spill to disk past work_mem
+ * (shared between them: a multiclass model's 2k sorts take work_mem in all).
  * The results equal the array functions' above on the same rows.
  * --------------------------------------------------------------------------
  */
@@ -1064,14 +1065,15 @@ struct MetricsStream
 	int64	   *nneg;
 };
 
+/* a sort of scores; the stream's sorts share work_mem between them (kB each) */
 static Tuplesortstate *
-score_sort(void)
+score_sort(int mem_kb)
 {
 #if PG_VERSION_NUM >= 150000
-	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, work_mem, NULL,
+	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, mem_kb, NULL,
 								 TUPLESORT_NONE);
 #else
-	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, work_mem, NULL, false);
+	return tuplesort_begin_datum(FLOAT8OID, Float8LessOperator, InvalidOid, false, mem_kb, NULL, false);
 #endif
 }
 
@@ -1093,8 +1095,10 @@ metrics_stream_begin(int k)
 		ms->nneg = palloc0(sizeof(int64) * ms->nsorts);
 		for (int c = 0; c < ms->nsorts; c++)
 		{
-			ms->pos[c] = score_sort();
-			ms->neg[c] = score_sort();
+			int			mem_kb = Max(64, work_mem / (2 * ms->nsorts));
+
+			ms->pos[c] = score_sort(mem_kb);
+			ms->neg[c] = score_sort(mem_kb);
 		}
 	}
 	return ms;

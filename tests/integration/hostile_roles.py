@@ -1745,7 +1745,7 @@ class Attacker:
             finding('no SQLSTATE', f'{self.role}: {label}: {error_line(e)}')
 
 
-def variants_for(fn, arg_of, pools, fixed=None):
+def variants_for(fn, arg_of, pools, fixed=None, cap=True):
     """(args, varied) for every call of fn: the baseline, each parameter varied in turn over
     its type's variants (the others at their baseline), and calls with every parameter
     hostile.  fixed: {parameter index: V} kept in every call."""
@@ -1757,7 +1757,7 @@ def variants_for(fn, arg_of, pools, fixed=None):
         if i in fixed:
             continue
         pool = pools[ptype]
-        if POOL_CAP and len(pool) > POOL_CAP:
+        if cap and POOL_CAP and len(pool) > POOL_CAP:
             # a different, deterministic share of a big pool for each routine and parameter: the
             # run as a whole still tries every value, in a fraction of the calls (CAP=0: all)
             pool = random.Random(f'{fn.sig}:{i}').sample(pool, POOL_CAP)
@@ -1799,7 +1799,8 @@ def barrage(att, routines, arg_of, pools, su_base, orphans, phase):
             continue
         if not fn.executable[att.role]:
             # not executable: a few calls, each refused by PostgreSQL itself
-            for args, varied in itertools.islice(variants_for(fn, arg_of, pools), 3):
+            # the pools' first values, which parse: PostgreSQL checks EXECUTE after the literals
+            for args, varied in itertools.islice(variants_for(fn, arg_of, pools, cap=False), 3):
                 sql, values = call_sql(fn, args)
                 stats.calls[phase] += 1
                 stats.fn_called.add(fn.sig)
