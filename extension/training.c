@@ -1882,6 +1882,8 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	char	   *label;
 	bool		has_group;
 	bool		record = !PG_ARGISNULL(11);
+	char	   *dataset_name = NULL;
+	char	   *relation_name = NULL;
 	Datum	   *name_d,
 			   *cat_d;
 	bool	   *name_null,
@@ -1900,6 +1902,13 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	MemoryContext outer = CurrentMemoryContext;
 	Jsonb	   *out;
 
+	/* an install script older than this library declares fewer arguments: never read past them */
+	if (PG_NARGS() != 14)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("mlops._train_fit is declared with %d arguments, not the 14 this library takes",
+						PG_NARGS()),
+				 errhint("The extension's SQL objects are older than its library: ALTER EXTENSION mlops UPDATE.")));
 	/* callable by every role (it runs as its caller): its arguments are checked as a public function's */
 	for (int i = 0; i <= 10; i++)
 		if (PG_ARGISNULL(i))
@@ -1921,6 +1930,11 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 	seed = PG_GETARG_INT32(8);
 	label = text_to_cstring(PG_GETARG_TEXT_PP(9));
 	has_group = PG_GETARG_BOOL(10);
+	if (record)
+	{
+		dataset_name = text_to_cstring(PG_GETARG_TEXT_PP(12));
+		relation_name = text_to_cstring(PG_GETARG_TEXT_PP(13));
+	}
 	if (ARR_NDIM(names_arr) > 1 || ARR_NDIM(cat_arr) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -2017,8 +2031,8 @@ mlops_train_fit(PG_FUNCTION_ARGS)
 		MemoryContextDelete(ts->cxt);
 	}
 	if (record)
-		record_training_input(PG_GETARG_INT64(11), text_to_cstring(PG_GETARG_TEXT_PP(12)),
-							  text_to_cstring(PG_GETARG_TEXT_PP(13)), &spec, names, is_cat, nfeat, classify);
+		record_training_input(PG_GETARG_INT64(11), dataset_name, relation_name, &spec, names, is_cat, nfeat,
+							  classify);
 	SPI_finish();
 	MemoryContextDelete(rcv.sets_cxt);
 

@@ -162,6 +162,29 @@ SET ROLE retrain_admin;
 SELECT mlops.drop_retraining_policy('demand_bad');
 SELECT policy, step FROM mlops.retraining_events WHERE step IN ('created', 'dropped') ORDER BY event_id;
 RESET ROLE;
+-- A feature service as the features: the window is of the entity source (labels at
+-- their times), the training set its point-in-time join, the held-out flag carried through
+CREATE TABLE obs_features AS SELECT id, ts, x1, x2 FROM obs;
+CREATE TABLE obs_labels AS SELECT id, ts AS event_timestamp, y FROM obs;
+GRANT SELECT ON obs_features, obs_labels TO retrain_admin;
+SET ROLE retrain_admin;
+SELECT mlops.create_entity('obs_unit', ARRAY['id']) > 0 AS entity;
+SELECT mlops.create_feature_view('obs_view', ARRAY['obs_unit'], 'obs_features', 'ts') > 0 AS view;
+SELECT mlops.create_feature_service('obs_service', ARRAY['obs_view:x1', 'obs_view:x2']) > 0 AS service;
+SELECT mlops.create_retraining_policy('demand_fs', 'demand_fs', 'obs_labels', 'y', features => ARRAY['obs_service'],
+                                      time_column => 'event_timestamp', training_window => '3 days') > 0 AS created;
+CALL mlops.retrain('demand_fs') \gset
+SELECT * FROM cycle_summary(:'result');
+SELECT step, version FROM mlops.retraining_events WHERE policy = 'demand_fs' ORDER BY event_id;
+-- the run trained on the service's features, its input the training set of the window's 72 rows
+SELECT o.params ->> 'mlops.features' AS features, i.relation_name, i.row_count,
+       (o.metrics ->> 'train_rows')::int + (o.metrics ->> 'test_rows')::int AS rows
+  FROM mlops.runs_overview o JOIN mlops.run_inputs i USING (run_id)
+ WHERE o.experiment_name = 'demand_fs';
+-- it learned the new world: y = -3 x1 + 2 x2 + 10 at x1 = 1, x2 = 1 is 9
+SELECT round(mlops.predict('demand_fs@champion', '{"x1": 1, "x2": 1}'::jsonb)::numeric, 1) AS "9";
+RESET ROLE;
+
 -- the roles are the cluster's: leave none behind (the policies name them as text)
 DROP OWNED BY retrain_admin, retrain_writer, retrain_other;
 DROP ROLE retrain_admin;
