@@ -960,16 +960,6 @@ typedef struct BaselineCol
 	bool		values_loaded;	/* final functions: ref_values read */
 } BaselineCol;
 
-static void
-require_reader(const char *what)
-{
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2] = {CStringGetTextDatum("mlops_reader"), CStringGetTextDatum(what)};
-
-	if (SPI_execute_with_args("SELECT mlops._require_role($1, $2)", 2, argtypes, args, NULL, true, 1) !=
-		SPI_OK_SELECT)
-		elog(ERROR, "role check failed");
-}
 
 static double *
 spi_float8_array(HeapTuple tup, TupleDesc desc, int col, int *n, MemoryContext cxt)
@@ -1073,7 +1063,7 @@ transition_baseline(FunctionCallInfo fcinfo, int want_kind, const char *aggname)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	require_reader(aggname);
+	require_mlops_role("mlops_reader", aggname);
 	if (SPI_execute_with_args("SELECT c.baseline_id, c.position, c.kind, c.edges, c.min, c.max, c.categories "
 							  "FROM mlops.drift_baselines b JOIN mlops.drift_baseline_columns c "
 							  "ON c.baseline_id = b.baseline_id WHERE b.name = $1 AND c.column_name = $2",

@@ -79,6 +79,10 @@ extern void dpocon_(const char *uplo, const int *n, const double *a, const int *
 extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau, double *work,
 					const int *lwork, int *info);
 
+/* the widest encoding training takes, and the largest Hessian (entries) Newton solves */
+#define TRAIN_MAX_ENCODED_COLUMNS 1024
+#define TRAIN_MAX_HESSIAN (2048 * 2048)
+
 int			mlops_train_nthread = 1;
 int			mlops_train_memory_kb = 256 * 1024;
 
@@ -750,6 +754,28 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 		}
 	}
 	ts->ncols = col;
+
+	/*
+	 * Each pass encodes TRAIN_CHUNK_ROWS rows at a time, and the linear
+	 * models' normal equations are ncols x ncols: a text column of ids would
+	 * make that gigabytes.  Refuse it, naming the widest feature.
+	 */
+	if (ts->ncols > TRAIN_MAX_ENCODED_COLUMNS)
+	{
+		int			widest = 0;
+
+		for (int j = 1; j < ts->nfeat; j++)
+			if (ts->ncat[j] > ts->ncat[widest])
+				widest = j;
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the model would have %d encoded columns%s, more than the %d training takes",
+						ts->ncols, group_label, TRAIN_MAX_ENCODED_COLUMNS),
+				 errdetail("Categorical feature \"%s\" has %d categories in the training rows, each a column.",
+						   ts->feat_name[widest], ts->ncat[widest]),
+				 errhint("Leave identifier-like text columns out of the features, or group rare categories "
+						 "in a query source.")));
+	}
 
 	/*
 	 * The standard scaler, fitted after imputation as a pipeline fits it:
@@ -1425,6 +1451,13 @@ fit_logistic(TrainSet *ts, Design *d, double C, bool penalised, int max_iter, do
 	int			info,
 				one = 1;
 
+	if ((Size) P * P > (Size) TRAIN_MAX_HESSIAN)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("multinomial logistic regression of %d classes on %d columns has %d parameters, more "
+						"than the %d Newton's method takes%s", K, q, P, (int) sqrt((double) TRAIN_MAX_HESSIAN),
+						group_label),
+				 errhint("Use algorithm xgboost, or fewer classes or features.")));
 	if (multinomial && !penalised)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -185,9 +185,17 @@ SELECT pg_temp.err($$SELECT mlops.train('bad_search', 'tr.search', 'y', algorith
 SELECT pg_temp.err($$SELECT mlops.train('bad_search', 'tr.search', 'y', algorithm => 'ridge', hyperparams => '{"alpha": [1, 2]}', search => '{"metric": "roc_auc"}', split_column => 'held_out')$$) AS search_metric;
 SELECT * FROM pg_temp.left_behind();
 
+-- A text column of identifiers would be one column per value: refused, naming it
+CREATE TABLE tr.wide AS SELECT 'customer-' || i AS customer_ref, i::float8 AS x, (i % 7)::float8 AS y
+  FROM generate_series(1, 1100) i;
+SELECT pg_temp.err($$SELECT mlops.train('wide_text', 'tr.wide', 'y', test_size => 0)$$) AS too_wide;
+SELECT status, tags ->> 'mlops.sqlstate' AS sqlstate FROM mlops.runs_overview WHERE experiment_name = 'wide_text';
+SELECT mlops.train('wide_text', 'tr.wide', 'y', features => ARRAY['x'], test_size => 0) AS without_it;
+
 \set VERBOSITY terse
 DROP SCHEMA tr CASCADE;
 \set VERBOSITY default
 DROP OWNED BY training_reader, training_writer;
 DROP ROLE training_reader;
 DROP ROLE training_writer;
+
