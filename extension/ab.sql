@@ -999,31 +999,13 @@ CREATE FUNCTION mlops._schedule_ab(name text, cron text, ab_test text, kind text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._check_model_name('schedule name', name);
     IF cron IS NULL THEN
         RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops._own_ab_test(ab_test);
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = _schedule_ab.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, kind, cron, spec || jsonb_build_object('ab_test', ab_test), mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = _schedule_ab.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, kind, cron, spec || jsonb_build_object('ab_test', ab_test));
 END
 $$;
 

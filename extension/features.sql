@@ -1068,8 +1068,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v mlops.feature_views;
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'schedule_materialize_online');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -1082,24 +1080,9 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'A view is materialized by the role that created it, reading its source as that role.';
     END IF;
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_materialize_online.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'materialize_online', cron,
-            jsonb_build_object('view', v.name, 'source', v.source, 'target', format('mlops_online.%I', v.name)),
-            mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_materialize_online.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'materialize_online', cron,
+                               jsonb_build_object('view', v.name, 'source', v.source,
+                                                  'target', format('mlops_online.%I', v.name)));
 END
 $$;
 

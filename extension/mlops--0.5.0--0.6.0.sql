@@ -2392,6 +2392,35 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION mlops._add_schedule(name text, kind text, cron text, spec jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    owner name;
+BEGIN
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = _add_schedule.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, kind, cron, spec, mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = _add_schedule.name;
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner),
+            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
+                        ELSE 'Choose another name.' END;
+    END IF;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, source text, target text,
                                            key_columns text[] DEFAULT ARRAY['id'],
                                            features text DEFAULT NULL,
@@ -2405,9 +2434,6 @@ CREATE OR REPLACE FUNCTION mlops.schedule_batch_score(name text, cron text, mode
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'schedule_batch_score');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -2415,30 +2441,13 @@ BEGIN
         RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
-    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_batch_score.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'batch_score', cron,
-            jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
-                               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode,
-                               'on_error', on_error, 'feature_columns', feature_columns,
-                               'exclude_columns', exclude_columns, 'target_columns', target_columns),
-            mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_batch_score.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner),
-            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
-                        ELSE 'Choose another name.' END;
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'batch_score', cron,
+                               jsonb_build_object('model', model, 'source', source, 'target', target,
+                                                  'key_columns', key_columns, 'features', features,
+                                                  'outputs', outputs, 'slice', slice, 'mode', mode,
+                                                  'on_error', on_error, 'feature_columns', feature_columns,
+                                                  'exclude_columns', exclude_columns,
+                                                  'target_columns', target_columns));
 END
 $$;
 
@@ -4836,8 +4845,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     v mlops.feature_views;
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'schedule_materialize_online');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -4850,24 +4857,9 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege',
                   DETAIL = 'A view is materialized by the role that created it, reading its source as that role.';
     END IF;
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_materialize_online.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'materialize_online', cron,
-            jsonb_build_object('view', v.name, 'source', v.source, 'target', format('mlops_online.%I', v.name)),
-            mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_materialize_online.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'materialize_online', cron,
+                               jsonb_build_object('view', v.name, 'source', v.source,
+                                                  'target', format('mlops_online.%I', v.name)));
 END
 $$;
 
@@ -5732,31 +5724,13 @@ CREATE OR REPLACE FUNCTION mlops._schedule_ab(name text, cron text, ab_test text
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._check_model_name('schedule name', name);
     IF cron IS NULL THEN
         RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops._own_ab_test(ab_test);
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = _schedule_ab.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, kind, cron, spec || jsonb_build_object('ab_test', ab_test), mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = _schedule_ab.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, kind, cron, spec || jsonb_build_object('ab_test', ab_test));
 END
 $$;
 
@@ -6850,9 +6824,6 @@ CREATE OR REPLACE FUNCTION mlops.schedule_retraining(name text, cron text, polic
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_admin', 'schedule_retraining');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -6860,22 +6831,7 @@ BEGIN
         RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops._own_retraining_policy(policy);
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_retraining.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'retrain', cron, jsonb_build_object('policy', policy), mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_retraining.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'retrain', cron, jsonb_build_object('policy', policy));
 END
 $$;
 

@@ -627,9 +627,6 @@ CREATE FUNCTION mlops.schedule_retraining(name text, cron text, policy text) RET
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_admin', 'schedule_retraining');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -637,22 +634,7 @@ BEGIN
         RAISE EXCEPTION 'cron must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM mlops._own_retraining_policy(policy);
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_retraining.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'retrain', cron, jsonb_build_object('policy', policy), mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_retraining.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner);
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'retrain', cron, jsonb_build_object('policy', policy));
 END
 $$;
 

@@ -87,6 +87,40 @@ BEGIN
 END
 $$;
 
+-- Add a schedule of the invoking role and arm it on pg_cron: what every
+-- schedule_* function does once it has checked its own arguments.  Schedules
+-- and drift monitors share their names (a monitor's schedule takes its
+-- name), and a name is unique across roles.  Called inside the definer
+-- functions only.
+CREATE FUNCTION mlops._add_schedule(name text, kind text, cron text, spec jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s mlops.schedules;
+    owner name;
+BEGIN
+    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = _add_schedule.name;
+    IF FOUND THEN
+        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
+    END IF;
+    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
+    VALUES (name, kind, cron, spec, mlops._invoking_user())
+        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
+    RETURNING x.* INTO s;
+    IF s.schedule_id IS NULL THEN
+        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = _add_schedule.name;
+        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
+            DETAIL = format('It belongs to role %s.', owner),
+            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
+                        ELSE 'Choose another name.' END;
+    END IF;
+    PERFORM mlops._arm_schedule(s);
+    RETURN s.schedule_id;
+END
+$$;
+
 -- Schedule a batch scoring job: cron syntax as pg_cron takes it
 -- ('*/10 * * * *', '@daily'); the job runs as the role that scheduled it.
 CREATE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, source text, target text,
@@ -102,9 +136,6 @@ CREATE FUNCTION mlops.schedule_batch_score(name text, cron text, model text, sou
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    s mlops.schedules;
-    owner name;
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'schedule_batch_score');
     PERFORM mlops._check_model_name('schedule name', name);
@@ -112,30 +143,13 @@ BEGIN
         RAISE EXCEPTION 'cron, source and target must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
     PERFORM FROM mlops._resolve_model(model);             -- fail now, not at 3 a.m.
-    -- schedules and drift monitors share their names (a monitor's schedule takes its name)
-    SELECT m.created_by INTO owner FROM mlops.drift_monitors m WHERE m.name = schedule_batch_score.name;
-    IF FOUND THEN
-        RAISE EXCEPTION 'schedule name "%" is the name of a drift monitor', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner), HINT = 'Choose another name.';
-    END IF;
-    INSERT INTO mlops.schedules AS x (name, kind, cron, spec, created_by)
-    VALUES (name, 'batch_score', cron,
-            jsonb_build_object('model', model, 'source', source, 'target', target, 'key_columns', key_columns,
-                               'features', features, 'outputs', outputs, 'slice', slice, 'mode', mode,
-                               'on_error', on_error, 'feature_columns', feature_columns,
-                               'exclude_columns', exclude_columns, 'target_columns', target_columns),
-            mlops._invoking_user())
-        ON CONFLICT ON CONSTRAINT schedules_name_key DO NOTHING
-    RETURNING x.* INTO s;
-    IF s.schedule_id IS NULL THEN
-        SELECT x.created_by INTO owner FROM mlops.schedules x WHERE x.name = schedule_batch_score.name;
-        RAISE EXCEPTION 'schedule "%" already exists', name USING ERRCODE = 'unique_violation',
-            DETAIL = format('It belongs to role %s.', owner),
-            HINT = CASE WHEN owner = mlops._invoking_user() THEN 'mlops.drop_schedule() removes it.'
-                        ELSE 'Choose another name.' END;
-    END IF;
-    PERFORM mlops._arm_schedule(s);
-    RETURN s.schedule_id;
+    RETURN mlops._add_schedule(name, 'batch_score', cron,
+                               jsonb_build_object('model', model, 'source', source, 'target', target,
+                                                  'key_columns', key_columns, 'features', features,
+                                                  'outputs', outputs, 'slice', slice, 'mode', mode,
+                                                  'on_error', on_error, 'feature_columns', feature_columns,
+                                                  'exclude_columns', exclude_columns,
+                                                  'target_columns', target_columns));
 END
 $$;
 
