@@ -5574,6 +5574,8 @@ DECLARE
     g jsonb;
     r record;
     c record;
+    arm record;
+    srm_p float8;
     min_units float8;
     drop float8;
     hib boolean;
@@ -5597,18 +5599,24 @@ BEGIN
     min_units := (g ->> 'min_units')::float8;
     drop := (g ->> 'max_relative_drop')::float8;
     hib := (g ->> 'higher_is_better')::boolean;
-    SELECT * INTO c FROM mlops.ab_results(ab_test, g ->> 'metric', g ->> 'kind', (g ->> 'alpha')::float8) x
-     WHERE x.variant_index = 0;
-    SELECT * INTO r FROM mlops.ab_results(ab_test, g ->> 'metric', g ->> 'kind', (g ->> 'alpha')::float8) x
-     WHERE x.variant_index = 1;
+    -- the champion's row (0) and the challenger's (1), from one computation of the results
+    FOR arm IN SELECT * FROM mlops.ab_results(ab_test, g ->> 'metric', g ->> 'kind', (g ->> 'alpha')::float8) y
+                WHERE y.variant_index IN (0, 1) LOOP
+        IF arm.variant_index = 0 THEN
+            c := arm;
+        ELSE
+            r := arm;
+        END IF;
+    END LOOP;
+    srm_p := mlops._ab_srm_p(t);
     details := jsonb_build_object('step', t.canary_step, 'share', t.canary_steps[t.canary_step],
                                   'metric', g ->> 'metric', 'champion_units', c.units, 'challenger_units', r.units,
                                   'champion_mean', c.mean, 'challenger_mean', r.mean, 'rel_lift', r.rel_lift,
                                   'rel_lift_lower', r.rel_lift_lower, 'rel_lift_upper', r.rel_lift_upper,
                                   'p_value', r.p_value);
-    IF mlops._ab_srm_p(t) < 0.001 THEN
+    IF srm_p < 0.001 THEN
         msg := format('canary release "%s" held: its units do not match its weights (sample-ratio p = %s)',
-                      ab_test, mlops._ab_srm_p(t));
+                      ab_test, srm_p);
         INSERT INTO mlops.ab_alerts (ab_test_id, kind, message, details)
         VALUES (t.ab_test_id, 'sample_ratio_mismatch', msg, details);
         PERFORM mlops._ab_event(t, 'canary_held', NULL, details || jsonb_build_object('reason', 'sample ratio mismatch'));
@@ -7056,11 +7064,13 @@ SELECT t.key AS ab_test, t.kind, t.status, t.created_by AS owner, t.coverage, t.
           FROM mlops.ab_variants v WHERE v.ab_test_id = t.ab_test_id) AS variants,
        (SELECT count(*) FROM mlops.ab_assignments a
          WHERE a.ab_test_id = t.ab_test_id AND a.bucket_version = t.bucket_version) AS units,
-       mlops._ab_srm_p(t) AS srm_p_value,
-       mlops._ab_srm_p(t) < 0.001 AS srm_failed,
+       srm.p AS srm_p_value,
+       srm.p < 0.001 AS srm_failed,
        t.canary_steps[t.canary_step] AS canary_share,
        t.namespace, t.namespace_start, t.namespace_end, t.created_at, t.started_at, t.stopped_at
-  FROM mlops.ab_tests t;
+  FROM mlops.ab_tests t,
+       -- the sample-ratio p-value, computed once per test
+       LATERAL (SELECT mlops._ab_srm_p(t) AS p) srm;
 
 CREATE OR REPLACE VIEW mlops.ab_exposures_daily AS
 SELECT t.key AS ab_test, date_trunc('day', a.assigned_at) AS day, v.name AS variant, a.variant AS variant_index,
