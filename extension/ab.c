@@ -493,7 +493,6 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -508,7 +507,6 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
-#include "catalog/pg_class.h"
 #include "access/htup_details.h"
 
 #include "scoring.h"
@@ -588,7 +586,6 @@ typedef struct AbState
 /* states with rows to write */
 static dlist_head pending_states = DLIST_STATIC_INIT(pending_states);
 static uint64 ab_generation = 0;
-static Oid	ab_writer = InvalidOid;
 static SPIPlanPtr id_plan = NULL;
 static SPIPlanPtr load_test_plan = NULL;
 static SPIPlanPtr load_history_plan = NULL;
@@ -1258,26 +1255,6 @@ queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_ver
 		flush_state(st, false);
 }
 
-/* The role that owns mlops' tables, which the records are written as. */
-static Oid
-tables_owner(void)
-{
-	if (!OidIsValid(ab_writer))
-	{
-		Oid			nsp = get_namespace_oid("mlops", false);
-		Oid			rel = get_relname_relid("ab_assignments", nsp);
-		HeapTuple	tup;
-
-		if (!OidIsValid(rel))
-			elog(ERROR, "mlops.ab_assignments is missing");
-		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
-		if (!HeapTupleIsValid(tup))
-			elog(ERROR, "cache lookup failed for relation %u", rel);
-		ab_writer = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-		ReleaseSysCache(tup);
-	}
-	return ab_writer;
-}
 
 static ArrayType *
 datum_array(Datum *d, bool *nulls, int n, Oid type)
@@ -1302,7 +1279,7 @@ flush_state(AbState *st, bool force)
 {
 	Oid			save_user;
 	int			save_sec;
-	Oid			owner = tables_owner();
+	Oid			owner = mlops_tables_owner();
 	bool		pushed;
 
 	if (!st->linked)

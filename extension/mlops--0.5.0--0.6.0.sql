@@ -5972,7 +5972,8 @@ RETURN left(btrim(regexp_replace(t, '[[:space:][:cntrl:]]+', ' ', 'g')), n);
 CREATE OR REPLACE FUNCTION mlops._train_metric_larger_is_better(metric text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-RETURN metric IN ('r2', 'accuracy', 'precision', 'recall', 'f1', 'roc_auc');
+RETURN CASE WHEN metric IN ('r2', 'accuracy', 'precision', 'recall', 'f1', 'roc_auc') THEN true
+            WHEN metric IN ('rmse', 'mae', 'log_loss') THEN false END;
 
 CREATE OR REPLACE FUNCTION mlops._train_log(run_id bigint, result jsonb, hyperparams jsonb) RETURNS void
 LANGUAGE plpgsql VOLATILE
@@ -6025,6 +6026,7 @@ DECLARE
     sp text := current_setting('search_path');
     src text;
     cols jsonb := '{}';
+    col_names text[] := '{}';      -- in the source's order (cols does not keep it)
     col record;
     service text;
     feats text[];
@@ -6093,6 +6095,7 @@ BEGIN
 
     FOR col IN SELECT * FROM mlops._describe_source(src, sp) d ORDER BY d.position LOOP
         cols := cols || jsonb_build_object(col.name, col.type_oid);
+        col_names := col_names || col.name;
     END LOOP;
     FOREACH f IN ARRAY ARRAY[target_column, group_column, split_column] LOOP
         IF f IS NOT NULL AND NOT cols ? f THEN
@@ -6108,9 +6111,9 @@ BEGIN
     END IF;
     IF feats IS NULL THEN
         -- every column but the target, the group and the split (and a feature service's entity columns)
-        SELECT array_agg(d.name ORDER BY d.position) INTO feats
-          FROM mlops._describe_source(src, sp) d
-         WHERE d.name NOT IN (target_column, coalesce(group_column, ''), coalesce(split_column, ''));
+        SELECT array_agg(c ORDER BY o) INTO feats
+          FROM unnest(col_names) WITH ORDINALITY AS u(c, o)
+         WHERE c NOT IN (target_column, coalesce(group_column, ''), coalesce(split_column, ''));
     END IF;
     IF coalesce(cardinality(feats), 0) = 0 THEN
         RAISE EXCEPTION 'no features to train on' USING ERRCODE = 'invalid_parameter_value';
@@ -6190,10 +6193,10 @@ BEGIN
         END IF;
     END IF;
     metric := coalesce(search ->> 'metric', CASE WHEN classify THEN 'log_loss' ELSE 'rmse' END);
-    IF metric NOT IN ('rmse', 'mae', 'r2', 'accuracy', 'precision', 'recall', 'f1', 'log_loss', 'roc_auc') THEN
+    larger := mlops._train_metric_larger_is_better(metric);
+    IF larger IS NULL THEN
         RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    larger := mlops._train_metric_larger_is_better(metric);
 
     exp_name := coalesce(experiment, model);
     PERFORM mlops.set_experiment(exp_name);
@@ -6440,7 +6443,7 @@ BEGIN
         RAISE EXCEPTION 'release is compare, shadow, ab or canary, not %', coalesce(release, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF metric IS NOT NULL AND metric NOT IN ('rmse', 'mae', 'r2', 'accuracy', 'precision', 'recall', 'f1', 'log_loss', 'roc_auc') THEN
+    IF metric IS NOT NULL AND mlops._train_metric_larger_is_better(metric) IS NULL THEN
         RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Regression: rmse, mae, r2; classification: accuracy, log_loss; binary also roc_auc, f1, precision, recall.';
     END IF;

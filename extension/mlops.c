@@ -10,7 +10,11 @@
 #include <cblas.h>
 #include <jansson.h>
 
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -148,4 +152,30 @@ mlops_build_info(PG_FUNCTION_ARGS)
 	 * functions by OID instead of through utils/builtins.h.
 	 */
 	PG_RETURN_DATUM(OidFunctionCall1(F_JSONB_IN, CStringGetDatum(buf.data)));
+}
+
+/*
+ * The role that owns mlops' tables: what the records the roles may not write
+ * directly are written as, by C code that computed them itself (A/B
+ * exposures, a training run's dataset input).  Looked up once per backend.
+ */
+Oid
+mlops_tables_owner(void)
+{
+	static Oid	owner = InvalidOid;
+
+	if (!OidIsValid(owner))
+	{
+		Oid			rel = get_relname_relid("runs", get_namespace_oid("mlops", false));
+		HeapTuple	tup;
+
+		if (!OidIsValid(rel))
+			elog(ERROR, "mlops.runs is missing");
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", rel);
+		owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+		ReleaseSysCache(tup);
+	}
+	return owner;
 }

@@ -49,6 +49,9 @@ extern void strindex_init(StrIndex *si, MemoryContext cxt, int expected);
 extern int	strindex_add(StrIndex *si, const char *s, int len, bool *added);
 extern int	strindex_lookup(const StrIndex *si, const char *s, int len);
 
+/* mlops.c: the owner of mlops' tables, which records the roles cannot write are written as */
+extern Oid	mlops_tables_owner(void);
+
 /* tracking.c: the gate of every public function (_require_role's body) */
 extern void require_mlops_role(const char *role_name, const char *function_name);
 

@@ -211,7 +211,7 @@ BEGIN
         RAISE EXCEPTION 'release is compare, shadow, ab or canary, not %', coalesce(release, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF metric IS NOT NULL AND metric NOT IN ('rmse', 'mae', 'r2', 'accuracy', 'precision', 'recall', 'f1', 'log_loss', 'roc_auc') THEN
+    IF metric IS NOT NULL AND mlops._train_metric_larger_is_better(metric) IS NULL THEN
         RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Regression: rmse, mae, r2; classification: accuracy, log_loss; binary also roc_auc, f1, precision, recall.';
     END IF;

@@ -35,9 +35,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
-#include "catalog/pg_class.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -137,7 +135,10 @@ struct TrainSet
 	RowStore	store[2];
 	int64		nrows[2];
 
-	/* training-row statistics: the target's range (regression), numeric features' moments */
+	/*
+	 * training-row statistics: the target's range (regression), each
+	 * feature's count of values (not missing), numeric features' moments
+	 */
 	double		ymin;
 	double		ymax;
 	int64	   *nobs;
@@ -166,9 +167,8 @@ struct TrainSet
 	bool		group_null;
 
 	/* a pass */
-	TrainPart	part;
 	TrainEncoding enc;
-	int			cur;			/* file being read */
+	TrainPart	cur;			/* the part being read */
 	double	   *raw;			/* TRAIN_CHUNK_ROWS rows as stored */
 	double	   *x;				/* TRAIN_CHUNK_ROWS x ncols */
 	double	   *y;
@@ -183,12 +183,6 @@ train_ncols(const TrainSet *ts)
 }
 
 int
-train_nfeatures(const TrainSet *ts)
-{
-	return ts->nfeat;
-}
-
-int
 train_nclasses(const TrainSet *ts)
 {
 	return ts->classify ? ts->nclasses : 0;
@@ -197,7 +191,7 @@ train_nclasses(const TrainSet *ts)
 int64
 train_nrows(const TrainSet *ts, TrainPart part)
 {
-	return part == TRAIN_PART_ALL ? ts->nrows[0] + ts->nrows[1] : ts->nrows[part];
+	return ts->nrows[part];
 }
 
 const char *
@@ -562,6 +556,7 @@ trainset_add_row(TrainSet *ts, Datum *values, bool *nulls)
 
 			if (isnan(v))
 				continue;
+			ts->nobs[j]++;
 			if (ts->feat_cat[j])
 				count_code(&ts->cat_train[j], &ts->cat_cap[j], (int) v);
 			else
@@ -569,7 +564,6 @@ trainset_add_row(TrainSet *ts, Datum *values, bool *nulls)
 				/* Welford: the variance of millions of rows without cancellation */
 				double		delta = v - ts->mean[j];
 
-				ts->nobs[j]++;
 				ts->mean[j] += delta / ts->nobs[j];
 				ts->m2[j] += delta * (v - ts->mean[j]);
 			}
@@ -710,6 +704,12 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 	ts->impute = palloc(sizeof(double) * ts->nfeat);
 	for (int j = 0; j < ts->nfeat; j++)
 	{
+		if (ts->nobs[j] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature \"%s\" has no values in the training rows%s", ts->feat_name[j],
+							group_label),
+					 errhint("Leave it out of the features.")));
 		ts->col_first[j] = col;
 		if (ts->feat_cat[j])
 		{
@@ -718,12 +718,6 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 			counts_reserve(&ts->cat_train[j], &ts->cat_cap[j], ts->cats[j].n);
 			ts->cat_name[j] = sorted_names(&ts->cats[j], ts->cat_train[j], &ts->ncat[j], &ts->cat_of[j],
 										   false);
-			if (ts->ncat[j] == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature \"%s\" has no values in the training rows%s", ts->feat_name[j],
-								group_label),
-						 errhint("Leave it out of the features.")));
 			/* the most frequent category, the first (smallest) of equals, as SimpleImputer */
 			ts->impute[j] = 0;
 			for (int k = 0; k < ts->cats[j].n; k++)
@@ -743,12 +737,6 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 		}
 		else
 		{
-			if (ts->nobs[j] == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("feature \"%s\" has no values in the training rows%s", ts->feat_name[j],
-								group_label),
-						 errhint("Leave it out of the features.")));
 			ts->impute[j] = ts->mean[j];
 			col++;
 		}
@@ -806,15 +794,13 @@ train_prepare(TrainSet *ts, bool standardize, const char *group_label)
 void
 train_rewind(TrainSet *ts, TrainPart part, TrainEncoding enc)
 {
-	ts->part = part;
+	RowStore   *s = &ts->store[part];
+
 	ts->enc = enc;
-	ts->cur = part == TRAIN_PART_TEST ? 1 : 0;
-	for (int p = 0; p < 2; p++)
-	{
-		ts->store[p].rchunk = 0;
-		if (ts->store[p].file != NULL && BufFileSeek(ts->store[p].file, 0, 0, SEEK_SET) != 0)
-			ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind a training file: %m")));
-	}
+	ts->cur = part;
+	s->rchunk = 0;
+	if (s->file != NULL && BufFileSeek(s->file, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR, (errcode_for_file_access(), errmsg("could not rewind a training file: %m")));
 }
 
 /* the category index (sorted, training) of a stored first-seen code, -1 unknown */
@@ -877,13 +863,7 @@ train_next_chunk(TrainSet *ts, TrainChunk *chunk)
 	int			n;
 
 	CHECK_FOR_INTERRUPTS();
-	for (;;)
-	{
-		n = store_read(ts, &ts->store[ts->cur], &rows);
-		if (n > 0 || ts->part != TRAIN_PART_ALL || ts->cur == 1)
-			break;
-		ts->cur = 1;			/* TRAIN_PART_ALL: the held-out rows follow */
-	}
+	n = store_read(ts, &ts->store[ts->cur], &rows);
 	if (n == 0)
 		return false;
 	for (int i = 0; i < n; i++)
@@ -1848,9 +1828,7 @@ record_training_input(int64 run_id, const char *dataset_name, const char *relati
 	Datum		args[6];
 	Oid			save_user;
 	int			save_sec;
-	Oid			owner;
-	HeapTuple	tup;
-	Oid			rel = get_relname_relid("run_inputs", get_namespace_oid("mlops", false));
+	Oid			owner = mlops_tables_owner();
 
 	require_mlops_role("mlops_writer", "train");
 	if (pg_cryptohash_init(ctx) < 0 ||
@@ -1868,11 +1846,6 @@ record_training_input(int64 run_id, const char *dataset_name, const char *relati
 	pg_cryptohash_free(ctx);
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
-
-	if (!OidIsValid(rel) || !HeapTupleIsValid(tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel))))
-		elog(ERROR, "mlops.run_inputs is missing");
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
 
 	args[0] = Int64GetDatum(run_id);
 	args[1] = PointerGetDatum(cstring_to_text(dataset_name));

@@ -23,8 +23,7 @@
 typedef enum TrainPart
 {
 	TRAIN_PART_TRAIN = 0,		/* the rows the model is fitted on */
-	TRAIN_PART_TEST = 1,		/* the held-out rows it is evaluated on */
-	TRAIN_PART_ALL = 2			/* both, in the order they were read */
+	TRAIN_PART_TEST = 1			/* the held-out rows it is evaluated on */
 } TrainPart;
 
 typedef enum TrainEncoding
@@ -74,7 +73,6 @@ extern void train_rewind(TrainSet *ts, TrainPart part, TrainEncoding enc);
 extern bool train_next_chunk(TrainSet *ts, TrainChunk *chunk);
 
 extern int	train_ncols(const TrainSet *ts);	/* encoded columns */
-extern int	train_nfeatures(const TrainSet *ts);	/* signature features */
 extern int	train_nclasses(const TrainSet *ts); /* 0 for regression */
 extern int64 train_nrows(const TrainSet *ts, TrainPart part);
 extern const char *train_task(const TrainSet *ts);	/* regression, binary, multiclass */

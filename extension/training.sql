@@ -86,11 +86,13 @@ LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 RETURN left(btrim(regexp_replace(t, '[[:space:][:cntrl:]]+', ' ', 'g')), n);
 
--- Whether a metric is better when larger.
+-- Whether a held-out metric is better when larger; NULL for a name that is
+-- not one train() logs (the one list of them).
 CREATE FUNCTION mlops._train_metric_larger_is_better(metric text) RETURNS boolean
 LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
-RETURN metric IN ('r2', 'accuracy', 'precision', 'recall', 'f1', 'roc_auc');
+RETURN CASE WHEN metric IN ('r2', 'accuracy', 'precision', 'recall', 'f1', 'roc_auc') THEN true
+            WHEN metric IN ('rmse', 'mae', 'log_loss') THEN false END;
 
 -- One fit's run: params, metrics, the model document; registered unless
 -- register is false.  Returns the version (NULL when not registered).
@@ -149,6 +151,7 @@ DECLARE
     sp text := current_setting('search_path');
     src text;
     cols jsonb := '{}';
+    col_names text[] := '{}';      -- in the source's order (cols does not keep it)
     col record;
     service text;
     feats text[];
@@ -217,6 +220,7 @@ BEGIN
 
     FOR col IN SELECT * FROM mlops._describe_source(src, sp) d ORDER BY d.position LOOP
         cols := cols || jsonb_build_object(col.name, col.type_oid);
+        col_names := col_names || col.name;
     END LOOP;
     FOREACH f IN ARRAY ARRAY[target_column, group_column, split_column] LOOP
         IF f IS NOT NULL AND NOT cols ? f THEN
@@ -232,9 +236,9 @@ BEGIN
     END IF;
     IF feats IS NULL THEN
         -- every column but the target, the group and the split (and a feature service's entity columns)
-        SELECT array_agg(d.name ORDER BY d.position) INTO feats
-          FROM mlops._describe_source(src, sp) d
-         WHERE d.name NOT IN (target_column, coalesce(group_column, ''), coalesce(split_column, ''));
+        SELECT array_agg(c ORDER BY o) INTO feats
+          FROM unnest(col_names) WITH ORDINALITY AS u(c, o)
+         WHERE c NOT IN (target_column, coalesce(group_column, ''), coalesce(split_column, ''));
     END IF;
     IF coalesce(cardinality(feats), 0) = 0 THEN
         RAISE EXCEPTION 'no features to train on' USING ERRCODE = 'invalid_parameter_value';
@@ -314,10 +318,10 @@ BEGIN
         END IF;
     END IF;
     metric := coalesce(search ->> 'metric', CASE WHEN classify THEN 'log_loss' ELSE 'rmse' END);
-    IF metric NOT IN ('rmse', 'mae', 'r2', 'accuracy', 'precision', 'recall', 'f1', 'log_loss', 'roc_auc') THEN
+    larger := mlops._train_metric_larger_is_better(metric);
+    IF larger IS NULL THEN
         RAISE EXCEPTION 'unknown metric "%"', metric USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    larger := mlops._train_metric_larger_is_better(metric);
 
     exp_name := coalesce(experiment, model);
     PERFORM mlops.set_experiment(exp_name);
