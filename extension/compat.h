@@ -65,8 +65,17 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	rsinfo->setDesc = CreateTupleDescCopy(desc);
 	MemoryContextSwitchTo(old);
 }
-#elif PG_VERSION_NUM < 160000
+#elif PG_VERSION_NUM < 160000 && !defined(MAT_SRF_USE_EXPECTED_DESC)
 #define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall((fcinfo), (flags))
+#endif
+
+/* 15.0's name of the flag; before 15 the function above copies the descriptor anyway */
+#ifndef MAT_SRF_USE_EXPECTED_DESC
+#ifdef SRF_SINGLE_USE_EXPECTED
+#define MAT_SRF_USE_EXPECTED_DESC SRF_SINGLE_USE_EXPECTED
+#else
+#define MAT_SRF_USE_EXPECTED_DESC 0x01
+#endif
 #endif
 
 #endif							/* MLOPS_COMPAT_H */

@@ -187,8 +187,8 @@ typedef struct PitState
 	int			nfeat;			/* all of the view's features (the tie order) */
 	int			nreq;			/* those returned */
 	int		   *req_index;		/* returned feature -> index among nfeat */
-	bool		int_key;		/* one key, of an integer type */
-	Oid			int_key_type;
+	bool		int_key;		/* keys packed into one int64: see int_key_value */
+	Oid			int_key_type[2];
 	FmgrInfo   *key_hash;
 	FmgrInfo   *key_eq;
 	Oid		   *key_coll;
@@ -200,6 +200,10 @@ typedef struct PitState
 	int16	   *feat_len;
 	bool		has_ttl;
 	int64		ttl;
+	Oid			ts_oid;			/* the view's timestamp type */
+	int			key_col;		/* its keys' first column in the entity query */
+	int			out_col;		/* its features' first column in the result */
+	SPIPlanPtr	view_plan;
 
 	/* the batch */
 	MemoryContext batch_cxt;
@@ -215,6 +219,9 @@ typedef struct PitState
 	int32		npos;
 	int64		min_t;
 	int64		max_t;
+	KeyGroup   *dense;			/* or NULL; see batch_arrange */
+	int64		dense_min;
+	uint64		dense_n;
 	Slot	   *slots;			/* npos */
 	Datum	   *w_values;		/* npos x nfeat */
 	bool	   *w_nulls;
@@ -241,7 +248,8 @@ typedef struct PendingRow
 	int64		ts;
 	int64		created;
 	bool		created_null;
-	KeyEntry   *entry;
+	int32		start;			/* its key's entity rows (count 0: none) */
+	int32		count;
 	int32		pos;			/* its slot, or -1: no entity row can take it */
 } PendingRow;
 
@@ -270,7 +278,7 @@ key_equal_generic(PitState *st, Datum *a, Datum *b)
 }
 
 static inline int64
-int_key_value(Oid type, Datum d)
+int_key_datum(Oid type, Datum d)
 {
 	switch (type)
 	{
@@ -281,6 +289,20 @@ int_key_value(Oid type, Datum d)
 		default:
 			return DatumGetInt64(d);
 	}
+}
+
+/*
+ * Integer keys as one int64, hashed and compared as a number without a
+ * function call: one key of any integer type, or two of at most 32 bits
+ * each (a composite key such as (customer_id, region)), side by side.
+ */
+static inline int64
+int_key_value(PitState *st, Datum *values)
+{
+	if (st->nkeys == 1)
+		return int_key_datum(st->int_key_type[0], values[0]);
+	return (int64) (((uint64) (uint32) int_key_datum(st->int_key_type[0], values[0]) << 32) |
+					(uint64) (uint32) int_key_datum(st->int_key_type[1], values[1]));
 }
 
 /* A name list's names, checked to be a one-dimensional array without NULLs. */
@@ -383,14 +405,27 @@ pending_lookup(PitState *st, int g)
 	{
 		PendingRow *p = &st->pend[i];
 
-		if (st->int_key)
-			p->entry = intkeytab_lookup_hash(st->intkeys, p->ikey, p->hash);
-		else
-			p->entry = keytab_lookup_hash(st->keys, st->pend_keys + (Size) i * st->nkeys, p->hash);
-		if (p->entry)
+		if (st->dense)
 		{
-			int64	   *t = st->times + p->entry->start;
-			int			n = Min(p->entry->count, 64);
+			/* view_receive kept only keys in the range, and their index */
+			p->start = st->dense[p->hash].start;
+			p->count = st->dense[p->hash].count;
+		}
+		else
+		{
+			KeyEntry   *e;
+
+			if (st->int_key)
+				e = intkeytab_lookup_hash(st->intkeys, p->ikey, p->hash);
+			else
+				e = keytab_lookup_hash(st->keys, st->pend_keys + (Size) i * st->nkeys, p->hash);
+			p->start = e ? e->start : 0;
+			p->count = e ? e->count : 0;
+		}
+		if (p->count > 0)
+		{
+			int64	   *t = st->times + p->start;
+			int			n = Min(p->count, 64);
 
 			for (int j = 0; j < n; j += 8)
 				pit_prefetch(t + j);
@@ -407,17 +442,16 @@ pending_place(PitState *st, int g)
 	for (int i = g * PIT_PENDING; i < g * PIT_PENDING + st->pend_n[g]; i++)
 	{
 		PendingRow *p = &st->pend[i];
-		KeyEntry   *e = p->entry;
 		int32		lo,
 					hi,
 					end;
 
 		p->pos = -1;
-		if (e == NULL)
+		if (p->count == 0)
 			continue;
 		/* the first entity row of the key at or after ts: that row's slot */
-		lo = e->start;
-		end = hi = e->start + e->count;
+		lo = p->start;
+		end = hi = p->start + p->count;
 		while (lo < hi)
 		{
 			int32		mid = lo + (hi - lo) / 2;
@@ -523,9 +557,22 @@ view_receive(TupleTableSlot *slot, DestReceiver *self)
 
 	/* the slot is reused for the next row: what waits is copied */
 	old = MemoryContextSwitchTo(st->pend_cxt[st->cur]);
-	if (st->int_key)
+	if (st->dense)
 	{
-		p->ikey = int_key_value(st->int_key_type, slot->tts_values[0]);
+		/* unsigned: a key below the range wraps around past its end */
+		uint64		idx = (uint64) int_key_value(st, slot->tts_values) - (uint64) st->dense_min;
+
+		if (idx >= st->dense_n)
+		{
+			MemoryContextSwitchTo(old);
+			return true;		/* no entity row has this key */
+		}
+		p->hash = (uint32) idx;
+		pit_prefetch(&st->dense[idx]);
+	}
+	else if (st->int_key)
+	{
+		p->ikey = int_key_value(st, slot->tts_values);
 		p->hash = hash_int64_key(p->ikey);
 		pit_prefetch(&st->intkeys->data[p->hash & st->intkeys->sizemask]);
 	}
@@ -638,7 +685,7 @@ batch_add(PitState *st, Datum *keyvals, bool *keynulls, Datum t, bool t_null)
 		bool		found;
 
 		if (st->int_key)
-			e = intkeytab_insert(st->intkeys, int_key_value(st->int_key_type, keyvals[0]), &found);
+			e = intkeytab_insert(st->intkeys, int_key_value(st, keyvals), &found);
 		else
 			e = keytab_insert(st->keys, keyvals, &found);
 		if (!found)
@@ -707,17 +754,37 @@ batch_arrange(PitState *st)
 	st->w_values = palloc_extended(sizeof(Datum) * Max(pos, 1) * st->nfeat, MCXT_ALLOC_HUGE);
 	st->w_nulls = palloc_extended(sizeof(bool) * Max(pos, 1) * st->nfeat, MCXT_ALLOC_HUGE);
 
-	/* the view's pass finds a key's rows from its hash entry */
+	/*
+	 * The view's pass finds a key's rows from its hash entry; or, for integer
+	 * keys that are dense enough (surrogate ids), from an array indexed by
+	 * the key less the smallest: 8 bytes a key, with no hashing nor probing,
+	 * and small enough to stay in the CPU's cache where the hash table does
+	 * not.
+	 */
+	st->dense = NULL;
 	if (st->int_key)
 	{
 		intkeytab_iterator it;
 		KeyEntry   *e;
+		int64		kmin = PG_INT64_MAX;
+		int64		kmax = PG_INT64_MIN;
 
 		intkeytab_start_iterate(st->intkeys, &it);
 		while ((e = intkeytab_iterate(st->intkeys, &it)) != NULL)
 		{
 			e->start = st->groups[e->group].start;
 			e->count = st->groups[e->group].count;
+			kmin = Min(kmin, e->ikey);
+			kmax = Max(kmax, e->ikey);
+		}
+		if (st->ngroups > 0 && (uint64) kmax - (uint64) kmin < Min((uint64) 4 * st->ngroups + 1024, PG_UINT32_MAX))
+		{
+			st->dense_min = kmin;
+			st->dense_n = (uint64) kmax - (uint64) kmin + 1;
+			st->dense = palloc_extended(sizeof(KeyGroup) * st->dense_n, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+			intkeytab_start_iterate(st->intkeys, &it);
+			while ((e = intkeytab_iterate(st->intkeys, &it)) != NULL)
+				st->dense[(uint64) e->ikey - (uint64) kmin] = st->groups[e->group];
 		}
 	}
 	else
@@ -738,12 +805,15 @@ batch_arrange(PitState *st)
 /*
  * After the view's pass: each position's answer is the best slot at or
  * before it within its key (a running best), if it is within the ttl.
- * answer[p] is the slot whose row position p takes, or -1.
+ * answer[r] is the slot whose row entity row r (in the order read) takes,
+ * or -1: indexed by row, so that the rows come out reading it in order.
  */
 static int32 *
 batch_resolve(PitState *st)
 {
-	int32	   *answer = MemoryContextAllocHuge(st->batch_cxt, sizeof(int32) * Max(st->npos, 1));
+	int32	   *answer = MemoryContextAllocHuge(st->batch_cxt, sizeof(int32) * Max(st->nrows, 1));
+
+	memset(answer, -1, sizeof(int32) * st->nrows);
 
 	for (int32 g = 0; g < st->ngroups; g++)
 	{
@@ -758,10 +828,8 @@ batch_resolve(PitState *st)
 											 st->w_values + (Size) p * st->nfeat,
 											 st->w_nulls + (Size) p * st->nfeat)))
 				best = p;
-			if (best >= 0 && st->has_ttl && older_than_ttl(s->t, st->slots[best].w_ts, st->ttl))
-				answer[p] = -1;
-			else
-				answer[p] = best;
+			if (best >= 0 && !(st->has_ttl && older_than_ttl(s->t, st->slots[best].w_ts, st->ttl)))
+				answer[st->pos_rid[p]] = best;
 		}
 	}
 	return answer;
@@ -852,50 +920,320 @@ check_column_types(TupleDesc expected, int from, int count, TupleDesc actual, in
 	}
 }
 
-PG_FUNCTION_INFO_V1(mlops_point_in_time_join);
-
 /*
- * point_in_time_join(entity_sql text, event_timestamp_column text,
- *     join_keys text[], key_types text[], view_sql text,
- *     timestamp_column text, timestamp_type text,
- *     created_timestamp_column text, view_features text[], features text[],
- *     ttl_microseconds bigint) RETURNS SETOF record
- *
- * Runs as its caller: both queries read the caller's data with the caller's
- * privileges.
+ * One view of a call: what the caller asked, as text, before anything is
+ * prepared.
  */
-Datum
-mlops_point_in_time_join(PG_FUNCTION_ARGS)
+typedef struct PitSpec
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	static const char *const argnames[] = {"entity_sql", "event_timestamp_column", "join_keys", "key_types",
-		"view_sql", "timestamp_column", "timestamp_type", NULL, "view_features", "features", NULL};
-	char	   *entity_sql;
-	char	   *event_col;
-	ArrayType  *join_keys;
-	ArrayType  *key_types;
+	char	  **key_names;
+	char	  **key_type_names;
+	int			nkeys;
 	char	   *view_sql;
 	char	   *ts_col;
 	char	   *ts_type;
-	char	   *created_col;
-	ArrayType  *view_features;
-	ArrayType  *features;
-	char	  **key_names;
-	char	  **key_type_names;
+	char	   *created_col;	/* or NULL */
 	char	  **feat_names;
+	int			nfeat;
 	char	  **req_names;
-	int			n_key_types;
-	PitState	st;
+	int			nreq;
+	bool		has_ttl;
+	int64		ttl;
+} PitSpec;
+
+/* Checks what every spec needs, whichever way it came. */
+static void
+check_spec(PitSpec *spec)
+{
+	if (spec->nkeys < 1 || spec->nkeys > INDEX_MAX_KEYS)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: between 1 and %d join keys, each with its type", INDEX_MAX_KEYS)));
+	if (spec->nfeat < 1 || spec->nreq < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: the view has features and at least one is asked for")));
+	if (spec->has_ttl && spec->ttl <= 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("point_in_time_join: ttl must be positive")));
+	if (strcmp(spec->ts_type, "timestamp with time zone") != 0 &&
+		strcmp(spec->ts_type, "timestamp without time zone") != 0)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: timestamp_type is \"timestamp with time zone\" or \"timestamp without time zone\"")));
+}
+
+/* views jsonb: a member of one view's object, or NULL when absent or null */
+static JsonbValue *
+spec_member(JsonbContainer *obj, const char *key, bool required)
+{
+	JsonbValue	k;
+	JsonbValue *v;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	v = findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+	if (v != NULL && v->type == jbvNull)
+		v = NULL;
+	if (v == NULL && required)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: each view needs \"%s\"", key),
+						errhint("Take the query from mlops.training_set_query().")));
+	return v;
+}
+
+static char *
+spec_string(JsonbContainer *obj, const char *key, bool required)
+{
+	JsonbValue *v = spec_member(obj, key, required);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvString)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: \"%s\" of a view must be a string", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+static char **
+spec_strings(JsonbContainer *obj, const char *key, int *n)
+{
+	JsonbValue *v = spec_member(obj, key, true);
+	char	  **out;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: \"%s\" of a view must be an array of strings", key)));
+	*n = JsonContainerSize(v->val.binary.data);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(v->val.binary.data, i);
+
+		if (e == NULL || e->type != jbvString)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("point_in_time_join: \"%s\" of a view must be an array of strings", key)));
+		out[i] = pnstrdup(e->val.string.val, e->val.string.len);
+	}
+	return out;
+}
+
+/* The jsonb form's views, in order. */
+static PitSpec *
+specs_from_jsonb(Jsonb *views, int *nviews)
+{
+	PitSpec    *specs;
+
+	if (!JB_ROOT_IS_ARRAY(views) || JB_ROOT_IS_SCALAR(views) || JB_ROOT_COUNT(views) < 1)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("point_in_time_join: views must be a non-empty JSON array of objects"),
+						errhint("Take the query from mlops.training_set_query().")));
+	*nviews = JB_ROOT_COUNT(views);
+	specs = palloc0(sizeof(PitSpec) * *nviews);
+	for (int i = 0; i < *nviews; i++)
+	{
+		JsonbValue *v = getIthJsonbValueFromContainer(&views->root, i);
+		JsonbContainer *obj;
+		PitSpec    *spec = &specs[i];
+		JsonbValue *ttl;
+		int			n_key_types;
+
+		if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("point_in_time_join: views must be a non-empty JSON array of objects")));
+		obj = v->val.binary.data;
+		spec->key_names = spec_strings(obj, "join_keys", &spec->nkeys);
+		spec->key_type_names = spec_strings(obj, "key_types", &n_key_types);
+		if (n_key_types != spec->nkeys)
+			spec->nkeys = 0;	/* refused by check_spec() */
+		spec->view_sql = spec_string(obj, "view_sql", true);
+		spec->ts_col = spec_string(obj, "timestamp_column", true);
+		spec->ts_type = spec_string(obj, "timestamp_type", true);
+		spec->created_col = spec_string(obj, "created_timestamp_column", false);
+		spec->feat_names = spec_strings(obj, "view_features", &spec->nfeat);
+		spec->req_names = spec_strings(obj, "features", &spec->nreq);
+		ttl = spec_member(obj, "ttl_microseconds", false);
+		spec->has_ttl = ttl != NULL;
+		if (ttl != NULL)
+		{
+			if (ttl->type != jbvNumeric)
+				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								errmsg("point_in_time_join: \"ttl_microseconds\" of a view must be a number")));
+			spec->ttl = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(ttl->val.numeric)));
+		}
+		check_spec(spec);
+	}
+	return specs;
+}
+
+/*
+ * A view's state from its spec, before the entity query runs: the
+ * requested features among the view's, and the query that reads the view.
+ */
+static void
+view_begin(PitState *st, PitSpec *spec)
+{
+	st->nkeys = spec->nkeys;
+	st->nfeat = spec->nfeat;
+	st->nreq = spec->nreq;
+	st->has_ttl = spec->has_ttl;
+	st->ttl = spec->ttl;
+	st->ts_oid = strcmp(spec->ts_type, "timestamp with time zone") == 0 ? TIMESTAMPTZOID : TIMESTAMPOID;
+	st->req_index = palloc(sizeof(int) * st->nreq);
+	for (int j = 0; j < st->nreq; j++)
+	{
+		st->req_index[j] = -1;
+		for (int i = 0; i < st->nfeat; i++)
+			if (strcmp(spec->req_names[j], spec->feat_names[i]) == 0)
+				st->req_index[j] = i;
+		if (st->req_index[j] < 0)
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
+							errmsg("point_in_time_join: \"%s\" is not one of the view's features", spec->req_names[j])));
+	}
+}
+
+/* the view's rows that can match: keys, times and every feature */
+static char *
+view_query(PitState *st, PitSpec *spec)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "SELECT ");
+	for (int i = 0; i < st->nkeys; i++)
+		appendStringInfo(&v, "v.%s, ", quote_identifier(spec->key_names[i]));
+	appendStringInfo(&v, "v.%s, ", quote_identifier(spec->ts_col));
+	if (spec->created_col)
+		appendStringInfo(&v, "v.%s, ", quote_identifier(spec->created_col));
+	else
+		appendStringInfoString(&v, "NULL::timestamp, ");
+	for (int i = 0; i < st->nfeat; i++)
+		appendStringInfo(&v, "%sv.%s", i ? ", " : "", quote_identifier(spec->feat_names[i]));
+	appendStringInfo(&v, " FROM %s v WHERE v.%s <= $1", spec->view_sql, quote_identifier(spec->ts_col));
+	if (st->has_ttl)
+		appendStringInfo(&v, " AND v.%s >= $2", quote_identifier(spec->ts_col));
+	return v.data;
+}
+
+/*
+ * The rest of a view's state, once the entity query's columns are known:
+ * how its keys hash and compare, its prepared query, and the types checked
+ * against the entity source's and the result's.
+ */
+static void
+view_prepare(PitState *st, PitSpec *spec, TupleDesc entity_desc, TupleDesc result_desc, MemoryContext fn_cxt)
+{
+	Oid			view_argtypes[2];
+	TupleDesc	view_desc;
+
+	st->key_hash = palloc0(sizeof(FmgrInfo) * st->nkeys);
+	st->key_eq = palloc0(sizeof(FmgrInfo) * st->nkeys);
+	st->key_coll = palloc0(sizeof(Oid) * st->nkeys);
+	st->key_byval = palloc0(sizeof(bool) * st->nkeys);
+	st->key_len = palloc0(sizeof(int16) * st->nkeys);
+	for (int i = 0; i < st->nkeys; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(entity_desc, st->key_col + i);
+		TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+
+		if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr))
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+							errmsg("point_in_time_join: join keys of type %s cannot be hashed",
+								   format_type_be(att->atttypid))));
+		fmgr_info_cxt(tc->hash_proc_finfo.fn_oid, &st->key_hash[i], fn_cxt);
+		fmgr_info_cxt(tc->eq_opr_finfo.fn_oid, &st->key_eq[i], fn_cxt);
+		st->key_coll[i] = att->attcollation;
+		st->key_byval[i] = att->attbyval;
+		st->key_len[i] = att->attlen;
+	}
+	if (st->nkeys == 1)
+	{
+		Oid			kt = TupleDescAttr(entity_desc, st->key_col)->atttypid;
+
+		st->int_key = (kt == INT2OID || kt == INT4OID || kt == INT8OID);
+		st->int_key_type[0] = kt;
+	}
+	else if (st->nkeys == 2)
+	{
+		Oid			k0 = TupleDescAttr(entity_desc, st->key_col)->atttypid;
+		Oid			k1 = TupleDescAttr(entity_desc, st->key_col + 1)->atttypid;
+
+		st->int_key = (k0 == INT2OID || k0 == INT4OID) && (k1 == INT2OID || k1 == INT4OID);
+		st->int_key_type[0] = k0;
+		st->int_key_type[1] = k1;
+	}
+	if (TupleDescAttr(entity_desc, st->key_col + st->nkeys)->atttypid != st->ts_oid)
+		elog(ERROR, "point_in_time_join: the entity time is not of the view's timestamp type");
+
+	view_argtypes[0] = st->ts_oid;
+	view_argtypes[1] = st->ts_oid;
+	st->view_plan = SPI_prepare_cursor(view_query(st, spec), st->has_ttl ? 2 : 1, view_argtypes, CURSOR_OPT_PARALLEL_OK);
+	if (st->view_plan == NULL)
+		elog(ERROR, "point_in_time_join: cannot prepare the view's query: %s", SPI_result_code_string(SPI_result));
+	view_desc = view_plan_desc(st->view_plan);
+	if (view_desc->natts != st->nkeys + 2 + st->nfeat)
+		elog(ERROR, "point_in_time_join: the view's query returns %d columns", view_desc->natts);
+	for (int i = 0; i < st->nkeys; i++)
+		if (TupleDescAttr(view_desc, i)->atttypid != TupleDescAttr(entity_desc, st->key_col + i)->atttypid)
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("point_in_time_join: join key \"%s\" of the view is %s, not %s",
+								   spec->key_names[i],
+								   format_type_be(TupleDescAttr(view_desc, i)->atttypid),
+								   format_type_be(TupleDescAttr(entity_desc, st->key_col + i)->atttypid))));
+	if (TupleDescAttr(view_desc, st->nkeys)->atttypid != st->ts_oid)
+		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+						errmsg("point_in_time_join: the view's timestamp column is %s, not %s",
+							   format_type_be(TupleDescAttr(view_desc, st->nkeys)->atttypid), spec->ts_type)));
+	{
+		Oid			ct = TupleDescAttr(view_desc, st->nkeys + 1)->atttypid;
+
+		if (ct != TIMESTAMPOID && ct != TIMESTAMPTZOID)
+			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
+							errmsg("point_in_time_join: the created timestamp column is %s", format_type_be(ct))));
+	}
+	for (int j = 0; j < st->nreq; j++)
+		check_column_types(result_desc, st->out_col + j, 1, view_desc, st->nkeys + 2 + st->req_index[j],
+						   "feature view");
+
+	/* how features order, for ties */
+	st->feat_cmp = palloc0(sizeof(FmgrInfo) * st->nfeat);
+	st->feat_coll = palloc0(sizeof(Oid) * st->nfeat);
+	st->feat_byval = palloc0(sizeof(bool) * st->nfeat);
+	st->feat_len = palloc0(sizeof(int16) * st->nfeat);
+	for (int i = 0; i < st->nfeat; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(view_desc, st->nkeys + 2 + i);
+		TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_CMP_PROC_FINFO);
+
+		if (OidIsValid(tc->cmp_proc))
+			fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &st->feat_cmp[i], fn_cxt);
+		st->feat_coll[i] = att->attcollation;
+		st->feat_byval[i] = att->attbyval;
+		st->feat_len[i] = att->attlen;
+	}
+
+	st->pend = palloc0(sizeof(PendingRow) * PIT_GROUPS * PIT_PENDING);
+	st->pend_keys = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st->nkeys);
+	st->pend_values = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st->nfeat);
+	st->pend_nulls = palloc0(sizeof(bool) * PIT_GROUPS * PIT_PENDING * st->nfeat);
+}
+
+/*
+ * The join itself, for every view at once: the entity rows are read (and
+ * kept) once, each view is read once per batch, and each entity row comes
+ * out once with every view's features.  (One call per view, nested, read
+ * and stored the entity rows again for every view.)
+ */
+static void
+point_in_time_join(FunctionCallInfo fcinfo, const char *entity_sql, const char *event_col, PitSpec *specs, int nviews)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PitState   *views;
 	StringInfoData q;
-	char	   *view_query;
 	TupleDesc	result_desc;
 	int			n_entity_out;
 	int			n_entity_in;
+	int			n_out_features = 0;
+	int			n_in_extra = 0;
 	SPIPlanPtr	plan;
-	SPIPlanPtr	view_plan;
-	Oid			view_argtypes[2];
 	TupleDesc	entity_desc;
-	TupleDesc	view_desc;
 	Portal		portal;
 	Tuplestorestate *batch_rows;
 	TupleTableSlot *row_slot;
@@ -906,98 +1244,53 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	bool	   *out_nulls;
 	Datum	   *in_values;
 	bool	   *in_nulls;
-	Oid			ts_oid;
+	int32	  **answers;
+	int64		nrows;
 
-	for (int i = 0; i < 11; i++)
-		if (argnames[i] != NULL && PG_ARGISNULL(i))
-			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-							errmsg("point_in_time_join: %s must not be NULL", argnames[i])));
-	entity_sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	event_col = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	join_keys = PG_GETARG_ARRAYTYPE_P(2);
-	key_types = PG_GETARG_ARRAYTYPE_P(3);
-	view_sql = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	ts_col = text_to_cstring(PG_GETARG_TEXT_PP(5));
-	ts_type = text_to_cstring(PG_GETARG_TEXT_PP(6));
-	created_col = PG_ARGISNULL(7) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(7));
-	view_features = PG_GETARG_ARRAYTYPE_P(8);
-	features = PG_GETARG_ARRAYTYPE_P(9);
+	views = palloc0(sizeof(PitState) * nviews);
+	for (int v = 0; v < nviews; v++)
+	{
+		view_begin(&views[v], &specs[v]);
+		n_out_features += views[v].nreq;
+		n_in_extra += views[v].nkeys + 1;
+	}
 
-	memset(&st, 0, sizeof(st));
-	st.has_ttl = !PG_ARGISNULL(10);
-	st.ttl = st.has_ttl ? PG_GETARG_INT64(10) : 0;
-	if (st.has_ttl && st.ttl <= 0)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("point_in_time_join: ttl must be positive")));
-	key_names = text_array_strings(join_keys, "join_keys", &st.nkeys);
-	key_type_names = text_array_strings(key_types, "key_types", &n_key_types);
-	if (st.nkeys < 1 || st.nkeys > INDEX_MAX_KEYS || n_key_types != st.nkeys)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("point_in_time_join: between 1 and %d join keys, each with its type", INDEX_MAX_KEYS)));
-	feat_names = text_array_strings(view_features, "view_features", &st.nfeat);
-	req_names = text_array_strings(features, "features", &st.nreq);
-	if (st.nfeat < 1 || st.nreq < 1)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("point_in_time_join: the view has features and at least one is asked for")));
-	if (strcmp(ts_type, "timestamp with time zone") == 0)
-		ts_oid = TIMESTAMPTZOID;
-	else if (strcmp(ts_type, "timestamp without time zone") == 0)
-		ts_oid = TIMESTAMPOID;
-	else
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("point_in_time_join: timestamp_type is \"timestamp with time zone\" or \"timestamp without time zone\"")));
-
-	InitMaterializedSRF(fcinfo, 0);
+	/*
+	 * The result's columns are the caller's column definition list.  Its
+	 * descriptor is copied (without the flag, 15's InitMaterializedSRF
+	 * hands back the executor's own, which the executor frees after the
+	 * call: a second call in one query, as a LATERAL one makes, crashed).
+	 */
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	result_desc = rsinfo->setDesc;
-	n_entity_out = result_desc->natts - st.nreq;
+	n_entity_out = result_desc->natts - n_out_features;
 	if (n_entity_out < 1)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
 						errmsg("point_in_time_join: the result has fewer columns than features")));
 
 	state_cxt = AllocSetContextCreate(fn_cxt, "point_in_time_join", ALLOCSET_DEFAULT_SIZES);
 
-	/* the requested features among the view's, by name */
-	st.req_index = palloc(sizeof(int) * st.nreq);
-	for (int j = 0; j < st.nreq; j++)
-	{
-		char	   *f = req_names[j];
-
-		st.req_index[j] = -1;
-		for (int i = 0; i < st.nfeat; i++)
-			if (strcmp(f, feat_names[i]) == 0)
-				st.req_index[j] = i;
-		if (st.req_index[j] < 0)
-			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_COLUMN),
-							errmsg("point_in_time_join: \"%s\" is not one of the view's features", f)));
-	}
-
-	/* the entity rows, followed by their keys and time in the view's types */
+	/* the entity rows, followed by each view's keys and time in its types */
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT e.*");
-	for (int i = 0; i < st.nkeys; i++)
-		appendStringInfo(&q, ", (e.%s)::%s", quote_identifier(key_names[i]), key_type_names[i]);
-	appendStringInfo(&q, ", (e.%s)::%s FROM (%s) e", quote_identifier(event_col), ts_type, entity_sql);
-
-	/* the view's rows that can match: keys, times and every feature */
 	{
-		StringInfoData v;
+		int			in_col = n_entity_out;
+		int			out_col = n_entity_out;
 
-		initStringInfo(&v);
-		appendStringInfoString(&v, "SELECT ");
-		for (int i = 0; i < st.nkeys; i++)
-			appendStringInfo(&v, "v.%s, ", quote_identifier(key_names[i]));
-		appendStringInfo(&v, "v.%s, ", quote_identifier(ts_col));
-		if (created_col)
-			appendStringInfo(&v, "v.%s, ", quote_identifier(created_col));
-		else
-			appendStringInfoString(&v, "NULL::timestamp, ");
-		for (int i = 0; i < st.nfeat; i++)
-			appendStringInfo(&v, "%sv.%s", i ? ", " : "",
-							 quote_identifier(feat_names[i]));
-		appendStringInfo(&v, " FROM %s v WHERE v.%s <= $1", view_sql, quote_identifier(ts_col));
-		if (st.has_ttl)
-			appendStringInfo(&v, " AND v.%s >= $2", quote_identifier(ts_col));
-		view_query = v.data;
+		for (int v = 0; v < nviews; v++)
+		{
+			PitSpec    *spec = &specs[v];
+
+			views[v].key_col = in_col;
+			views[v].out_col = out_col;
+			for (int i = 0; i < spec->nkeys; i++)
+				appendStringInfo(&q, ", (e.%s)::%s", quote_identifier(spec->key_names[i]), spec->key_type_names[i]);
+			appendStringInfo(&q, ", (e.%s)::%s", quote_identifier(event_col), spec->ts_type);
+			in_col += spec->nkeys + 1;
+			out_col += spec->nreq;
+		}
 	}
+	appendStringInfo(&q, " FROM (%s) e", entity_sql);
 
 	batch_rows = tuplestore_begin_heap(false, false, work_mem);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -1008,110 +1301,36 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 		elog(ERROR, "point_in_time_join: cannot prepare the entity query: %s", SPI_result_code_string(SPI_result));
 	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
 	n_entity_in = portal->tupDesc->natts;
-	if (n_entity_in != n_entity_out + st.nkeys + 1)
+	if (n_entity_in != n_entity_out + n_in_extra)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("point_in_time_join: the result has %d columns, but the entity source has %d and %d features were asked for",
-						result_desc->natts, n_entity_in - st.nkeys - 1, st.nreq),
+						result_desc->natts, n_entity_in - n_in_extra, n_out_features),
 				 errhint("Take the query from mlops.training_set_query().")));
 	check_column_types(result_desc, 0, n_entity_out, portal->tupDesc, 0, "entity source");
 	entity_desc = CreateTupleDescCopy(portal->tupDesc);
 
-	/* how keys hash and compare */
-	st.key_hash = palloc0(sizeof(FmgrInfo) * st.nkeys);
-	st.key_eq = palloc0(sizeof(FmgrInfo) * st.nkeys);
-	st.key_coll = palloc0(sizeof(Oid) * st.nkeys);
-	st.key_byval = palloc0(sizeof(bool) * st.nkeys);
-	st.key_len = palloc0(sizeof(int16) * st.nkeys);
-	for (int i = 0; i < st.nkeys; i++)
+	for (int v = 0; v < nviews; v++)
 	{
-		Form_pg_attribute att = TupleDescAttr(entity_desc, n_entity_out + i);
-		TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
-
-		if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr))
-			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-							errmsg("point_in_time_join: join keys of type %s cannot be hashed",
-								   format_type_be(att->atttypid))));
-		fmgr_info_cxt(tc->hash_proc_finfo.fn_oid, &st.key_hash[i], fn_cxt);
-		fmgr_info_cxt(tc->eq_opr_finfo.fn_oid, &st.key_eq[i], fn_cxt);
-		st.key_coll[i] = att->attcollation;
-		st.key_byval[i] = att->attbyval;
-		st.key_len[i] = att->attlen;
+		view_prepare(&views[v], &specs[v], entity_desc, result_desc, fn_cxt);
+		for (int g = 0; g < PIT_GROUPS; g++)
+			views[v].pend_cxt[g] = AllocSetContextCreate(state_cxt, "point_in_time_join rows", ALLOCSET_SMALL_SIZES);
 	}
-	if (st.nkeys == 1)
-	{
-		Oid			kt = TupleDescAttr(entity_desc, n_entity_out)->atttypid;
-
-		st.int_key = (kt == INT2OID || kt == INT4OID || kt == INT8OID);
-		st.int_key_type = kt;
-	}
-	if (TupleDescAttr(entity_desc, n_entity_out + st.nkeys)->atttypid != ts_oid)
-		elog(ERROR, "point_in_time_join: the entity time is not of the view's timestamp type");
-
-	view_argtypes[0] = ts_oid;
-	view_argtypes[1] = ts_oid;
-	view_plan = SPI_prepare_cursor(view_query, st.has_ttl ? 2 : 1, view_argtypes, CURSOR_OPT_PARALLEL_OK);
-	if (view_plan == NULL)
-		elog(ERROR, "point_in_time_join: cannot prepare the view's query: %s", SPI_result_code_string(SPI_result));
-	view_desc = view_plan_desc(view_plan);
-	if (view_desc->natts != st.nkeys + 2 + st.nfeat)
-		elog(ERROR, "point_in_time_join: the view's query returns %d columns", view_desc->natts);
-	for (int i = 0; i < st.nkeys; i++)
-		if (TupleDescAttr(view_desc, i)->atttypid != TupleDescAttr(entity_desc, n_entity_out + i)->atttypid)
-			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-							errmsg("point_in_time_join: join key \"%s\" of the view is %s, not %s",
-								   key_names[i],
-								   format_type_be(TupleDescAttr(view_desc, i)->atttypid),
-								   format_type_be(TupleDescAttr(entity_desc, n_entity_out + i)->atttypid))));
-	if (TupleDescAttr(view_desc, st.nkeys)->atttypid != ts_oid)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-						errmsg("point_in_time_join: the view's timestamp column is %s, not %s",
-							   format_type_be(TupleDescAttr(view_desc, st.nkeys)->atttypid), ts_type)));
-	{
-		Oid			ct = TupleDescAttr(view_desc, st.nkeys + 1)->atttypid;
-
-		if (ct != TIMESTAMPOID && ct != TIMESTAMPTZOID)
-			ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-							errmsg("point_in_time_join: the created timestamp column is %s", format_type_be(ct))));
-	}
-	for (int j = 0; j < st.nreq; j++)
-		check_column_types(result_desc, n_entity_out + j, 1, view_desc, st.nkeys + 2 + st.req_index[j],
-						   "feature view");
-
-	/* how features order, for ties */
-	st.feat_cmp = palloc0(sizeof(FmgrInfo) * st.nfeat);
-	st.feat_coll = palloc0(sizeof(Oid) * st.nfeat);
-	st.feat_byval = palloc0(sizeof(bool) * st.nfeat);
-	st.feat_len = palloc0(sizeof(int16) * st.nfeat);
-	for (int i = 0; i < st.nfeat; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(view_desc, st.nkeys + 2 + i);
-		TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_CMP_PROC_FINFO);
-
-		if (OidIsValid(tc->cmp_proc))
-			fmgr_info_cxt(tc->cmp_proc_finfo.fn_oid, &st.feat_cmp[i], fn_cxt);
-		st.feat_coll[i] = att->attcollation;
-		st.feat_byval[i] = att->attbyval;
-		st.feat_len[i] = att->attlen;
-	}
-
-	st.pend = palloc0(sizeof(PendingRow) * PIT_GROUPS * PIT_PENDING);
-	st.pend_keys = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st.nkeys);
-	st.pend_values = palloc0(sizeof(Datum) * PIT_GROUPS * PIT_PENDING * st.nfeat);
-	st.pend_nulls = palloc0(sizeof(bool) * PIT_GROUPS * PIT_PENDING * st.nfeat);
-	for (int g = 0; g < PIT_GROUPS; g++)
-		st.pend_cxt[g] = AllocSetContextCreate(state_cxt, "point_in_time_join rows", ALLOCSET_SMALL_SIZES);
 
 	out_values = palloc(sizeof(Datum) * result_desc->natts);
 	out_nulls = palloc(sizeof(bool) * result_desc->natts);
 	in_values = palloc(sizeof(Datum) * n_entity_in);
 	in_nulls = palloc(sizeof(bool) * n_entity_in);
+	answers = palloc(sizeof(int32 *) * nviews);
 	row_slot = MakeSingleTupleTableSlot(entity_desc, &TTSOpsMinimalTuple);
 
-	batch_begin(&st, state_cxt);
+	for (int v = 0; v < nviews; v++)
+		batch_begin(&views[v], state_cxt);
+	nrows = 0;
 	for (;;)
 	{
 		bool		eof;
+		Size		used = 0;
 
 		SPI_cursor_fetch(portal, true, 10000);
 		eof = (SPI_processed == 0);
@@ -1121,46 +1340,71 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 
 			heap_deform_tuple(tup, SPI_tuptable->tupdesc, in_values, in_nulls);
 			tuplestore_puttuple(batch_rows, tup);
-			batch_add(&st, in_values + n_entity_out, in_nulls + n_entity_out,
-					  in_values[n_entity_out + st.nkeys], in_nulls[n_entity_out + st.nkeys]);
-			if (st.nrows >= PG_INT32_MAX / 2)
+			for (int v = 0; v < nviews; v++)
+			{
+				PitState   *st = &views[v];
+
+				batch_add(st, in_values + st->key_col, in_nulls + st->key_col,
+						  in_values[st->key_col + st->nkeys], in_nulls[st->key_col + st->nkeys]);
+			}
+			if (++nrows >= PG_INT32_MAX / 2)
 				break;
 		}
 		SPI_freetuptable(SPI_tuptable);
-		if (st.nrows > 0 && (eof || batch_memory(&st) > limit || st.nrows >= PG_INT32_MAX / 2))
+		for (int v = 0; v < nviews; v++)
+			used += batch_memory(&views[v]);
+		if (nrows > 0 && (eof || used > limit || nrows >= PG_INT32_MAX / 2))
 		{
-			int32	   *answer;
 			int32		rid = 0;
 
-			batch_arrange(&st);
-			batch_scan_view(&st, view_plan);
-			elog(DEBUG1, "point_in_time_join: a batch of %d entity rows (%d keys) in %zu kB, against " INT64_FORMAT " view rows",
-				 st.nrows, st.ngroups, batch_memory(&st) / 1024, st.view_rows);
-			st.view_rows = 0;
-			answer = batch_resolve(&st);
+			for (int v = 0; v < nviews; v++)
+			{
+				PitState   *st = &views[v];
+
+				batch_arrange(st);
+				batch_scan_view(st, st->view_plan);
+				elog(DEBUG1, "point_in_time_join: a batch of %d entity rows (%d keys) in %zu kB, against " INT64_FORMAT " view rows",
+					 st->nrows, st->ngroups, batch_memory(st) / 1024, st->view_rows);
+				st->view_rows = 0;
+				answers[v] = batch_resolve(st);
+			}
 			tuplestore_rescan(batch_rows);
 			while (tuplestore_gettupleslot(batch_rows, true, false, row_slot))
 			{
-				int32		p = st.rows[rid].pos;
-				int32		a = p >= 0 ? answer[p] : -1;
-
 				CHECK_FOR_INTERRUPTS();
 				slot_getallattrs(row_slot);
 				memcpy(out_values, row_slot->tts_values, sizeof(Datum) * n_entity_out);
 				memcpy(out_nulls, row_slot->tts_isnull, sizeof(bool) * n_entity_out);
-				for (int j = 0; j < st.nreq; j++)
+				for (int v = 0; v < nviews; v++)
 				{
-					Size		w = (Size) a * st.nfeat + st.req_index[j];
+					PitState   *st = &views[v];
+					int32		a = answers[v][rid];
 
-					out_nulls[n_entity_out + j] = a < 0 || st.w_nulls[w];
-					out_values[n_entity_out + j] = a < 0 ? (Datum) 0 : st.w_values[w];
+					/* the answers are in random places: ask for one a few rows ahead */
+					if (rid + 16 < st->nrows && answers[v][rid + 16] >= 0)
+					{
+						pit_prefetch(st->w_values + (Size) answers[v][rid + 16] * st->nfeat);
+						pit_prefetch(st->w_nulls + (Size) answers[v][rid + 16] * st->nfeat);
+					}
+
+					for (int j = 0; j < st->nreq; j++)
+					{
+						Size		w = (Size) a * st->nfeat + st->req_index[j];
+
+						out_nulls[st->out_col + j] = a < 0 || st->w_nulls[w];
+						out_values[st->out_col + j] = a < 0 ? (Datum) 0 : st->w_values[w];
+					}
 				}
 				tuplestore_putvalues(rsinfo->setResult, result_desc, out_values, out_nulls);
 				rid++;
 			}
 			tuplestore_clear(batch_rows);
-			MemoryContextDelete(st.batch_cxt);
-			batch_begin(&st, state_cxt);
+			nrows = 0;
+			for (int v = 0; v < nviews; v++)
+			{
+				MemoryContextDelete(views[v].batch_cxt);
+				batch_begin(&views[v], state_cxt);
+			}
 		}
 		if (eof)
 			break;
@@ -1170,6 +1414,74 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	tuplestore_end(batch_rows);
 	SPI_finish();
 	MemoryContextDelete(state_cxt);
+}
+
+PG_FUNCTION_INFO_V1(mlops_point_in_time_join);
+
+/*
+ * point_in_time_join(entity_sql text, event_timestamp_column text,
+ *     join_keys text[], key_types text[], view_sql text,
+ *     timestamp_column text, timestamp_type text,
+ *     created_timestamp_column text, view_features text[], features text[],
+ *     ttl_microseconds bigint) RETURNS SETOF record: one view.
+ *
+ * Runs as its caller: every query reads the caller's data with the caller's
+ * privileges.
+ */
+Datum
+mlops_point_in_time_join(PG_FUNCTION_ARGS)
+{
+	static const char *const argnames[] = {"entity_sql", "event_timestamp_column", "join_keys", "key_types",
+		"view_sql", "timestamp_column", "timestamp_type", NULL, "view_features", "features", NULL};
+	PitSpec		spec;
+	int			n_key_types;
+
+	for (int i = 0; i < 11; i++)
+		if (argnames[i] != NULL && PG_ARGISNULL(i))
+			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+							errmsg("point_in_time_join: %s must not be NULL", argnames[i])));
+	memset(&spec, 0, sizeof(spec));
+	spec.key_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(2), "join_keys", &spec.nkeys);
+	spec.key_type_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(3), "key_types", &n_key_types);
+	if (n_key_types != spec.nkeys)
+		spec.nkeys = 0;			/* refused by check_spec() */
+	spec.view_sql = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	spec.ts_col = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	spec.ts_type = text_to_cstring(PG_GETARG_TEXT_PP(6));
+	spec.created_col = PG_ARGISNULL(7) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(7));
+	spec.feat_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(8), "view_features", &spec.nfeat);
+	spec.req_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(9), "features", &spec.nreq);
+	spec.has_ttl = !PG_ARGISNULL(10);
+	spec.ttl = spec.has_ttl ? PG_GETARG_INT64(10) : 0;
+	check_spec(&spec);
+	point_in_time_join(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					   &spec, 1);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(mlops_point_in_time_join_views);
+
+/*
+ * point_in_time_join(entity_sql text, event_timestamp_column text,
+ *     views jsonb) RETURNS SETOF record: several views in one pass over the
+ * entity rows; views is an array of objects with the one-view form's
+ * arguments as members (created_timestamp_column and ttl_microseconds may
+ * be absent or null).  The result: the entity columns, then each view's
+ * features in the order given.
+ */
+Datum
+mlops_point_in_time_join_views(PG_FUNCTION_ARGS)
+{
+	PitSpec    *specs;
+	int			nviews;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						errmsg("point_in_time_join: %s must not be NULL",
+							   PG_ARGISNULL(0) ? "entity_sql" : PG_ARGISNULL(1) ? "event_timestamp_column" : "views")));
+	specs = specs_from_jsonb(PG_GETARG_JSONB_P(2), &nviews);
+	point_in_time_join(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+					   specs, nviews);
 	return (Datum) 0;
 }
 

@@ -698,6 +698,7 @@ DECLARE
     cur_types text[];
     view_feats text[];
     new_cols text[];
+    view_specs jsonb := '[]';
     n int := 0;
 BEGIN
     PERFORM mlops._require_role('mlops_reader', 'training_set_query');
@@ -787,10 +788,9 @@ BEGIN
             src, joins);
     END IF;
 
-    -- merge: one call of the engine per view, each returning the rows it was
-    -- given followed by that view's features (named "mlops:<view>.<i>" inside
+    -- merge: one call of the engine for every view, returning the entity
+    -- rows followed by each view's features (named "mlops:<view>.<i>" inside
     -- the query); the outer SELECT puts the features in the order asked.
-    cur_sql := format('SELECT * FROM %s e', src);
     cur_cols := ecols;
     cur_types := etypes;
     FOREACH vname IN ARRAY views LOOP
@@ -802,16 +802,16 @@ BEGIN
         cur_types := cur_types || ARRAY(SELECT v.feature_types[array_position(v.features, f)]
                                           FROM unnest(view_feats) WITH ORDINALITY AS u(f, o) ORDER BY o);
         cur_cols := cur_cols || new_cols;
-        cur_sql := format(E'SELECT * FROM mlops.point_in_time_join(
-    %L,
-    %L, %L, %L, %L, %L, %L, %L, %L, %L, %s)
-  AS f%s(%s)',
-            cur_sql, event_timestamp_column, v.join_keys, v.key_types, v.source_sql, v.timestamp_column,
-            v.timestamp_type, v.created_timestamp_column, v.features, view_feats,
-            coalesce(mlops._ttl_microseconds(v.ttl)::text, 'NULL'), n,
-            (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY o)
-               FROM unnest(cur_cols, cur_types) WITH ORDINALITY AS u(c, t, o)));
+        view_specs := view_specs || jsonb_build_object(
+            'join_keys', v.join_keys, 'key_types', v.key_types, 'view_sql', v.source_sql,
+            'timestamp_column', v.timestamp_column, 'timestamp_type', v.timestamp_type,
+            'created_timestamp_column', v.created_timestamp_column, 'view_features', v.features,
+            'features', view_feats, 'ttl_microseconds', mlops._ttl_microseconds(v.ttl));
     END LOOP;
+    cur_sql := format(E'SELECT * FROM mlops.point_in_time_join(%L, %L, %L)\n  AS f(%s)',
+        format('SELECT * FROM %s e', src), event_timestamp_column, view_specs,
+        (SELECT string_agg(format('%I %s', c, t), ', ' ORDER BY o)
+           FROM unnest(cur_cols, cur_types) WITH ORDINALITY AS u(c, t, o)));
     RETURN format(E'SELECT %s%s
   FROM (%s) t',
         (SELECT string_agg(format('t.%I', c), ', ' ORDER BY o) FROM unnest(ecols) WITH ORDINALITY AS u(c, o)),
@@ -865,6 +865,12 @@ CREATE FUNCTION mlops.point_in_time_join(entity_sql text, event_timestamp_column
                                          view_features text[], features text[], ttl_microseconds bigint)
 RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'mlops_point_in_time_join' LANGUAGE C VOLATILE;
+
+-- The same for several views in one pass over the entity rows: views is a
+-- JSON array of objects with the arguments above as members.
+CREATE FUNCTION mlops.point_in_time_join(entity_sql text, event_timestamp_column text, views jsonb)
+RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'mlops_point_in_time_join_views' LANGUAGE C VOLATILE;
 
 --------------------------------------------------------------------------------
 -- Online features: the latest row per entity, kept in mlops_online
@@ -1237,6 +1243,7 @@ GRANT EXECUTE ON FUNCTION
     mlops.training_set_query(text, text[], text, boolean, text),
     mlops.build_training_set(text, text, text[], bigint, text, boolean, text),
     mlops.point_in_time_join(text, text, text[], text[], text, text, text, text, text[], text[], bigint),
+    mlops.point_in_time_join(text, text, jsonb),
     mlops._check_column_name(text, text),
     mlops._ttl_microseconds(interval),
     mlops._ttl_sql(interval),

@@ -113,6 +113,74 @@ UNION ALL (SELECT * FROM fr.ts_lateral EXCEPT ALL SELECT * FROM fr.ts_merge);
 SELECT mlops.build_training_set('fr.ts_service', 'SELECT id, customer_id, store, product, event_timestamp FROM fr.entity_rows WHERE id <= 3',
                                 '{spend}', full_feature_names => true);
 SELECT * FROM fr.ts_service ORDER BY id, event_timestamp;
+-- the engine called directly: the one-view form, one view at a time, gives
+-- the rows the several-view form gives in one pass (the expected rows above)
+SELECT e.id, e.event_timestamp, f.amount, f.n, p.price
+  FROM fr.entity_rows e,
+       LATERAL (SELECT * FROM mlops.point_in_time_join(
+           format('SELECT * FROM fr.entity_rows WHERE id = %s AND event_timestamp = %L', e.id, e.event_timestamp),
+           'event_timestamp', '{customer_id}', '{integer}', 'fr.txn', 'event_ts', 'timestamp with time zone',
+           'created', '{amount,n}', '{amount,n}', 86400000000)
+           AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, amount float8, n int)
+         LIMIT 1) f,
+       LATERAL (SELECT * FROM mlops.point_in_time_join(
+           format('SELECT * FROM fr.entity_rows WHERE id = %s AND event_timestamp = %L', e.id, e.event_timestamp),
+           'event_timestamp', '{store,product}', '{integer,integer}', '(SELECT * FROM fr.profile)', 'updated',
+           'timestamp without time zone', NULL, '{price,label; drop}', '{price}', NULL)
+           AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, price numeric)
+         LIMIT 1) p
+ ORDER BY e.id, e.event_timestamp;
+SELECT id, event_timestamp, amount, n, price
+  FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp', $$[
+         {"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+          "timestamp_type": "timestamp with time zone", "created_timestamp_column": "created",
+          "view_features": ["amount", "n"], "features": ["amount", "n"], "ttl_microseconds": 86400000000},
+         {"join_keys": ["store", "product"], "key_types": ["integer", "integer"], "view_sql": "(SELECT * FROM fr.profile)",
+          "timestamp_column": "updated", "timestamp_type": "timestamp without time zone",
+          "view_features": ["price", "label; drop"], "features": ["price"]}]$$)
+       AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, amount float8, n int, price numeric)
+ ORDER BY id, event_timestamp;
+-- its bad input
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp', NULL::jsonb) AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp', '[]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp', '{"join_keys": []}') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp', '[1]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"]}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": "customer_id", "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"]}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer", "integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"]}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": 7,
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"]}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"],
+       "ttl_microseconds": "1 day"}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"],
+       "ttl_microseconds": 0}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "date", "view_features": ["amount"], "features": ["amount"]}]') AS j(id int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["colour"]}]')
+    AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, colour float8)$$);
+-- the result's columns must be the entity source's, then each view's features
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"]}]')
+    AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, amount float8, extra int)$$);
+SELECT pg_temp.err($$SELECT * FROM mlops.point_in_time_join('SELECT * FROM fr.entity_rows', 'event_timestamp',
+    '[{"join_keys": ["customer_id"], "key_types": ["integer"], "view_sql": "fr.txn", "timestamp_column": "event_ts",
+       "timestamp_type": "timestamp with time zone", "view_features": ["amount"], "features": ["amount"]}]')
+    AS j(id int, customer_id int, store int, product int, event_timestamp timestamptz, amount int)$$);
 -- the SQL of the 'lateral' engine, with every name quoted
 SELECT mlops.training_set_query('fr.entity_rows', '{profile:label; drop}', engine => 'lateral');
 

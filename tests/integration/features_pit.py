@@ -284,6 +284,52 @@ SELECT mlops.create_feature_view('floats', '{customer}', 'f_float', 'ts');
             (None, None, T12, None),
         ]),
     dict(
+        name="int_keys_at_their_ends",
+        doc="integer keys the merge engine packs or indexes directly: a (smallint, int) key with "
+            "negative values and both types' ends ((-1,-1) is not (-1,0) nor (0,-1)); one bigint key at "
+            "its ends (no direct index) and one int key dense around zero with negatives",
+        setup="""
+SELECT mlops.create_entity('small_int', '{a,b}');
+CREATE TABLE f_si (a smallint, b int, ts timestamptz, v int);
+INSERT INTO f_si VALUES
+  (-1, -1, '2026-01-10 10:00:00+00', 1), (-1, 0, '2026-01-10 10:00:00+00', 2),
+  (0, -1, '2026-01-10 10:00:00+00', 3), (-32768, 2147483647, '2026-01-10 10:00:00+00', 4),
+  (32767, -2147483648, '2026-01-10 10:00:00+00', 5), (0, 0, '2026-01-10 10:00:00+00', 6);
+SELECT mlops.create_feature_view('si', '{small_int}', 'f_si', 'ts');
+SELECT mlops.create_entity('big', '{k}');
+CREATE TABLE f_big (k bigint, ts timestamptz, w int);
+INSERT INTO f_big VALUES
+  (-9223372036854775808, '2026-01-10 10:00:00+00', 10), (9223372036854775807, '2026-01-10 10:00:00+00', 20),
+  (0, '2026-01-10 10:00:00+00', 30), (-1, '2026-01-10 10:00:00+00', 40);
+SELECT mlops.create_feature_view('big', '{big}', 'f_big', 'ts');
+SELECT mlops.create_entity('dense', '{d}');
+CREATE TABLE f_dense (d int, ts timestamptz, x int);
+INSERT INTO f_dense SELECT i, '2026-01-10 10:00:00+00', 100 + i FROM generate_series(-5, 5) i WHERE i <> 2;
+INSERT INTO f_dense VALUES (-2147483648, '2026-01-10 10:00:00+00', -1), (2147483647, '2026-01-10 10:00:00+00', -2);
+SELECT mlops.create_feature_view('dense', '{dense}', 'f_dense', 'ts');
+""" + entity_rows("e_ik", "a smallint, b int, k bigint, d int, event_timestamp timestamptz", [
+            ("-1", "-1", "-9223372036854775808", "-5", f"'{T12}'"),
+            ("-1", "0", "9223372036854775807", "5", f"'{T12}'"),
+            ("0", "-1", "0", "0", f"'{T12}'"),
+            ("-32768", "2147483647", "-1", "2", f"'{T12}'"),
+            ("32767", "-2147483648", "1", "-6", f"'{T12}'"),
+            ("0", "0", "9223372036854775806", "6", f"'{T12}'"),
+            ("-1", "1", "-9223372036854775807", "-4", f"'{T12}'"),
+            ("1", "-1", "NULL", "NULL", f"'{T12}'"),
+        ]),
+        entity="e_ik", features=["si:v", "big:w", "dense:x"],
+        columns=["a", "b", "k", "d", "event_timestamp", "v", "w", "x"],
+        rows=[
+            ("-1", "-1", "-9223372036854775808", "-5", T12, "1", "10", "95"),
+            ("-1", "0", "9223372036854775807", "5", T12, "2", "20", "105"),
+            ("0", "-1", "0", "0", T12, "3", "30", "100"),
+            ("-32768", "2147483647", "-1", "2", T12, "4", "40", None),
+            ("32767", "-2147483648", "1", "-6", T12, "5", None, None),
+            ("0", "0", "9223372036854775806", "6", T12, "6", None, None),
+            ("-1", "1", "-9223372036854775807", "-4", T12, None, None, "96"),
+            ("1", "-1", None, None, T12, None, None, None),
+        ]),
+    dict(
         name="composite_text_keys",
         doc="text keys whose concatenations (with or without a separator) collide stay apart",
         setup="""

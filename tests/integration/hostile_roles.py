@@ -812,6 +812,11 @@ def baselines(ids):
         ('drop_feature_service', 'name'): S('hw_fs_free'), ('_feature_view', 'name'): S('hw_fv'),
         ('_feature_ref', 'ref'): S('hw_fv:spend'), ('build_training_set', 'target'): S('hostile_writer_s.training'),
         ('point_in_time_join', 'features'): L('{spend}', 'text[]'),
+        ('point_in_time_join', 'views'): L(json.dumps([{
+            'join_keys': ['customer_id'], 'key_types': ['integer'], 'view_sql': 'hostile_writer_s.feat_src',
+            'timestamp_column': 'event_ts', 'timestamp_type': 'timestamp with time zone',
+            'created_timestamp_column': 'created_ts', 'view_features': ['spend', 'visits'], 'features': ['spend'],
+            'ttl_microseconds': 86400000000}]), 'jsonb'),
         ('schedule_materialize_online', 'name'): S('hw-online-new'),
         ('_materialize_online', 'schedule_id'): L(ids['w_sched_online'], 'bigint'),
         ('_materialize_online', 'job_name'): S('hw-online'),
