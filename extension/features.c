@@ -3,9 +3,10 @@
  *	  The point-in-time join behind build_training_set (engine 'merge'), and
  *	  the signal that feature definitions changed.
  *
- * point_in_time_join(entity_sql, ..., view_sql, ...) returns every row of
- * entity_sql followed by one feature view's features as they were at the
- * row's event time T: from the view's row with equal keys and the latest
+ * point_in_time_join(entity_sql, event_timestamp_column, views) returns
+ * every row of entity_sql followed by each feature view's features as they
+ * were at the row's event time T (the older form takes one view's arguments
+ * one by one): from the view's row with equal keys and the latest
  * event timestamp in [T - ttl, T], ties going to the latest created
  * timestamp and then to the greatest feature values (the ORDER BY of the
  * 'lateral' engine in features.sql, which must stay the same).
@@ -20,9 +21,10 @@
  * beats what the slot holds; afterwards a running best over a key's slots
  * gives each entity row the best row at or before its time, and the ttl
  * check on that row is exact because it is the latest.  Memory is the
- * slots, one per entity row: when they pass the hash memory limit (work_mem
- * times hash_mem_multiplier) the entity rows are taken in batches, each
- * with its own pass over the view.
+ * slots, one per entity row and view: when a view's slots pass the hash memory
+ * limit (work_mem times hash_mem_multiplier) the entity rows are taken in
+ * batches, each with its own pass over every view.  All the views of a
+ * training set share one reading of the entity rows and one output.
  */
 #include "postgres.h"
 
@@ -1351,8 +1353,13 @@ point_in_time_join(FunctionCallInfo fcinfo, const char *entity_sql, const char *
 				break;
 		}
 		SPI_freetuptable(SPI_tuptable);
+		/*
+		 * Each view's slots are bounded by the hash memory limit, as each
+		 * hash node of a plan is: summing them would take the big views in
+		 * more batches, so more passes, for the sake of the small ones.
+		 */
 		for (int v = 0; v < nviews; v++)
-			used += batch_memory(&views[v]);
+			used = Max(used, batch_memory(&views[v]));
 		if (nrows > 0 && (eof || used > limit || nrows >= PG_INT32_MAX / 2))
 		{
 			int32		rid = 0;

@@ -7,7 +7,7 @@
 # (the methods disagreeing on the rows, the online reads disagreeing with the
 # source) or errors.  Run by hand:
 #
-#   bash tests/bench/features_bench.sh               # 1M entity rows, 3 runs (about 11 minutes on 2 cores)
+#   bash tests/bench/features_bench.sh               # 1M entity rows, 3 runs (about 7 minutes on 2 cores)
 #   bash tests/bench/features_bench.sh --rows 200000 # everything scaled by 1/5
 #   bash tests/bench/features_bench.sh --ttl none    # views without a ttl (the window query gets slow)
 #   bash tests/bench/features_bench.sh --smoke       # or FEATURES_BENCH_SMOKE=1: 20k entity rows, < 60 s
