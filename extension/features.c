@@ -1334,7 +1334,8 @@ point_in_time_join(FunctionCallInfo fcinfo, const char *entity_sql, const char *
 		bool		eof;
 		Size		used = 0;
 
-		SPI_cursor_fetch(portal, true, 10000);
+		/* a batch ends on a fetch's last row: no fetched row is left over */
+		SPI_cursor_fetch(portal, true, Min(10000, PG_INT32_MAX / 2 - nrows));
 		eof = (SPI_processed == 0);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
@@ -1349,8 +1350,7 @@ point_in_time_join(FunctionCallInfo fcinfo, const char *entity_sql, const char *
 				batch_add(st, in_values + st->key_col, in_nulls + st->key_col,
 						  in_values[st->key_col + st->nkeys], in_nulls[st->key_col + st->nkeys]);
 			}
-			if (++nrows >= PG_INT32_MAX / 2)
-				break;
+			nrows++;
 		}
 		SPI_freetuptable(SPI_tuptable);
 		/*
