@@ -1,12 +1,27 @@
 #!/usr/bin/env bash
 # The bundled example (the quick start's main job) runs end to end, twice in a
-# row in the same database, and what it tracked is right.
+# row in the same database, and what it tracked is right; the README shows what
+# its first run prints.
 source "$(dirname "$0")/../lib/testdb.sh"
 example="$(dirname "$0")/../example/churn.sql"
 
-psql -X -v ON_ERROR_STOP=1 -q -f "$example" >/dev/null
+first=$(psql -X -v ON_ERROR_STOP=1 -q -f "$example")
 out=$(psql -X -v ON_ERROR_STOP=1 -q -f "$example")
 echo "$out"
+
+# The README's quick-start output (its blocks marked <!-- checked: example_churn -->, "..."
+# standing for lines left out) is what a first run in a fresh database prints: every line of
+# it, trailing blanks aside, in the first pass's output.
+readme="$(dirname "$0")/../../README.md"
+missing=$(awk '
+    /^<!-- checked: example_churn -->$/ { marked = 1; next }
+    marked && /^```$/ { inside = 1; marked = 0; next }
+    inside && /^```$/ { inside = 0; next }
+    inside && $0 != "..." { sub(/[ \t]+$/, ""); print }
+' "$readme" | grep -vxF -f <(echo "$first" | sed 's/[ \t]*$//') || true)
+[ "$(grep -c '<!-- checked: example_churn -->' "$readme")" -ge 1 ] || fail "no README block is marked as checked by example_churn"
+[ -z "$missing" ] || fail "the README's quick-start output has lines the example no longer prints:
+$missing"
 echo "$out" | grep -Eq "^ +20000 \| t " || fail "native scoring does not agree with the SQL formula"
 
 # The data set is deterministic: 20,000 customers, the same churn count every time.
