@@ -65,7 +65,7 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	rsinfo->setDesc = CreateTupleDescCopy(desc);
 	MemoryContextSwitchTo(old);
 }
-#elif PG_VERSION_NUM < 160000 && !defined(MAT_SRF_USE_EXPECTED_DESC)
+#elif PG_VERSION_NUM < 160000
 #define InitMaterializedSRF(fcinfo, flags) SetSingleFuncCall((fcinfo), (flags))
 #endif
 

@@ -931,6 +931,7 @@ typedef struct PitSpec
 	char	  **key_names;
 	char	  **key_type_names;
 	int			nkeys;
+	int			n_key_types;
 	char	   *view_sql;
 	char	   *ts_col;
 	char	   *ts_type;
@@ -947,7 +948,7 @@ typedef struct PitSpec
 static void
 check_spec(PitSpec *spec)
 {
-	if (spec->nkeys < 1 || spec->nkeys > INDEX_MAX_KEYS)
+	if (spec->nkeys < 1 || spec->nkeys > INDEX_MAX_KEYS || spec->n_key_types != spec->nkeys)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("point_in_time_join: between 1 and %d join keys, each with its type", INDEX_MAX_KEYS)));
 	if (spec->nfeat < 1 || spec->nreq < 1)
@@ -1035,16 +1036,13 @@ specs_from_jsonb(Jsonb *views, int *nviews)
 		JsonbContainer *obj;
 		PitSpec    *spec = &specs[i];
 		JsonbValue *ttl;
-		int			n_key_types;
 
 		if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("point_in_time_join: views must be a non-empty JSON array of objects")));
 		obj = v->val.binary.data;
 		spec->key_names = spec_strings(obj, "join_keys", &spec->nkeys);
-		spec->key_type_names = spec_strings(obj, "key_types", &n_key_types);
-		if (n_key_types != spec->nkeys)
-			spec->nkeys = 0;	/* refused by check_spec() */
+		spec->key_type_names = spec_strings(obj, "key_types", &spec->n_key_types);
 		spec->view_sql = spec_string(obj, "view_sql", true);
 		spec->ts_col = spec_string(obj, "timestamp_column", true);
 		spec->ts_type = spec_string(obj, "timestamp_type", true);
@@ -1441,7 +1439,6 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 	static const char *const argnames[] = {"entity_sql", "event_timestamp_column", "join_keys", "key_types",
 		"view_sql", "timestamp_column", "timestamp_type", NULL, "view_features", "features", NULL};
 	PitSpec		spec;
-	int			n_key_types;
 
 	for (int i = 0; i < 11; i++)
 		if (argnames[i] != NULL && PG_ARGISNULL(i))
@@ -1449,9 +1446,7 @@ mlops_point_in_time_join(PG_FUNCTION_ARGS)
 							errmsg("point_in_time_join: %s must not be NULL", argnames[i])));
 	memset(&spec, 0, sizeof(spec));
 	spec.key_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(2), "join_keys", &spec.nkeys);
-	spec.key_type_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(3), "key_types", &n_key_types);
-	if (n_key_types != spec.nkeys)
-		spec.nkeys = 0;			/* refused by check_spec() */
+	spec.key_type_names = text_array_strings(PG_GETARG_ARRAYTYPE_P(3), "key_types", &spec.n_key_types);
 	spec.view_sql = text_to_cstring(PG_GETARG_TEXT_PP(4));
 	spec.ts_col = text_to_cstring(PG_GETARG_TEXT_PP(5));
 	spec.ts_type = text_to_cstring(PG_GETARG_TEXT_PP(6));
