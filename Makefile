@@ -2,7 +2,7 @@
 # a running server (tests/run_all.sh does all of it on a throwaway cluster).
 
 EXTENSION   = mlops
-EXTVERSION  = 0.7.0
+EXTVERSION  = 0.8.0
 
 # One C file and one SQL file per concept, with the same name.  The install
 # script is the SQL files concatenated in this order (each may use what the

@@ -54,7 +54,10 @@ CREATE TABLE mlops.job_runs (
     finished_at   timestamptz,
     duration      interval GENERATED ALWAYS AS (finished_at - started_at) STORED,
     backend_pid   int,
-    lock_key      int
+    lock_key      int,
+    -- what a run that succeeded has to say (a retraining cycle skipped for
+    -- want of drift, the drift a monitor found); a failure's reason is error
+    note          text
 );
 CREATE INDEX job_runs_by_job ON mlops.job_runs (job_name, started_at DESC);
 CREATE INDEX job_runs_by_time ON mlops.job_runs (started_at);
@@ -89,7 +92,7 @@ SELECT r.job_run_id, r.job_name, r.kind, r.schedule_id, r.model_ref, r.version_i
             THEN pg_catalog.format('the session running this job (process %s) ended before the job finished: '
                                    'it was terminated or crashed', r.backend_pid)
             ELSE r.error END AS error,
-       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid, r.lock_key
+       r.run_by, r.started_at, r.finished_at, r.duration, r.backend_pid, r.lock_key, r.note
   FROM mlops.job_runs r
   -- a join, not a subquery per row: the lock table is read once per query
   LEFT JOIN pg_catalog.pg_locks l
@@ -183,7 +186,8 @@ $$;
 -- run left 'running' without it would show as failed while its session
 -- lives; batch_score releases it once the outcome is committed.
 CREATE FUNCTION mlops._job_run_finish(job_run_id bigint, status text, rows_in bigint, rows_scored bigint,
-                                      rows_failed bigint, error text, scoring text) RETURNS void
+                                      rows_failed bigint, error text, scoring text, note text DEFAULT NULL)
+RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -191,6 +195,10 @@ BEGIN
     IF status IS NULL OR status NOT IN ('succeeded', 'failed', 'cancelled') THEN
         RAISE EXCEPTION 'a job run ends as succeeded, failed or cancelled, not %', coalesce(status, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF status = 'succeeded' AND error IS NOT NULL THEN
+        RAISE EXCEPTION 'a succeeded job run has no error' USING ERRCODE = 'invalid_parameter_value',
+              HINT = 'What a succeeded run has to say goes in its note.';
     END IF;
     IF rows_in < 0 OR rows_scored < 0 OR rows_failed < 0 THEN
         RAISE EXCEPTION 'row counts of a job run cannot be negative' USING ERRCODE = 'invalid_parameter_value';
@@ -202,7 +210,8 @@ BEGIN
     UPDATE mlops.job_runs j
        SET status = _job_run_finish.status, rows_in = _job_run_finish.rows_in,
            rows_scored = _job_run_finish.rows_scored, rows_failed = _job_run_finish.rows_failed,
-           error = _job_run_finish.error, scoring = _job_run_finish.scoring, finished_at = clock_timestamp()
+           error = _job_run_finish.error, scoring = _job_run_finish.scoring, note = _job_run_finish.note,
+           finished_at = clock_timestamp()
      WHERE j.job_run_id = _job_run_finish.job_run_id AND j.status = 'running'
        AND j.backend_pid = pg_backend_pid() AND j.run_by = mlops._invoking_user();
     IF NOT FOUND THEN
@@ -645,7 +654,7 @@ $$;
 -- (so that a run whose session died shows as failed).
 CREATE VIEW mlops.latest_job_runs AS
 SELECT DISTINCT ON (j.job_name) j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
-       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error, j.scoring
+       j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration, j.error, j.scoring, j.note
   FROM mlops.job_runs_overview j
  ORDER BY j.job_name, j.started_at DESC, j.job_run_id DESC;
 
@@ -688,7 +697,7 @@ GRANT EXECUTE ON PROCEDURE
     TO PUBLIC;
 GRANT EXECUTE ON FUNCTION
     mlops._job_run_start(text, text, bigint, text, text, text, text),
-    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text, text),
+    mlops._job_run_finish(bigint, text, bigint, bigint, bigint, text, text, text),
     mlops._score_query(text, text, int, text[]),
     mlops._null_features(anyelement),
     mlops._fail(text, text, text, text)

@@ -418,8 +418,8 @@ BEGIN
     IF only_on_new_alert AND alert IS NULL THEN
         reason := format('no drift: monitor "%s" raised no alert since the last retraining, nothing to do', p.drift_monitor);
         PERFORM mlops._retraining_event(run.job_run_id, p.name, 'skipped', NULL, jsonb_build_object('reason', reason));
-        -- a succeeded run's error column says why it did nothing
-        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', 0, 0, 0, reason, NULL);
+        -- the run succeeded; its note says why it did nothing
+        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', 0, 0, 0, NULL, NULL, reason);
         COMMIT;
         PERFORM pg_advisory_unlock(1836019578, run.lock_key);
         RAISE NOTICE '%', reason;
@@ -564,7 +564,8 @@ BEGIN
             PERFORM mlops.set_tag(v.run_id, 'mlops.retraining_decision', decision);
             result := result || jsonb_build_object('decision', decision, 'reason', reason,
                                                    'champion', CASE WHEN decision = 'promoted' THEN new_version ELSE champion END);
-            PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', n_rows, n_test, 0, NULL, NULL);
+            PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', n_rows, n_test, 0, NULL, NULL,
+                                          format('version %s %s: %s', new_version, decision, reason));
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT,
                                     err_detail = PG_EXCEPTION_DETAIL, err_hint = PG_EXCEPTION_HINT;
@@ -720,9 +721,9 @@ SELECT p.policy_id, p.name AS policy, p.model, p.source, p.target_column, p.algo
           JOIN mlops.model_versions v USING (version_id) WHERE m.name = p.model AND a.alias = 'champion') AS champion_version,
        (SELECT v.version FROM mlops.model_aliases a JOIN mlops.registered_models m USING (model_id)
           JOIN mlops.model_versions v USING (version_id) WHERE m.name = p.model AND a.alias = 'challenger') AS challenger_version,
-       p.created_by, p.created_at
+       p.created_by, p.created_at, l.note AS last_note
   FROM mlops.retraining_policies p
-  LEFT JOIN LATERAL (SELECT j.job_run_id, j.started_at, j.status, j.error FROM mlops.job_runs_overview j
+  LEFT JOIN LATERAL (SELECT j.job_run_id, j.started_at, j.status, j.error, j.note FROM mlops.job_runs_overview j
                       WHERE j.job_name = 'retrain:' || p.name ORDER BY j.started_at DESC, j.job_run_id DESC LIMIT 1) l
          ON true;
 

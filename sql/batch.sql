@@ -276,8 +276,10 @@ SELECT status FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 -- a finished run has its counts
 SELECT mlops._job_run_finish(:live_run, 'succeeded', NULL, NULL, NULL, NULL, 'row');
 SELECT mlops._job_run_finish(:live_run, 'failed', 10, NULL, 0, 'no count', NULL);
+-- a succeeded run has no error: what it has to say is its note
+SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, 'all fine', NULL);
 SELECT mlops._job_run_finish(:live_run, 'cancelled', 0, 0, 0, 'stopped by hand', NULL);
-SELECT status, error FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
+SELECT status, error, note FROM mlops.job_runs_overview WHERE job_run_id = :live_run;
 SELECT mlops._job_run_finish(:live_run, 'succeeded', 0, 0, 0, NULL, NULL);      -- once
 -- a backend may serve several roles in turn (a pool): rejects go only to a
 -- run of the role's own
@@ -289,9 +291,9 @@ INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) VALUES (:pooled_ru
 SELECT mlops._job_run_finish(:pooled_run, 'succeeded', 1, 1, 0, NULL, 'row');
 SET ROLE mlops_writer;
 INSERT INTO mlops.batch_rejects (job_run_id, row_key, reason) VALUES (:pooled_run, '{"id": 1}', 'its own');
-SELECT mlops._job_run_finish(:pooled_run, 'succeeded', 2, 1, 1, NULL, 'row');
+SELECT mlops._job_run_finish(:pooled_run, 'succeeded', 2, 1, 1, NULL, 'row', 'one row set aside');
 RESET ROLE;
-SELECT j.status, j.run_by, r.reason FROM mlops.job_runs j JOIN mlops.batch_rejects r USING (job_run_id)
+SELECT j.status, j.run_by, r.reason, j.note FROM mlops.job_runs j JOIN mlops.batch_rejects r USING (job_run_id)
  WHERE j.job_run_id = :pooled_run;
 -- a job run cannot be recorded under someone else's schedule
 INSERT INTO mlops.schedules (name, kind, cron, spec, created_by)

@@ -52,7 +52,7 @@ SELECT key, value FROM mlops.run_tags t JOIN mlops.model_versions_overview v USI
 -- the promotion is in registry_events, the cycle one job run
 SELECT event, alias, from_value, to_value, actor FROM mlops.registry_events
  WHERE event = 'alias_set' AND model_name = 'demand' ORDER BY event_id;
-SELECT job_name, kind, status, rows_in, rows_in > rows_scored AS held_out_fewer, error, target
+SELECT job_name, kind, status, rows_in, rows_in > rows_scored AS held_out_fewer, error, target, left(note, 32) AS note
   FROM mlops.job_runs_overview WHERE kind = 'retrain' ORDER BY job_run_id;
 
 -- 2. the next cycle trains on the same world: no better than the champion
@@ -79,7 +79,8 @@ SELECT mlops.create_retraining_policy('demand_bad', 'demand', 'SELECT ts, x1, x2
 CALL mlops.retrain('demand_bad');
 SELECT policy, step, detail ->> 'error' AS error FROM mlops.retraining_events WHERE policy = 'demand_bad' ORDER BY event_id;
 SELECT * FROM aliases;
-SELECT policy, last_status, last_outcome, champion_version, challenger_version, left(last_error, 40) AS last_error
+SELECT policy, last_status, last_outcome, champion_version, challenger_version, left(last_error, 40) AS last_error,
+       left(last_note, 22) AS last_note
   FROM mlops.retraining_policies_overview ORDER BY policy;
 
 \set VERBOSITY default

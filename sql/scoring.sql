@@ -541,10 +541,14 @@ SELECT mlops.score(compiled, ARRAY[1e308, -1e308]) FROM m WHERE name = 'overflow
 SELECT mlops.score(compiled, '{"a": 1e308, "b": -1e308}'::jsonb) FROM m WHERE name = 'overflow';
 SELECT mlops.score(compiled, ARRAY[1e308, 1e308]) AS "Infinity", mlops.score(compiled, ARRAY[1e300, -1e300]) AS "0"
   FROM m WHERE name = 'overflow';
--- The chunked path of batch scoring (an MLP: y = 10 a + 10 b) refuses both too.
+-- The chunked path of batch scoring refuses both too.  An MLP of two layers
+-- (h = (10 a, 10 b), y = h1 + h2), so that the overflow is inf - inf on every
+-- CPU: in one layer, y = 10 a + 10 b, a BLAS kernel with fused multiply-adds
+-- (OpenBLAS on AVX-512) computes fma(10, b, 10 a) = inf, not NaN.
 SELECT mlops.register_model_version('wide', '{"format": "mlops.model/v1", "task": "regression",
   "features": [{"name": "a", "type": "numeric"}, {"name": "b", "type": "numeric"}],
-  "model": {"type": "mlp", "output_activation": "identity", "layers": [{"weights": [[10], [10]], "bias": [0]}]}}') AS version;
+  "model": {"type": "mlp", "hidden_activation": "identity", "output_activation": "identity",
+            "layers": [{"weights": [[10, 0], [0, 10]], "bias": [0, 0]}, {"weights": [[1], [1]], "bias": [0]}]}}') AS version;
 SELECT * FROM mlops._score_query('wide:1', 'SELECT 1, ARRAY[1, 2]::float8[]', 1, '{prediction}') AS r(id int, p float8);
 SELECT * FROM mlops._score_query('wide:1', $$SELECT i, ARRAY[1, CASE i WHEN 2 THEN 'Infinity'::float8 ELSE 2 END]
                                            FROM generate_series(1, 3) i$$, 1, '{prediction}') AS r(id int, p float8);

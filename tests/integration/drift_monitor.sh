@@ -93,6 +93,9 @@ echo "fired: $(q -c "SELECT format('job run %s (%s), %s rows in the window, %s o
 [ "$(q -c "SELECT n_rows FROM mlops.drift_checks")" = 4000 ] || fail "the window should hold the 4000 rows of the last day"
 [ "$(q -c "SELECT string_agg(feature || '=' || drifted, ',' ORDER BY feature) FROM mlops.drift_history")" = "amount=true,calls=false,channel=true" ] \
     || fail "drift_history: $(q -c "SELECT string_agg(feature || '=' || drifted, ',' ORDER BY feature) FROM mlops.drift_history")"
+# the run's note, which a job dashboard shows: the count, and the drifted features in the baseline's order
+note=$(q -c "SELECT note FROM mlops.latest_job_runs WHERE job_name = 'it-drift'")
+[[ "$note" =~ ^"2 of 3 features drifted: "(amount, channel|channel, amount)$ ]] || fail "the monitor run's note: $note"
 [ "$(q -c "SELECT string_agg(coalesce(feature, '(dataset)'), ',' ORDER BY feature NULLS LAST) FROM mlops.drift_alerts WHERE status = 'open'")" = "amount,channel,(dataset)" ] \
     || fail "open alerts: $(q -c "SELECT string_agg(coalesce(feature, '(dataset)'), ',') FROM mlops.drift_alerts")"
 # the history holds what drift_report computes on the same window

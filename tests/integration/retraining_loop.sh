@@ -71,8 +71,9 @@ echo "1. champion, monitor, policy (trigger drift, shadow release) and its sched
 
 # ---- 2. no drift yet: nothing to do
 qa -c "CALL mlops.run_schedule('it-rt-retrain')" >/dev/null 2>&1
-row=$(q -c "SELECT status || '|' || error || '|' || (schedule_id IS NOT NULL) FROM mlops.job_runs WHERE kind = 'retrain'")
-[[ "$row" == "succeeded|no drift: monitor \"it-rt-monitor\" raised no alert since the last retraining, nothing to do|true" ]] \
+row=$(q -c "SELECT status || '|' || coalesce(error, 'no error') || '|' || note || '|' || (schedule_id IS NOT NULL)
+             FROM mlops.job_runs WHERE kind = 'retrain'")
+[[ "$row" == "succeeded|no error|no drift: monitor \"it-rt-monitor\" raised no alert since the last retraining, nothing to do|true" ]] \
     || fail "skipped run: $row"
 [ "$(q -c "SELECT string_agg(step, ',' ORDER BY event_id) FROM mlops.retraining_events")" = "created,started,skipped" ] \
     || fail "events: $(q -c 'SELECT step, detail FROM mlops.retraining_events')"

@@ -67,7 +67,11 @@ SELECT 'registry_events ' || md5(string_agg(e::text, '|' ORDER BY event_id)) FRO
 SELECT 'job_runs ' || md5(string_agg((j.job_run_id, j.job_name, j.status, j.rows_in, j.rows_scored, j.rows_failed,
                                       j.model_version, j.scoring, j.error)::text, '|' ORDER BY job_run_id))
   FROM mlops.job_runs j;
-SELECT 'latest_job_runs ' || md5(string_agg(j::text, '|' ORDER BY job_name)) FROM mlops.latest_job_runs j;
+-- (0.8.0 adds a column, note, at the end: the columns 0.1.0 had are compared)
+SELECT 'latest_job_runs ' || md5(string_agg((j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
+                                             j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration,
+                                             j.error, j.scoring)::text, '|' ORDER BY job_name))
+  FROM mlops.latest_job_runs j;
 SELECT 'job_runs_daily ' || md5(string_agg(j::text, '|' ORDER BY job_name)) FROM mlops.job_runs_daily j;
 SELECT 'batch_rejects ' || md5(string_agg(r::text, '|' ORDER BY row_key::text)) FROM mlops.batch_rejects r;
 SELECT 'schedules ' || string_agg(format('%s %s %s %s', s.name, s.model, s.target, s.last_status), '|')
