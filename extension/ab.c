@@ -524,6 +524,35 @@ typedef struct AbVariant
 	int32		version;
 } AbVariant;
 
+/*
+ * Rows queued for one INSERT, a column at a time (each column becomes one
+ * array argument of the statement that writes them).  nulls[c] is NULL for
+ * a column that is never null.
+ */
+#define AB_MAX_COLUMNS	6
+typedef struct AbRows
+{
+	int			n;
+	int			cap;			/* room in each column, 0 before the first row */
+	Datum	   *values[AB_MAX_COLUMNS];
+	bool	   *nulls[AB_MAX_COLUMNS];
+} AbRows;
+
+/* exposures: unit, variant, model version id (NULL when the variant scores nothing) */
+enum
+{
+	AB_EXP_UNIT, AB_EXP_VARIANT, AB_EXP_VERSION, AB_EXPOSURE_COLUMNS
+};
+static const bool ab_exposure_nullable[AB_EXPOSURE_COLUMNS] = {false, false, true};
+
+/* shadow predictions: the challenger's variant, unit, both versions and both predictions */
+enum
+{
+	AB_SH_VARIANT, AB_SH_UNIT, AB_SH_CHAMPION_VERSION, AB_SH_VERSION, AB_SH_CHAMPION_PREDICTION,
+	AB_SH_PREDICTION, AB_SHADOW_COLUMNS
+};
+static const bool ab_shadow_nullable[AB_SHADOW_COLUMNS] = {false, false, false, false, true, true};
+
 typedef struct AbTest
 {
 	char	   *key;
@@ -547,25 +576,10 @@ typedef struct AbTest
 	int			n_history;		/* other ranges of this bucket version */
 	double	  **history;
 
-	/* assignments to record: unit, variant, model version */
+	/* rows to record, in pending_cxt: exposures, and shadow predictions */
 	MemoryContext pending_cxt;
-	int			n_pending;
-	int			cap_pending;	/* room in the arrays (both kinds) */
-	Datum	   *p_unit;
-	Datum	   *p_variant;
-	Datum	   *p_version;
-	bool	   *p_version_null;
-
-	/* shadow rows to record */
-	int			n_shadow;
-	Datum	   *s_variant;
-	Datum	   *s_unit;
-	Datum	   *s_champion_version;
-	Datum	   *s_version;
-	Datum	   *s_champion_prediction;
-	Datum	   *s_prediction;
-	bool	   *s_champion_null;
-	bool	   *s_null;
+	AbRows		exposures;		/* AB_EXPOSURE_COLUMNS */
+	AbRows		shadows;		/* AB_SHADOW_COLUMNS */
 } AbTest;
 
 typedef struct AbState
@@ -741,8 +755,8 @@ ab_xact_callback(XactEvent event, void *arg)
 			st->linked = false;
 			for (int i = 0; i < st->n_tests; i++)
 			{
-				st->tests[i]->n_pending = 0;
-				st->tests[i]->n_shadow = 0;
+				st->tests[i]->exposures.n = 0;
+				st->tests[i]->shadows.n = 0;
 			}
 		}
 	}
@@ -822,7 +836,7 @@ unlink_state(void *arg)
 
 		if (t->pending_cxt == NULL)
 			continue;
-		if (t->n_pending == 0 && t->n_shadow == 0)
+		if (t->exposures.n == 0 && t->shadows.n == 0)
 		{
 			MemoryContextDelete(t->pending_cxt);
 			continue;
@@ -1087,13 +1101,13 @@ lookup_assignment(AbTest *t, text *unit)
 	int			v = -1;
 
 	/* rows of this statement not written yet come first */
-	for (int i = t->n_pending - 1; i >= 0; i--)
+	for (int i = t->exposures.n - 1; i >= 0; i--)
 	{
-		text	   *u = DatumGetTextPP(t->p_unit[i]);
+		text	   *u = DatumGetTextPP(t->exposures.values[AB_EXP_UNIT][i]);
 
 		if (VARSIZE_ANY_EXHDR(u) == VARSIZE_ANY_EXHDR(unit) &&
 			memcmp(VARDATA_ANY(u), VARDATA_ANY(unit), VARSIZE_ANY_EXHDR(unit)) == 0)
-			return DatumGetInt32(t->p_variant[i]);
+			return DatumGetInt32(t->exposures.values[AB_EXP_VARIANT][i]);
 	}
 	SPI_connect();
 	if (lookup_plan == NULL)
@@ -1151,55 +1165,60 @@ assign_unit(AbTest *t, text *unit)
 	return v;
 }
 
+/*
+ * Room for one more row in rows, whose ncols columns are allocated in cxt on
+ * the first row.  A batch holds AB_FLUSH_ROWS rows, unless one could not be
+ * written when it filled (see flush_state): then it doubles.
+ */
 static void
-grow_pending(AbTest *t)
+rows_reserve(AbRows *rows, int ncols, const bool *nullable, MemoryContext cxt)
 {
-	/*
-	 * The rows wait in a context of the transaction's, not the caller's: the
-	 * caller's may end first (a DO block's), and its children go before its
-	 * reset callback runs (unlink_state), which must find them.
-	 */
+	if (rows->cap == 0)
+	{
+		for (int c = 0; c < ncols; c++)
+		{
+			rows->values[c] = MemoryContextAlloc(cxt, sizeof(Datum) * AB_FLUSH_ROWS);
+			rows->nulls[c] = nullable[c] ? MemoryContextAlloc(cxt, sizeof(bool) * AB_FLUSH_ROWS) : NULL;
+		}
+		rows->cap = AB_FLUSH_ROWS;
+	}
+	else if (rows->n >= rows->cap)
+	{
+		int			cap = rows->cap * 2;
+
+		for (int c = 0; c < ncols; c++)
+		{
+			rows->values[c] = repalloc_huge(rows->values[c], sizeof(Datum) * cap);
+			if (rows->nulls[c])
+				rows->nulls[c] = repalloc_huge(rows->nulls[c], sizeof(bool) * cap);
+		}
+		rows->cap = cap;
+	}
+}
+
+/* A copy of the unit id, in cxt (the caller's goes with its row) */
+static Datum
+copy_unit(MemoryContext cxt, text *unit)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Datum		copy = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(unit)));
+
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
+/*
+ * The rows wait in a context of the transaction's, not the caller's: the
+ * caller's may end first (a DO block's), and its children go before its
+ * reset callback runs (unlink_state), which must find them.
+ */
+static MemoryContext
+pending_context(AbTest *t)
+{
 	if (t->pending_cxt == NULL)
 		t->pending_cxt = AllocSetContextCreate(TopTransactionContext, "mlops A/B pending rows",
 											   ALLOCSET_SMALL_SIZES);
-	if (t->p_unit == NULL)
-	{
-		MemoryContext old = MemoryContextSwitchTo(t->pending_cxt);
-
-		t->cap_pending = AB_FLUSH_ROWS;
-		t->p_unit = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->p_variant = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->p_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->p_version_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
-		t->s_variant = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_unit = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_champion_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_version = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_champion_prediction = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_prediction = palloc(sizeof(Datum) * AB_FLUSH_ROWS);
-		t->s_champion_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
-		t->s_null = palloc(sizeof(bool) * AB_FLUSH_ROWS);
-		MemoryContextSwitchTo(old);
-	}
-	else if (t->n_pending >= t->cap_pending || t->n_shadow >= t->cap_pending)
-	{
-		/* a batch that could not be written yet (see flush_state) */
-		int			cap = t->cap_pending * 2;
-
-		t->p_unit = repalloc_huge(t->p_unit, sizeof(Datum) * cap);
-		t->p_variant = repalloc_huge(t->p_variant, sizeof(Datum) * cap);
-		t->p_version = repalloc_huge(t->p_version, sizeof(Datum) * cap);
-		t->p_version_null = repalloc_huge(t->p_version_null, sizeof(bool) * cap);
-		t->s_variant = repalloc_huge(t->s_variant, sizeof(Datum) * cap);
-		t->s_unit = repalloc_huge(t->s_unit, sizeof(Datum) * cap);
-		t->s_champion_version = repalloc_huge(t->s_champion_version, sizeof(Datum) * cap);
-		t->s_version = repalloc_huge(t->s_version, sizeof(Datum) * cap);
-		t->s_champion_prediction = repalloc_huge(t->s_champion_prediction, sizeof(Datum) * cap);
-		t->s_prediction = repalloc_huge(t->s_prediction, sizeof(Datum) * cap);
-		t->s_champion_null = repalloc_huge(t->s_champion_null, sizeof(bool) * cap);
-		t->s_null = repalloc_huge(t->s_null, sizeof(bool) * cap);
-		t->cap_pending = cap;
-	}
+	return t->pending_cxt;
 }
 
 static void
@@ -1216,18 +1235,19 @@ link_state(AbState *st)
 static void
 queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_id)
 {
-	MemoryContext old;
+	MemoryContext cxt = pending_context(t);
+	AbRows	   *rows = &t->exposures;
+	int			i;
 
-	grow_pending(t);
-	old = MemoryContextSwitchTo(t->pending_cxt);
-	t->p_unit[t->n_pending] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(unit)));
-	MemoryContextSwitchTo(old);
-	t->p_variant[t->n_pending] = Int32GetDatum(variant);
-	t->p_version[t->n_pending] = Int64GetDatum(version_id);
-	t->p_version_null[t->n_pending] = version_id < 0;
-	t->n_pending++;
+	rows_reserve(rows, AB_EXPOSURE_COLUMNS, ab_exposure_nullable, cxt);
+	i = rows->n;
+	rows->values[AB_EXP_UNIT][i] = copy_unit(cxt, unit);
+	rows->values[AB_EXP_VARIANT][i] = Int32GetDatum(variant);
+	rows->values[AB_EXP_VERSION][i] = Int64GetDatum(version_id);
+	rows->nulls[AB_EXP_VERSION][i] = version_id < 0;
+	rows->n++;
 	link_state(st);
-	if (t->n_pending >= AB_FLUSH_ROWS)
+	if (rows->n >= AB_FLUSH_ROWS)
 		flush_state(st, false);
 }
 
@@ -1235,23 +1255,23 @@ static void
 queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_version, Datum champion,
 			 bool champion_null, int64 version, Datum prediction, bool null)
 {
-	MemoryContext old;
-	int			i = t->n_shadow;
+	MemoryContext cxt = pending_context(t);
+	AbRows	   *rows = &t->shadows;
+	int			i;
 
-	grow_pending(t);
-	old = MemoryContextSwitchTo(t->pending_cxt);
-	t->s_unit[i] = PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(unit)));
-	MemoryContextSwitchTo(old);
-	t->s_variant[i] = Int32GetDatum(variant);
-	t->s_champion_version[i] = Int64GetDatum(champion_version);
-	t->s_version[i] = Int64GetDatum(version);
-	t->s_champion_prediction[i] = champion;
-	t->s_champion_null[i] = champion_null;
-	t->s_prediction[i] = prediction;
-	t->s_null[i] = null;
-	t->n_shadow++;
+	rows_reserve(rows, AB_SHADOW_COLUMNS, ab_shadow_nullable, cxt);
+	i = rows->n;
+	rows->values[AB_SH_UNIT][i] = copy_unit(cxt, unit);
+	rows->values[AB_SH_VARIANT][i] = Int32GetDatum(variant);
+	rows->values[AB_SH_CHAMPION_VERSION][i] = Int64GetDatum(champion_version);
+	rows->values[AB_SH_VERSION][i] = Int64GetDatum(version);
+	rows->values[AB_SH_CHAMPION_PREDICTION][i] = champion;
+	rows->nulls[AB_SH_CHAMPION_PREDICTION][i] = champion_null;
+	rows->values[AB_SH_PREDICTION][i] = prediction;
+	rows->nulls[AB_SH_PREDICTION][i] = null;
+	rows->n++;
 	link_state(st);
-	if (t->n_shadow >= AB_FLUSH_ROWS)
+	if (rows->n >= AB_FLUSH_ROWS)
 		flush_state(st, false);
 }
 
@@ -1267,6 +1287,12 @@ datum_array(Datum *d, bool *nulls, int n, Oid type)
 
 	get_typlenbyvalalign(type, &typlen, &typbyval, &typalign);
 	return construct_md_array(d, nulls, 1, dims, lbs, type, typlen, typbyval, typalign);
+}
+
+static Datum
+rows_array(AbRows *rows, int c, Oid type)
+{
+	return PointerGetDatum(datum_array(rows->values[c], rows->nulls[c], rows->n, type));
 }
 
 /*
@@ -1308,7 +1334,7 @@ flush_state(AbState *st, bool force)
 	{
 		AbTest	   *t = st->tests[i];
 
-		if (t->n_pending > 0)
+		if (t->exposures.n > 0)
 		{
 			Datum		args[6];
 			Oid			types[6] = {INT8OID, INT4OID, TEXTARRAYOID, INT4ARRAYOID, INT8ARRAYOID, INT4OID};
@@ -1324,15 +1350,15 @@ flush_state(AbState *st, bool force)
 										   6, types);
 			args[0] = Int64GetDatum(t->id);
 			args[1] = Int32GetDatum(t->bucket_version);
-			args[2] = PointerGetDatum(datum_array(t->p_unit, NULL, t->n_pending, TEXTOID));
-			args[3] = PointerGetDatum(datum_array(t->p_variant, NULL, t->n_pending, INT4OID));
-			args[4] = PointerGetDatum(datum_array(t->p_version, t->p_version_null, t->n_pending, INT8OID));
+			args[2] = rows_array(&t->exposures, AB_EXP_UNIT, TEXTOID);
+			args[3] = rows_array(&t->exposures, AB_EXP_VARIANT, INT4OID);
+			args[4] = rows_array(&t->exposures, AB_EXP_VERSION, INT8OID);
 			args[5] = Int32GetDatum(t->weights_epoch);
-			t->n_pending = 0;
+			t->exposures.n = 0;
 			if (SPI_execute_plan(record_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "recording A/B assignments failed");
 		}
-		if (t->n_shadow > 0)
+		if (t->shadows.n > 0)
 		{
 			Datum		args[7];
 			Oid			types[7] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID,
@@ -1349,13 +1375,13 @@ flush_state(AbState *st, bool force)
 										   "       AS u(variant, unit_id, cv, v, cp, p)",
 										   7, types);
 			args[0] = Int64GetDatum(t->id);
-			args[1] = PointerGetDatum(datum_array(t->s_variant, NULL, t->n_shadow, INT4OID));
-			args[2] = PointerGetDatum(datum_array(t->s_unit, NULL, t->n_shadow, TEXTOID));
-			args[3] = PointerGetDatum(datum_array(t->s_champion_version, NULL, t->n_shadow, INT8OID));
-			args[4] = PointerGetDatum(datum_array(t->s_version, NULL, t->n_shadow, INT8OID));
-			args[5] = PointerGetDatum(datum_array(t->s_champion_prediction, t->s_champion_null, t->n_shadow, FLOAT8OID));
-			args[6] = PointerGetDatum(datum_array(t->s_prediction, t->s_null, t->n_shadow, FLOAT8OID));
-			t->n_shadow = 0;
+			args[1] = rows_array(&t->shadows, AB_SH_VARIANT, INT4OID);
+			args[2] = rows_array(&t->shadows, AB_SH_UNIT, TEXTOID);
+			args[3] = rows_array(&t->shadows, AB_SH_CHAMPION_VERSION, INT8OID);
+			args[4] = rows_array(&t->shadows, AB_SH_VERSION, INT8OID);
+			args[5] = rows_array(&t->shadows, AB_SH_CHAMPION_PREDICTION, FLOAT8OID);
+			args[6] = rows_array(&t->shadows, AB_SH_PREDICTION, FLOAT8OID);
+			t->shadows.n = 0;
 			if (SPI_execute_plan(shadow_plan, args, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "recording shadow predictions failed");
 		}
@@ -1366,7 +1392,9 @@ flush_state(AbState *st, bool force)
 		else
 		{
 			MemoryContextReset(t->pending_cxt);
-			t->p_unit = NULL;	/* the arrays were in pending_cxt */
+			/* the columns were in pending_cxt */
+			memset(&t->exposures, 0, sizeof(AbRows));
+			memset(&t->shadows, 0, sizeof(AbRows));
 		}
 	}
 	SPI_finish();
