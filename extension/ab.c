@@ -1232,19 +1232,24 @@ link_state(AbState *st)
 	}
 }
 
-static void
-queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_id)
+/*
+ * The index of a new row of rows, with its unit id (column unit_col) copied;
+ * the caller fills the other columns, then calls row_queued().
+ */
+static int
+row_start(AbTest *t, AbRows *rows, int ncols, const bool *nullable, int unit_col, text *unit)
 {
 	MemoryContext cxt = pending_context(t);
-	AbRows	   *rows = &t->exposures;
-	int			i;
 
-	rows_reserve(rows, AB_EXPOSURE_COLUMNS, ab_exposure_nullable, cxt);
-	i = rows->n;
-	rows->values[AB_EXP_UNIT][i] = copy_unit(cxt, unit);
-	rows->values[AB_EXP_VARIANT][i] = Int32GetDatum(variant);
-	rows->values[AB_EXP_VERSION][i] = Int64GetDatum(version_id);
-	rows->nulls[AB_EXP_VERSION][i] = version_id < 0;
+	rows_reserve(rows, ncols, nullable, cxt);
+	rows->values[unit_col][rows->n] = copy_unit(cxt, unit);
+	return rows->n;
+}
+
+/* The row row_start() began is complete: a full batch is written now. */
+static void
+row_queued(AbState *st, AbRows *rows)
+{
 	rows->n++;
 	link_state(st);
 	if (rows->n >= AB_FLUSH_ROWS)
@@ -1252,16 +1257,24 @@ queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_
 }
 
 static void
+queue_assignment(AbState *st, AbTest *t, text *unit, int variant, int64 version_id)
+{
+	AbRows	   *rows = &t->exposures;
+	int			i = row_start(t, rows, AB_EXPOSURE_COLUMNS, ab_exposure_nullable, AB_EXP_UNIT, unit);
+
+	rows->values[AB_EXP_VARIANT][i] = Int32GetDatum(variant);
+	rows->values[AB_EXP_VERSION][i] = Int64GetDatum(version_id);
+	rows->nulls[AB_EXP_VERSION][i] = version_id < 0;
+	row_queued(st, rows);
+}
+
+static void
 queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_version, Datum champion,
 			 bool champion_null, int64 version, Datum prediction, bool null)
 {
-	MemoryContext cxt = pending_context(t);
 	AbRows	   *rows = &t->shadows;
-	int			i;
+	int			i = row_start(t, rows, AB_SHADOW_COLUMNS, ab_shadow_nullable, AB_SH_UNIT, unit);
 
-	rows_reserve(rows, AB_SHADOW_COLUMNS, ab_shadow_nullable, cxt);
-	i = rows->n;
-	rows->values[AB_SH_UNIT][i] = copy_unit(cxt, unit);
 	rows->values[AB_SH_VARIANT][i] = Int32GetDatum(variant);
 	rows->values[AB_SH_CHAMPION_VERSION][i] = Int64GetDatum(champion_version);
 	rows->values[AB_SH_VERSION][i] = Int64GetDatum(version);
@@ -1269,10 +1282,7 @@ queue_shadow(AbState *st, AbTest *t, text *unit, int variant, int64 champion_ver
 	rows->nulls[AB_SH_CHAMPION_PREDICTION][i] = champion_null;
 	rows->values[AB_SH_PREDICTION][i] = prediction;
 	rows->nulls[AB_SH_PREDICTION][i] = null;
-	rows->n++;
-	link_state(st);
-	if (rows->n >= AB_FLUSH_ROWS)
-		flush_state(st, false);
+	row_queued(st, rows);
 }
 
 
