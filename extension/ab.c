@@ -509,6 +509,7 @@ mlops_ab_in_namespace(PG_FUNCTION_ARGS)
 #include "utils/syscache.h"
 #include "access/htup_details.h"
 
+#include "compat.h"
 #include "scoring.h"
 
 #define AB_LOCK_CLASS		0x6D6C6162	/* 'mlab' */
@@ -827,7 +828,7 @@ unlink_state(void *arg)
 	 * Outside a live transaction (an abort, or the end of one) the rows
 	 * and their context go with the transaction's memory: leave them.
 	 */
-	if (!IsTransactionState() || st->lxid != MyProc->lxid)
+	if (!IsTransactionState() || st->lxid != compat_my_lxid())
 		return;
 	for (int i = 0; i < st->n_tests; i++)
 	{
@@ -874,14 +875,14 @@ ab_state(FunctionCallInfo fcinfo)
 		MemoryContextRegisterResetCallback(cxt, &st->unlink_cb);
 		fcinfo->flinfo->fn_extra = st;
 	}
-	if (st->lxid != MyProc->lxid || st->generation != ab_generation)
+	if (st->lxid != compat_my_lxid() || st->generation != ab_generation)
 	{
 		/* a new transaction, or this backend changed a test: read the tests again */
 		if (st->linked)
 			flush_state(st, true);
 		st->n_tests = 0;
 		st->next_test = 0;
-		st->lxid = MyProc->lxid;
+		st->lxid = compat_my_lxid();
 		st->generation = ab_generation;
 	}
 	return st;
@@ -1567,7 +1568,6 @@ mlops_predict_ab_jsonb(PG_FUNCTION_ARGS)
  * ------------------------------------------------------------------------
  */
 #include "ab_stats.h"
-#include "compat.h"
 #include "drift_stats.h"
 #include "utils/tuplestore.h"
 

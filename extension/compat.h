@@ -16,6 +16,21 @@
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
 
+/*
+ * 17 moved a backend's local transaction id into PGPROC's vxid.  (The user
+ * includes storage/proc.h, for MyProc.)
+ */
+#if PG_VERSION_NUM >= 170000
+#define compat_my_lxid() (MyProc->vxid.lxid)
+#else
+#define compat_my_lxid() (MyProc->lxid)
+#endif
+
+/* pg_cryptohash_error() appeared in 15; 14's functions fail only for want of memory. */
+#if PG_VERSION_NUM < 150000
+#define pg_cryptohash_error(ctx) "out of memory"
+#endif
+
 /* initReadOnlyStringInfo() appeared in 17. */
 #if PG_VERSION_NUM < 170000
 static inline void
