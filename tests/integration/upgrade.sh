@@ -53,6 +53,10 @@ VALUES ('upgrade-nightly', 'batch_score', '0 3 * * *',
         '{"model": "upgrade_lr@champion", "source": "features", "target": "scores", "key_columns": ["id"],
           "features": "x", "outputs": ["prediction"], "slice": null, "mode": "replace", "on_error": "reject"}',
         current_user);
+-- a succeeded run whose error says why it did nothing, as 0.7.0's skipped
+-- retraining cycles wrote it: 0.8.0 moves it to the note (checked below)
+INSERT INTO mlops.job_runs (job_name, kind, status, error, run_by, rows_in, rows_scored, rows_failed, finished_at)
+VALUES ('upgrade-skipped', 'batch_score', 'succeeded', 'nothing to do', current_user, 0, 0, 0, clock_timestamp());
 SQL
 
 fingerprint() {
@@ -66,12 +70,12 @@ SELECT 'model_versions ' || md5(string_agg(v::text, '|' ORDER BY version_id)) FR
 SELECT 'registry_events ' || md5(string_agg(e::text, '|' ORDER BY event_id)) FROM mlops.registry_events e;
 SELECT 'job_runs ' || md5(string_agg((j.job_run_id, j.job_name, j.status, j.rows_in, j.rows_scored, j.rows_failed,
                                       j.model_version, j.scoring, j.error)::text, '|' ORDER BY job_run_id))
-  FROM mlops.job_runs j;
+  FROM mlops.job_runs j WHERE j.job_name <> 'upgrade-skipped';
 -- (0.8.0 adds a column, note, at the end: the columns 0.1.0 had are compared)
 SELECT 'latest_job_runs ' || md5(string_agg((j.job_name, j.kind, j.job_run_id, j.status, j.model_version, j.rows_in,
                                              j.rows_scored, j.rows_failed, j.started_at, j.finished_at, j.duration,
                                              j.error, j.scoring)::text, '|' ORDER BY job_name))
-  FROM mlops.latest_job_runs j;
+  FROM mlops.latest_job_runs j WHERE j.job_name <> 'upgrade-skipped';
 SELECT 'job_runs_daily ' || md5(string_agg(j::text, '|' ORDER BY job_name)) FROM mlops.job_runs_daily j;
 SELECT 'batch_rejects ' || md5(string_agg(r::text, '|' ORDER BY row_key::text)) FROM mlops.batch_rejects r;
 SELECT 'schedules ' || string_agg(format('%s %s %s %s', s.name, s.model, s.target, s.last_status), '|')
@@ -96,6 +100,12 @@ q -c "ALTER EXTENSION mlops UPDATE TO '$to'" >/dev/null
 [ "$(q -c "SELECT extversion FROM pg_extension WHERE extname = 'mlops'")" = "$to" ] || fail "not at $to"
 after=$(fingerprint)
 diff <(echo "$before") <(echo "$after") || fail "the data reads differently after the update"
+# 0.8.0: a succeeded run has no error; what it said is its note now
+if [ "$(printf '%s\n' "$to" 0.8.0 | sort -V | head -1)" = 0.8.0 ]; then
+    [ "$(q -c "SELECT status || '|' || coalesce(error, 'no error') || '|' || note FROM mlops.job_runs
+                WHERE job_name = 'upgrade-skipped'")" = "succeeded|no error|nothing to do" ] \
+        || fail "a succeeded run's error was not moved to its note: $(q -c "SELECT * FROM mlops.job_runs WHERE job_name = 'upgrade-skipped'")"
+fi
 echo "updated to $to: $(echo "$after" | wc -l) fingerprints equal, e.g."
 echo "$after" | grep '^predict ' | sed 's/^/    /'
 
