@@ -341,7 +341,9 @@ $$;
 -- trigger is 'drift', retrains only when the policy's monitor raised an
 -- alert since its last retraining, and otherwise records a job run that
 -- did nothing, saying so.  Runs as its caller, who must own the policy;
--- commits.
+-- commits.  A failed cycle is recorded, then raised; a drift-started one
+-- returns its error in result instead (sqlstate, error, detail, hint), for
+-- _retrain_on_drift to raise once the monitor's other policies have run.
 CREATE PROCEDURE mlops._retrain(policy text, schedule_id bigint, how text, INOUT result jsonb)
 LANGUAGE plpgsql
 AS $$
@@ -584,6 +586,12 @@ BEGIN
     COMMIT;
     PERFORM pg_advisory_unlock(1836019578, run.lock_key);
     IF err_state IS NOT NULL THEN
+        IF how = 'drift' THEN
+            -- _retrain_on_drift runs the monitor's other policies first, then raises
+            result := result || jsonb_build_object('sqlstate', err_state, 'error', err_message,
+                                                   'detail', nullif(err_detail, ''), 'hint', nullif(err_hint, ''));
+            RETURN;
+        END IF;
         PERFORM mlops._fail(err_state, err_message, nullif(err_detail, ''), nullif(err_hint, ''));
     END IF;
 END
@@ -603,21 +611,39 @@ END
 $$;
 
 -- After a drift monitor's scheduled run: a cycle of each of its owner's
--- policies triggered by that monitor's alerts that has a new one.
+-- policies triggered by that monitor's alerts that has a new one.  A cycle
+-- that fails (recorded in its job run and events) does not keep the others
+-- from running: the first failure is raised once they all have.
 CREATE PROCEDURE mlops._retrain_on_drift(monitor text)
 LANGUAGE plpgsql
 AS $$
 DECLARE
     pname text;
     res jsonb;
+    first_failure jsonb;
+    failed text[] := '{}';
 BEGIN
     PERFORM mlops._require_role('mlops_writer', 'run_schedule');
     FOR pname IN SELECT p.name FROM mlops.retraining_policies p
                   WHERE p.drift_monitor = monitor AND p.trigger IN ('drift', 'both') AND p.created_by = current_user
                     AND mlops._retraining_new_alert(p) IS NOT NULL
                   ORDER BY p.name LOOP
+        res := NULL;
         CALL mlops._retrain(pname, NULL, 'drift', res);
+        IF res ? 'sqlstate' THEN
+            first_failure := coalesce(first_failure, res || jsonb_build_object('policy', pname));
+            failed := failed || pname;
+        END IF;
     END LOOP;
+    IF first_failure IS NOT NULL THEN
+        PERFORM mlops._fail(first_failure ->> 'sqlstate',
+                            format('retraining policy "%s": %s', first_failure ->> 'policy', first_failure ->> 'error'),
+                            concat_ws(E'\n', first_failure ->> 'detail',
+                                      format('Every policy of drift monitor "%s" ran its cycle; %s failed (%s): their job runs '
+                                             'and retraining_events say why.', monitor, cardinality(failed),
+                                             array_to_string(failed, ', '))),
+                            first_failure ->> 'hint');
+    END IF;
 END
 $$;
 

@@ -15,6 +15,8 @@
 #     event, run_schedule raises, and the champion stays;
 #  6. another admin can neither run the schedule nor drop the policy (42501); a policy
 #     with a schedule cannot be dropped (2BP01); dropping the schedule removes its job.
+#  7. a monitor with two policies whose first cycle fails: the second still runs (and
+#     trains), then the first failure is raised, naming the policies that failed.
 # pg_cron runs in cron.database_name ('postgres' in the suite's cluster), so this test
 # works there and cleans up after itself.
 set -euo pipefail
@@ -142,3 +144,25 @@ echo "$err" | grep -q 'has schedule "it-rt-retrain"' || fail "a policy with a sc
 qa -c "SELECT mlops.drop_schedule('it-rt-retrain')" -c "SELECT mlops.drop_retraining_policy('it-rt-policy')" >/dev/null
 [ "$(q -c "SELECT count(*) FROM cron.job WHERE jobname = 'mlops:it-rt-retrain'")" = 0 ] || fail "pg_cron job left"
 echo "6. another admin refused; the schedule goes first, then the policy"
+
+# ---- 7. one monitor, two policies: the first one's cycle fails, the second still runs
+qs <<'SQL' >/dev/null
+SELECT mlops.create_drift_monitor('it-rt-monitor2', 'it-rt-base', 'it_rt_events', '0 5 31 2 *', 'at', '1 day');
+SELECT mlops.create_retraining_policy('it-rt-a-broken', 'it_rt_model', 'SELECT * FROM it_rt_events WHERE id < 0', 'y',
+                                      ARRAY['x1', 'x2'], trigger => 'drift', drift_monitor => 'it-rt-monitor2');
+SELECT mlops.create_retraining_policy('it-rt-b-good', 'it_rt_model', 'it_rt_events', 'y', ARRAY['x1', 'x2'],
+                                      time_column => 'at', training_window => '1 day', trigger => 'drift',
+                                      drift_monitor => 'it-rt-monitor2');
+SQL
+versions_before=$(q -c "SELECT count(*) FROM mlops.model_versions")
+err=$(qa -c "CALL mlops.run_schedule('it-rt-monitor2')" 2>&1 || true)
+echo "$err" | grep -q 'retraining policy "it-rt-a-broken": the training window of retraining policy "it-rt-a-broken" has no rows' \
+    || fail "the failure of the first policy was not raised: $err"
+echo "$err" | grep -q '1 failed (it-rt-a-broken)' || fail "the error does not say which policies failed: $err"
+runs=$(q -c "SELECT string_agg(job_name || ':' || status, ',' ORDER BY job_run_id) FROM mlops.job_runs
+              WHERE job_name IN ('it-rt-monitor2', 'retrain:it-rt-a-broken', 'retrain:it-rt-b-good')")
+[ "$runs" = "it-rt-monitor2:succeeded,retrain:it-rt-a-broken:failed,retrain:it-rt-b-good:succeeded" ] \
+    || fail "job runs of the monitor and its policies: $runs"
+[ "$(q -c "SELECT count(*) FROM mlops.model_versions")" = $((versions_before + 1)) ] \
+    || fail "the second policy did not train a version"
+echo "7. a monitor's first policy failed: its error raised after the second policy's cycle trained a version"
