@@ -141,7 +141,9 @@ SELECT mlops.create_retraining_policy('demand_daily', 'demand', 'obs', 'y');
 SELECT mlops.create_retraining_policy('p q', 'demand', 'obs', 'y');
 -- a failure after training: the challenger moved, the champion did not
 SELECT mlops.create_retraining_policy('p', 'demand', 'SELECT x1, x2, y FROM obs', 'y', metric => 'accuracy') > 0 AS created;
+\set SHOW_CONTEXT never
 CALL mlops.retrain('p');
+\set SHOW_CONTEXT errors
 SELECT * FROM aliases;
 SELECT step, detail ->> 'step' AS at_step, detail ->> 'error' AS error FROM mlops.retraining_events
  WHERE policy = 'p' ORDER BY event_id;
