@@ -728,4 +728,6 @@ SELECT e.step, e.version,
  WHERE p.name = 'churn-db-retrain' ORDER BY e.event_id;
 SELECT version, aliases, description FROM mlops.model_versions_overview
  WHERE model_name = 'churn_db' ORDER BY version;
-SELECT job_name, kind, status, rows_in, rows_scored FROM mlops.latest_job_runs WHERE job_name LIKE 'retrain:%';
+\echo 'The job runs of the loop, and what each had to say:'
+SELECT job_name, kind, status, rows_in, rows_scored, left(note, 60) AS note FROM mlops.latest_job_runs
+ WHERE job_name LIKE 'retrain:%' OR kind = 'drift_monitor' ORDER BY job_name;

@@ -105,6 +105,11 @@ q -c "SELECT max(abs(mlops.predict('churn', to_jsonb(c) - 'customer_id' - 'churn
 [ "$(q -c "SELECT string_agg(e.step, ',' ORDER BY e.event_id) FROM mlops.retraining_events e JOIN mlops.retraining_policies p USING (policy_id) WHERE p.name = 'churn-db-retrain'")" \
   = "created,started,trained,challenger,evaluated,promoted" ] || fail "retraining events"
 [ "$(q -c "SELECT status FROM mlops.latest_job_runs WHERE job_name = 'retrain:churn-db-retrain'")" = succeeded ] || fail "retraining job run"
+# the job runs' notes: the monitor names what drifted, the cycle what it decided
+[[ "$(q -c "SELECT note FROM mlops.latest_job_runs WHERE job_name = 'churn-db-monitor'")" == *" of 6 features drifted: "*tenure_months* ]] \
+    || fail "the monitor's note: $(q -c "SELECT note FROM mlops.latest_job_runs WHERE job_name = 'churn-db-monitor'")"
+[[ "$(q -c "SELECT note FROM mlops.latest_job_runs WHERE job_name = 'retrain:churn-db-retrain'")" =~ ^"version "[0-9]+" promoted: " ]] \
+    || fail "the cycle's note: $(q -c "SELECT note FROM mlops.latest_job_runs WHERE job_name = 'retrain:churn-db-retrain'")"
 [ "$(q -c "SELECT count(*) FROM churn.scores_db")" = 20000 ] || fail "the trained champion's batch scores"
 [ "$(q -c "SELECT sum(units) FROM mlops.ab_results('churn_db_ab', 'retained_db')")" = 20000 ] || fail "the trained models' A/B test"
 echo "example ok"
