@@ -948,7 +948,7 @@ DECLARE
     cur text;
     results jsonb;
     n_rows bigint;
-    note text;
+    run_note text;
     err_state text;
     err_message text;
 BEGIN
@@ -979,10 +979,10 @@ BEGIN
         SELECT format('%s of %s features drifted', count(*) FILTER (WHERE d.drifted), count(*))
                || coalesce(': ' || array_to_string((array_agg(d.feature ORDER BY d.ord) FILTER (WHERE d.drifted))[1:20], ', ')
                            || CASE WHEN count(*) FILTER (WHERE d.drifted) > 20 THEN ', ...' ELSE '' END, '')
-          INTO note
+          INTO run_note
           FROM jsonb_array_elements(results) WITH ORDINALITY AS a(e, ord),
                LATERAL (SELECT a.e ->> 'feature' AS feature, (a.e ->> 'drifted')::boolean AS drifted, a.ord) d;
-        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL, note);
+        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL, run_note);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
         PERFORM mlops._job_run_finish(run.job_run_id, CASE WHEN err_state = '57014' THEN 'cancelled' ELSE 'failed' END,

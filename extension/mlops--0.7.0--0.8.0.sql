@@ -3323,7 +3323,7 @@ DECLARE
     cur text;
     results jsonb;
     n_rows bigint;
-    note text;
+    run_note text;
     err_state text;
     err_message text;
 BEGIN
@@ -3354,10 +3354,10 @@ BEGIN
         SELECT format('%s of %s features drifted', count(*) FILTER (WHERE d.drifted), count(*))
                || coalesce(': ' || array_to_string((array_agg(d.feature ORDER BY d.ord) FILTER (WHERE d.drifted))[1:20], ', ')
                            || CASE WHEN count(*) FILTER (WHERE d.drifted) > 20 THEN ', ...' ELSE '' END, '')
-          INTO note
+          INTO run_note
           FROM jsonb_array_elements(results) WITH ORDINALITY AS a(e, ord),
                LATERAL (SELECT a.e ->> 'feature' AS feature, (a.e ->> 'drifted')::boolean AS drifted, a.ord) d;
-        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL, note);
+        PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL, run_note);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
         PERFORM mlops._job_run_finish(run.job_run_id, CASE WHEN err_state = '57014' THEN 'cancelled' ELSE 'failed' END,
@@ -6777,7 +6777,7 @@ BEGIN
     IF err_state IS NOT NULL THEN
         IF how = 'drift' THEN
             -- _retrain_on_drift runs the monitor's other policies first, then raises
-            result := result || jsonb_build_object('sqlstate', err_state, 'error', err_message,
+            result := coalesce(result, '{}') || jsonb_build_object('sqlstate', err_state, 'error', err_message,
                                                    'detail', nullif(err_detail, ''), 'hint', nullif(err_hint, ''));
             RETURN;
         END IF;

@@ -588,7 +588,7 @@ BEGIN
     IF err_state IS NOT NULL THEN
         IF how = 'drift' THEN
             -- _retrain_on_drift runs the monitor's other policies first, then raises
-            result := result || jsonb_build_object('sqlstate', err_state, 'error', err_message,
+            result := coalesce(result, '{}') || jsonb_build_object('sqlstate', err_state, 'error', err_message,
                                                    'detail', nullif(err_detail, ''), 'hint', nullif(err_hint, ''));
             RETURN;
         END IF;
