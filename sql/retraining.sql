@@ -1,5 +1,8 @@
 -- Retraining policies: the closed loop (a window, a new version as the
--- challenger, a release, a promotion), every step recorded.
+-- challenger, a release, a promotion), every step recorded.  Errors print
+-- without their CONTEXT: it names PL/pgSQL line numbers, which move with
+-- every edit of the routines.
+\set SHOW_CONTEXT never
 SET client_min_messages = warning;
 CREATE ROLE retrain_admin IN ROLE mlops_admin;
 CREATE ROLE retrain_writer IN ROLE mlops_writer;
@@ -141,9 +144,7 @@ SELECT mlops.create_retraining_policy('demand_daily', 'demand', 'obs', 'y');
 SELECT mlops.create_retraining_policy('p q', 'demand', 'obs', 'y');
 -- a failure after training: the challenger moved, the champion did not
 SELECT mlops.create_retraining_policy('p', 'demand', 'SELECT x1, x2, y FROM obs', 'y', metric => 'accuracy') > 0 AS created;
-\set SHOW_CONTEXT never
 CALL mlops.retrain('p');
-\set SHOW_CONTEXT errors
 SELECT * FROM aliases;
 SELECT step, detail ->> 'step' AS at_step, detail ->> 'error' AS error FROM mlops.retraining_events
  WHERE policy = 'p' ORDER BY event_id;
