@@ -156,16 +156,42 @@ sample_values(ArrayType *arr, const char *what, int64 *n)
 	return out;
 }
 
-static void
-sort_values(double *x, int64 n)
+/* the fallback of sort_float8s(): a comparison sort in place */
+#define ST_SORT sort_float8s_in_place
+#define ST_ELEMENT_TYPE double
+#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/*
+ * Sort n doubles (no NaN) ascending, -0.0 turned into 0.0: ds_sort(), a
+ * radix sort that checks for interrupts as it goes, with scratch as large
+ * again (past 1 GB too, as the arrays it sorts may be); when that memory
+ * cannot be had, a comparison sort in place, which a cancel waits for.
+ * Shared with metrics.c (roc_auc).
+ */
+void
+sort_float8s(double *x, int64 n)
 {
 	double	   *scratch;
 
 	if (n < 2)
 		return;
-	scratch = palloc(sizeof(double) * n);
-	ds_sort(x, n, scratch);
-	pfree(scratch);
+	scratch = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (scratch != NULL)
+	{
+		ds_sort(x, (size_t) n, scratch);
+		pfree(scratch);
+	}
+	else
+	{
+		for (int64 i = 0; i < n; i++)
+			if (x[i] == 0.0)
+				x[i] = 0.0;
+		sort_float8s_in_place(x, n);
+	}
+	CHECK_FOR_INTERRUPTS();
 }
 
 static ArrayType *
@@ -266,8 +292,8 @@ mlops_ks_2samp(PG_FUNCTION_ARGS)
 	int			method = ks_method_of(text_to_cstring(PG_GETARG_TEXT_PP(2)));
 	DsKsResult	r;
 
-	sort_values(a, n1);
-	sort_values(b, n2);
+	sort_float8s(a, n1);
+	sort_float8s(b, n2);
 	ks_sorted(a, n1, b, n2, method, &r);
 	PG_RETURN_DATUM(ks_result_datum(fcinfo, &r));
 }
@@ -282,8 +308,8 @@ mlops_wasserstein_distance(PG_FUNCTION_ARGS)
 	double	   *a = sample_values(PG_GETARG_ARRAYTYPE_P(0), "reference", &n1);
 	double	   *b = sample_values(PG_GETARG_ARRAYTYPE_P(1), "current", &n2);
 
-	sort_values(a, n1);
-	sort_values(b, n2);
+	sort_float8s(a, n1);
+	sort_float8s(b, n2);
 	PG_RETURN_FLOAT8(ds_wasserstein_sorted(a, n1, b, n2));
 }
 
@@ -303,7 +329,7 @@ binned_counts(FunctionCallInfo fcinfo, double **ref_counts, double **cur_counts,
 	double	   *rc = palloc0(sizeof(double) * bins);
 	double	   *cc = palloc0(sizeof(double) * bins);
 
-	sort_values(a, n1);
+	sort_float8s(a, n1);
 	ds_bin_edges(a, n1, bins, edges);
 	for (int64 i = 0; i < n1; i++)
 		rc[ds_bin_of(a[i], edges, bins - 1)] += 1;
@@ -585,7 +611,6 @@ drift_flat_size(ExpandedObjectHeader *eohptr)
 	return size;
 }
 
-static void sort_values(double *x, int64 n);
 
 static void
 drift_flatten(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
@@ -602,7 +627,7 @@ drift_flatten(ExpandedObjectHeader *eohptr, void *result, Size allocated_size)
 	 */
 	if ((st->flags & DRIFT_KEEP_VALUES) && !(st->flags & DRIFT_SORTED) && !(st->flags & DRIFT_CAPTURE))
 	{
-		sort_values(st->values, st->nvalues);
+		sort_float8s(st->values, st->nvalues);
 		st->flags |= DRIFT_SORTED;
 	}
 
@@ -1474,12 +1499,12 @@ combine_values(DriftState *a, DriftState *b)
 	}
 	if (!(a->flags & DRIFT_SORTED))
 	{
-		sort_values(a->values, a->nvalues);
+		sort_float8s(a->values, a->nvalues);
 		a->flags |= DRIFT_SORTED;
 	}
 	if (!(b->flags & DRIFT_SORTED))
 	{
-		sort_values(b->values, b->nvalues);
+		sort_float8s(b->values, b->nvalues);
 		b->flags |= DRIFT_SORTED;
 	}
 	merged = MemoryContextAllocHuge(a->hdr.eoh_context, sizeof(double) * (a->nvalues + b->nvalues));
@@ -1595,7 +1620,7 @@ sort_state_values(DriftState *st)
 {
 	if (!(st->flags & DRIFT_SORTED))
 	{
-		sort_values(st->values, st->nvalues);
+		sort_float8s(st->values, st->nvalues);
 		st->flags |= DRIFT_SORTED;
 	}
 }

@@ -39,22 +39,14 @@
 #include "utils/typcache.h"
 #include "utils/tuplesort.h"
 
-#include "drift_stats.h"
 #include "metrics.h"
+#include "mlops.h"
 
 /*
  * log_loss clips probabilities to [eps, 1 - eps] with sklearn's default eps
  * ("auto"): the machine epsilon of float64, 2^-52.
  */
 #define LOG_LOSS_EPS	DBL_EPSILON
-
-/* a sort of doubles, ascending (NaNs never get here) */
-#define ST_SORT sort_doubles
-#define ST_ELEMENT_TYPE double
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
-#define ST_SCOPE static
-#define ST_DEFINE
-#include "lib/sort_template.h"
 
 /* --------------------------------------------------------------------------
  * Compensated sums
@@ -213,30 +205,6 @@ prf_from_counts(int64 tp, int64 n_pred, int64 n_true, double *precision, double 
  */
 
 /*
- * Sort kept scores ascending.  The drift statistics' radix sort is several
- * times faster than a comparison sort here and checks for interrupts as it
- * goes, but needs as much scratch memory again; when that cannot be had,
- * the comparison sort in place (which a cancel waits for).
- */
-static void
-sort_scores(double *x, int64 n)
-{
-	double	   *scratch;
-
-	if (n < 2)
-		return;
-	scratch = palloc_extended(sizeof(double) * n, MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
-	if (scratch != NULL)
-	{
-		ds_sort(x, (size_t) n, scratch);
-		pfree(scratch);
-	}
-	else
-		sort_doubles(x, n);
-	CHECK_FOR_INTERRUPTS();
-}
-
-/*
  * The Mann-Whitney U of the positives' scores over the negatives', divided
  * by npos * nneg: the share of (positive, negative) pairs ranked right, a
  * tie counting half.  This is the area under the ROC curve sklearn draws
@@ -254,8 +222,8 @@ auc_from_split(double *pos, int64 npos, double *neg, int64 nneg)
 
 	if (npos == 0 || nneg == 0)
 		return get_float8_nan();
-	sort_scores(pos, npos);
-	sort_scores(neg, nneg);
+	sort_float8s(pos, npos);	/* -0.0 becomes 0.0: the same score */
+	sort_float8s(neg, nneg);
 	while (i < npos)
 	{
 		double		v = pos[i];

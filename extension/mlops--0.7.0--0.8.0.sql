@@ -3355,8 +3355,8 @@ BEGIN
                || coalesce(': ' || array_to_string((array_agg(d.feature ORDER BY d.ord) FILTER (WHERE d.drifted))[1:20], ', ')
                            || CASE WHEN count(*) FILTER (WHERE d.drifted) > 20 THEN ', ...' ELSE '' END, '')
           INTO run_note
-          FROM jsonb_array_elements(results) WITH ORDINALITY AS a(e, ord),
-               LATERAL (SELECT a.e ->> 'feature' AS feature, (a.e ->> 'drifted')::boolean AS drifted, a.ord) d;
+          FROM (SELECT x ->> 'feature' AS feature, (x ->> 'drifted')::boolean AS drifted, ord
+                  FROM jsonb_array_elements(results) WITH ORDINALITY AS a(x, ord)) d;
         PERFORM mlops._job_run_finish(run.job_run_id, 'succeeded', coalesce(n_rows, 0), 0, 0, NULL, NULL, run_note);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;

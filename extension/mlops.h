@@ -49,6 +49,9 @@ extern void strindex_init(StrIndex *si, MemoryContext cxt, int expected);
 extern int	strindex_add(StrIndex *si, const char *s, int len, bool *added);
 extern int	strindex_lookup(const StrIndex *si, const char *s, int len);
 
+/* drift.c: sort doubles ascending (a radix sort answering a cancel; see drift.c) */
+extern void sort_float8s(double *x, int64 n);
+
 /* mlops.c: the owner of mlops' tables, which records the roles cannot write are written as */
 extern Oid	mlops_tables_owner(void);
 
